@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/harkhq/hark/server"
+)
+
+// serveOptions are `hark serve`'s flags.
+type serveOptions struct {
+	listen    string
+	dataDir   string
+	publicURL string
+	logLevel  string
+	logFormat string
+}
+
+func newServeCommand() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the hark server",
+		Long: `Run the hark server: the API (Connect, gRPC, gRPC-Web and REST) and the
+webhook URLs sources post to, with state in an embedded Badger database in
+--data-dir. Every flag can also be set with its HARK_* environment variable;
+the admin token comes from HARK_ADMIN_TOKEN or is generated on first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", envOr("HARK_LISTEN", server.DefaultListen), "address to listen on (HARK_LISTEN)")
+	f.StringVar(&o.dataDir, "data-dir", envOr("HARK_DATA_DIR", server.DefaultDataDir), "directory for the database and admin token (HARK_DATA_DIR)")
+	f.StringVar(&o.publicURL, "public-url", envOr("HARK_PUBLIC_URL", ""), "base URL of webhook URLs, as sources reach hark (HARK_PUBLIC_URL; default http://<listen>)")
+	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
+	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
+	return cmd
+}
+
+func runServe(ctx context.Context, o serveOptions) error {
+	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	publicURL := o.publicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	token, generated, err := server.LoadAdminToken(o.dataDir, os.Getenv("HARK_ADMIN_TOKEN"))
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Config{
+		DataDir:    o.dataDir,
+		PublicURL:  publicURL,
+		AdminToken: token,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	base := "http://" + ln.Addr().String()
+	if generated {
+		abs, _ := filepath.Abs(filepath.Join(o.dataDir, server.AdminTokenFile))
+		fmt.Printf("Generated an admin token (saved in %s; shown only this once):\n\n    %s\n\n", abs, token)
+		fmt.Printf("Use it as a bearer token, e.g.:\n\n    curl -H 'Authorization: Bearer %s' %s/v1/environments\n\n", token, base)
+	}
+	fmt.Printf("hark is listening on %s (webhook URLs start with %s)\n", base, publicURL)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return <-errc
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+	}
+}

@@ -1,0 +1,401 @@
+// Package badgerstore is the embedded Badger implementation of engine.Store.
+//
+// # Keyspace
+//
+// Every key starts with a one-byte table prefix. Segments after it are
+// joined with 0x00, which cannot occur in ids, slugs or keys (the engine
+// validates them), so a prefix scan of one parent never runs into another.
+// Values are the binary-encoded hark.v1 messages.
+//
+//	0x01 environment      01 | slug                       → hark.v1.Environment
+//	0x02 source           02 | source_id                  → hark.v1.Source (without environments)
+//	0x03 source env       03 | source_id 00 env           → hark.v1.SourceEnvironment (without ingest_url)
+//	0x04 ingest token     04 | source_id 00 env           → token (raw bytes)
+//	0x05 token index      05 | sha256(token)              → source_id 00 env
+//	0x06 workflow         06 | key                        → hark.v1.Workflow
+//
+// Tokens are found by the SHA-256 of the token, never by comparing token
+// bytes, so lookup time says nothing about how close a guess was.
+// Later stages add environment-scoped tables (triggers, users, the event log,
+// the idempotency ledger, workflow runs) under prefixes from 0x10 on, with
+// fixed-width big-endian integers where order must be numeric.
+//
+// # Durability and memory
+//
+// Writes are synced to disk before Update returns (SyncWrites). Badger's
+// defaults reserve over 600 MB (five 64 MB memtables, a 256 MB block cache);
+// Open sizes them for a small service instead. A background loop, stopped by
+// Close, runs value-log garbage collection.
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/harkhq/hark/engine"
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+// Table prefixes; see the package doc.
+const (
+	tableEnvironment byte = 0x01
+	tableSource      byte = 0x02
+	tableSourceEnv   byte = 0x03
+	tableToken       byte = 0x04
+	tableTokenIndex  byte = 0x05
+	tableWorkflow    byte = 0x06
+)
+
+const sep = 0x00
+
+// Options configure Open.
+type Options struct {
+	// Dir is the Badger directory; it is created if missing.
+	Dir string
+	// Logger receives Badger's warnings and errors; nil discards them.
+	Logger *slog.Logger
+	// GCInterval is how often value-log GC runs; 0 means 5 minutes.
+	GCInterval time.Duration
+}
+
+// Store is a Badger-backed engine.Store. It is safe for concurrent use.
+type Store struct {
+	db   *badger.DB
+	log  *slog.Logger
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ engine.Store = (*Store)(nil)
+
+// Open opens (or creates) the store in opts.Dir. It never deletes or repairs
+// data on failure: a lost idempotency ledger would send duplicate
+// notifications, so a store that does not open is an error for a human.
+func Open(opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bopts := badger.DefaultOptions(opts.Dir).
+		WithLogger(badgerLogger{log}).
+		WithSyncWrites(true).
+		// Memory for a small service: 3 × 16 MiB memtables instead of
+		// 5 × 64 MiB, a 32 MiB block cache instead of 256 MiB, and a bounded
+		// index cache so table indexes do not grow with the data.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueLogFileSize(128 << 20).
+		WithNumCompactors(2)
+	db, err := badger.Open(bopts)
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
+	}
+	s := &Store{db: db, log: log, stop: make(chan struct{})}
+	interval := opts.GCInterval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	s.wg.Add(1)
+	go s.gcLoop(interval)
+	return s, nil
+}
+
+// gcLoop runs value-log GC until Close. Badger asks callers to repeat
+// RunValueLogGC while it rewrites a file, so one tick may run it many times.
+func (s *Store) gcLoop(interval time.Duration) {
+	defer s.wg.Done()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-ticker.C:
+			for {
+				err := s.db.RunValueLogGC(0.5)
+				if err != nil {
+					if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+						s.log.Warn("value log gc", "err", err)
+					}
+					break
+				}
+			}
+		}
+	}
+}
+
+// Close stops the GC loop and closes Badger, flushing memtables.
+func (s *Store) Close() error {
+	close(s.stop)
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// View implements engine.Store.
+func (s *Store) View(ctx context.Context, fn func(engine.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(txn *badger.Txn) error { return fn(tx{txn}) })
+}
+
+// maxConflictRetries bounds how often Update reruns a function whose reads
+// were overwritten by a concurrent commit. Admin writes rarely collide; the
+// ingest path (a single committer) never does.
+const maxConflictRetries = 10
+
+// Update implements engine.Store.
+func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
+	for range maxConflictRetries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(func(txn *badger.Txn) error { return fn(tx{txn}) })
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("commit: %w: too many write conflicts", engine.ErrUnavailable)
+}
+
+// tx implements engine.Tx over one Badger transaction.
+type tx struct{ txn *badger.Txn }
+
+func key(table byte, parts ...string) []byte {
+	k := []byte{table}
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, sep)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+// get reads and decodes one record into m, or returns a *engine.NotFoundError.
+func get[M proto.Message](t tx, k []byte, m M, resource, id string) (M, error) {
+	item, err := t.txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		var zero M
+		return zero, &engine.NotFoundError{Resource: resource, ID: id}
+	}
+	if err != nil {
+		var zero M
+		return zero, fmt.Errorf("read %s: %w", resource, err)
+	}
+	err = item.Value(func(v []byte) error { return proto.Unmarshal(v, m) })
+	if err != nil {
+		var zero M
+		return zero, fmt.Errorf("decode %s %q: %w", resource, id, err)
+	}
+	return m, nil
+}
+
+// put encodes and writes one record.
+func put(t tx, k []byte, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return t.txn.Set(k, v)
+}
+
+// list decodes up to limit records under prefix whose key suffix sorts after
+// `after`.
+func list[M proto.Message](t tx, prefix []byte, after string, limit int, newM func() M) ([]M, error) {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(limit, 100)})
+	defer it.Close()
+	start := append(bytes.Clone(prefix), after...)
+	var out []M
+	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		if after != "" && bytes.Equal(item.Key(), start) {
+			continue
+		}
+		m := newM()
+		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, m) }); err != nil {
+			return nil, fmt.Errorf("decode %x: %w", item.Key(), err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// deletePrefix removes every key under prefix.
+func deletePrefix(t tx, prefix []byte) error {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	var keys [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := t.txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t tx) Environment(slug string) (*harkv1.Environment, error) {
+	return get(t, key(tableEnvironment, slug), &harkv1.Environment{}, "environment", slug)
+}
+
+func (t tx) Environments(after string, limit int) ([]*harkv1.Environment, error) {
+	return list(t, []byte{tableEnvironment}, after, limit, func() *harkv1.Environment { return &harkv1.Environment{} })
+}
+
+func (t tx) PutEnvironment(env *harkv1.Environment) error {
+	return put(t, key(tableEnvironment, env.GetSlug()), env)
+}
+
+func (t tx) Source(id string) (*harkv1.Source, error) {
+	return get(t, key(tableSource, id), &harkv1.Source{}, "source", id)
+}
+
+func (t tx) Sources(after string, limit int) ([]*harkv1.Source, error) {
+	return list(t, []byte{tableSource}, after, limit, func() *harkv1.Source { return &harkv1.Source{} })
+}
+
+func (t tx) PutSource(src *harkv1.Source) error {
+	stored := proto.CloneOf(src)
+	stored.Environments = nil
+	return put(t, key(tableSource, src.GetId()), stored)
+}
+
+func (t tx) DeleteSource(id string) error {
+	ses, err := t.SourceEnvironments(id)
+	if err != nil {
+		return err
+	}
+	for _, se := range ses {
+		if err := t.dropToken(id, se.GetEnvironment()); err != nil {
+			return err
+		}
+	}
+	if err := deletePrefix(t, append(key(tableSourceEnv, id), sep)); err != nil {
+		return err
+	}
+	return t.txn.Delete(key(tableSource, id))
+}
+
+func (t tx) SourceEnvironment(sourceID, env string) (*harkv1.SourceEnvironment, error) {
+	return get(t, key(tableSourceEnv, sourceID, env), &harkv1.SourceEnvironment{}, "source environment", sourceID+"/"+env)
+}
+
+func (t tx) SourceEnvironments(sourceID string) ([]*harkv1.SourceEnvironment, error) {
+	prefix := append(key(tableSourceEnv, sourceID), sep)
+	var out []*harkv1.SourceEnvironment
+	err := engine.ForEach(func(after string, limit int) ([]*harkv1.SourceEnvironment, error) {
+		return list(t, prefix, after, limit, func() *harkv1.SourceEnvironment { return &harkv1.SourceEnvironment{} })
+	}, (*harkv1.SourceEnvironment).GetEnvironment, func(se *harkv1.SourceEnvironment) error {
+		out = append(out, se)
+		return nil
+	})
+	return out, err
+}
+
+func (t tx) PutSourceEnvironment(se *harkv1.SourceEnvironment) error {
+	stored := proto.CloneOf(se)
+	stored.IngestUrl = ""
+	return put(t, key(tableSourceEnv, se.GetSourceId(), se.GetEnvironment()), stored)
+}
+
+func (t tx) IngestToken(sourceID, env string) (string, error) {
+	item, err := t.txn.Get(key(tableToken, sourceID, env))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", &engine.NotFoundError{Resource: "ingest token", ID: sourceID + "/" + env}
+	}
+	if err != nil {
+		return "", err
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
+}
+
+func (t tx) SetIngestToken(sourceID, env, token string) error {
+	if err := t.dropToken(sourceID, env); err != nil {
+		return err
+	}
+	if err := t.txn.Set(key(tableToken, sourceID, env), []byte(token)); err != nil {
+		return err
+	}
+	return t.txn.Set(tokenIndexKey(token), []byte(sourceID+string(rune(sep))+env))
+}
+
+// dropToken removes a source environment's token and its index entry.
+func (t tx) dropToken(sourceID, env string) error {
+	old, err := t.IngestToken(sourceID, env)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.txn.Delete(tokenIndexKey(old)); err != nil {
+		return err
+	}
+	return t.txn.Delete(key(tableToken, sourceID, env))
+}
+
+func (t tx) ResolveIngestToken(token string) (string, string, error) {
+	item, err := t.txn.Get(tokenIndexKey(token))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", "", &engine.NotFoundError{Resource: "ingest token", ID: "(token)"}
+	}
+	if err != nil {
+		return "", "", err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return "", "", err
+	}
+	sourceID, env, ok := bytes.Cut(v, []byte{sep})
+	if !ok {
+		return "", "", fmt.Errorf("token index entry %x is malformed", v)
+	}
+	return string(sourceID), string(env), nil
+}
+
+func tokenIndexKey(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return append([]byte{tableTokenIndex}, sum[:]...)
+}
+
+func (t tx) Workflow(k string) (*harkv1.Workflow, error) {
+	return get(t, key(tableWorkflow, k), &harkv1.Workflow{}, "workflow", k)
+}
+
+func (t tx) Workflows(after string, limit int) ([]*harkv1.Workflow, error) {
+	return list(t, []byte{tableWorkflow}, after, limit, func() *harkv1.Workflow { return &harkv1.Workflow{} })
+}
+
+func (t tx) PutWorkflow(wf *harkv1.Workflow) error {
+	return put(t, key(tableWorkflow, wf.GetKey()), wf)
+}
+
+func (t tx) DeleteWorkflow(k string) error {
+	return t.txn.Delete(key(tableWorkflow, k))
+}
+
+// badgerLogger sends Badger's logs to slog. Badger is chatty at Info (every
+// compaction), so Info goes to Debug.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any)   { l.log.Error("badger: " + fmt.Sprintf(f, a...)) }
+func (l badgerLogger) Warningf(f string, a ...any) { l.log.Warn("badger: " + fmt.Sprintf(f, a...)) }
+func (l badgerLogger) Infof(f string, a ...any)    { l.log.Debug("badger: " + fmt.Sprintf(f, a...)) }
+func (l badgerLogger) Debugf(f string, a ...any)   { l.log.Debug("badger: " + fmt.Sprintf(f, a...)) }

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotFound is the sentinel every NotFoundError matches, so callers can test
+// with errors.Is(err, ErrNotFound) without knowing the resource.
+var ErrNotFound = errors.New("not found")
+
+// NotFoundError says which resource is missing. It is an outcome the client
+// can act on, so its message names the resource and id.
+type NotFoundError struct {
+	Resource string // e.g. "source"
+	ID       string
+	// Message, when set, replaces the generated "<resource> "<id>" not found".
+	Message string
+}
+
+func (e *NotFoundError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s %q not found", e.Resource, e.ID)
+}
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// AlreadyExistsError says a resource with that id exists.
+type AlreadyExistsError struct {
+	Resource string
+	ID       string
+}
+
+func (e *AlreadyExistsError) Error() string {
+	return fmt.Sprintf("%s %q already exists", e.Resource, e.ID)
+}
+
+// FieldViolation is one invalid field of a request, named by its proto field
+// path (e.g. "idempotency_window").
+type FieldViolation struct {
+	Field       string
+	Description string
+}
+
+// ValidationError lists what is wrong with a request. The server turns it into
+// InvalidArgument with a google.rpc.BadRequest detail, so clients get the
+// fields without parsing the message.
+type ValidationError struct {
+	Violations []FieldViolation
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Violations))
+	for i, v := range e.Violations {
+		parts[i] = v.Field + ": " + v.Description
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// validation collects field violations; err returns nil when there are none.
+type validation struct{ violations []FieldViolation }
+
+func (v *validation) add(field, format string, args ...any) {
+	v.violations = append(v.violations, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+func (v *validation) err() error {
+	if len(v.violations) == 0 {
+		return nil
+	}
+	return &ValidationError{Violations: v.violations}
+}
+
+// ErrUnavailable marks failures worth retrying: the store or a plugin is
+// down. Senders such as Segment retry 503s, so the server maps it there.
+var ErrUnavailable = errors.New("unavailable")
+
+// isNotFound reports whether err is, or wraps, a not-found error.
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// ErrUnknownIngestToken answers a webhook URL whose token belongs to no
+// source environment (never issued, rotated away, or its source deleted). It
+// does not repeat the token: URLs end up in logs.
+var ErrUnknownIngestToken = &NotFoundError{Resource: "webhook", Message: "no source environment has this webhook token"}

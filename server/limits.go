@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/harkhq/hark/engine"
+	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
+)
+
+// limitIngestBody reads ingest request bodies in full, up to limit, before
+// vanguard or Connect see them, and answers 400 when a body is larger.
+// Vanguard's own limit answers 429 and Connect's answers resource_exhausted;
+// Segment retries both for hours, while an oversize body will never fit.
+func limitIngestBody(next http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest := strings.HasPrefix(r.URL.Path, engine.IngestPath)
+		if !rest && !strings.HasPrefix(r.URL.Path, "/"+harkv1connect.IngestServiceName+"/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > limit {
+			writeTooLarge(w, rest, limit)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			writeError(w, rest, http.StatusBadRequest, "read request body: "+err.Error())
+			return
+		}
+		if int64(len(body)) > limit {
+			writeTooLarge(w, rest, limit)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeTooLarge(w http.ResponseWriter, rest bool, limit int64) {
+	writeError(w, rest, http.StatusBadRequest, fmt.Sprintf("request body is larger than %d bytes", limit))
+}
+
+// writeError answers in the error shape the caller expects: a Connect error
+// for Connect paths, the JSON google.rpc.Status that vanguard writes for REST
+// routes. Both carry code invalid_argument (3), the only code used here.
+func writeError(w http.ResponseWriter, rest bool, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(status)
+	var body any = map[string]any{"code": "invalid_argument", "message": msg}
+	if rest {
+		body = map[string]any{"code": 3, "message": msg}
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
