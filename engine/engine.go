@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -28,6 +29,13 @@ var DefaultEnvironments = []*harkv1.Environment{
 type SourceTypes interface {
 	// SourceType returns the installed type of that name, or false.
 	SourceType(name string) (*harkv1.SourceType, bool)
+	// SourceTypes lists the installed types, ordered by name.
+	SourceTypes() []*harkv1.SourceType
+}
+
+// ListSourceTypes lists the installed source types with their health.
+func (e *Engine) ListSourceTypes(context.Context) *harkv1.ListSourceTypesResponse {
+	return &harkv1.ListSourceTypesResponse{SourceTypes: e.types.SourceTypes()}
 }
 
 // Config holds what an Engine needs.
@@ -42,19 +50,47 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Translator turns deliveries into events (the plugin host). Without
+	// one, deliveries are answered Unavailable.
+	Translator Translator
+	// EventRetention is how long logged events are kept; 0 means
+	// DefaultEventRetention.
+	EventRetention time.Duration
 }
+
+// DefaultEventRetention is how long the event log keeps an event (Knock keeps
+// source event logs for 30 days).
+const DefaultEventRetention = 30 * 24 * time.Hour
 
 // Engine implements hark's resources and rules on top of a Store.
 type Engine struct {
-	store     Store
-	types     SourceTypes
-	publicURL string
-	log       *slog.Logger
-	now       func() time.Time
+	store          Store
+	types          SourceTypes
+	translator     Translator
+	publicURL      string
+	log            *slog.Logger
+	now            func() time.Time
+	eventRetention time.Duration
+
+	ingest   chan *ingestRequest
+	eventHub eventHub
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	// layoutMu serializes the transactions that add sources or
+	// environments. GuardLayout already makes concurrent ones conflict; the
+	// mutex makes them queue instead of exhausting their retries.
+	layoutMu sync.Mutex
+
+	// streamsEnd is closed by EndStreams: watch streams return, so a
+	// graceful shutdown does not wait on them.
+	streamsEnd     chan struct{}
+	endStreamsOnce sync.Once
 }
 
 // New returns an Engine and makes sure the default environments exist, and
-// that every source has a configuration in each of them.
+// that every source has a configuration in each of them. It starts the
+// ingest committer, which Close stops.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Store == nil || cfg.SourceTypes == nil {
 		return nil, errors.New("engine: Store and SourceTypes are required")
@@ -65,6 +101,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		log:       cfg.Logger,
 		now:       cfg.Now,
+
+		translator:     cfg.Translator,
+		eventRetention: cfg.EventRetention,
+		ingest:         make(chan *ingestRequest, ingestQueue),
+		stop:           make(chan struct{}),
+		streamsEnd:     make(chan struct{}),
+	}
+	if e.eventRetention <= 0 {
+		e.eventRetention = DefaultEventRetention
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -79,7 +124,27 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("create default environment %s: %w", env.Slug, err)
 		}
 	}
+	if err := e.completeLayout(ctx); err != nil {
+		return nil, fmt.Errorf("complete source environments: %w", err)
+	}
+	e.wg.Add(1)
+	go e.runIngest()
 	return e, nil
+}
+
+// EndStreams ends every watch stream. The server calls it when a graceful
+// shutdown starts, since streams would otherwise hold it open.
+func (e *Engine) EndStreams() {
+	e.endStreamsOnce.Do(func() { close(e.streamsEnd) })
+}
+
+// Close stops the ingest committer after answering what is queued. Call it
+// after the server stopped taking requests, before closing the store.
+func (e *Engine) Close() error {
+	e.EndStreams()
+	close(e.stop)
+	e.wg.Wait()
+	return nil
 }
 
 func (e *Engine) timestamp() *timestamppb.Timestamp { return timestamppb.New(e.now()) }

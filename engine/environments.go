@@ -47,7 +47,12 @@ func (e *Engine) CreateEnvironment(ctx context.Context, req *harkv1.CreateEnviro
 	if env.Name == "" {
 		env.Name = env.Slug
 	}
+	e.layoutMu.Lock()
+	defer e.layoutMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
+		if err := tx.GuardLayout(); err != nil {
+			return err
+		}
 		if found, err := exists(tx.Environment(env.Slug)); err != nil || found {
 			return cmpErr(err, &AlreadyExistsError{Resource: "environment", ID: env.Slug})
 		}

@@ -86,3 +86,8 @@ func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 // source environment (never issued, rotated away, or its source deleted). It
 // does not repeat the token: URLs end up in logs.
 var ErrUnknownIngestToken = &NotFoundError{Resource: "webhook", Message: "no source environment has this webhook token"}
+
+// ErrTooLarge is a write the store cannot commit in one transaction. The
+// ingest committer splits its batch on it; a single delivery that is still
+// too large is refused (400), since retrying it can never succeed.
+var ErrTooLarge = errors.New("too large for one commit")

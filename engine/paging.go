@@ -53,5 +53,10 @@ func finishPage[T any](items []T, p page, key func(T) string) ([]T, string) {
 		return items, ""
 	}
 	items = items[:p.size]
-	return items, base64.RawURLEncoding.EncodeToString([]byte(key(items[len(items)-1])))
+	return items, encodePageToken(key(items[len(items)-1]))
+}
+
+// encodePageToken makes a page token from the key of the last item returned.
+func encodePageToken(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
 }

@@ -61,7 +61,12 @@ func (e *Engine) CreateSource(ctx context.Context, req *harkv1.CreateSourceReque
 	}
 	src := &harkv1.Source{Id: newID("src_"), Name: name, Type: req.GetType(), CreatedAt: e.timestamp()}
 	var out *harkv1.Source
+	e.layoutMu.Lock()
+	defer e.layoutMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
+		if err := tx.GuardLayout(); err != nil {
+			return err
+		}
 		if err := tx.PutSource(src); err != nil {
 			return err
 		}
@@ -254,6 +259,29 @@ func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.
 		return nil, nil, err
 	}
 	return src, se, nil
+}
+
+// completeLayout gives every source a configuration in every environment
+// where one is missing. GuardLayout keeps new gaps from appearing; this
+// repairs data written before it existed.
+func (e *Engine) completeLayout(ctx context.Context) error {
+	e.layoutMu.Lock()
+	defer e.layoutMu.Unlock()
+	return e.store.Update(ctx, func(tx Tx) error {
+		if err := tx.GuardLayout(); err != nil {
+			return err
+		}
+		return ForEach(tx.Sources, (*harkv1.Source).GetId, func(src *harkv1.Source) error {
+			return ForEach(tx.Environments, (*harkv1.Environment).GetSlug, func(env *harkv1.Environment) error {
+				found, err := exists(tx.SourceEnvironment(src.GetId(), env.GetSlug()))
+				if err != nil || found {
+					return err
+				}
+				e.log.Warn("repair: adding a missing source environment", "source", src.GetId(), "environment", env.GetSlug())
+				return e.addSourceEnvironment(tx, src.GetId(), env.GetSlug())
+			})
+		})
+	})
 }
 
 // addSourceEnvironment stores a default configuration and a new token.

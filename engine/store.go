@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
@@ -27,6 +28,12 @@ type Store interface {
 // records whose key sorts after `after` (empty: from the start), at most
 // limit of them.
 type Tx interface {
+	// GuardLayout reads and rewrites one guard record. Transactions that add
+	// sources or environments call it first, so two of them running at once
+	// conflict and one is retried seeing the other's result: otherwise a new
+	// source could miss a configuration in a new environment.
+	GuardLayout() error
+
 	Environment(slug string) (*harkv1.Environment, error)
 	Environments(after string, limit int) ([]*harkv1.Environment, error)
 	PutEnvironment(env *harkv1.Environment) error
@@ -55,4 +62,34 @@ type Tx interface {
 	Workflows(after string, limit int) ([]*harkv1.Workflow, error)
 	PutWorkflow(wf *harkv1.Workflow) error
 	DeleteWorkflow(key string) error
+
+	// PutSourceEvent logs an event; it expires after ttl.
+	PutSourceEvent(ev *harkv1.SourceEvent, ttl time.Duration) error
+	SourceEvent(env, id string) (*harkv1.SourceEvent, error)
+	// SourceEvents returns an environment's events newest first, starting
+	// below the event id `before` (empty: the newest), those that keep
+	// accepts, at most limit of them, reading at most scanLimit entries.
+	// lastScanned is the id of the last entry read when the scan limit cut
+	// the walk short, else "".
+	SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) (events []*harkv1.SourceEvent, lastScanned string, err error)
+
+	EventType(sourceID, env, typ, name string) (*harkv1.EventType, error)
+	// EventTypes lists a source environment's event types ordered by type,
+	// then name; after is "<type>\x00<name>".
+	EventTypes(sourceID, env, after string, limit int) ([]*harkv1.EventType, error)
+	PutEventType(et *harkv1.EventType) error
+
+	User(env, id string) (*harkv1.User, error)
+	Users(env, after string, limit int) ([]*harkv1.User, error)
+	PutUser(u *harkv1.User) error
+	DeleteUser(env, id string) error
+
+	// IdempotencyRecord returns the event that first used a key (scoped by
+	// environment, source and event type) and when the record expires. The
+	// store may return a record past its expiry until its TTL removes it;
+	// the engine compares expiresAt with its own clock.
+	IdempotencyRecord(env, sourceID, typ, key string) (originalID string, expiresAt time.Time, err error)
+	// PutIdempotencyRecord records that originalID used the key, until
+	// expiresAt.
+	PutIdempotencyRecord(env, sourceID, typ, key, originalID string, expiresAt time.Time) error
 }

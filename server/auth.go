@@ -72,8 +72,9 @@ var errUnauthenticated = connect.NewError(connect.CodeUnauthenticated,
 	errors.New("missing or wrong admin token: send 'Authorization: Bearer <token>'"))
 
 func (a authInterceptor) check(header string) error {
-	got, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok {
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, got, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return errUnauthenticated
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockFile is held (flock) by the hark serve that owns a data dir.
@@ -28,7 +29,7 @@ func lockDataDir(dataDir string) (*dataDirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockRetry(f); err != nil {
 		holder, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
@@ -52,4 +53,22 @@ func (l *dataDirLock) release() error {
 		return nil
 	}
 	return l.f.Close()
+}
+
+// lockWait is how long lockDataDir retries a held lock. A process that just
+// released the data dir may still share the lock for a moment through a
+// child between fork and exec (plugins are started that way), so a restart
+// in the same process must not fail on that window; a real second hark serve
+// still fails after it.
+const lockWait = 2 * time.Second
+
+func flockRetry(f *os.File) error {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

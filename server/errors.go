@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -25,22 +26,15 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		validation *engine.ValidationError
 		notFound   *engine.NotFoundError
 		exists     *engine.AlreadyExistsError
+		delivery   *engine.DeliveryError
 	)
 	switch {
 	case errors.As(err, &cerr):
 		return cerr
 	case errors.As(err, &validation):
-		out := connect.NewError(connect.CodeInvalidArgument, err)
-		br := &errdetails.BadRequest{}
-		for _, v := range validation.Violations {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-				Field: v.Field, Description: v.Description,
-			})
-		}
-		if detail, derr := connect.NewErrorDetail(br); derr == nil {
-			out.AddDetail(detail)
-		}
-		return out
+		return invalidArgument(err, validation.Violations)
+	case errors.As(err, &delivery):
+		return deliveryError(delivery)
 	case errors.As(err, &notFound):
 		return connect.NewError(connect.CodeNotFound, notFound)
 	case errors.As(err, &exists):
@@ -56,6 +50,43 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		log.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
+}
+
+// deliveryError maps a refused delivery: malformed → 400 with each rejected
+// event as a field violation ("events[3]"), bad signature → 401, a plugin
+// failure → 500. Segment drops 4xx and retries 5xx, which is what each needs.
+func deliveryError(d *engine.DeliveryError) error {
+	switch d.Kind {
+	case engine.BadRequest:
+		violations := make([]engine.FieldViolation, len(d.Rejected))
+		for i, r := range d.Rejected {
+			violations[i] = engine.FieldViolation{Field: fmt.Sprintf("events[%d]", r.GetIndex()), Description: r.GetReason()}
+		}
+		return invalidArgument(d, violations)
+	case engine.BadSignature:
+		return connect.NewError(connect.CodeUnauthenticated, d)
+	default:
+		return connect.NewError(connect.CodeInternal, fmt.Errorf("source plugin failed: %s", d.Message))
+	}
+}
+
+// invalidArgument is InvalidArgument with the violations as a
+// google.rpc.BadRequest detail, so clients read fields, not prose.
+func invalidArgument(err error, violations []engine.FieldViolation) *connect.Error {
+	out := connect.NewError(connect.CodeInvalidArgument, err)
+	if len(violations) == 0 {
+		return out
+	}
+	br := &errdetails.BadRequest{}
+	for _, v := range violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+			Field: v.Field, Description: v.Description,
+		})
+	}
+	if detail, err := connect.NewErrorDetail(br); err == nil {
+		out.AddDetail(detail)
+	}
+	return out
 }
 
 // errorInterceptor applies toConnectError to every handler's result.

@@ -6,18 +6,9 @@ import (
 )
 
 // The services below are part of the v1 API but their behaviour arrives in
-// later stages (event log, triggers, users, runs). Until then every RPC
+// later stages (triggers, runs). Until then every RPC
 // answers Unimplemented through the generated Unimplemented handlers, so
 // clients see the whole API surface and a clear code, never a fake result.
-
-type eventService struct {
-	harkv1connect.UnimplementedEventServiceHandler
-	e *engine.Engine
-}
-
-func newEventService(e *engine.Engine) harkv1connect.EventServiceHandler {
-	return &eventService{e: e}
-}
 
 type triggerService struct {
 	harkv1connect.UnimplementedTriggerServiceHandler
@@ -26,15 +17,6 @@ type triggerService struct {
 
 func newTriggerService(e *engine.Engine) harkv1connect.TriggerServiceHandler {
 	return &triggerService{e: e}
-}
-
-type userService struct {
-	harkv1connect.UnimplementedUserServiceHandler
-	e *engine.Engine
-}
-
-func newUserService(e *engine.Engine) harkv1connect.UserServiceHandler {
-	return &userService{e: e}
 }
 
 type workflowRunService struct {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 // vanguard or Connect see them, and answers 400 when a body is larger.
 // Vanguard's own limit answers 429 and Connect's answers resource_exhausted;
 // Segment retries both for hours, while an oversize body will never fit.
+// A gzip body is decompressed here, under the same limit, so a small
+// compressed bomb is refused before anything inflates it further.
 func limitIngestBody(next http.Handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest := strings.HasPrefix(r.URL.Path, engine.IngestPath)
@@ -27,7 +30,18 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 			writeTooLarge(w, rest, limit)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		var in io.Reader = r.Body
+		if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				writeError(w, rest, http.StatusBadRequest, "the body is not valid gzip: "+err.Error())
+				return
+			}
+			defer zr.Close()
+			in = zr
+			r.Header.Del("Content-Encoding")
+		}
+		body, err := io.ReadAll(io.LimitReader(in, limit+1))
 		if err != nil {
 			writeError(w, rest, http.StatusBadRequest, "read request body: "+err.Error())
 			return

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
+	"github.com/harkhq/hark/plugins/host"
 )
 
 // Defaults for Config.
@@ -42,12 +44,24 @@ type Config struct {
 	DataDir string
 	// PublicURL is the base of ingest URLs, e.g. "https://hark.example.com".
 	PublicURL string
-	// AdminToken authorizes every API call but ingest and health.
+	// AdminToken authorizes every API call but ingest and health. When
+	// empty, the token saved in DataDir is used, or one is generated and
+	// saved there (see LoadAdminToken and Server.AdminToken).
 	AdminToken string
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// PluginDir is searched for third-party source plugins
+	// (hark-source-<type>); "" means <DataDir>/plugins.
+	PluginDir string
+	// BuiltinPlugins maps built-in source types to the command that runs
+	// them; `hark serve` re-executes itself as `hark plugin <type>`.
+	BuiltinPlugins map[string]func() *exec.Cmd
+	// PluginCallTimeout bounds one plugin call; 0 means the host's default.
+	PluginCallTimeout time.Duration
+	// EventRetention is how long the event log keeps events; 0 means 30 days.
+	EventRetention time.Duration
 }
 
 // Server is a running hark: its store, engine and HTTP handler.
@@ -56,16 +70,22 @@ type Server struct {
 	log    *slog.Logger
 	lock   *dataDirLock
 	store  *badgerstore.Store
+	host   *host.Host
 	engine *engine.Engine
 	http   *http.Server
+
+	tokenGenerated bool
+}
+
+// AdminToken returns the admin token in use, and whether this start
+// generated it (so it has never been shown to anyone).
+func (s *Server) AdminToken() (token string, generated bool) {
+	return s.cfg.AdminToken, s.tokenGenerated
 }
 
 // New locks the data dir, opens the store and builds the handler. Close
 // releases all of it.
 func New(ctx context.Context, cfg Config) (_ *Server, err error) {
-	if cfg.AdminToken == "" {
-		return nil, errors.New("server: an admin token is required")
-	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -81,6 +101,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	// Only the process holding the lock may generate a token: a second
+	// `hark serve` refused above must not leave a token nobody saw.
+	if s.cfg.AdminToken, s.tokenGenerated, err = LoadAdminToken(cfg.DataDir, cfg.AdminToken); err != nil {
+		return nil, err
+	}
 	s.store, err = badgerstore.Open(badgerstore.Options{
 		Dir:    filepath.Join(cfg.DataDir, "db"),
 		Logger: s.log.With("component", "badger"),
@@ -88,11 +113,27 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pluginDir := cfg.PluginDir
+	if pluginDir == "" {
+		pluginDir = filepath.Join(cfg.DataDir, "plugins")
+	}
+	s.host, err = host.Start(ctx, host.Config{
+		Builtins:    cfg.BuiltinPlugins,
+		PluginDir:   pluginDir,
+		Logger:      s.log.With("component", "plugins"),
+		CallTimeout: cfg.PluginCallTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	plugins := pluginSources{h: s.host}
 	s.engine, err = engine.New(ctx, engine.Config{
-		Store:       s.store,
-		SourceTypes: builtinSourceTypes{},
-		PublicURL:   cfg.PublicURL,
-		Logger:      s.log,
+		Store:          s.store,
+		SourceTypes:    plugins,
+		Translator:     plugins,
+		PublicURL:      cfg.PublicURL,
+		Logger:         s.log,
+		EventRetention: cfg.EventRetention,
 	})
 	if err != nil {
 		return nil, err
@@ -113,6 +154,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(s.engine.EndStreams)
 	// gRPC needs HTTP/2; without TLS that is h2c, which Go's server speaks
 	// when asked.
 	s.http.Protocols = new(http.Protocols)
@@ -143,9 +185,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
 }
 
-// Close closes the store and releases the data dir. Call it after Shutdown.
+// Close stops the ingest committer and the plugins, closes the store and
+// releases the data dir. Call it after Shutdown.
 func (s *Server) Close() error {
 	var errs []error
+	if s.engine != nil {
+		errs = append(errs, s.engine.Close())
+		s.engine = nil
+	}
+	if s.host != nil {
+		errs = append(errs, s.host.Close())
+		s.host = nil
+	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 		s.store = nil
@@ -160,8 +211,8 @@ func (s *Server) Close() error {
 // the vanguard transcoder serves everything else (the REST routes).
 func (s *Server) handler() (http.Handler, error) {
 	errs := errorInterceptor{log: s.log}
-	admin := connect.WithInterceptors(errs, newAuthInterceptor(s.cfg.AdminToken))
-	limit := connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes))
+	common := connect.WithHandlerOptions(connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)), connect.WithCodec(jsonCodec{}))
+	admin := connect.WithHandlerOptions(common, connect.WithInterceptors(errs, newAuthInterceptor(s.cfg.AdminToken)))
 
 	type mount struct {
 		path    string
@@ -169,15 +220,19 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	var mounts []mount
 	add := func(path string, h http.Handler) { mounts = append(mounts, mount{path, h}) }
-	add(harkv1connect.NewEnvironmentServiceHandler(newEnvironmentService(s.engine), admin, limit))
-	add(harkv1connect.NewSourceServiceHandler(newSourceService(s.engine), admin, limit))
-	add(harkv1connect.NewEventServiceHandler(newEventService(s.engine), admin, limit))
-	add(harkv1connect.NewWorkflowServiceHandler(newWorkflowService(s.engine), admin, limit))
-	add(harkv1connect.NewTriggerServiceHandler(newTriggerService(s.engine), admin, limit))
-	add(harkv1connect.NewUserServiceHandler(newUserService(s.engine), admin, limit))
-	add(harkv1connect.NewWorkflowRunServiceHandler(newWorkflowRunService(s.engine), admin, limit))
+	add(harkv1connect.NewEnvironmentServiceHandler(newEnvironmentService(s.engine), admin))
+	add(harkv1connect.NewSourceServiceHandler(newSourceService(s.engine), admin))
+	add(harkv1connect.NewEventServiceHandler(newEventService(s.engine), admin))
+	add(harkv1connect.NewWorkflowServiceHandler(newWorkflowService(s.engine), admin))
+	add(harkv1connect.NewTriggerServiceHandler(newTriggerService(s.engine), admin))
+	add(harkv1connect.NewUserServiceHandler(newUserService(s.engine), admin))
+	add(harkv1connect.NewWorkflowRunServiceHandler(newWorkflowRunService(s.engine), admin))
 	// Ingest is authorized by the secret token in its URL, not the admin token.
-	add(harkv1connect.NewIngestServiceHandler(newIngestService(s.engine), connect.WithInterceptors(errs), limit))
+	// Its raw body is already bounded (and decompressed) by limitIngestBody;
+	// vanguard then re-encodes it as JSON, whose base64 is a third larger, so
+	// Connect's own limit here only has to stop what cannot be a delivery.
+	ingestLimit := connect.WithReadMaxBytes(int(2*s.cfg.MaxBodyBytes + 1<<20))
+	add(harkv1connect.NewIngestServiceHandler(newIngestService(s.engine), common, ingestLimit, connect.WithInterceptors(errs)))
 
 	mux := http.NewServeMux()
 	services := make([]*vanguard.Service, 0, len(mounts))

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
@@ -17,8 +16,8 @@ func newSourceService(e *engine.Engine) harkv1connect.SourceServiceHandler {
 	return &sourceService{e: e}
 }
 
-func (s *sourceService) ListSourceTypes(context.Context, *connect.Request[harkv1.ListSourceTypesRequest]) (*connect.Response[harkv1.ListSourceTypesResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("source types come from the plugin host, which is not built yet"))
+func (s *sourceService) ListSourceTypes(ctx context.Context, _ *connect.Request[harkv1.ListSourceTypesRequest]) (*connect.Response[harkv1.ListSourceTypesResponse], error) {
+	return connect.NewResponse(s.e.ListSourceTypes(ctx)), nil
 }
 
 func (s *sourceService) CreateSource(ctx context.Context, req *connect.Request[harkv1.CreateSourceRequest]) (*connect.Response[harkv1.CreateSourceResponse], error) {

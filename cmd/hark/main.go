@@ -7,16 +7,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRootCommand().ExecuteContext(ctx); err != nil {
+	if err := newRootCommand().ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "hark:", err)
 		os.Exit(1)
 	}
@@ -29,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand())
+	root.AddCommand(newServeCommand(), newPluginCommand())
 	return root
 }
 
@@ -40,4 +37,19 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envDuration is envOr for durations; an unparsable value falls back to def
+// and is reported when the flag is parsed from it.
+func envDuration(name string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hark: ignoring %s=%q: %v\n", name, v, err)
+		return def
+	}
+	return d
 }

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,9 @@ type serveOptions struct {
 	publicURL string
 	logLevel  string
 	logFormat string
+	pluginDir string
+
+	eventRetention time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -40,12 +45,18 @@ the admin token comes from HARK_ADMIN_TOKEN or is generated on first start.`,
 	f.StringVar(&o.listen, "listen", envOr("HARK_LISTEN", server.DefaultListen), "address to listen on (HARK_LISTEN)")
 	f.StringVar(&o.dataDir, "data-dir", envOr("HARK_DATA_DIR", server.DefaultDataDir), "directory for the database and admin token (HARK_DATA_DIR)")
 	f.StringVar(&o.publicURL, "public-url", envOr("HARK_PUBLIC_URL", ""), "base URL of webhook URLs, as sources reach hark (HARK_PUBLIC_URL; default http://<listen>)")
+	f.StringVar(&o.pluginDir, "plugin-dir", envOr("HARK_PLUGIN_DIR", ""), "directory of third-party source plugins, hark-source-<type> (HARK_PLUGIN_DIR; default <data-dir>/plugins)")
+	f.DurationVar(&o.eventRetention, "event-retention", envDuration("HARK_EVENT_RETENTION", 30*24*time.Hour), "how long the event log keeps events (HARK_EVENT_RETENTION)")
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
 	return cmd
 }
 
 func runServe(ctx context.Context, o serveOptions) error {
+	// Only serve stops on SIGINT/SIGTERM: `hark plugin` processes are ended
+	// by their host, not by signals meant for it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	log, err := newLogger(o.logLevel, o.logFormat)
 	if err != nil {
 		return err
@@ -59,18 +70,18 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	token, generated, err := server.LoadAdminToken(o.dataDir, os.Getenv("HARK_ADMIN_TOKEN"))
+	builtins, err := builtinCommands()
 	if err != nil {
 		return err
 	}
 	srv, err := server.New(ctx, server.Config{
-		DataDir:    o.dataDir,
-		PublicURL:  publicURL,
-		AdminToken: token,
-		Logger:     log,
+		DataDir:        o.dataDir,
+		PublicURL:      publicURL,
+		AdminToken:     os.Getenv("HARK_ADMIN_TOKEN"),
+		Logger:         log,
+		PluginDir:      o.pluginDir,
+		BuiltinPlugins: builtins,
+		EventRetention: o.eventRetention,
 	})
 	if err != nil {
 		return err
@@ -78,7 +89,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	defer srv.Close()
 
 	base := "http://" + ln.Addr().String()
-	if generated {
+	if token, generated := srv.AdminToken(); generated {
 		abs, _ := filepath.Abs(filepath.Join(o.dataDir, server.AdminTokenFile))
 		fmt.Printf("Generated an admin token (saved in %s; shown only this once):\n\n    %s\n\n", abs, token)
 		fmt.Printf("Use it as a bearer token, e.g.:\n\n    curl -H 'Authorization: Bearer %s' %s/v1/environments\n\n", token, base)

@@ -13,12 +13,20 @@
 //	0x04 ingest token     04 | source_id 00 env           → token (raw bytes)
 //	0x05 token index      05 | sha256(token)              → source_id 00 env
 //	0x06 workflow         06 | key                        → hark.v1.Workflow
+//	0x07 layout guard     07                              → counter (8-byte big-endian), see engine.Tx.GuardLayout
+//	0x10 source event     10 | env 00 event_id            → hark.v1.SourceEvent (TTL: event retention)
+//	0x11 event type       11 | env 00 source_id 00 type 00 name → hark.v1.EventType
+//	0x12 idempotency key  12 | env 00 source_id 00 type 00 key → expiry (8-byte big-endian Unix ns) | original event id
+//	                                                          (TTL: the source environment's window)
+//	0x13 user             13 | env 00 user_id             → hark.v1.User
 //
+// Event ids are lowercase ULIDs behind a fixed prefix, so byte order is time
+// order: the log is read newest first by iterating 0x10|env in reverse.
 // Tokens are found by the SHA-256 of the token, never by comparing token
 // bytes, so lookup time says nothing about how close a guess was.
-// Later stages add environment-scoped tables (triggers, users, the event log,
-// the idempotency ledger, workflow runs) under prefixes from 0x10 on, with
-// fixed-width big-endian integers where order must be numeric.
+// Later stages add environment-scoped tables (triggers, workflow runs) under
+// further prefixes from 0x14 on,
+// with fixed-width big-endian integers where order must be numeric.
 //
 // # Durability and memory
 //
@@ -32,6 +40,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +62,11 @@ const (
 	tableToken       byte = 0x04
 	tableTokenIndex  byte = 0x05
 	tableWorkflow    byte = 0x06
+	tableLayout      byte = 0x07
+	tableEvent       byte = 0x10
+	tableEventType   byte = 0x11
+	tableIdempotency byte = 0x12
+	tableUser        byte = 0x13
 )
 
 const sep = 0x00
@@ -88,11 +102,15 @@ func Open(opts Options) (*Store, error) {
 	bopts := badger.DefaultOptions(opts.Dir).
 		WithLogger(badgerLogger{log}).
 		WithSyncWrites(true).
-		// Memory for a small service: 3 × 16 MiB memtables instead of
+		// Memory for a small service: 2 × 32 MiB memtables instead of
 		// 5 × 64 MiB, a 32 MiB block cache instead of 256 MiB, and a bounded
-		// index cache so table indexes do not grow with the data.
-		WithMemTableSize(16 << 20).
-		WithNumMemtables(3).
+		// index cache so table indexes do not grow with the data. A
+		// transaction may hold 15% of a memtable (4.8 MiB); values over
+		// 512 bytes live in the value log and count only as a pointer, so
+		// one full 4 MiB delivery commits in one transaction.
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(2).
+		WithValueThreshold(512).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
 		WithBlockCacheSize(32 << 20).
@@ -164,6 +182,9 @@ func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
 			return err
 		}
 		err := s.db.Update(func(txn *badger.Txn) error { return fn(tx{txn}) })
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			return fmt.Errorf("%w: %v", engine.ErrTooLarge, err)
+		}
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
@@ -248,6 +269,26 @@ func deletePrefix(t tx, prefix []byte) error {
 		}
 	}
 	return nil
+}
+
+func (t tx) GuardLayout() error {
+	k := []byte{tableLayout}
+	var n uint64
+	item, err := t.txn.Get(k)
+	switch {
+	case err == nil:
+		if err := item.Value(func(v []byte) error {
+			if len(v) == 8 {
+				n = binary.BigEndian.Uint64(v)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
+	return t.txn.Set(k, binary.BigEndian.AppendUint64(nil, n+1))
 }
 
 func (t tx) Environment(slug string) (*harkv1.Environment, error) {
@@ -389,6 +430,114 @@ func (t tx) PutWorkflow(wf *harkv1.Workflow) error {
 
 func (t tx) DeleteWorkflow(k string) error {
 	return t.txn.Delete(key(tableWorkflow, k))
+}
+
+func (t tx) PutSourceEvent(ev *harkv1.SourceEvent, ttl time.Duration) error {
+	v, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	return t.txn.SetEntry(badger.NewEntry(key(tableEvent, ev.GetEnvironment(), ev.GetId()), v).WithTTL(ttl))
+}
+
+func (t tx) SourceEvent(env, id string) (*harkv1.SourceEvent, error) {
+	return get(t, key(tableEvent, env, id), &harkv1.SourceEvent{}, "event", id)
+}
+
+func (t tx) SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) ([]*harkv1.SourceEvent, string, error) {
+	prefix := append(key(tableEvent, env), sep)
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
+	defer it.Close()
+	// In reverse, Seek finds the largest key <= the target: start at the
+	// entry before `before`, or at the newest (prefix followed by 0xFF).
+	start := append(bytes.Clone(prefix), 0xFF)
+	if before != "" {
+		start = append(bytes.Clone(prefix), before...)
+	}
+	var (
+		out     []*harkv1.SourceEvent
+		scanned int
+		last    []byte
+	)
+	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		if before != "" && bytes.Equal(item.Key(), start) {
+			continue
+		}
+		if scanned == scanLimit {
+			return out, string(last[len(prefix):]), nil
+		}
+		scanned++
+		last = item.KeyCopy(last[:0])
+		ev := &harkv1.SourceEvent{}
+		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, ev) }); err != nil {
+			return nil, "", fmt.Errorf("decode event %q: %w", item.Key()[len(prefix):], err)
+		}
+		if keep(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out, "", nil
+}
+
+func eventTypeKey(sourceID, env, typ, name string) []byte {
+	return key(tableEventType, env, sourceID, typ, name)
+}
+
+func (t tx) EventType(sourceID, env, typ, name string) (*harkv1.EventType, error) {
+	return get(t, eventTypeKey(sourceID, env, typ, name), &harkv1.EventType{}, "event type", typ+" "+name)
+}
+
+func (t tx) EventTypes(sourceID, env, after string, limit int) ([]*harkv1.EventType, error) {
+	prefix := append(key(tableEventType, env, sourceID), sep)
+	return list(t, prefix, after, limit, func() *harkv1.EventType { return &harkv1.EventType{} })
+}
+
+func (t tx) PutEventType(et *harkv1.EventType) error {
+	return put(t, eventTypeKey(et.GetSourceId(), et.GetEnvironment(), et.GetType(), et.GetName()), et)
+}
+
+func (t tx) User(env, id string) (*harkv1.User, error) {
+	return get(t, key(tableUser, env, id), &harkv1.User{}, "user", id)
+}
+
+func (t tx) Users(env, after string, limit int) ([]*harkv1.User, error) {
+	return list(t, append(key(tableUser, env), sep), after, limit, func() *harkv1.User { return &harkv1.User{} })
+}
+
+func (t tx) PutUser(u *harkv1.User) error {
+	return put(t, key(tableUser, u.GetEnvironment(), u.GetId()), u)
+}
+
+func (t tx) DeleteUser(env, id string) error {
+	return t.txn.Delete(key(tableUser, env, id))
+}
+
+func (t tx) IdempotencyRecord(env, sourceID, typ, k string) (string, time.Time, error) {
+	item, err := t.txn.Get(key(tableIdempotency, env, sourceID, typ, k))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", time.Time{}, &engine.NotFoundError{Resource: "idempotency key", ID: k}
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("read idempotency key: %w", err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("read idempotency key: %w", err)
+	}
+	if len(v) < 8 {
+		return "", time.Time{}, fmt.Errorf("idempotency record %q is malformed", k)
+	}
+	return string(v[8:]), time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), nil
+}
+
+func (t tx) PutIdempotencyRecord(env, sourceID, typ, k, originalID string, expiresAt time.Time) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(originalID)), uint64(expiresAt.UnixNano()))
+	v = append(v, originalID...)
+	// Badger's TTL has second granularity; round up so the record never
+	// disappears before the engine considers it expired.
+	ttl := max(time.Until(expiresAt).Truncate(time.Second)+time.Second, time.Second)
+	return t.txn.SetEntry(badger.NewEntry(key(tableIdempotency, env, sourceID, typ, k), v).WithTTL(ttl))
 }
 
 // badgerLogger sends Badger's logs to slog. Badger is chatty at Info (every

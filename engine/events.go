@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+// maxEventScan bounds how many log entries one ListSourceEvents call reads
+// while filtering. A page may come back short with a next_page_token when
+// matches are rare; the client continues from there. This keeps a filter
+// that matches nothing from reading 30 days of log in one call.
+const maxEventScan = 10000
+
+// ListEventTypes returns a page of the unique events a source has sent to an
+// environment, ordered by type then name.
+func (e *Engine) ListEventTypes(ctx context.Context, req *harkv1.ListEventTypesRequest) (*harkv1.ListEventTypesResponse, error) {
+	p, err := readPage(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &harkv1.ListEventTypesResponse{}
+	err = e.store.View(ctx, func(tx Tx) error {
+		if _, err := e.loadSourceEnvironment(tx, req.GetSourceId(), req.GetEnvironment()); err != nil {
+			return err
+		}
+		ets, err := tx.EventTypes(req.GetSourceId(), req.GetEnvironment(), p.after, p.limit())
+		if err != nil {
+			return err
+		}
+		resp.EventTypes, resp.NextPageToken = finishPage(ets, p, eventTypeKey)
+		return nil
+	})
+	return resp, err
+}
+
+// eventTypeKey is an event type's position in its source environment's list.
+func eventTypeKey(et *harkv1.EventType) string { return et.GetType() + "\x00" + et.GetName() }
+
+// ListSourceEvents returns a page of an environment's event log, newest
+// first, filtered by the request.
+func (e *Engine) ListSourceEvents(ctx context.Context, req *harkv1.ListSourceEventsRequest) (*harkv1.ListSourceEventsResponse, error) {
+	p, err := readPage(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	keep := func(ev *harkv1.SourceEvent) bool {
+		return (req.GetSourceId() == "" || ev.GetSourceId() == req.GetSourceId()) &&
+			(req.GetType() == "" || ev.GetType() == req.GetType()) &&
+			(req.GetName() == "" || ev.GetName() == req.GetName()) &&
+			(req.GetStatus() == harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_UNSPECIFIED || ev.GetStatus() == req.GetStatus()) &&
+			(req.GetUserId() == "" || ev.GetUserId() == req.GetUserId())
+	}
+	resp := &harkv1.ListSourceEventsResponse{}
+	err = e.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		evs, last, err := tx.SourceEvents(req.GetEnvironment(), p.after, p.limit(), maxEventScan, keep)
+		if err != nil {
+			return err
+		}
+		resp.SourceEvents, resp.NextPageToken = finishPage(evs, p, (*harkv1.SourceEvent).GetId)
+		if resp.NextPageToken == "" && last != "" {
+			// The scan budget ran out before the page filled: continue
+			// from the last entry read.
+			resp.NextPageToken = encodePageToken(last)
+		}
+		return nil
+	})
+	return resp, err
+}
+
+// GetSourceEvent returns one logged event.
+func (e *Engine) GetSourceEvent(ctx context.Context, env, id string) (*harkv1.SourceEvent, error) {
+	var ev *harkv1.SourceEvent
+	err := e.store.View(ctx, func(tx Tx) (err error) {
+		if _, err := tx.Environment(env); err != nil {
+			return err
+		}
+		ev, err = tx.SourceEvent(env, id)
+		return err
+	})
+	return ev, err
+}
+
+// watchBuffer is how many events a live tail may lag before it is cut off.
+const watchBuffer = 1024
+
+// WatchSourceEvents calls send for every event logged in the environment (and
+// source, when given) from now until ctx ends or send fails. A watcher that
+// falls more than watchBuffer events behind is ended with ErrUnavailable; it
+// is a live tail, and the log itself keeps every event.
+func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceEventsRequest, send func(*harkv1.SourceEvent) error) error {
+	if _, err := e.getEnvironment(ctx, req.GetEnvironment()); err != nil {
+		return err
+	}
+	sub := e.eventHub.subscribe(req.GetEnvironment(), req.GetSourceId())
+	defer e.eventHub.unsubscribe(sub)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.streamsEnd:
+			return fmt.Errorf("%w: the server is shutting down; watch again", ErrUnavailable)
+		case ev, ok := <-sub.ch:
+			if !ok {
+				return fmt.Errorf("%w: the watcher fell more than %d events behind; watch again", ErrUnavailable, watchBuffer)
+			}
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (e *Engine) getEnvironment(ctx context.Context, slug string) (*harkv1.Environment, error) {
+	var env *harkv1.Environment
+	err := e.store.View(ctx, func(tx Tx) (err error) {
+		env, err = tx.Environment(slug)
+		return err
+	})
+	return env, err
+}
+
+// eventHub fans newly committed events out to live watchers.
+type eventHub struct {
+	mu   sync.Mutex
+	subs map[*eventSub]struct{}
+}
+
+type eventSub struct {
+	env, sourceID string
+	ch            chan *harkv1.SourceEvent
+	closed        bool
+}
+
+func (h *eventHub) subscribe(env, sourceID string) *eventSub {
+	s := &eventSub{env: env, sourceID: sourceID, ch: make(chan *harkv1.SourceEvent, watchBuffer)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs == nil {
+		h.subs = map[*eventSub]struct{}{}
+	}
+	h.subs[s] = struct{}{}
+	return s
+}
+
+func (h *eventHub) unsubscribe(s *eventSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, s)
+}
+
+// publish never blocks the committer: a watcher whose buffer is full is
+// closed and dropped.
+func (h *eventHub) publish(ev *harkv1.SourceEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.closed || s.env != ev.GetEnvironment() || (s.sourceID != "" && s.sourceID != ev.GetSourceId()) {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			s.closed = true
+			close(s.ch)
+			delete(h.subs, s)
+		}
+	}
+}
+
+// newEventID returns a time-ordered event id.
+func newEventID() string { return newID("evt_") }

@@ -1,0 +1,533 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+// Translator turns raw deliveries into events; the server wires the plugin
+// host in. It returns one Translation per delivery, in order, or an error
+// for the whole call (wrapping ErrUnavailable when the plugin is down).
+type Translator interface {
+	Translate(ctx context.Context, sourceType string, ds []Delivery) ([]Translation, error)
+}
+
+// Delivery is one raw request to a webhook URL, with the settings of the
+// source environment it was sent to.
+type Delivery struct {
+	Header      http.Header
+	Body        []byte
+	ContentType string
+	Settings    map[string]string
+}
+
+// Translation is a plugin's answer for one delivery.
+type Translation struct {
+	Events     []InEvent
+	Rejections []Rejection
+	// Err refuses the whole delivery.
+	Err *DeliveryError
+}
+
+// InEvent is one translated event in the common form (DESIGN §4).
+type InEvent struct {
+	Index          int
+	Type           string
+	Name           string
+	UserID         string
+	AnonymousID    string
+	IdempotencyKey json.RawMessage
+	Timestamp      time.Time
+	Data           json.RawMessage
+	Traits         json.RawMessage
+	Original       json.RawMessage
+}
+
+// Rejection is one event a plugin refused.
+type Rejection struct {
+	Index  int
+	Reason string
+}
+
+// DeliveryErrorKind classifies a refused delivery.
+type DeliveryErrorKind int
+
+const (
+	// BadRequest deliveries are malformed: 400, senders do not retry.
+	BadRequest DeliveryErrorKind = iota + 1
+	// BadSignature deliveries are unsigned or wrongly signed: 401.
+	BadSignature
+	// PluginFailed means the plugin failed on the delivery: 500.
+	PluginFailed
+)
+
+// DeliveryError refuses a whole delivery. The server maps its kind to a
+// status code; the message is shown to the sender.
+type DeliveryError struct {
+	Kind    DeliveryErrorKind
+	Message string
+	// Rejected lists the refused events when every event was refused.
+	Rejected []*harkv1.ReceivedEvent
+}
+
+func (e *DeliveryError) Error() string { return e.Message }
+
+// handledTypes are the event types the pipeline processes; others are logged
+// as skipped so the event log still shows what arrived.
+var handledTypes = map[string]bool{
+	"track": true, "identify": true, "page": true, "screen": true, "group": true, "alias": true,
+}
+
+// ingestRequest is one delivery waiting for the committer.
+type ingestRequest struct {
+	src        *harkv1.Source
+	se         *harkv1.SourceEnvironment
+	delivery   Delivery
+	receivedAt time.Time
+	done       chan ingestResult // buffered, 1
+}
+
+type ingestResult struct {
+	resp *harkv1.ReceiveResponse
+	err  error
+}
+
+// Receive takes one delivery to a webhook URL and answers once its events
+// are durably stored. Concurrent deliveries are gathered by the committer
+// into one plugin call and one commit (DESIGN §6).
+func (e *Engine) Receive(ctx context.Context, token string, d Delivery) (*harkv1.ReceiveResponse, error) {
+	if e.translator == nil {
+		return nil, fmt.Errorf("%w: no source plugins are running", ErrUnavailable)
+	}
+	src, se, err := e.ResolveIngestToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	d.Settings = se.GetPluginSettings()
+	req := &ingestRequest{src: src, se: se, delivery: d, receivedAt: e.now(), done: make(chan ingestResult, 1)}
+	select {
+	case e.ingest <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-e.stop:
+		return nil, fmt.Errorf("%w: shutting down", ErrUnavailable)
+	default:
+		// The committer is behind by a whole queue: say so now, so senders
+		// back off and retry, instead of piling up memory and timeouts.
+		return nil, fmt.Errorf("%w: ingest queue is full", ErrUnavailable)
+	}
+	// Once queued, the delivery is committed or failed as a whole; wait for
+	// the answer even if the client goes away, so it is never half-known.
+	r := <-req.done
+	return r.resp, r.err
+}
+
+// Batching bounds. A batch is cut when it has maxBatchDeliveries deliveries,
+// maxBatchBytes of bodies, or batchWait has passed since its first delivery:
+// a millisecond is long enough to gather concurrent requests and short
+// against the fsync that follows.
+const (
+	maxBatchDeliveries = 256
+	maxBatchBytes      = 8 << 20
+	batchWait          = time.Millisecond
+	// ingestQueue is how many deliveries may wait for the committer.
+	ingestQueue = 4096
+	// maxCommitBytes bounds the bodies written in one store commit, under
+	// Badger's transaction size limit with room for the log's own fields.
+	maxCommitBytes = 2 << 20
+)
+
+// runIngest is the committer: it gathers deliveries into batches and
+// processes each. It is the only writer of ingest state, so hot keys (event
+// type counters, idempotency keys) never conflict.
+func (e *Engine) runIngest() {
+	defer e.wg.Done()
+	for {
+		var first *ingestRequest
+		select {
+		case first = <-e.ingest:
+		case <-e.stop:
+			e.drainIngest()
+			return
+		}
+		batch := []*ingestRequest{first}
+		size := len(first.delivery.Body)
+		timer := time.NewTimer(batchWait)
+	gather:
+		for len(batch) < maxBatchDeliveries && size < maxBatchBytes {
+			select {
+			case r := <-e.ingest:
+				batch = append(batch, r)
+				size += len(r.delivery.Body)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		e.processBatch(batch)
+	}
+}
+
+// drainIngest answers deliveries still queued at shutdown: they are
+// processed, since their senders are waiting for a real answer.
+func (e *Engine) drainIngest() {
+	for {
+		select {
+		case r := <-e.ingest:
+			e.processBatch([]*ingestRequest{r})
+		default:
+			return
+		}
+	}
+}
+
+// processBatch translates a batch (one plugin call per source type), then
+// commits the events and answers every delivery.
+func (e *Engine) processBatch(batch []*ingestRequest) {
+	defer func() {
+		// A bug must not take the committer down with every sender waiting:
+		// the deliveries not yet answered fail as internal errors (500) and
+		// the committer goes on.
+		if r := recover(); r != nil {
+			e.log.Error("ingest batch panicked", "panic", r, "stack", string(debug.Stack()))
+			for _, req := range batch {
+				select {
+				case req.done <- ingestResult{err: fmt.Errorf("process delivery: panic: %v", r)}:
+				default: // already answered
+				}
+			}
+		}
+	}()
+	ctx := context.Background()
+	translations := e.translateBatch(ctx, batch)
+
+	pending := make([]*pendingDelivery, 0, len(batch))
+	for i, req := range batch {
+		tr := translations[i]
+		if tr.err != nil {
+			req.done <- ingestResult{err: tr.err}
+			continue
+		}
+		p, err := e.prepare(req, tr.translation)
+		if err != nil {
+			req.done <- ingestResult{err: err}
+			continue
+		}
+		pending = append(pending, p)
+	}
+	// Commit in chunks under the store's transaction size; each delivery is
+	// wholly inside one commit.
+	for len(pending) > 0 {
+		n, bytes := 0, 0
+		for n < len(pending) && (n == 0 || bytes+pending[n].size <= maxCommitBytes) {
+			bytes += pending[n].size
+			n++
+		}
+		chunk := pending[:n]
+		pending = pending[n:]
+		err := e.store.Update(ctx, func(tx Tx) error { return e.commit(tx, chunk) })
+		if errors.Is(err, ErrTooLarge) && len(chunk) > 1 {
+			// Commit these one by one instead.
+			e.log.Warn("ingest commit too large; splitting it", "deliveries", len(chunk))
+			for _, p := range chunk {
+				p.size = maxCommitBytes
+			}
+			pending = append(chunk, pending...)
+			continue
+		}
+		if errors.Is(err, ErrTooLarge) {
+			chunk[0].req.done <- ingestResult{err: &DeliveryError{Kind: BadRequest,
+				Message: "the delivery is too large to store in one commit; send fewer or smaller events per request"}}
+			continue
+		}
+		if err != nil {
+			e.log.Error("commit ingest batch", "deliveries", len(chunk), "err", err)
+			for _, p := range chunk {
+				p.req.done <- ingestResult{err: fmt.Errorf("%w: store events: %v", ErrUnavailable, err)}
+			}
+			continue
+		}
+		for _, p := range chunk {
+			for _, ev := range p.final {
+				e.eventHub.publish(ev)
+			}
+			p.req.done <- ingestResult{resp: p.resp}
+		}
+	}
+}
+
+type translated struct {
+	translation Translation
+	err         error
+}
+
+// translateBatch calls each source type's plugin once for all its
+// deliveries in the batch.
+func (e *Engine) translateBatch(ctx context.Context, batch []*ingestRequest) []translated {
+	out := make([]translated, len(batch))
+	byType := map[string][]int{}
+	for i, req := range batch {
+		byType[req.src.GetType()] = append(byType[req.src.GetType()], i)
+	}
+	done := make(chan struct{}, len(byType))
+	for typ, idx := range byType {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			ds := make([]Delivery, len(idx))
+			for j, i := range idx {
+				ds[j] = batch[i].delivery
+			}
+			res, err := e.translator.Translate(ctx, typ, ds)
+			if err == nil && len(res) != len(ds) {
+				err = fmt.Errorf("source plugin %s returned %d results for %d deliveries", typ, len(res), len(ds))
+			}
+			for j, i := range idx {
+				if err != nil {
+					out[i].err = err
+					if !errors.Is(err, ErrUnavailable) {
+						out[i].err = fmt.Errorf("translate with %s: %w", typ, err)
+					}
+					continue
+				}
+				out[i].translation = res[j]
+			}
+		}()
+	}
+	for range byType {
+		<-done
+	}
+	return out
+}
+
+// pendingDelivery is a translated delivery ready to commit.
+type pendingDelivery struct {
+	req    *ingestRequest
+	events []*harkv1.SourceEvent // accepted events as prepared, in order
+	final  []*harkv1.SourceEvent // the same after commit: status and actions
+	resp   *harkv1.ReceiveResponse
+	size   int
+}
+
+// prepare turns a translation into log entries and the response, before any
+// state is touched: everything here depends only on the delivery.
+func (e *Engine) prepare(req *ingestRequest, tr Translation) (*pendingDelivery, error) {
+	if tr.Err != nil {
+		return nil, tr.Err
+	}
+	resp := &harkv1.ReceiveResponse{}
+	for _, rej := range tr.Rejections {
+		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{
+			Index: int32(rej.Index), Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_REJECTED, Reason: rej.Reason,
+		})
+	}
+	if len(tr.Events) == 0 {
+		slices.SortFunc(resp.Events, byIndex)
+		msg := "the delivery holds no events"
+		if len(resp.Events) > 0 {
+			msg = fmt.Sprintf("every event was rejected; event %d: %s", resp.Events[0].GetIndex(), resp.Events[0].GetReason())
+		}
+		return nil, &DeliveryError{Kind: BadRequest, Message: msg, Rejected: resp.Events}
+	}
+	p := &pendingDelivery{req: req, resp: resp, size: len(req.delivery.Body)}
+	for _, in := range tr.Events {
+		ev, err := e.newSourceEvent(req, in)
+		if err != nil {
+			resp.Events = append(resp.Events, &harkv1.ReceivedEvent{
+				Index: int32(in.Index), Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_REJECTED, Reason: err.Error(),
+			})
+			continue
+		}
+		p.events = append(p.events, ev)
+		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{Index: int32(in.Index), Id: ev.GetId()})
+	}
+	slices.SortFunc(resp.Events, byIndex)
+	if len(p.events) == 0 {
+		return nil, &DeliveryError{Kind: BadRequest, Message: "every event was rejected", Rejected: resp.Events}
+	}
+	return p, nil
+}
+
+func byIndex(a, b *harkv1.ReceivedEvent) int { return int(a.GetIndex() - b.GetIndex()) }
+
+// newSourceEvent builds the log entry of one event.
+func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceEvent, error) {
+	ev := &harkv1.SourceEvent{
+		Id:             newEventID(),
+		SourceId:       req.src.GetId(),
+		Environment:    req.se.GetEnvironment(),
+		ReceivedAt:     timestamppb.New(req.receivedAt),
+		Type:           cleanLabel(in.Type),
+		Name:           cleanLabel(in.Name),
+		UserId:         in.UserID,
+		AnonymousId:    in.AnonymousID,
+		IdempotencyKey: idempotencyKey(in.IdempotencyKey),
+	}
+	if !in.Timestamp.IsZero() {
+		ev.Timestamp = timestamppb.New(in.Timestamp)
+	}
+	var err error
+	if ev.Data, err = jsonStruct(in.Data); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	if ev.Traits, err = jsonStruct(in.Traits); err != nil {
+		return nil, fmt.Errorf("traits: %w", err)
+	}
+	if ev.Event, err = jsonStruct(in.Original); err != nil {
+		return nil, fmt.Errorf("event: %w", err)
+	}
+	switch {
+	case ev.Type == "":
+		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_SKIPPED
+		ev.Reason = "the event has no type"
+	case !handledTypes[ev.Type]:
+		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_SKIPPED
+		ev.Reason = fmt.Sprintf("events of type %q are logged but not processed", ev.Type)
+	default:
+		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED
+	}
+	return ev, nil
+}
+
+// cleanLabel keeps type and name usable as store key segments: NUL (the
+// key separator) becomes U+FFFD, the way invalid text is shown elsewhere.
+func cleanLabel(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
+
+// jsonStruct decodes a JSON object into a Struct; nil or null is nil.
+func jsonStruct(raw json.RawMessage) (*structpb.Struct, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	s := &structpb.Struct{}
+	if err := protojson.Unmarshal(raw, s); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	return s, nil
+}
+
+// commit writes a chunk of deliveries' effects in one transaction: for each
+// event in order, the idempotency check, identify, then the log entry. Update
+// may call it again after a conflict with an API write, so every run starts
+// from the prepared entries and keeps nothing from a previous run.
+func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
+	for _, p := range chunk {
+		p.final = p.final[:0]
+		byID := make(map[string]*harkv1.SourceEvent, len(p.events))
+		for _, prepared := range p.events {
+			ev := proto.CloneOf(prepared)
+			if err := e.execute(tx, p.req.se, ev); err != nil {
+				return err
+			}
+			if err := tx.PutSourceEvent(ev, e.eventRetention); err != nil {
+				return err
+			}
+			if err := countEventType(tx, ev); err != nil {
+				return err
+			}
+			p.final = append(p.final, ev)
+			byID[ev.GetId()] = ev
+		}
+		for _, re := range p.resp.Events {
+			if ev, ok := byID[re.GetId()]; ok {
+				re.Status, re.Reason = ev.GetStatus(), ev.GetReason()
+			}
+		}
+	}
+	return nil
+}
+
+// execute runs one event's effects inside tx and records them on ev.
+func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent) error {
+	if se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
+		duplicate, err := e.checkIdempotency(tx, se, ev)
+		if err != nil || duplicate {
+			return err
+		}
+	}
+	if ev.GetStatus() != harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED {
+		return nil
+	}
+	if ev.GetType() == "identify" {
+		action, err := e.identify(tx, se, ev)
+		if err != nil {
+			return err
+		}
+		ev.Actions = append(ev.Actions, action)
+	}
+	return nil
+}
+
+// checkIdempotency marks ev as a duplicate when its key was processed within
+// the window, and otherwise records the key — in the same commit as the
+// event's effects, so a failed commit records neither (DESIGN §4).
+func (e *Engine) checkIdempotency(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent) (bool, error) {
+	now := e.now()
+	original, expiresAt, err := tx.IdempotencyRecord(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetIdempotencyKey())
+	switch {
+	case err == nil && now.Before(expiresAt):
+		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_IDEMPOTENT
+		ev.Reason = "duplicate of " + original
+		ev.OriginalEventId = original
+		ev.Actions = nil
+		return true, nil
+	case err != nil && !isNotFound(err):
+		return false, err
+	}
+	window := se.GetIdempotencyWindow().AsDuration()
+	if se.GetIdempotencyWindow() == nil || window <= 0 {
+		window = DefaultIdempotencyWindow
+	}
+	return false, tx.PutIdempotencyRecord(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetIdempotencyKey(), ev.GetId(), now.Add(window))
+}
+
+// identify upserts the user an identify event describes (DESIGN §4). Outcomes
+// the sender caused are actions; only storage failures are errors.
+func (e *Engine) identify(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent) (*harkv1.Action, error) {
+	action := &harkv1.Action{Type: harkv1.ActionType_ACTION_TYPE_IDENTIFY_USER, UserId: ev.GetUserId()}
+	var v validation
+	checkUserID(&v, "userId", ev.GetUserId())
+	switch {
+	case !se.GetIdentifyEnabled():
+		action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "identify handling is off"
+	case ev.GetUserId() == "":
+		action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the identify has no userId"
+	case v.err() != nil:
+		action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, v.err().Error()
+	default:
+		if _, err := e.upsertUser(tx, ev.GetEnvironment(), ev.GetUserId(), patchFromTraits(ev.GetTraits())); err != nil {
+			return nil, err
+		}
+		action.Status = harkv1.ActionStatus_ACTION_STATUS_SUCCESS
+	}
+	return action, nil
+}
+
+// countEventType updates the catalog of unique events.
+func countEventType(tx Tx, ev *harkv1.SourceEvent) error {
+	et, err := tx.EventType(ev.GetSourceId(), ev.GetEnvironment(), ev.GetType(), ev.GetName())
+	switch {
+	case isNotFound(err):
+		et = &harkv1.EventType{
+			SourceId: ev.GetSourceId(), Environment: ev.GetEnvironment(),
+			Type: ev.GetType(), Name: ev.GetName(), FirstReceivedAt: ev.GetReceivedAt(),
+		}
+	case err != nil:
+		return err
+	}
+	et.Count++
+	et.LastReceivedAt = ev.GetReceivedAt()
+	return tx.PutEventType(et)
+}

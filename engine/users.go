@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+// maxUserIDLen bounds user ids: they are the customer's own ids (Segment's
+// userId), so any text is allowed, but they are keys and must stay short.
+const maxUserIDLen = 255
+
+// userPatch is an upsert of a user: fields that are set overwrite, the
+// others stay; properties merge key by key (a nested object replaces the
+// stored value of its key as a whole).
+type userPatch struct {
+	name, email, phoneNumber, avatar, locale, timezone *string
+	properties                                         map[string]*structpb.Value
+}
+
+// reservedTraits maps identify traits to user fields (DESIGN §4). Any other
+// trait is a custom property.
+var reservedTraits = map[string]func(*userPatch, *string){
+	"name":     func(p *userPatch, v *string) { p.name = v },
+	"email":    func(p *userPatch, v *string) { p.email = v },
+	"phone":    func(p *userPatch, v *string) { p.phoneNumber = v },
+	"avatar":   func(p *userPatch, v *string) { p.avatar = v },
+	"locale":   func(p *userPatch, v *string) { p.locale = v },
+	"timezone": func(p *userPatch, v *string) { p.timezone = v },
+}
+
+// patchFromTraits maps identify traits to a user patch. A reserved trait
+// whose value is not a string (a number for a phone, say) is kept as a
+// property of that name rather than dropped or coerced.
+func patchFromTraits(traits *structpb.Struct) userPatch {
+	p := userPatch{properties: map[string]*structpb.Value{}}
+	for k, v := range traits.GetFields() {
+		if set, ok := reservedTraits[k]; ok {
+			if s, isString := v.GetKind().(*structpb.Value_StringValue); isString {
+				set(&p, &s.StringValue)
+				continue
+			}
+		}
+		p.properties[k] = v
+	}
+	return p
+}
+
+func patchFromRequest(req *harkv1.IdentifyUserRequest) userPatch {
+	return userPatch{
+		name: req.Name, email: req.Email, phoneNumber: req.PhoneNumber,
+		avatar: req.Avatar, locale: req.Locale, timezone: req.Timezone,
+		properties: req.GetProperties().GetFields(),
+	}
+}
+
+// upsertUser applies a patch to the stored user (or a new one) inside tx.
+func (e *Engine) upsertUser(tx Tx, env, id string, p userPatch) (*harkv1.User, error) {
+	u, err := tx.User(env, id)
+	switch {
+	case isNotFound(err):
+		u = &harkv1.User{Id: id, Environment: env, CreatedAt: e.timestamp()}
+	case err != nil:
+		return nil, err
+	}
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{
+		{&u.Name, p.name}, {&u.Email, p.email}, {&u.PhoneNumber, p.phoneNumber},
+		{&u.Avatar, p.avatar}, {&u.Locale, p.locale}, {&u.Timezone, p.timezone},
+	} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if len(p.properties) > 0 {
+		if u.Properties == nil {
+			u.Properties = &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		}
+		for k, v := range p.properties {
+			u.Properties.Fields[k] = v
+		}
+	}
+	u.UpdatedAt = e.timestamp()
+	return u, tx.PutUser(u)
+}
+
+func checkUserID(v *validation, field, id string) {
+	switch {
+	case id == "":
+		v.add(field, "is required")
+	case len(id) > maxUserIDLen:
+		v.add(field, "must be at most %d bytes", maxUserIDLen)
+	case !utf8.ValidString(id):
+		v.add(field, "must be valid UTF-8")
+	}
+}
+
+// IdentifyUser creates or updates a user of an environment.
+func (e *Engine) IdentifyUser(ctx context.Context, req *harkv1.IdentifyUserRequest) (*harkv1.User, error) {
+	var v validation
+	checkUserID(&v, "id", req.GetId())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	var u *harkv1.User
+	err := e.store.Update(ctx, func(tx Tx) (err error) {
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		u, err = e.upsertUser(tx, req.GetEnvironment(), req.GetId(), patchFromRequest(req))
+		return err
+	})
+	return u, err
+}
+
+// GetUser returns one user.
+func (e *Engine) GetUser(ctx context.Context, env, id string) (*harkv1.User, error) {
+	var u *harkv1.User
+	err := e.store.View(ctx, func(tx Tx) (err error) {
+		if _, err := tx.Environment(env); err != nil {
+			return err
+		}
+		u, err = tx.User(env, id)
+		return err
+	})
+	return u, err
+}
+
+// ListUsers returns a page of an environment's users ordered by id.
+func (e *Engine) ListUsers(ctx context.Context, req *harkv1.ListUsersRequest) (*harkv1.ListUsersResponse, error) {
+	p, err := readPage(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &harkv1.ListUsersResponse{}
+	err = e.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		users, err := tx.Users(req.GetEnvironment(), p.after, p.limit())
+		if err != nil {
+			return err
+		}
+		resp.Users, resp.NextPageToken = finishPage(users, p, (*harkv1.User).GetId)
+		return nil
+	})
+	return resp, err
+}
+
+// DeleteUser deletes a user.
+func (e *Engine) DeleteUser(ctx context.Context, env, id string) error {
+	return e.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.Environment(env); err != nil {
+			return err
+		}
+		if _, err := tx.User(env, id); err != nil {
+			return err
+		}
+		return tx.DeleteUser(env, id)
+	})
+}
+
+// idempotencyKey returns an event's key when it is valid — a JSON string of
+// 1-255 characters (DESIGN §4) — and "" otherwise: an invalid key does not
+// reject the event, it only turns deduplication off for it.
+func idempotencyKey(raw json.RawMessage) string {
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return ""
+	}
+	if n := utf8.RuneCountInString(s); n < 1 || n > 255 {
+		return ""
+	}
+	return s
+}

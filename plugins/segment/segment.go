@@ -1,0 +1,473 @@
+// Package segment is hark's Segment source: it turns what Segment posts to a
+// webhook (a single event, an HTTP API batch, or a bare array from Webhooks
+// Actions batching) into events in hark's common form.
+//
+// It is built into the hark binary but, like every source, runs as its own
+// process: hark re-executes itself as `hark plugin segment`, which calls
+// Serve. The same parser, with other options, serves Segment-shaped senders
+// such as RudderStack (see plugins/rudderstack).
+//
+// What it accepts, and why:
+//   - Forms: an event object; {"batch":[…], "context":…, "integrations":…}
+//     whose batch-level context and integrations merge into each event (the
+//     event's own keys win); a bare JSON array of events.
+//   - Types: `type`, or the legacy `action`. Events without either are passed
+//     on with an empty type, and hark logs them as skipped, so nothing a
+//     sender meant is silently dropped. A `track` without an `event` name is
+//     rejected: no trigger could match it.
+//   - Signature: with the `shared_secret` setting, X-Signature must be the
+//     lowercase hex HMAC-SHA1 of the raw body (of the first element's raw
+//     bytes, for a bare array), else the delivery is refused (401).
+//   - Limits: 32 KiB per event (batch-level fields merged in), 4,000 events
+//     per delivery, 64 levels of JSON nesting per event and 16 KiB of
+//     batch-level context; an event over a limit, not an object, not UTF-8
+//     or with a wrongly typed field is rejected alone, with the reason.
+//   - Merging batch-level fields re-encodes the event: its keys come out
+//     sorted. The value is the same; the bytes the sender signed are the
+//     body's, which hark does not need to keep.
+package segment
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/harkhq/hark/plugins/sdk"
+)
+
+// Limits of DESIGN §5. A delivery as a whole is bounded by hark's body limit.
+const (
+	MaxEventBytes = 32 << 10
+	MaxEvents     = 4000
+	MaxDepth      = 64
+	// MaxBatchContextBytes bounds the batch-level context and integrations
+	// together. They are copied into every event of the batch, so without a
+	// bound one large context, multiplied by 4,000 events, would turn a
+	// 4 MiB body into gigabytes.
+	MaxBatchContextBytes = 16 << 10
+)
+
+// wrapperDepth is how deep a batch's events sit: {"batch":[…]} adds two
+// levels to the events' own nesting.
+const wrapperDepth = 2
+
+// SettingSharedSecret is the setting holding Segment's shared secret.
+const SettingSharedSecret = "shared_secret"
+
+// Version is the plugin's version, reported by Describe.
+const Version = "0.1.0"
+
+// TraitsSource says where identify traits are read from.
+type TraitsSource int
+
+const (
+	// TraitsTopLevel reads `traits`, falling back to `context.traits`
+	// (Segment's spec).
+	TraitsTopLevel TraitsSource = iota
+	// TraitsContext reads `context.traits`, falling back to `traits`
+	// (RudderStack).
+	TraitsContext
+)
+
+// Options describe a Segment-shaped source.
+type Options struct {
+	Type        string
+	DisplayName string
+	Version     string
+	// Traits says where identify traits live.
+	Traits TraitsSource
+	// Signed enables the shared_secret setting and X-Signature checks.
+	Signed bool
+}
+
+// Source translates Segment-shaped deliveries. It is safe for concurrent use.
+type Source struct{ opts Options }
+
+// New returns a Source for a Segment-shaped sender.
+func New(opts Options) *Source { return &Source{opts: opts} }
+
+// Segment is the Segment source itself.
+func Segment() *Source {
+	return New(Options{Type: "segment", DisplayName: "Segment", Version: Version, Traits: TraitsTopLevel, Signed: true})
+}
+
+// Serve runs the Segment source as a plugin process.
+func Serve() { sdk.Serve(Segment()) }
+
+// Describe implements sdk.Source.
+func (s *Source) Describe(context.Context) (sdk.Description, error) {
+	d := sdk.Description{
+		Type:           s.opts.Type,
+		DisplayName:    s.opts.DisplayName,
+		Version:        s.opts.Version,
+		IdempotencyKey: "messageId",
+	}
+	if s.opts.Signed {
+		d.Settings = append(d.Settings, sdk.Setting{
+			Key:         SettingSharedSecret,
+			Description: "Shared secret of the Segment destination: when set, every delivery must carry X-Signature, the hex HMAC-SHA1 of the body.",
+			Secret:      true,
+		})
+	}
+	return d, nil
+}
+
+// Translate implements sdk.Source.
+func (s *Source) Translate(ctx context.Context, ds []sdk.Delivery) ([]sdk.Result, error) {
+	return sdk.TranslateEach(ctx, ds, s.translate), nil
+}
+
+func (s *Source) translate(_ context.Context, d sdk.Delivery) sdk.Result {
+	body := bytes.TrimSpace(d.Body)
+	if len(body) == 0 {
+		return sdk.Result{Err: sdk.BadRequest("the body is empty; expected a JSON event, batch or array")}
+	}
+	secret := ""
+	if s.opts.Signed {
+		secret = d.Settings[SettingSharedSecret]
+	}
+	// A signature over the whole body can be checked before parsing: an
+	// unsigned stranger learns nothing about what hark accepts.
+	if secret != "" && body[0] != '[' {
+		if err := checkSignature(d.Header.Get("X-Signature"), secret, d.Body); err != nil {
+			return sdk.Result{Err: err}
+		}
+	}
+	// Each event is held to MaxDepth below; this bounds the body before any
+	// decoder walks it.
+	if depth := nesting(body); depth > MaxDepth+wrapperDepth {
+		return sdk.Result{Err: sdk.BadRequest("JSON nesting is %d levels deep; at most %d levels per event", depth, MaxDepth)}
+	}
+	var (
+		elems        []json.RawMessage
+		batchContext json.RawMessage
+		batchIntegr  json.RawMessage
+	)
+	switch body[0] {
+	case '[':
+		if err := json.Unmarshal(body, &elems); err != nil {
+			return sdk.Result{Err: sdk.BadRequest("the body is not valid JSON: %s", jsonError(err))}
+		}
+		if len(elems) == 0 {
+			return sdk.Result{Err: sdk.BadRequest("the array holds no events")}
+		}
+		if secret != "" {
+			if err := checkSignature(d.Header.Get("X-Signature"), secret, elems[0]); err != nil {
+				return sdk.Result{Err: err}
+			}
+		}
+	case '{':
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(body, &top); err != nil {
+			return sdk.Result{Err: sdk.BadRequest("the body is not valid JSON: %s", jsonError(err))}
+		}
+		batch, isBatch := top["batch"]
+		if !isBatch {
+			elems = []json.RawMessage{body}
+			break
+		}
+		if err := json.Unmarshal(batch, &elems); err != nil || isNull(batch) {
+			return sdk.Result{Err: sdk.BadRequest("`batch` must be an array of events")}
+		}
+		if len(elems) == 0 {
+			return sdk.Result{Err: sdk.BadRequest("`batch` holds no events")}
+		}
+		batchContext, batchIntegr = top["context"], top["integrations"]
+		if n := len(batchContext) + len(batchIntegr); n > MaxBatchContextBytes {
+			return sdk.Result{Err: sdk.BadRequest("the batch-level context and integrations are %d bytes; at most %d, as they are copied into every event", n, MaxBatchContextBytes)}
+		}
+		if !utf8.Valid(batchContext) || !utf8.Valid(batchIntegr) {
+			return sdk.Result{Err: sdk.BadRequest("the batch-level context or integrations are not valid UTF-8")}
+		}
+	default:
+		return sdk.Result{Err: sdk.BadRequest("the body must be a JSON object or array")}
+	}
+	if len(elems) > MaxEvents {
+		return sdk.Result{Err: sdk.BadRequest("the delivery holds %d events; at most %d are accepted per request", len(elems), MaxEvents)}
+	}
+	var res sdk.Result
+	for i, raw := range elems {
+		ev, reason := s.parseEvent(raw, batchContext, batchIntegr)
+		if reason != "" {
+			res.Rejections = append(res.Rejections, sdk.Rejection{Index: i, Reason: reason})
+			continue
+		}
+		ev.Index = i
+		res.Events = append(res.Events, ev)
+	}
+	return res
+}
+
+// checkSignature compares X-Signature with the HMAC-SHA1 of signed in
+// constant time.
+func checkSignature(header, secret string, signed []byte) *sdk.DeliveryError {
+	if header == "" {
+		return sdk.BadSignature("the X-Signature header is missing; this source environment has a shared secret")
+	}
+	got, err := hex.DecodeString(strings.TrimSpace(header))
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write(signed)
+	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+		return sdk.BadSignature("X-Signature does not match the body's HMAC-SHA1 with the shared secret")
+	}
+	return nil
+}
+
+// parseEvent reads one event; a non-empty reason rejects it.
+func (s *Source) parseEvent(raw, batchContext, batchIntegr json.RawMessage) (sdk.Event, string) {
+	if len(raw) > MaxEventBytes {
+		return sdk.Event{}, fmt.Sprintf("the event is %d bytes; at most %d are accepted", len(raw), MaxEventBytes)
+	}
+	if !utf8.Valid(raw) {
+		return sdk.Event{}, "the event is not valid UTF-8"
+	}
+	if depth := nesting(raw); depth > MaxDepth {
+		return sdk.Event{}, fmt.Sprintf("the event's JSON nesting is %d levels deep; at most %d", depth, MaxDepth)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return sdk.Event{}, "the event must be a JSON object"
+	}
+	original := raw
+	if merged, changed := mergeObject(fields, "context", batchContext); changed {
+		fields["context"] = merged
+		original = nil
+	}
+	if merged, changed := mergeObject(fields, "integrations", batchIntegr); changed {
+		fields["integrations"] = merged
+		original = nil
+	}
+	if original == nil {
+		var err error
+		if original, err = json.Marshal(fields); err != nil {
+			return sdk.Event{}, "the event cannot be re-encoded: " + err.Error()
+		}
+		if len(original) > MaxEventBytes {
+			return sdk.Event{}, fmt.Sprintf("the event with the batch-level context merged in is %d bytes; at most %d are accepted", len(original), MaxEventBytes)
+		}
+	}
+
+	var ev sdk.Event
+	var errs []string
+	str := func(key string) string {
+		v, err := stringField(fields[key])
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("`%s` %s", key, err))
+		}
+		return v
+	}
+	ev.Type = str("type")
+	if _, has := fields["type"]; !has {
+		ev.Type = str("action")
+	}
+	ev.UserID = idField(fields, "userId", &errs)
+	ev.AnonymousID = idField(fields, "anonymousId", &errs)
+	switch ev.Type {
+	case "track":
+		ev.Name = str("event")
+		if ev.Name == "" && len(errs) == 0 {
+			errs = append(errs, "a track event needs an `event` name")
+		}
+	case "page", "screen":
+		ev.Name = str("name")
+	}
+	props, err := objectField(fields["properties"])
+	if err != nil {
+		errs = append(errs, "`properties` "+err.Error())
+	}
+	traits, err := objectField(fields["traits"])
+	if err != nil {
+		errs = append(errs, "`traits` "+err.Error())
+	}
+	if len(errs) > 0 {
+		return sdk.Event{}, strings.Join(errs, "; ")
+	}
+	switch ev.Type {
+	case "track", "page", "screen":
+		ev.Data = props
+		if ev.Name == "" && ev.Type != "track" {
+			ev.Name = nameFromProperties(props)
+		}
+	case "identify":
+		ev.Traits = s.identifyTraits(traits, fields["context"])
+	case "group":
+		ev.Traits = traits
+	}
+	if key, ok := fields["messageId"]; ok && !isNull(key) {
+		ev.IdempotencyKey = key
+	}
+	ev.Timestamp = timeField(fields["timestamp"])
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = timeField(fields["originalTimestamp"])
+	}
+	ev.Original = original
+	return ev, ""
+}
+
+func (s *Source) identifyTraits(top, ctx json.RawMessage) json.RawMessage {
+	var c struct {
+		Traits json.RawMessage `json:"traits"`
+	}
+	_ = json.Unmarshal(ctx, &c) // a context that is not an object has no traits
+	fromCtx, err := objectField(c.Traits)
+	if err != nil {
+		fromCtx = nil
+	}
+	first, second := top, fromCtx
+	if s.opts.Traits == TraitsContext {
+		first, second = fromCtx, top
+	}
+	if first != nil {
+		return first
+	}
+	return second
+}
+
+// mergeObject merges the batch-level object batch into fields[key], the
+// event's own keys winning. It changes nothing when there is no batch-level
+// object or the event's value is not an object (Segment sometimes sends
+// `"context": []`, which is kept as sent).
+func mergeObject(fields map[string]json.RawMessage, key string, batch json.RawMessage) (json.RawMessage, bool) {
+	var base map[string]json.RawMessage
+	if err := json.Unmarshal(batch, &base); err != nil || len(base) == 0 {
+		return nil, false
+	}
+	own, has := fields[key]
+	if has && !isNull(own) {
+		var ownObj map[string]json.RawMessage
+		if err := json.Unmarshal(own, &ownObj); err != nil {
+			return nil, false
+		}
+		for k, v := range ownObj {
+			base[k] = v
+		}
+	}
+	merged, err := json.Marshal(base)
+	if err != nil {
+		return nil, false
+	}
+	return merged, true
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+var errNotString = errors.New("must be a string")
+
+// stringField reads an optional string: absent or null is "".
+func stringField(raw json.RawMessage) (string, error) {
+	if raw == nil || isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errNotString
+	}
+	return s, nil
+}
+
+// idField reads userId or anonymousId: a string, or a number as Segment's
+// libraries send them, written out as its decimal text.
+func idField(fields map[string]json.RawMessage, key string, errs *[]string) string {
+	raw := fields[key]
+	if raw == nil || isNull(raw) {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String() // its JSON text, however large
+	}
+	*errs = append(*errs, fmt.Sprintf("`%s` must be a string or a number", key))
+	return ""
+}
+
+// objectField reads an optional object: absent or null is nil.
+func objectField(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, errors.New("must be an object")
+	}
+	return raw, nil
+}
+
+// timeField reads an RFC 3339 timestamp; anything else (Segment's own docs
+// have "2015-2-02T00:30:08.276Z") is treated as unknown rather than
+// rejecting the event.
+func timeField(raw json.RawMessage) time.Time {
+	s, err := stringField(raw)
+	if err != nil || s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func nameFromProperties(props json.RawMessage) string {
+	var p struct {
+		Name json.RawMessage `json:"name"`
+	}
+	if json.Unmarshal(props, &p) != nil {
+		return ""
+	}
+	name, _ := stringField(p.Name)
+	return name
+}
+
+// nesting returns the deepest nesting of arrays and objects in a JSON text,
+// without decoding it, so a hostile body is measured before any decoder
+// recurses into it.
+func nesting(b []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// jsonError describes a JSON decoding error with its byte offset.
+func jsonError(err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Sprintf("unexpected %s at byte %d", typ.Value, typ.Offset)
+	}
+	return err.Error()
+}
