@@ -56,6 +56,9 @@ type Config struct {
 	// EventRetention is how long logged events are kept; 0 means
 	// DefaultEventRetention.
 	EventRetention time.Duration
+	// RunRetention is how long workflow runs are kept; 0 means
+	// DefaultRunRetention.
+	RunRetention time.Duration
 }
 
 // DefaultEventRetention is how long the event log keeps an event (Knock keeps
@@ -71,9 +74,12 @@ type Engine struct {
 	log            *slog.Logger
 	now            func() time.Time
 	eventRetention time.Duration
+	runRetention   time.Duration
 
 	ingest   chan *ingestRequest
 	eventHub eventHub
+	triggers triggerRegistry
+	runs     runSignal
 	stop     chan struct{}
 	wg       sync.WaitGroup
 
@@ -111,6 +117,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.eventRetention <= 0 {
 		e.eventRetention = DefaultEventRetention
 	}
+	e.runRetention = cfg.RunRetention
+	if e.runRetention <= 0 {
+		e.runRetention = DefaultRunRetention
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +136,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if err := e.completeLayout(ctx); err != nil {
 		return nil, fmt.Errorf("complete source environments: %w", err)
+	}
+	if err := e.loadTriggers(ctx); err != nil {
+		return nil, fmt.Errorf("load triggers: %w", err)
 	}
 	e.wg.Add(1)
 	go e.runIngest()

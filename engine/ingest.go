@@ -265,6 +265,9 @@ func (e *Engine) processBatch(batch []*ingestRequest) {
 			for _, ev := range p.final {
 				e.eventHub.publish(ev)
 			}
+			if p.startedRuns {
+				e.runs.notify()
+			}
 			p.req.done <- ingestResult{resp: p.resp}
 		}
 	}
@@ -320,6 +323,8 @@ type pendingDelivery struct {
 	final  []*harkv1.SourceEvent // the same after commit: status and actions
 	resp   *harkv1.ReceiveResponse
 	size   int
+	// startedRuns is set by commit when a workflow run was stored.
+	startedRuns bool
 }
 
 // prepare turns a translation into log entries and the response, before any
@@ -424,13 +429,15 @@ func jsonStruct(raw json.RawMessage) (*structpb.Struct, error) {
 // from the prepared entries and keeps nothing from a previous run.
 func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 	for _, p := range chunk {
-		p.final = p.final[:0]
+		p.final, p.startedRuns = p.final[:0], false
 		byID := make(map[string]*harkv1.SourceEvent, len(p.events))
 		for _, prepared := range p.events {
 			ev := proto.CloneOf(prepared)
-			if err := e.execute(tx, p.req.se, ev); err != nil {
+			started, err := e.execute(tx, p.req.se, ev, p.req.delivery.Header)
+			if err != nil {
 				return err
 			}
+			p.startedRuns = p.startedRuns || started
 			if err := tx.PutSourceEvent(ev, e.eventRetention); err != nil {
 				return err
 			}
@@ -449,25 +456,27 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 	return nil
 }
 
-// execute runs one event's effects inside tx and records them on ev.
-func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent) error {
+// execute runs one event's effects inside tx and records them on ev: the
+// idempotency check, identify, then the triggers in creation order. It
+// reports whether a workflow run was started.
+func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, headers http.Header) (bool, error) {
 	if se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
 		duplicate, err := e.checkIdempotency(tx, se, ev)
 		if err != nil || duplicate {
-			return err
+			return false, err
 		}
 	}
 	if ev.GetStatus() != harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED {
-		return nil
+		return false, nil
 	}
 	if ev.GetType() == "identify" {
 		action, err := e.identify(tx, se, ev)
 		if err != nil {
-			return err
+			return false, err
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
-	return nil
+	return e.runTriggers(tx, ev, headers)
 }
 
 // checkIdempotency marks ev as a duplicate when its key was processed within

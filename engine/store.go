@@ -92,4 +92,37 @@ type Tx interface {
 	// PutIdempotencyRecord records that originalID used the key, until
 	// expiresAt.
 	PutIdempotencyRecord(env, sourceID, typ, key, originalID string, expiresAt time.Time) error
+
+	Trigger(env, id string) (*harkv1.Trigger, error)
+	// Triggers lists an environment's triggers in creation (id) order.
+	Triggers(env, after string, limit int) ([]*harkv1.Trigger, error)
+	PutTrigger(t *harkv1.Trigger) error
+	DeleteTrigger(env, id string) error
+
+	WorkflowRun(env, id string) (*harkv1.WorkflowRun, error)
+	// PutWorkflowRun stores a run; it expires after ttl.
+	PutWorkflowRun(run *harkv1.WorkflowRun, ttl time.Duration) error
+	// WorkflowRuns lists runs newest first, as SourceEvents does events.
+	WorkflowRuns(env, before string, limit, scanLimit int, keep func(*harkv1.WorkflowRun) bool) (runs []*harkv1.WorkflowRun, lastScanned string, err error)
+	// NextRunCursor returns the environment's next run-feed position. It
+	// reads and rewrites one counter, so concurrent writers of the feed
+	// conflict and commit in cursor order: a reader never sees a cursor
+	// appear below one it has already read.
+	NextRunCursor(env string) (uint64, error)
+	// AppendRunFeed records that the run changed at cursor; the entry expires
+	// after ttl.
+	AppendRunFeed(env string, cursor uint64, runID string, ttl time.Duration) error
+	// RunFeed returns up to limit feed entries after the cursor, in order.
+	RunFeed(env string, after uint64, limit int) ([]RunFeedEntry, error)
+
+	// TriggerRequest returns what an API trigger with an Idempotency-Key
+	// answered: the request's digest and the run it started.
+	TriggerRequest(env, key string) (digest []byte, runID string, expiresAt time.Time, err error)
+	PutTriggerRequest(env, key string, digest []byte, runID string, expiresAt time.Time) error
+}
+
+// RunFeedEntry is one change of a run in an environment's feed.
+type RunFeedEntry struct {
+	Cursor uint64
+	RunID  string
 }

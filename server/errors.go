@@ -10,6 +10,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/harkhq/hark/engine"
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
 // toConnectError is the one place where domain errors become status codes.
@@ -27,12 +28,18 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		notFound   *engine.NotFoundError
 		exists     *engine.AlreadyExistsError
 		delivery   *engine.DeliveryError
+		expression *engine.ExpressionError
+		pre        *engine.PreconditionError
 	)
 	switch {
 	case errors.As(err, &cerr):
 		return cerr
 	case errors.As(err, &validation):
 		return invalidArgument(err, validation.Violations)
+	case errors.As(err, &expression):
+		return expressionError(expression)
+	case errors.As(err, &pre):
+		return connect.NewError(connect.CodeFailedPrecondition, pre)
 	case errors.As(err, &delivery):
 		return deliveryError(delivery)
 	case errors.As(err, &notFound):
@@ -68,6 +75,21 @@ func deliveryError(d *engine.DeliveryError) error {
 	default:
 		return connect.NewError(connect.CodeInternal, fmt.Errorf("source plugin failed: %s", d.Message))
 	}
+}
+
+// expressionError is InvalidArgument with two details: the typed
+// hark.v1.ExpressionError (line, column, snippet) for clients that point at
+// the expression, and a BadRequest field violation for generic ones.
+func expressionError(x *engine.ExpressionError) error {
+	out := invalidArgument(x, []engine.FieldViolation{{Field: x.Field, Description: x.CompileError.Error()}})
+	detail, err := connect.NewErrorDetail(&harkv1.ExpressionError{
+		Field: x.Field, Expression: x.Source, Line: int32(x.Line), Column: int32(x.Column),
+		Message: x.Message, Snippet: x.Snippet,
+	})
+	if err == nil {
+		out.AddDetail(detail)
+	}
+	return out
 }
 
 // invalidArgument is InvalidArgument with the violations as a

@@ -62,6 +62,8 @@ type Config struct {
 	PluginCallTimeout time.Duration
 	// EventRetention is how long the event log keeps events; 0 means 30 days.
 	EventRetention time.Duration
+	// RunRetention is how long workflow runs are kept; 0 means 30 days.
+	RunRetention time.Duration
 }
 
 // Server is a running hark: its store, engine and HTTP handler.
@@ -134,6 +136,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		PublicURL:      cfg.PublicURL,
 		Logger:         s.log,
 		EventRetention: cfg.EventRetention,
+		RunRetention:   cfg.RunRetention,
 	})
 	if err != nil {
 		return nil, err

@@ -32,7 +32,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
@@ -1743,62 +1742,6 @@ func TestSourceTypes(t *testing.T) {
 	}
 }
 
-// TestUnimplemented covers the RPCs whose stage has not landed: they must
-// answer Unimplemented (501), never a fake result. Remove a row when its
-// RPC is built.
-func TestUnimplemented(t *testing.T) {
-	t.Parallel()
-	h := startServer(t)
-	triggers := harkv1connect.NewTriggerServiceClient(h.http, h.base, h.opts()...)
-	runs := harkv1connect.NewWorkflowRunServiceClient(h.http, h.base, h.opts()...)
-	tests := []struct {
-		name string
-		call func(t *testing.T) error
-	}{
-		{"TriggerService.ListTriggers", func(t *testing.T) error {
-			_, err := call(t, triggers.ListTriggers, &harkv1.ListTriggersRequest{Environment: "development"})
-			return err
-		}},
-		{"WorkflowRunService.ListWorkflowRuns", func(t *testing.T) error {
-			_, err := call(t, runs.ListWorkflowRuns, &harkv1.ListWorkflowRunsRequest{Environment: "development"})
-			return err
-		}},
-		{"WorkflowService.TriggerWorkflow", func(t *testing.T) error {
-			_, err := call(t, h.workflows().TriggerWorkflow, &harkv1.TriggerWorkflowRequest{Environment: "development", Key: "x"})
-			return err
-		}},
-		{"WorkflowService.CancelWorkflow", func(t *testing.T) error {
-			_, err := call(t, h.workflows().CancelWorkflow, &harkv1.CancelWorkflowRequest{Environment: "development", Key: "x", CancellationKey: "c"})
-			return err
-		}},
-		{"TriggerService.ListTriggers over grpc", func(t *testing.T) error {
-			_, err := harkv1.NewTriggerServiceClient(h.grpcConn(t)).ListTriggers(grpcCtx(t, h.admin()), &harkv1.ListTriggersRequest{Environment: "development"})
-			if grpcstatus.Code(err) == codes.Unimplemented {
-				return connect.NewError(connect.CodeUnimplemented, err)
-			}
-			return err
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			wantCode(t, tt.call(t), connect.CodeUnimplemented)
-		})
-	}
-	t.Run("GET /v1/environments/development/triggers", func(t *testing.T) {
-		t.Parallel()
-		wantStatus(t, h.rest(t, http.MethodGet, "/v1/environments/development/triggers", ""), http.StatusNotImplemented)
-	})
-}
-
-// ---------------------------------------------------------------------------
-// 11. Body limit.
-// ---------------------------------------------------------------------------
-
-// onlyReader hides a reader's length, so the request is sent chunked, without
-// a Content-Length the server could check up front.
-type onlyReader struct{ io.Reader }
-
 func TestIngestBodyLimit(t *testing.T) {
 	t.Parallel()
 	h := startServer(t)
@@ -1893,3 +1836,7 @@ func TestIngestBodyLimit(t *testing.T) {
 		wantCode(t, err, connect.CodeInvalidArgument)
 	})
 }
+
+// onlyReader hides a reader's length, so the request is sent chunked, without
+// a Content-Length the server could check up front.
+type onlyReader struct{ io.Reader }

@@ -10,12 +10,7 @@ import (
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
 )
 
-// workflowService serves workflow CRUD now; TriggerWorkflow and
-// CancelWorkflow come with workflow runs and answer Unimplemented until then.
-type workflowService struct {
-	harkv1connect.UnimplementedWorkflowServiceHandler
-	e *engine.Engine
-}
+type workflowService struct{ e *engine.Engine }
 
 func newWorkflowService(e *engine.Engine) harkv1connect.WorkflowServiceHandler {
 	return &workflowService{e: e}
@@ -42,4 +37,22 @@ func (s *workflowService) UpdateWorkflow(ctx context.Context, req *connect.Reque
 
 func (s *workflowService) DeleteWorkflow(ctx context.Context, req *connect.Request[harkv1.DeleteWorkflowRequest]) (*connect.Response[harkv1.DeleteWorkflowResponse], error) {
 	return respond(&harkv1.DeleteWorkflowResponse{}, s.e.DeleteWorkflow(ctx, req.Msg.GetKey()))
+}
+
+// TriggerWorkflow reads the Idempotency-Key header and answers a replay with
+// Idempotent-Replayed: true, as Knock's API does.
+func (s *workflowService) TriggerWorkflow(ctx context.Context, req *connect.Request[harkv1.TriggerWorkflowRequest]) (*connect.Response[harkv1.TriggerWorkflowResponse], error) {
+	resp, replayed, err := s.e.TriggerWorkflow(ctx, req.Msg, req.Header().Get("Idempotency-Key"))
+	if err != nil {
+		return nil, err
+	}
+	out := connect.NewResponse(resp)
+	if replayed {
+		out.Header().Set("Idempotent-Replayed", "true")
+	}
+	return out, nil
+}
+
+func (s *workflowService) CancelWorkflow(ctx context.Context, req *connect.Request[harkv1.CancelWorkflowRequest]) (*connect.Response[harkv1.CancelWorkflowResponse], error) {
+	return respond(s.e.CancelWorkflow(ctx, req.Msg))
 }

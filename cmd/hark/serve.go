@@ -27,6 +27,7 @@ type serveOptions struct {
 	pluginDir string
 
 	eventRetention time.Duration
+	runRetention   time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -47,6 +48,7 @@ the admin token comes from HARK_ADMIN_TOKEN or is generated on first start.`,
 	f.StringVar(&o.publicURL, "public-url", envOr("HARK_PUBLIC_URL", ""), "base URL of webhook URLs, as sources reach hark (HARK_PUBLIC_URL; default http://<listen>)")
 	f.StringVar(&o.pluginDir, "plugin-dir", envOr("HARK_PLUGIN_DIR", ""), "directory of third-party source plugins, hark-source-<type> (HARK_PLUGIN_DIR; default <data-dir>/plugins)")
 	f.DurationVar(&o.eventRetention, "event-retention", envDuration("HARK_EVENT_RETENTION", 30*24*time.Hour), "how long the event log keeps events (HARK_EVENT_RETENTION)")
+	f.DurationVar(&o.runRetention, "run-retention", envDuration("HARK_RUN_RETENTION", 30*24*time.Hour), "how long workflow runs are kept (HARK_RUN_RETENTION)")
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
 	return cmd
@@ -82,6 +84,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		PluginDir:      o.pluginDir,
 		BuiltinPlugins: builtins,
 		EventRetention: o.eventRetention,
+		RunRetention:   o.runRetention,
 	})
 	if err != nil {
 		return err

@@ -19,14 +19,17 @@
 //	0x12 idempotency key  12 | env 00 source_id 00 type 00 key → expiry (8-byte big-endian Unix ns) | original event id
 //	                                                          (TTL: the source environment's window)
 //	0x13 user             13 | env 00 user_id             → hark.v1.User
+//	0x14 trigger          14 | env 00 trigger_id          → hark.v1.Trigger
+//	0x15 workflow run     15 | env 00 run_id              → hark.v1.WorkflowRun (TTL: run retention)
+//	0x16 run feed         16 | env 00 cursor (8-byte BE)  → run_id (TTL: run retention)
+//	0x17 run cursor       17 | env                        → last cursor (8-byte BE)
+//	0x18 API trigger key  18 | env 00 key                 → expiry (8-byte BE ns) | digest len (1) | digest | run_id (TTL 24h)
 //
 // Event ids are lowercase ULIDs behind a fixed prefix, so byte order is time
 // order: the log is read newest first by iterating 0x10|env in reverse.
 // Tokens are found by the SHA-256 of the token, never by comparing token
 // bytes, so lookup time says nothing about how close a guess was.
-// Later stages add environment-scoped tables (triggers, workflow runs) under
-// further prefixes from 0x14 on,
-// with fixed-width big-endian integers where order must be numeric.
+// Cursors are fixed-width big-endian integers, so byte order is numeric order.
 //
 // # Durability and memory
 //
@@ -67,6 +70,11 @@ const (
 	tableEventType   byte = 0x11
 	tableIdempotency byte = 0x12
 	tableUser        byte = 0x13
+	tableTrigger     byte = 0x14
+	tableRun         byte = 0x15
+	tableRunFeed     byte = 0x16
+	tableRunCursor   byte = 0x17
+	tableTriggerReq  byte = 0x18
 )
 
 const sep = 0x00
@@ -445,17 +453,24 @@ func (t tx) SourceEvent(env, id string) (*harkv1.SourceEvent, error) {
 }
 
 func (t tx) SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) ([]*harkv1.SourceEvent, string, error) {
-	prefix := append(key(tableEvent, env), sep)
+	return scanNewest(t, append(key(tableEvent, env), sep), before, limit, scanLimit, keep, func() *harkv1.SourceEvent { return &harkv1.SourceEvent{} })
+}
+
+// scanNewest lists records under prefix newest first (keys are time-ordered
+// ids), starting below `before`, those keep accepts, at most limit of them,
+// reading at most scanLimit records. It returns the id of the last record
+// read when the scan limit cut the walk short.
+func scanNewest[M proto.Message](t tx, prefix []byte, before string, limit, scanLimit int, keep func(M) bool, newM func() M) ([]M, string, error) {
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
 	defer it.Close()
 	// In reverse, Seek finds the largest key <= the target: start at the
-	// entry before `before`, or at the newest (prefix followed by 0xFF).
+	// record before `before`, or at the newest (prefix followed by 0xFF).
 	start := append(bytes.Clone(prefix), 0xFF)
 	if before != "" {
 		start = append(bytes.Clone(prefix), before...)
 	}
 	var (
-		out     []*harkv1.SourceEvent
+		out     []M
 		scanned int
 		last    []byte
 	)
@@ -469,12 +484,12 @@ func (t tx) SourceEvents(env, before string, limit, scanLimit int, keep func(*ha
 		}
 		scanned++
 		last = item.KeyCopy(last[:0])
-		ev := &harkv1.SourceEvent{}
-		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, ev) }); err != nil {
-			return nil, "", fmt.Errorf("decode event %q: %w", item.Key()[len(prefix):], err)
+		m := newM()
+		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, m) }); err != nil {
+			return nil, "", fmt.Errorf("decode %q: %w", item.Key()[len(prefix):], err)
 		}
-		if keep(ev) {
-			out = append(out, ev)
+		if keep(m) {
+			out = append(out, m)
 		}
 	}
 	return out, "", nil
@@ -538,6 +553,119 @@ func (t tx) PutIdempotencyRecord(env, sourceID, typ, k, originalID string, expir
 	// disappears before the engine considers it expired.
 	ttl := max(time.Until(expiresAt).Truncate(time.Second)+time.Second, time.Second)
 	return t.txn.SetEntry(badger.NewEntry(key(tableIdempotency, env, sourceID, typ, k), v).WithTTL(ttl))
+}
+
+func (t tx) Trigger(env, id string) (*harkv1.Trigger, error) {
+	return get(t, key(tableTrigger, env, id), &harkv1.Trigger{}, "trigger", id)
+}
+
+func (t tx) Triggers(env, after string, limit int) ([]*harkv1.Trigger, error) {
+	return list(t, append(key(tableTrigger, env), sep), after, limit, func() *harkv1.Trigger { return &harkv1.Trigger{} })
+}
+
+func (t tx) PutTrigger(tr *harkv1.Trigger) error {
+	return put(t, key(tableTrigger, tr.GetEnvironment(), tr.GetId()), tr)
+}
+
+func (t tx) DeleteTrigger(env, id string) error {
+	return t.txn.Delete(key(tableTrigger, env, id))
+}
+
+func (t tx) WorkflowRun(env, id string) (*harkv1.WorkflowRun, error) {
+	return get(t, key(tableRun, env, id), &harkv1.WorkflowRun{}, "workflow run", id)
+}
+
+func (t tx) PutWorkflowRun(run *harkv1.WorkflowRun, ttl time.Duration) error {
+	v, err := proto.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("encode run: %w", err)
+	}
+	return t.txn.SetEntry(badger.NewEntry(key(tableRun, run.GetEnvironment(), run.GetId()), v).WithTTL(ttl))
+}
+
+func (t tx) WorkflowRuns(env, before string, limit, scanLimit int, keep func(*harkv1.WorkflowRun) bool) ([]*harkv1.WorkflowRun, string, error) {
+	return scanNewest(t, append(key(tableRun, env), sep), before, limit, scanLimit, keep, func() *harkv1.WorkflowRun { return &harkv1.WorkflowRun{} })
+}
+
+func (t tx) NextRunCursor(env string) (uint64, error) {
+	k := key(tableRunCursor, env)
+	var n uint64
+	item, err := t.txn.Get(k)
+	switch {
+	case err == nil:
+		if err := item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("run cursor of %s is malformed", env)
+			}
+			n = binary.BigEndian.Uint64(v)
+			return nil
+		}); err != nil {
+			return 0, err
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return 0, err
+	}
+	n++
+	return n, t.txn.Set(k, binary.BigEndian.AppendUint64(nil, n))
+}
+
+func runFeedKey(env string, cursor uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(key(tableRunFeed, env), sep), cursor)
+}
+
+func (t tx) AppendRunFeed(env string, cursor uint64, runID string, ttl time.Duration) error {
+	return t.txn.SetEntry(badger.NewEntry(runFeedKey(env, cursor), []byte(runID)).WithTTL(ttl))
+}
+
+func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry, error) {
+	prefix := append(key(tableRunFeed, env), sep)
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(limit, 100)})
+	defer it.Close()
+	var out []engine.RunFeedEntry
+	for it.Seek(runFeedKey(env, after+1)); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		k := item.Key()
+		if len(k) != len(prefix)+8 {
+			return nil, fmt.Errorf("run feed key %x is malformed", k)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, engine.RunFeedEntry{Cursor: binary.BigEndian.Uint64(k[len(prefix):]), RunID: string(v)})
+	}
+	return out, nil
+}
+
+func (t tx) TriggerRequest(env, k string) ([]byte, string, time.Time, error) {
+	item, err := t.txn.Get(key(tableTriggerReq, env, k))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, "", time.Time{}, &engine.NotFoundError{Resource: "idempotency key", ID: k}
+	}
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	if len(v) < 9 || len(v) < 9+int(v[8]) {
+		return nil, "", time.Time{}, fmt.Errorf("trigger request record %q is malformed", k)
+	}
+	n := int(v[8])
+	return v[9 : 9+n], string(v[9+n:]), time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), nil
+}
+
+func (t tx) PutTriggerRequest(env, k string, digest []byte, runID string, expiresAt time.Time) error {
+	if len(digest) > 255 {
+		return fmt.Errorf("digest of %d bytes is too long", len(digest))
+	}
+	v := binary.BigEndian.AppendUint64(nil, uint64(expiresAt.UnixNano()))
+	v = append(v, byte(len(digest)))
+	v = append(v, digest...)
+	v = append(v, runID...)
+	ttl := max(time.Until(expiresAt).Truncate(time.Second)+time.Second, time.Second)
+	return t.txn.SetEntry(badger.NewEntry(key(tableTriggerReq, env, k), v).WithTTL(ttl))
 }
 
 // badgerLogger sends Badger's logs to slog. Badger is chatty at Info (every

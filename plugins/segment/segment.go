@@ -55,9 +55,11 @@ const (
 	MaxBatchContextBytes = 16 << 10
 )
 
-// wrapperDepth is how deep a batch's events sit: {"batch":[…]} adds two
-// levels to the events' own nesting.
-const wrapperDepth = 2
+// maxBodyDepth bounds the nesting of a whole body before it is decoded. Each
+// event is held to MaxDepth and rejected alone; this only refuses bodies so
+// deep that no event in them could be accepted ({"batch":[…]} itself adds
+// two levels).
+const maxBodyDepth = 2*MaxDepth + 2
 
 // SettingSharedSecret is the setting holding Segment's shared secret.
 const SettingSharedSecret = "shared_secret"
@@ -143,7 +145,7 @@ func (s *Source) translate(_ context.Context, d sdk.Delivery) sdk.Result {
 	}
 	// Each event is held to MaxDepth below; this bounds the body before any
 	// decoder walks it.
-	if depth := nesting(body); depth > MaxDepth+wrapperDepth {
+	if depth := nesting(body); depth > maxBodyDepth {
 		return sdk.Result{Err: sdk.BadRequest("JSON nesting is %d levels deep; at most %d levels per event", depth, MaxDepth)}
 	}
 	var (

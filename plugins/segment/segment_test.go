@@ -424,9 +424,9 @@ func TestTranslate(t *testing.T) {
 		},
 		{
 			name:            "nesting far past the limit refuses the delivery",
-			d:               body(deep(segment.MaxDepth + 3)),
+			d:               body(deep(3 * segment.MaxDepth)),
 			wantErr:         sdk.CodeBadRequest,
-			wantErrContains: "67 levels",
+			wantErrContains: "192 levels",
 		},
 		{
 			name:  "nesting 64 levels inside a batch is accepted",

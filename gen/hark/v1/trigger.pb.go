@@ -1177,6 +1177,98 @@ func (x *TestTriggerResponse) GetReason() string {
 	return ""
 }
 
+// ExpressionError is the error detail of a trigger expression that does not
+// compile: which field, where, and why, so a client can point at it.
+type ExpressionError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Field holds the expression, e.g. `condition` or `mapping.recipients`.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// Expression is the source text that was refused.
+	Expression string `protobuf:"bytes,2,opt,name=expression,proto3" json:"expression,omitempty"`
+	// Line of the error, from 1.
+	Line int32 `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
+	// Column of the error, from 1.
+	Column int32 `protobuf:"varint,4,opt,name=column,proto3" json:"column,omitempty"`
+	// Message says what is wrong.
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// Snippet is the offending line with a caret under the column.
+	Snippet       string `protobuf:"bytes,6,opt,name=snippet,proto3" json:"snippet,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpressionError) Reset() {
+	*x = ExpressionError{}
+	mi := &file_hark_v1_trigger_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpressionError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpressionError) ProtoMessage() {}
+
+func (x *ExpressionError) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_trigger_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpressionError.ProtoReflect.Descriptor instead.
+func (*ExpressionError) Descriptor() ([]byte, []int) {
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ExpressionError) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *ExpressionError) GetExpression() string {
+	if x != nil {
+		return x.Expression
+	}
+	return ""
+}
+
+func (x *ExpressionError) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *ExpressionError) GetColumn() int32 {
+	if x != nil {
+		return x.Column
+	}
+	return 0
+}
+
+func (x *ExpressionError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ExpressionError) GetSnippet() string {
+	if x != nil {
+		return x.Snippet
+	}
+	return ""
+}
+
 var File_hark_v1_trigger_proto protoreflect.FileDescriptor
 
 const file_hark_v1_trigger_proto_rawDesc = "" +
@@ -1283,7 +1375,16 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x12skipped_recipients\x18\t \x03(\v2\x19.hark.v1.SkippedRecipientR\x11skippedRecipients\x12-\n" +
 	"\x06status\x18\n" +
 	" \x01(\x0e2\x15.hark.v1.ActionStatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\v \x01(\tR\x06reason*g\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\"\xa7\x01\n" +
+	"\x0fExpressionError\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1e\n" +
+	"\n" +
+	"expression\x18\x02 \x01(\tR\n" +
+	"expression\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\x12\x16\n" +
+	"\x06column\x18\x04 \x01(\x05R\x06column\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x18\n" +
+	"\asnippet\x18\x06 \x01(\tR\asnippet*g\n" +
 	"\rTriggerStatus\x12\x1e\n" +
 	"\x1aTRIGGER_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TRIGGER_STATUS_ACTIVE\x10\x01\x12\x1b\n" +
@@ -1310,7 +1411,7 @@ func file_hark_v1_trigger_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hark_v1_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_hark_v1_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hark_v1_trigger_proto_goTypes = []any{
 	(TriggerStatus)(0),            // 0: hark.v1.TriggerStatus
 	(*TriggerMapping)(nil),        // 1: hark.v1.TriggerMapping
@@ -1327,18 +1428,19 @@ var file_hark_v1_trigger_proto_goTypes = []any{
 	(*DeleteTriggerResponse)(nil), // 12: hark.v1.DeleteTriggerResponse
 	(*TestTriggerRequest)(nil),    // 13: hark.v1.TestTriggerRequest
 	(*TestTriggerResponse)(nil),   // 14: hark.v1.TestTriggerResponse
-	nil,                           // 15: hark.v1.TestTriggerRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 17: google.protobuf.Struct
-	(*structpb.Value)(nil),        // 18: google.protobuf.Value
-	(*SkippedRecipient)(nil),      // 19: hark.v1.SkippedRecipient
-	(ActionStatus)(0),             // 20: hark.v1.ActionStatus
+	(*ExpressionError)(nil),       // 15: hark.v1.ExpressionError
+	nil,                           // 16: hark.v1.TestTriggerRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 18: google.protobuf.Struct
+	(*structpb.Value)(nil),        // 19: google.protobuf.Value
+	(*SkippedRecipient)(nil),      // 20: hark.v1.SkippedRecipient
+	(ActionStatus)(0),             // 21: hark.v1.ActionStatus
 }
 var file_hark_v1_trigger_proto_depIdxs = []int32{
 	1,  // 0: hark.v1.Trigger.mapping:type_name -> hark.v1.TriggerMapping
 	0,  // 1: hark.v1.Trigger.status:type_name -> hark.v1.TriggerStatus
-	16, // 2: hark.v1.Trigger.created_at:type_name -> google.protobuf.Timestamp
-	16, // 3: hark.v1.Trigger.updated_at:type_name -> google.protobuf.Timestamp
+	17, // 2: hark.v1.Trigger.created_at:type_name -> google.protobuf.Timestamp
+	17, // 3: hark.v1.Trigger.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 4: hark.v1.CreateTriggerRequest.mapping:type_name -> hark.v1.TriggerMapping
 	0,  // 5: hark.v1.CreateTriggerRequest.status:type_name -> hark.v1.TriggerStatus
 	2,  // 6: hark.v1.CreateTriggerResponse.trigger:type_name -> hark.v1.Trigger
@@ -1348,14 +1450,14 @@ var file_hark_v1_trigger_proto_depIdxs = []int32{
 	0,  // 10: hark.v1.UpdateTriggerRequest.status:type_name -> hark.v1.TriggerStatus
 	2,  // 11: hark.v1.UpdateTriggerResponse.trigger:type_name -> hark.v1.Trigger
 	2,  // 12: hark.v1.TestTriggerRequest.trigger:type_name -> hark.v1.Trigger
-	17, // 13: hark.v1.TestTriggerRequest.event:type_name -> google.protobuf.Struct
-	15, // 14: hark.v1.TestTriggerRequest.headers:type_name -> hark.v1.TestTriggerRequest.HeadersEntry
-	18, // 15: hark.v1.TestTriggerResponse.recipients:type_name -> google.protobuf.Value
-	18, // 16: hark.v1.TestTriggerResponse.actor:type_name -> google.protobuf.Value
-	18, // 17: hark.v1.TestTriggerResponse.tenant:type_name -> google.protobuf.Value
-	18, // 18: hark.v1.TestTriggerResponse.data:type_name -> google.protobuf.Value
-	19, // 19: hark.v1.TestTriggerResponse.skipped_recipients:type_name -> hark.v1.SkippedRecipient
-	20, // 20: hark.v1.TestTriggerResponse.status:type_name -> hark.v1.ActionStatus
+	18, // 13: hark.v1.TestTriggerRequest.event:type_name -> google.protobuf.Struct
+	16, // 14: hark.v1.TestTriggerRequest.headers:type_name -> hark.v1.TestTriggerRequest.HeadersEntry
+	19, // 15: hark.v1.TestTriggerResponse.recipients:type_name -> google.protobuf.Value
+	19, // 16: hark.v1.TestTriggerResponse.actor:type_name -> google.protobuf.Value
+	19, // 17: hark.v1.TestTriggerResponse.tenant:type_name -> google.protobuf.Value
+	19, // 18: hark.v1.TestTriggerResponse.data:type_name -> google.protobuf.Value
+	20, // 19: hark.v1.TestTriggerResponse.skipped_recipients:type_name -> hark.v1.SkippedRecipient
+	21, // 20: hark.v1.TestTriggerResponse.status:type_name -> hark.v1.ActionStatus
 	3,  // 21: hark.v1.TriggerService.CreateTrigger:input_type -> hark.v1.CreateTriggerRequest
 	5,  // 22: hark.v1.TriggerService.GetTrigger:input_type -> hark.v1.GetTriggerRequest
 	7,  // 23: hark.v1.TriggerService.ListTriggers:input_type -> hark.v1.ListTriggersRequest
@@ -1389,7 +1491,7 @@ func file_hark_v1_trigger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_trigger_proto_rawDesc), len(file_hark_v1_trigger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,791 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/harkhq/hark/engine/rules"
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+const (
+	// MaxRecipients bounds the recipients of one run, as Knock does.
+	MaxRecipients = 1000
+	// DefaultRunRetention is how long runs are kept.
+	DefaultRunRetention = 30 * 24 * time.Hour
+	// apiIdempotencyWindow is how long an Idempotency-Key of TriggerWorkflow
+	// is remembered (Knock: 24 hours).
+	apiIdempotencyWindow = 24 * time.Hour
+	// maxIdempotencyKeyLen bounds Idempotency-Key headers.
+	maxIdempotencyKeyLen = 255
+	// maxRunScan bounds the runs one list or cancel call reads.
+	maxRunScan = 100_000
+)
+
+// PreconditionError is a request that is well-formed but cannot be done in
+// the current state (an inactive workflow): FailedPrecondition.
+type PreconditionError struct{ Message string }
+
+func (e *PreconditionError) Error() string { return e.Message }
+
+// outcome is what a trigger does with an event, computed without writing.
+type outcome struct {
+	status          harkv1.ActionStatus // SUCCESS when a run is to start
+	reason          string
+	conditionResult bool
+
+	// As the mapping yielded them (for TestTrigger).
+	rawRecipients, rawActor, rawTenant, rawData any
+
+	recipients      []string
+	skipped         []*harkv1.SkippedRecipient
+	inline          map[string]userPatch // inline user objects to identify first
+	actor, tenant   string
+	data            *structpb.Struct
+	cancellationKey string
+}
+
+func (o *outcome) fail(status harkv1.ActionStatus, format string, args ...any) *outcome {
+	o.status, o.reason = status, fmt.Sprintf(format, args...)
+	return o
+}
+
+// eventEnv builds the expression environment of a logged event.
+func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
+	h := make(map[string]string, len(headers))
+	for k, v := range headers {
+		if len(v) > 0 {
+			h[k] = v[0]
+		}
+	}
+	return rules.NewEnv(ev.GetEvent().AsMap(), ev.GetData().AsMap(), ev.GetUserId(), h)
+}
+
+// evaluate runs a trigger against an event inside tx without writing:
+// trigger and workflow state, condition, mapping, then the recipients check.
+// Outcomes the event or the trigger caused are in the outcome; only storage
+// failures are errors.
+func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) (*outcome, error) {
+	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
+	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the trigger is inactive"), nil
+	}
+	wf, err := tx.Workflow(ct.t.GetWorkflowKey())
+	switch {
+	case isNotFound(err):
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q not found", ct.t.GetWorkflowKey()), nil
+	case err != nil:
+		return nil, err
+	case !wf.GetActive():
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q is inactive", wf.GetKey()), nil
+	}
+	o.conditionResult = true
+	if ct.condition != nil {
+		ok, err := ct.condition.EvalBool(env)
+		if err != nil {
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "condition: %v", err), nil
+		}
+		o.conditionResult = ok
+		if !ok {
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "condition false"), nil
+		}
+	}
+	eval := func(p *rules.Program, def any) (any, error) {
+		if p == nil {
+			return def, nil
+		}
+		return p.Eval(env)
+	}
+	var data any
+	if ev.GetData() != nil {
+		data = ev.GetData().AsMap()
+	}
+	var cancel any
+	for _, f := range []struct {
+		name string
+		p    *rules.Program
+		def  any
+		dst  *any
+	}{
+		{"recipients", ct.recipients, nilIfEmpty(ev.GetUserId()), &o.rawRecipients},
+		{"actor", ct.actor, nil, &o.rawActor},
+		{"tenant", ct.tenant, nil, &o.rawTenant},
+		{"data", ct.data, data, &o.rawData},
+		{"cancellation_key", ct.cancellation, nil, &cancel},
+	} {
+		v, err := eval(f.p, f.def)
+		if err != nil {
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.%s: %v", f.name, err), nil
+		}
+		*f.dst = v
+	}
+	if msg := o.readMapping(cancel); msg != "" {
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%s", msg), nil
+	}
+	return e.resolveRecipients(tx, ev.GetEnvironment(), o)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// readMapping checks the mapped values' shapes (DESIGN §4) and fills the
+// outcome; it returns what is wrong, or "".
+func (o *outcome) readMapping(cancel any) string {
+	var msg string
+	if o.recipients, o.inline, msg = readRecipients(o.rawRecipients); msg != "" {
+		return "mapping.recipients: " + msg
+	}
+	actor, inline, msg := readUser(o.rawActor, "actor")
+	if msg != "" {
+		return "mapping.actor: " + msg
+	}
+	o.actor = actor
+	if inline != nil {
+		o.inline[actor] = *inline
+	}
+	switch t := o.rawTenant.(type) {
+	case nil:
+	case string:
+		o.tenant = t
+	case map[string]any:
+		id, ok := t["id"].(string)
+		if !ok || id == "" {
+			return "mapping.tenant: a tenant object needs a string `id`"
+		}
+		o.tenant = id
+	default:
+		return fmt.Sprintf("mapping.tenant: must be a tenant id or an object with `id`, not %s", typeName(t))
+	}
+	switch d := o.rawData.(type) {
+	case nil:
+	case map[string]any:
+		s, err := structpb.NewStruct(d)
+		if err != nil {
+			return "mapping.data: " + err.Error()
+		}
+		o.data = s
+	default:
+		return fmt.Sprintf("mapping.data: must be an object or null, not %s", typeName(d))
+	}
+	switch c := cancel.(type) {
+	case nil:
+	case string:
+		o.cancellationKey = c
+	case int, int64, float64:
+		// Ids such as properties.comment.id are often numbers.
+		o.cancellationKey = formatNumber(c)
+	default:
+		return fmt.Sprintf("mapping.cancellation_key: must be a string, not %s", typeName(c))
+	}
+	return ""
+}
+
+func formatNumber(n any) string {
+	switch v := n.(type) {
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return fmt.Sprint(n)
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int64, float64, uint, int32:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
+}
+
+// readRecipients reads a recipients value: a user id, an inline user object,
+// or a list of these. Ids come out once each, in order.
+func readRecipients(v any) ([]string, map[string]userPatch, string) {
+	inline := map[string]userPatch{}
+	var items []any
+	switch r := v.(type) {
+	case nil:
+	case []any:
+		items = r
+	default:
+		items = []any{r}
+	}
+	if len(items) > MaxRecipients {
+		return nil, nil, fmt.Sprintf("%d recipients; at most %d per run", len(items), MaxRecipients)
+	}
+	ids := make([]string, 0, len(items))
+	seen := make(map[string]bool, len(items))
+	for i, item := range items {
+		id, patch, msg := readUser(item, fmt.Sprintf("recipient %d", i))
+		if msg != "" {
+			return nil, nil, msg
+		}
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+		if patch != nil {
+			inline[id] = *patch
+		}
+	}
+	return ids, inline, ""
+}
+
+// inlineFields are the user fields an inline user object may set; any other
+// key but `id` is a custom property.
+var inlineFields = map[string]func(*userPatch, *string){
+	"name": func(p *userPatch, v *string) { p.name = v }, "email": func(p *userPatch, v *string) { p.email = v },
+	"phone_number": func(p *userPatch, v *string) { p.phoneNumber = v }, "avatar": func(p *userPatch, v *string) { p.avatar = v },
+	"locale": func(p *userPatch, v *string) { p.locale = v }, "timezone": func(p *userPatch, v *string) { p.timezone = v },
+}
+
+// readUser reads a user id or an inline user object (Knock's inline
+// identify). Objects with `collection` are object recipients, which hark
+// does not support yet.
+func readUser(v any, what string) (string, *userPatch, string) {
+	switch u := v.(type) {
+	case nil:
+		return "", nil, ""
+	case string:
+		return u, nil, ""
+	case map[string]any:
+		if _, ok := u["collection"]; ok {
+			return "", nil, fmt.Sprintf("%s: object recipients (with `collection`) are not supported yet; map to user ids or user objects", what)
+		}
+		id, ok := u["id"].(string)
+		if !ok || id == "" {
+			return "", nil, fmt.Sprintf("%s: a user object needs a string `id`", what)
+		}
+		if len(id) > maxUserIDLen {
+			return "", nil, fmt.Sprintf("%s: the id is longer than %d bytes", what, maxUserIDLen)
+		}
+		p := &userPatch{properties: map[string]*structpb.Value{}}
+		for k, val := range u {
+			if k == "id" {
+				continue
+			}
+			if set, ok := inlineFields[k]; ok {
+				if s, isString := val.(string); isString {
+					set(p, &s)
+					continue
+				}
+			}
+			pv, err := structpb.NewValue(val)
+			if err != nil {
+				return "", nil, fmt.Sprintf("%s: property %q: %v", what, k, err)
+			}
+			p.properties[k] = pv
+		}
+		return id, p, ""
+	case []any:
+		return "", nil, fmt.Sprintf("%s: a list inside the recipients list", what)
+	default:
+		return "", nil, fmt.Sprintf("%s: must be a user id or a user object, not %s", what, typeName(u))
+	}
+}
+
+// resolveRecipients leaves out ids that are not identified users of the
+// environment (inline objects will be), and skips the run when none remain.
+func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, error) {
+	resolved := o.recipients[:0:0]
+	for _, id := range o.recipients {
+		if _, inline := o.inline[id]; inline {
+			resolved = append(resolved, id)
+			continue
+		}
+		found, err := exists(tx.User(env, id))
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			resolved = append(resolved, id)
+		} else {
+			o.skipped = append(o.skipped, &harkv1.SkippedRecipient{Id: id, Reason: "not identified"})
+		}
+	}
+	o.recipients = resolved
+	if len(resolved) == 0 {
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "no identified recipients"), nil
+	}
+	return o, nil
+}
+
+// startRun identifies the inline users and stores a run with its feed entry,
+// inside tx.
+func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *outcome) (*harkv1.WorkflowRun, error) {
+	for _, id := range slices.Sorted(maps.Keys(o.inline)) {
+		if _, err := e.upsertUser(tx, env, id, o.inline[id]); err != nil {
+			return nil, err
+		}
+	}
+	now := e.timestamp()
+	run := &harkv1.WorkflowRun{
+		Id:                newID("run_"),
+		Environment:       env,
+		WorkflowKey:       workflow,
+		TriggerId:         triggerID,
+		SourceEventId:     eventID,
+		Recipients:        o.recipients,
+		SkippedRecipients: o.skipped,
+		Actor:             o.actor,
+		Tenant:            o.tenant,
+		Data:              o.data,
+		CancellationKey:   o.cancellationKey,
+		Status:            harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+	}
+	return run, e.putRunChange(tx, run)
+}
+
+// putRunChange stores a new or changed run at the next feed cursor.
+func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun) error {
+	cursor, err := tx.NextRunCursor(run.GetEnvironment())
+	if err != nil {
+		return err
+	}
+	run.Cursor = formatCursor(cursor)
+	ttl := e.runRetention - e.now().Sub(run.GetCreatedAt().AsTime())
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	if err := tx.PutWorkflowRun(run, ttl); err != nil {
+		return err
+	}
+	return tx.AppendRunFeed(run.GetEnvironment(), cursor, run.GetId(), ttl)
+}
+
+// runTriggers runs every trigger matching ev, in creation order, and records
+// each outcome as an action. One trigger's error does not stop the others.
+func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, headers http.Header) (started bool, err error) {
+	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
+	if len(matched) == 0 {
+		return false, nil
+	}
+	env := eventEnv(ev, headers)
+	for _, ct := range matched {
+		o, err := e.evaluate(tx, ct, ev, env)
+		if err != nil {
+			return started, err
+		}
+		action := &harkv1.Action{
+			Type:        harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW,
+			Status:      o.status,
+			Reason:      o.reason,
+			TriggerId:   ct.t.GetId(),
+			WorkflowKey: ct.t.GetWorkflowKey(),
+		}
+		if o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
+			run, err := e.startRun(tx, ev.GetEnvironment(), ct.t.GetWorkflowKey(), ct.t.GetId(), ev.GetId(), o)
+			if err != nil {
+				return started, err
+			}
+			action.WorkflowRunId = run.GetId()
+			started = true
+		}
+		ev.Actions = append(ev.Actions, action)
+	}
+	return started, nil
+}
+
+func formatCursor(n uint64) string { return fmt.Sprintf("%016x", n) }
+
+func parseCursor(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 16, 64)
+	if err != nil || len(s) != 16 {
+		return 0, &ValidationError{Violations: []FieldViolation{{Field: "after_cursor", Description: "is not a cursor this server issued"}}}
+	}
+	return n, nil
+}
+
+// runSignal wakes run watchers after a commit that stored runs.
+type runSignal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next notify. Take it before reading,
+// so a commit between the read and the wait is not missed.
+func (s *runSignal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *runSignal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// ListWorkflowRuns returns a page of an environment's runs, newest first.
+func (e *Engine) ListWorkflowRuns(ctx context.Context, req *harkv1.ListWorkflowRunsRequest) (*harkv1.ListWorkflowRunsResponse, error) {
+	p, err := readPage(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	keep := func(r *harkv1.WorkflowRun) bool {
+		return (req.GetWorkflowKey() == "" || r.GetWorkflowKey() == req.GetWorkflowKey()) &&
+			(req.GetTriggerId() == "" || r.GetTriggerId() == req.GetTriggerId()) &&
+			(req.GetSourceEventId() == "" || r.GetSourceEventId() == req.GetSourceEventId())
+	}
+	resp := &harkv1.ListWorkflowRunsResponse{}
+	err = e.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		runs, last, err := tx.WorkflowRuns(req.GetEnvironment(), p.after, p.limit(), maxEventScan, keep)
+		if err != nil {
+			return err
+		}
+		resp.WorkflowRuns, resp.NextPageToken = finishPage(runs, p, (*harkv1.WorkflowRun).GetId)
+		if resp.NextPageToken == "" && last != "" {
+			resp.NextPageToken = encodePageToken(last)
+		}
+		return nil
+	})
+	return resp, err
+}
+
+// GetWorkflowRun returns one run.
+func (e *Engine) GetWorkflowRun(ctx context.Context, env, id string) (*harkv1.WorkflowRun, error) {
+	var run *harkv1.WorkflowRun
+	err := e.store.View(ctx, func(tx Tx) (err error) {
+		if _, err := tx.Environment(env); err != nil {
+			return err
+		}
+		run, err = tx.WorkflowRun(env, id)
+		return err
+	})
+	return run, err
+}
+
+// watchPage is how many feed entries one read of WatchWorkflowRuns takes.
+const watchPage = 500
+
+// WatchWorkflowRuns sends the runs stored after the request's cursor, then
+// new runs and changes as they are committed, until ctx ends. Each sent run
+// carries the cursor of its feed entry: a consumer that stores the cursor of
+// the last run it handled resumes there, after a restart too, and sees every
+// change at least once.
+func (e *Engine) WatchWorkflowRuns(ctx context.Context, req *harkv1.WatchWorkflowRunsRequest, send func(*harkv1.WorkflowRun) error) error {
+	after, err := parseCursor(req.GetAfterCursor())
+	if err != nil {
+		return err
+	}
+	if _, err := e.getEnvironment(ctx, req.GetEnvironment()); err != nil {
+		return err
+	}
+	for {
+		wake := e.runs.wait()
+		var batch []*harkv1.WorkflowRun
+		var entries []RunFeedEntry
+		err := e.store.View(ctx, func(tx Tx) (err error) {
+			batch = batch[:0]
+			if entries, err = tx.RunFeed(req.GetEnvironment(), after, watchPage); err != nil {
+				return err
+			}
+			for _, entry := range entries {
+				run, err := tx.WorkflowRun(req.GetEnvironment(), entry.RunID)
+				if isNotFound(err) {
+					continue // expired
+				}
+				if err != nil {
+					return err
+				}
+				if req.GetWorkflowKey() != "" && run.GetWorkflowKey() != req.GetWorkflowKey() {
+					continue
+				}
+				run.Cursor = formatCursor(entry.Cursor)
+				batch = append(batch, run)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, run := range batch {
+			if err := send(run); err != nil {
+				return err
+			}
+		}
+		if len(entries) > 0 {
+			after = entries[len(entries)-1].Cursor
+		}
+		if len(entries) == watchPage {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.streamsEnd:
+			return fmt.Errorf("%w: the server is shutting down; watch again from your last cursor", ErrUnavailable)
+		case <-wake:
+		}
+	}
+}
+
+// TriggerWorkflow starts a run without a source event (Knock's trigger API).
+// With an idempotency key, a repeat of the same request within 24 hours
+// returns the first answer (replayed true) and starts nothing; the same key
+// with other parameters is refused. Only successful calls are remembered.
+func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflowRequest, idempotencyKey string) (resp *harkv1.TriggerWorkflowResponse, replayed bool, err error) {
+	if len(idempotencyKey) > maxIdempotencyKeyLen {
+		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: "Idempotency-Key", Description: fmt.Sprintf("must be at most %d characters", maxIdempotencyKeyLen)}}}
+	}
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return nil, false, fmt.Errorf("digest request: %w", err)
+	}
+	digest := sha256.Sum256(raw)
+
+	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
+	recipients := make([]any, len(req.GetRecipients()))
+	for i, r := range req.GetRecipients() {
+		recipients[i] = r.AsInterface()
+	}
+	o.rawRecipients, o.rawActor, o.rawTenant = recipients, req.GetActor().AsInterface(), req.GetTenant().AsInterface()
+	if req.GetData() != nil {
+		o.rawData = req.GetData().AsMap()
+	}
+	if msg := o.readMapping(req.GetCancellationKey()); msg != "" {
+		field, desc, _ := strings.Cut(strings.TrimPrefix(msg, "mapping."), ": ")
+		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: field, Description: desc}}}
+	}
+	if len(o.recipients) == 0 {
+		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "at least one recipient is required"}}}
+	}
+
+	var runID string
+	err = e.store.Update(ctx, func(tx Tx) error {
+		replayed, runID = false, ""
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		if idempotencyKey != "" {
+			seen, id, expiresAt, err := tx.TriggerRequest(req.GetEnvironment(), idempotencyKey)
+			switch {
+			case err == nil && e.now().Before(expiresAt):
+				if string(seen) != string(digest[:]) {
+					return &ValidationError{Violations: []FieldViolation{{Field: "Idempotency-Key", Description: "was already used with different parameters"}}}
+				}
+				replayed, runID = true, id
+				return nil
+			case err != nil && !isNotFound(err):
+				return err
+			}
+		}
+		wf, err := tx.Workflow(req.GetKey())
+		if err != nil {
+			return err
+		}
+		if !wf.GetActive() {
+			return &PreconditionError{Message: fmt.Sprintf("workflow %q is inactive", wf.GetKey())}
+		}
+		attempt := *o
+		attempt.recipients, attempt.skipped = slices.Clone(o.recipients), nil
+		res, err := e.resolveRecipients(tx, req.GetEnvironment(), &attempt)
+		if err != nil {
+			return err
+		}
+		if res.status != harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
+			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "no recipient is an identified user; identify them first or pass user objects"}}}
+		}
+		run, err := e.startRun(tx, req.GetEnvironment(), wf.GetKey(), "", "", res)
+		if err != nil {
+			return err
+		}
+		runID = run.GetId()
+		if idempotencyKey != "" {
+			return tx.PutTriggerRequest(req.GetEnvironment(), idempotencyKey, digest[:], runID, e.now().Add(apiIdempotencyWindow))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if !replayed {
+		e.runs.notify()
+	}
+	return &harkv1.TriggerWorkflowResponse{WorkflowRunId: runID}, replayed, nil
+}
+
+// CancelWorkflow cancels the active runs of a workflow with the cancellation
+// key (and, when given, one of the recipients).
+func (e *Engine) CancelWorkflow(ctx context.Context, req *harkv1.CancelWorkflowRequest) (*harkv1.CancelWorkflowResponse, error) {
+	if req.GetCancellationKey() == "" {
+		return nil, &ValidationError{Violations: []FieldViolation{{Field: "cancellation_key", Description: "is required"}}}
+	}
+	keep := func(r *harkv1.WorkflowRun) bool {
+		if r.GetWorkflowKey() != req.GetKey() || r.GetCancellationKey() != req.GetCancellationKey() ||
+			r.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
+			return false
+		}
+		if len(req.GetRecipients()) == 0 {
+			return true
+		}
+		return slices.ContainsFunc(r.GetRecipients(), func(id string) bool { return slices.Contains(req.GetRecipients(), id) })
+	}
+	resp := &harkv1.CancelWorkflowResponse{}
+	err := e.store.Update(ctx, func(tx Tx) error {
+		resp.WorkflowRunIds = nil
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		if _, err := tx.Workflow(req.GetKey()); err != nil {
+			return err
+		}
+		runs, _, err := tx.WorkflowRuns(req.GetEnvironment(), "", MaxRecipients*10, maxRunScan, keep)
+		if err != nil {
+			return err
+		}
+		for _, run := range runs {
+			run.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED
+			run.UpdatedAt = e.timestamp()
+			if err := e.putRunChange(tx, run); err != nil {
+				return err
+			}
+			resp.WorkflowRunIds = append(resp.WorkflowRunIds, run.GetId())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.WorkflowRunIds) > 0 {
+		e.runs.notify()
+	}
+	return resp, nil
+}
+
+// TestTrigger runs a saved or unsaved trigger against a given event, or the
+// latest logged event it matches, and reports what it would do. It writes
+// nothing: inline users are reported as recipients without being stored.
+func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest) (*harkv1.TestTriggerResponse, error) {
+	resp := &harkv1.TestTriggerResponse{}
+	err := e.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		var t *harkv1.Trigger
+		if req.GetTriggerId() != "" {
+			saved, err := tx.Trigger(req.GetEnvironment(), req.GetTriggerId())
+			if err != nil {
+				return err
+			}
+			t = saved
+		} else {
+			if req.GetTrigger() == nil {
+				return &ValidationError{Violations: []FieldViolation{{Field: "trigger", Description: "give trigger_id or an unsaved trigger"}}}
+			}
+			t = proto.CloneOf(req.GetTrigger())
+			t.Environment = req.GetEnvironment()
+		}
+		ct, err := e.checkTrigger(tx, t)
+		if err != nil {
+			return err
+		}
+		ev, err := e.testEvent(tx, t, req.GetEvent())
+		if err != nil {
+			return err
+		}
+		resp.SourceEventId = ev.GetId()
+		headers := http.Header{}
+		for k, v := range req.GetHeaders() {
+			headers.Set(k, v)
+		}
+		o, err := e.evaluate(tx, ct, ev, eventEnv(ev, headers))
+		if err != nil {
+			return err
+		}
+		resp.ConditionResult = o.conditionResult
+		resp.Status, resp.Reason = o.status, o.reason
+		for dst, v := range map[**structpb.Value]any{&resp.Recipients: o.rawRecipients, &resp.Actor: o.rawActor, &resp.Tenant: o.rawTenant, &resp.Data: o.rawData} {
+			if pv, err := structpb.NewValue(v); err == nil {
+				*dst = pv
+			}
+		}
+		resp.CancellationKey = o.cancellationKey
+		if o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
+			resp.ResolvedRecipients = o.recipients
+		}
+		resp.SkippedRecipients = o.skipped
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// testEvent is the event a test runs against: the given original event, read
+// as the Segment common form, or the latest logged event of the trigger's
+// source, type and name.
+func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct) (*harkv1.SourceEvent, error) {
+	if given != nil {
+		ev := &harkv1.SourceEvent{
+			Environment: t.GetEnvironment(), SourceId: t.GetSourceId(),
+			Type: t.GetEventType(), Name: t.GetEvent(), Event: given, ReceivedAt: timestamppb.New(e.now()),
+		}
+		fields := given.GetFields()
+		ev.UserId = fields["userId"].GetStringValue()
+		if props := fields["properties"].GetStructValue(); props != nil {
+			ev.Data = props
+		}
+		return ev, nil
+	}
+	keep := func(ev *harkv1.SourceEvent) bool {
+		return ev.GetSourceId() == t.GetSourceId() && ev.GetType() == t.GetEventType() && ev.GetName() == t.GetEvent()
+	}
+	evs, _, err := tx.SourceEvents(t.GetEnvironment(), "", 1, maxEventScan, keep)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		return nil, &NotFoundError{Resource: "event", Message: "no logged event matches this trigger's source, type and name; pass one in `event`"}
+	}
+	ev := evs[0]
+	ev.Actions = nil
+	return ev, nil
+}
