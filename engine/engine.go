@@ -77,6 +77,7 @@ type Engine struct {
 	runRetention   time.Duration
 
 	ingest   chan *ingestRequest
+	prepared chan []*pendingDelivery
 	eventHub eventHub
 	triggers triggerRegistry
 	runs     runSignal
@@ -111,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		translator:     cfg.Translator,
 		eventRetention: cfg.EventRetention,
 		ingest:         make(chan *ingestRequest, ingestQueue),
+		prepared:       make(chan []*pendingDelivery, 1),
 		stop:           make(chan struct{}),
 		streamsEnd:     make(chan struct{}),
 	}
@@ -140,8 +142,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.loadTriggers(ctx); err != nil {
 		return nil, fmt.Errorf("load triggers: %w", err)
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.runIngest()
+	go e.runCommitter()
 	return e, nil
 }
 

@@ -93,12 +93,19 @@ const watchBuffer = 1024
 // source, when given) from now until ctx ends or send fails. A watcher that
 // falls more than watchBuffer events behind is ended with ErrUnavailable; it
 // is a live tail, and the log itself keeps every event.
-func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceEventsRequest, send func(*harkv1.SourceEvent) error) error {
+//
+// ready is called once the watcher is subscribed: events logged from then on
+// reach it. The server uses it to send the response headers, so a client
+// knows when its tail has started.
+func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceEventsRequest, ready func() error, send func(*harkv1.SourceEvent) error) error {
 	if _, err := e.getEnvironment(ctx, req.GetEnvironment()); err != nil {
 		return err
 	}
 	sub := e.eventHub.subscribe(req.GetEnvironment(), req.GetSourceId())
 	defer e.eventHub.unsubscribe(sub)
+	if err := ready(); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/harkhq/hark/engine/rules"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -151,11 +154,19 @@ const (
 	maxCommitBytes = 2 << 20
 )
 
-// runIngest is the committer: it gathers deliveries into batches and
-// processes each. It is the only writer of ingest state, so hot keys (event
-// type counters, idempotency keys) never conflict.
+// The ingest path is two stages, each one goroutine, so that preparing one
+// batch overlaps committing the previous one:
+//
+//   - runIngest gathers deliveries into a batch, translates it (one plugin
+//     call per source type) and prepares the log entries in parallel — the
+//     work that needs no shared state;
+//   - runCommitter commits prepared batches in order, one transaction each
+//     (chunked under the store's size limit), and answers the senders. It is
+//     the only writer of ingest state, so hot keys (event type counters,
+//     idempotency keys) never conflict.
 func (e *Engine) runIngest() {
 	defer e.wg.Done()
+	defer close(e.prepared)
 	for {
 		var first *ingestRequest
 		select {
@@ -178,59 +189,93 @@ func (e *Engine) runIngest() {
 			}
 		}
 		timer.Stop()
-		e.processBatch(batch)
+		if pending := e.prepareBatch(batch); len(pending) > 0 {
+			e.prepared <- pending
+		}
 	}
 }
 
-// drainIngest answers deliveries still queued at shutdown: they are
-// processed, since their senders are waiting for a real answer.
+// runCommitter commits what runIngest prepared, in order, until runIngest
+// closes the channel.
+func (e *Engine) runCommitter() {
+	defer e.wg.Done()
+	for pending := range e.prepared {
+		e.commitBatch(pending)
+	}
+}
+
+// drainIngest prepares deliveries still queued at shutdown: their senders are
+// waiting for a real answer.
 func (e *Engine) drainIngest() {
 	for {
 		select {
 		case r := <-e.ingest:
-			e.processBatch([]*ingestRequest{r})
+			if pending := e.prepareBatch([]*ingestRequest{r}); len(pending) > 0 {
+				e.prepared <- pending
+			}
 		default:
 			return
 		}
 	}
 }
 
-// processBatch translates a batch (one plugin call per source type), then
-// commits the events and answers every delivery.
-func (e *Engine) processBatch(batch []*ingestRequest) {
-	defer func() {
-		// A bug must not take the committer down with every sender waiting:
-		// the deliveries not yet answered fail as internal errors (500) and
-		// the committer goes on.
-		if r := recover(); r != nil {
-			e.log.Error("ingest batch panicked", "panic", r, "stack", string(debug.Stack()))
-			for _, req := range batch {
-				select {
-				case req.done <- ingestResult{err: fmt.Errorf("process delivery: panic: %v", r)}:
-				default: // already answered
-				}
-			}
+// answerOnPanic keeps a bug from taking a stage down with every sender
+// waiting: the deliveries not yet answered fail as internal errors (500) and
+// the stage goes on.
+func (e *Engine) answerOnPanic(reqs []*ingestRequest) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	e.log.Error("ingest batch panicked", "panic", r, "stack", string(debug.Stack()))
+	for _, req := range reqs {
+		select {
+		case req.done <- ingestResult{err: fmt.Errorf("process delivery: panic: %v", r)}:
+		default: // already answered
 		}
-	}()
-	ctx := context.Background()
-	translations := e.translateBatch(ctx, batch)
+	}
+}
 
-	pending := make([]*pendingDelivery, 0, len(batch))
+// prepareBatch translates a batch and prepares its deliveries, answering
+// those that fail here.
+func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDelivery) {
+	defer e.answerOnPanic(batch)
+	translations := e.translateBatch(context.Background(), batch)
+	pending = make([]*pendingDelivery, 0, len(batch))
 	for i, req := range batch {
 		tr := translations[i]
 		if tr.err != nil {
 			req.done <- ingestResult{err: tr.err}
 			continue
 		}
-		p, err := e.prepare(req, tr.translation)
-		if err != nil {
-			req.done <- ingestResult{err: err}
+		if tr.translation.Err != nil {
+			req.done <- ingestResult{err: tr.translation.Err}
 			continue
 		}
-		pending = append(pending, p)
+		pending = append(pending, &pendingDelivery{req: req, translation: tr.translation, size: len(req.delivery.Body)})
 	}
-	// Commit in chunks under the store's transaction size; each delivery is
-	// wholly inside one commit.
+	e.prepareEvents(pending)
+	out := pending[:0]
+	for _, p := range pending {
+		if err := p.finishPrepare(); err != nil {
+			p.req.done <- ingestResult{err: err}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// commitBatch commits prepared deliveries in chunks under the store's
+// transaction size, each delivery wholly inside one commit, and answers
+// them.
+func (e *Engine) commitBatch(pending []*pendingDelivery) {
+	reqs := make([]*ingestRequest, len(pending))
+	for i, p := range pending {
+		reqs[i] = p.req
+	}
+	defer e.answerOnPanic(reqs)
+	ctx := context.Background()
 	for len(pending) > 0 {
 		n, bytes := 0, 0
 		for n < len(pending) && (n == 0 || bytes+pending[n].size <= maxCommitBytes) {
@@ -262,7 +307,7 @@ func (e *Engine) processBatch(batch []*ingestRequest) {
 			continue
 		}
 		for _, p := range chunk {
-			for _, ev := range p.final {
+			for _, ev := range p.events {
 				e.eventHub.publish(ev)
 			}
 			if p.startedRuns {
@@ -316,54 +361,123 @@ func (e *Engine) translateBatch(ctx context.Context, batch []*ingestRequest) []t
 	return out
 }
 
-// pendingDelivery is a translated delivery ready to commit.
+// pendingDelivery is a translated delivery on its way to the store.
 type pendingDelivery struct {
-	req    *ingestRequest
-	events []*harkv1.SourceEvent // accepted events as prepared, in order
-	final  []*harkv1.SourceEvent // the same after commit: status and actions
+	req         *ingestRequest
+	translation Translation
+	size        int
+
+	// Filled by prepareEvents, one per translated event.
+	prepared []preparedEvent
+
+	// Filled by finishPrepare: the accepted events, in order, and the answer.
+	events []*harkv1.SourceEvent
+	envs   []rules.Env // the expression environment of events with triggers
 	resp   *harkv1.ReceiveResponse
-	size   int
+
 	// startedRuns is set by commit when a workflow run was stored.
 	startedRuns bool
 }
 
-// prepare turns a translation into log entries and the response, before any
-// state is touched: everything here depends only on the delivery.
-func (e *Engine) prepare(req *ingestRequest, tr Translation) (*pendingDelivery, error) {
-	if tr.Err != nil {
-		return nil, tr.Err
+type preparedEvent struct {
+	ev  *harkv1.SourceEvent
+	env rules.Env
+	err error
+}
+
+// prepareEvents builds the log entries of every event of the pending
+// deliveries, and the expression environment of those that have triggers,
+// on all cores: decoding JSON is the bulk of the work, and it needs no
+// shared state.
+func (e *Engine) prepareEvents(pending []*pendingDelivery) {
+	type job struct{ p, i int }
+	var jobs []job
+	for pi, p := range pending {
+		p.prepared = make([]preparedEvent, len(p.translation.Events))
+		for i := range p.translation.Events {
+			jobs = append(jobs, job{pi, i})
+		}
 	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			n := int(next.Add(1)) - 1
+			if n >= len(jobs) {
+				return
+			}
+			p := pending[jobs[n].p]
+			in := p.translation.Events[jobs[n].i]
+			out := &p.prepared[jobs[n].i]
+			out.ev, out.err = e.newSourceEvent(p.req, in)
+			if out.err == nil && len(e.triggers.match(out.ev.GetEnvironment(), out.ev.GetSourceId(), out.ev.GetType(), out.ev.GetName())) > 0 {
+				out.env = jsonEnv(in, p.req.delivery.Header)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// finishPrepare assembles the answer: accepted events get their entry,
+// refused ones (by the plugin or here) are REJECTED. A delivery with no
+// accepted event is refused as a whole (400).
+func (p *pendingDelivery) finishPrepare() error {
+	tr := p.translation
 	resp := &harkv1.ReceiveResponse{}
 	for _, rej := range tr.Rejections {
 		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{
 			Index: int32(rej.Index), Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_REJECTED, Reason: rej.Reason,
 		})
 	}
-	if len(tr.Events) == 0 {
-		slices.SortFunc(resp.Events, byIndex)
+	for i, in := range tr.Events {
+		pe := p.prepared[i]
+		if pe.err != nil {
+			resp.Events = append(resp.Events, &harkv1.ReceivedEvent{
+				Index: int32(in.Index), Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_REJECTED, Reason: pe.err.Error(),
+			})
+			continue
+		}
+		p.events = append(p.events, pe.ev)
+		p.envs = append(p.envs, pe.env)
+		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{Index: int32(in.Index), Id: pe.ev.GetId()})
+	}
+	p.prepared = nil
+	slices.SortFunc(resp.Events, byIndex)
+	p.resp = resp
+	if len(p.events) == 0 {
 		msg := "the delivery holds no events"
 		if len(resp.Events) > 0 {
 			msg = fmt.Sprintf("every event was rejected; event %d: %s", resp.Events[0].GetIndex(), resp.Events[0].GetReason())
 		}
-		return nil, &DeliveryError{Kind: BadRequest, Message: msg, Rejected: resp.Events}
+		return &DeliveryError{Kind: BadRequest, Message: msg, Rejected: resp.Events}
 	}
-	p := &pendingDelivery{req: req, resp: resp, size: len(req.delivery.Body)}
-	for _, in := range tr.Events {
-		ev, err := e.newSourceEvent(req, in)
-		if err != nil {
-			resp.Events = append(resp.Events, &harkv1.ReceivedEvent{
-				Index: int32(in.Index), Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_REJECTED, Reason: err.Error(),
-			})
-			continue
+	return nil
+}
+
+// jsonEnv builds an event's expression environment straight from its JSON,
+// decoded once for all its triggers.
+func jsonEnv(in InEvent, headers http.Header) rules.Env {
+	var original, data map[string]any
+	_ = json.Unmarshal(in.Original, &original) // validated by newSourceEvent
+	if len(in.Data) > 0 {
+		_ = json.Unmarshal(in.Data, &data)
+	}
+	return rules.NewEnv(original, data, in.UserID, firstValues(headers))
+}
+
+func firstValues(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
 		}
-		p.events = append(p.events, ev)
-		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{Index: int32(in.Index), Id: ev.GetId()})
 	}
-	slices.SortFunc(resp.Events, byIndex)
-	if len(p.events) == 0 {
-		return nil, &DeliveryError{Kind: BadRequest, Message: "every event was rejected", Rejected: resp.Events}
-	}
-	return p, nil
+	return out
 }
 
 func byIndex(a, b *harkv1.ReceivedEvent) int { return int(a.GetIndex() - b.GetIndex()) }
@@ -394,17 +508,21 @@ func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceE
 	if ev.Event, err = jsonStruct(in.Original); err != nil {
 		return nil, fmt.Errorf("event: %w", err)
 	}
-	switch {
-	case ev.Type == "":
-		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_SKIPPED
-		ev.Reason = "the event has no type"
-	case !handledTypes[ev.Type]:
-		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_SKIPPED
-		ev.Reason = fmt.Sprintf("events of type %q are logged but not processed", ev.Type)
-	default:
-		ev.Status = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED
-	}
+	ev.Status, ev.Reason = initialStatus(ev.GetType())
 	return ev, nil
+}
+
+// initialStatus is an event's status before it runs: processed when hark
+// handles its type, else skipped with the reason.
+func initialStatus(typ string) (harkv1.SourceEventStatus, string) {
+	switch {
+	case typ == "":
+		return harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_SKIPPED, "the event has no type"
+	case !handledTypes[typ]:
+		return harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_SKIPPED, fmt.Sprintf("events of type %q are logged but not processed", typ)
+	default:
+		return harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED, ""
+	}
 }
 
 // cleanLabel keeps type and name usable as store key segments: NUL (the
@@ -429,11 +547,14 @@ func jsonStruct(raw json.RawMessage) (*structpb.Struct, error) {
 // from the prepared entries and keeps nothing from a previous run.
 func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 	for _, p := range chunk {
-		p.final, p.startedRuns = p.final[:0], false
+		p.startedRuns = false
 		byID := make(map[string]*harkv1.SourceEvent, len(p.events))
-		for _, prepared := range p.events {
-			ev := proto.CloneOf(prepared)
-			started, err := e.execute(tx, p.req.se, ev, p.req.delivery.Header)
+		for i, ev := range p.events {
+			// A rerun after a conflict starts from the prepared state:
+			// execute only ever sets these fields.
+			ev.Status, ev.Reason = initialStatus(ev.GetType())
+			ev.Actions, ev.OriginalEventId = nil, ""
+			started, err := e.execute(tx, p.req.se, ev, p.envs[i], p.req.delivery.Header)
 			if err != nil {
 				return err
 			}
@@ -444,7 +565,6 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			if err := countEventType(tx, ev); err != nil {
 				return err
 			}
-			p.final = append(p.final, ev)
 			byID[ev.GetId()] = ev
 		}
 		for _, re := range p.resp.Events {
@@ -459,7 +579,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 // execute runs one event's effects inside tx and records them on ev: the
 // idempotency check, identify, then the triggers in creation order. It
 // reports whether a workflow run was started.
-func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, headers http.Header) (bool, error) {
+func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, env rules.Env, headers http.Header) (bool, error) {
 	if se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
 		duplicate, err := e.checkIdempotency(tx, se, ev)
 		if err != nil || duplicate {
@@ -476,7 +596,7 @@ func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceE
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
-	return e.runTriggers(tx, ev, headers)
+	return e.runTriggers(tx, ev, env, headers)
 }
 
 // checkIdempotency marks ev as a duplicate when its key was processed within

@@ -65,13 +65,7 @@ func (o *outcome) fail(status harkv1.ActionStatus, format string, args ...any) *
 
 // eventEnv builds the expression environment of a logged event.
 func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
-	h := make(map[string]string, len(headers))
-	for k, v := range headers {
-		if len(v) > 0 {
-			h[k] = v[0]
-		}
-	}
-	return rules.NewEnv(ev.GetEvent().AsMap(), ev.GetData().AsMap(), ev.GetUserId(), h)
+	return rules.NewEnv(ev.GetEvent().AsMap(), ev.GetData().AsMap(), ev.GetUserId(), firstValues(headers))
 }
 
 // evaluate runs a trigger against an event inside tx without writing:
@@ -389,12 +383,16 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun) error {
 
 // runTriggers runs every trigger matching ev, in creation order, and records
 // each outcome as an action. One trigger's error does not stop the others.
-func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, headers http.Header) (started bool, err error) {
+// env is the event's expression environment when it was prepared; nil
+// builds it here (a trigger was added since).
+func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, env rules.Env, headers http.Header) (started bool, err error) {
 	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
 	if len(matched) == 0 {
 		return false, nil
 	}
-	env := eventEnv(ev, headers)
+	if env == nil {
+		env = eventEnv(ev, headers)
+	}
 	for _, ct := range matched {
 		o, err := e.evaluate(tx, ct, ev, env)
 		if err != nil {
@@ -509,12 +507,18 @@ const watchPage = 500
 // carries the cursor of its feed entry: a consumer that stores the cursor of
 // the last run it handled resumes there, after a restart too, and sees every
 // change at least once.
-func (e *Engine) WatchWorkflowRuns(ctx context.Context, req *harkv1.WatchWorkflowRunsRequest, send func(*harkv1.WorkflowRun) error) error {
+//
+// ready is called once the request is checked, before the first run is
+// sent; the server sends the response headers then.
+func (e *Engine) WatchWorkflowRuns(ctx context.Context, req *harkv1.WatchWorkflowRunsRequest, ready func() error, send func(*harkv1.WorkflowRun) error) error {
 	after, err := parseCursor(req.GetAfterCursor())
 	if err != nil {
 		return err
 	}
 	if _, err := e.getEnvironment(ctx, req.GetEnvironment()); err != nil {
+		return err
+	}
+	if err := ready(); err != nil {
 		return err
 	}
 	for {

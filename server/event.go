@@ -30,7 +30,10 @@ func (s *eventService) GetSourceEvent(ctx context.Context, req *connect.Request[
 }
 
 func (s *eventService) WatchSourceEvents(ctx context.Context, req *connect.Request[harkv1.WatchSourceEventsRequest], stream *connect.ServerStream[harkv1.WatchSourceEventsResponse]) error {
-	return s.e.WatchSourceEvents(ctx, req.Msg, func(ev *harkv1.SourceEvent) error {
+	// Send(nil) sends the response headers without a message: the client's
+	// call returns as soon as the tail is live.
+	ready := func() error { return stream.Send(nil) }
+	return s.e.WatchSourceEvents(ctx, req.Msg, ready, func(ev *harkv1.SourceEvent) error {
 		return stream.Send(&harkv1.WatchSourceEventsResponse{SourceEvent: ev})
 	})
 }

@@ -26,7 +26,8 @@ func (s *workflowRunService) GetWorkflowRun(ctx context.Context, req *connect.Re
 }
 
 func (s *workflowRunService) WatchWorkflowRuns(ctx context.Context, req *connect.Request[harkv1.WatchWorkflowRunsRequest], stream *connect.ServerStream[harkv1.WatchWorkflowRunsResponse]) error {
-	return s.e.WatchWorkflowRuns(ctx, req.Msg, func(run *harkv1.WorkflowRun) error {
+	ready := func() error { return stream.Send(nil) } // headers now, see eventService
+	return s.e.WatchWorkflowRuns(ctx, req.Msg, ready, func(run *harkv1.WorkflowRun) error {
 		return stream.Send(&harkv1.WatchWorkflowRunsResponse{WorkflowRun: run})
 	})
 }

@@ -28,9 +28,13 @@ type serveOptions struct {
 
 	eventRetention time.Duration
 	runRetention   time.Duration
+
+	demo bool
 }
 
-func newServeCommand() *cobra.Command {
+// newServeCommand is `hark serve`. Its --data-dir is the root's persistent
+// flag, shared with the client commands, which read the admin token there.
+func newServeCommand(g *globalOptions) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -38,19 +42,30 @@ func newServeCommand() *cobra.Command {
 		Long: `Run the hark server: the API (Connect, gRPC, gRPC-Web and REST) and the
 webhook URLs sources post to, with state in an embedded Badger database in
 --data-dir. Every flag can also be set with its HARK_* environment variable;
-the admin token comes from HARK_ADMIN_TOKEN or is generated on first start.`,
+the admin token comes from HARK_ADMIN_TOKEN or is generated on first start.
+
+With --demo, the first start also creates a Segment source "Demo", a
+workflow "welcome" and a development trigger that starts it for every
+track "Signed Up", with identify and idempotency on, and writes a sample
+batch to <data-dir>/demo-event.json; every start prints the commands that
+send it and show the run.`,
+		Example: `  hark serve --demo
+  HARK_ADMIN_TOKEN=… hark serve --listen :8080 --public-url https://hark.example.com`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.dataDir = g.dataDir
+			return runServe(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", envOr("HARK_LISTEN", server.DefaultListen), "address to listen on (HARK_LISTEN)")
-	f.StringVar(&o.dataDir, "data-dir", envOr("HARK_DATA_DIR", server.DefaultDataDir), "directory for the database and admin token (HARK_DATA_DIR)")
 	f.StringVar(&o.publicURL, "public-url", envOr("HARK_PUBLIC_URL", ""), "base URL of webhook URLs, as sources reach hark (HARK_PUBLIC_URL; default http://<listen>)")
 	f.StringVar(&o.pluginDir, "plugin-dir", envOr("HARK_PLUGIN_DIR", ""), "directory of third-party source plugins, hark-source-<type> (HARK_PLUGIN_DIR; default <data-dir>/plugins)")
 	f.DurationVar(&o.eventRetention, "event-retention", envDuration("HARK_EVENT_RETENTION", 30*24*time.Hour), "how long the event log keeps events (HARK_EVENT_RETENTION)")
 	f.DurationVar(&o.runRetention, "run-retention", envDuration("HARK_RUN_RETENTION", 30*24*time.Hour), "how long workflow runs are kept (HARK_RUN_RETENTION)")
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
+	f.BoolVar(&o.demo, "demo", false, "seed a demo source, workflow and trigger on first start, and print how to try them")
 	return cmd
 }
 
@@ -97,10 +112,25 @@ func runServe(ctx context.Context, o serveOptions) error {
 		fmt.Printf("Generated an admin token (saved in %s; shown only this once):\n\n    %s\n\n", abs, token)
 		fmt.Printf("Use it as a bearer token, e.g.:\n\n    curl -H 'Authorization: Bearer %s' %s/v1/environments\n\n", token, base)
 	}
-	fmt.Printf("hark is listening on %s (webhook URLs start with %s)\n", base, publicURL)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if o.demo {
+		// Seeded through the API, as a user would: the server is already
+		// answering on ln.
+		token, _ := srv.AdminToken()
+		if err := seedDemo(ctx, demoConfig{
+			base: clientBase(base), token: token, dataDir: o.dataDir,
+			tokenFromEnv: strings.TrimSpace(os.Getenv("HARK_ADMIN_TOKEN")) != "",
+		}, os.Stdout); err != nil {
+			stop()
+			_ = srv.Shutdown(context.Background())
+			<-errc
+			return fmt.Errorf("--demo: %w", err)
+		}
+	}
+	fmt.Printf("hark is listening on %s (webhook URLs start with %s)\n", base, publicURL)
+
 	select {
 	case err := <-errc:
 		return err

@@ -102,7 +102,13 @@ func serveEnv(env ...string) []string {
 // ends if it is still running.
 func launch(t *testing.T, dataDir string, env ...string) *harkProc {
 	t.Helper()
-	cmd := exec.Command(harkBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	return launchWith(t, dataDir, nil, env...)
+}
+
+// launchWith is launch with extra `hark serve` flags.
+func launchWith(t *testing.T, dataDir string, flags []string, env ...string) *harkProc {
+	t.Helper()
+	cmd := exec.Command(harkBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)...)
 	cmd.Env = serveEnv(env...)
 	p := &harkProc{cmd: cmd, lines: make(chan string, 256), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr

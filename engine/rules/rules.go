@@ -89,10 +89,11 @@ func options(extra ...expr.Option) []expr.Option {
 		expr.Env(map[string]any{}),
 		expr.AllowUndefinedVariables(),
 		expr.Patch(nilSafe{}),
+		expr.Patch(boundedAdd{}),
 		expr.MaxNodes(MaxNodes),
 		// now() and date() read the clock; they are not I/O and make
 		// conditions like "within office hours" possible, so they stay.
-	}, extra...)
+	}, append(boundedBuiltins(), extra...)...)
 }
 
 // CompileCondition compiles a boolean expression. A condition whose value is

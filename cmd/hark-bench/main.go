@@ -1,0 +1,377 @@
+// Command hark-bench measures hark's webhook path under load, side by side
+// with a baseline: a bare net/http server that only reads and JSON-decodes
+// each body, hit by the same client in the same run. The ratio of the two is
+// the figure that travels between machines.
+//
+//	go run ./cmd/hark-bench                       # 32 connections, single events, 10 s
+//	go run ./cmd/hark-bench --batch 100           # Segment HTTP API batches of 100
+//	go run ./cmd/hark-bench --triggers 10000      # 10,000 triggers, 10 on the event
+//	go run ./cmd/hark-bench --url http://host:8080 --token T   # an existing server
+//
+// Without --url it starts its own hark (this binary re-executed, with an
+// embedded Badger in a temporary data dir, fsync on every commit as in
+// production), so hark's peak RSS can be read from /proc.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
+	"github.com/harkhq/hark/plugins/segment"
+)
+
+type options struct {
+	url         string
+	token       string
+	connections int
+	duration    time.Duration
+	batch       int
+	triggers    int
+	warmup      time.Duration
+	json        bool
+	skipBase    bool
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case childCommand:
+			if err := runChild(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "hark-bench server:", err)
+				os.Exit(1)
+			}
+			return
+		case "plugin":
+			segment.Serve()
+			return
+		}
+	}
+	var o options
+	flag.StringVar(&o.url, "url", "", "base URL of a running hark (default: start one with a temporary data dir)")
+	flag.StringVar(&o.token, "token", os.Getenv("HARK_TOKEN"), "admin token of --url's server")
+	flag.IntVar(&o.connections, "connections", 32, "concurrent connections")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measurement runs")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measurement, not counted")
+	flag.IntVar(&o.batch, "batch", 1, "events per request: 1 sends single events, more sends HTTP API batches")
+	flag.IntVar(&o.triggers, "triggers", 10, "triggers in the environment; 10 of them are on the benchmark event")
+	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
+	flag.BoolVar(&o.skipBase, "no-baseline", false, "skip the baseline measurement")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "hark-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one measurement.
+type result struct {
+	Name        string  `json:"name"`
+	Requests    int64   `json:"requests"`
+	Events      int64   `json:"events"`
+	Errors      int64   `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	RequestsSec float64 `json:"requests_per_second"`
+	EventsSec   float64 `json:"events_per_second"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib,omitempty"`
+	FirstError  string  `json:"first_error,omitempty"`
+}
+
+type report struct {
+	Connections int      `json:"connections"`
+	Batch       int      `json:"batch"`
+	Triggers    int      `json:"triggers"`
+	Duration    string   `json:"duration"`
+	CPUs        int      `json:"cpus"`
+	Hark        result   `json:"hark"`
+	Baseline    *result  `json:"baseline,omitempty"`
+	Ratio       *float64 `json:"ratio_requests,omitempty"`
+}
+
+func run(ctx context.Context, o options) error {
+	if o.batch < 1 || o.connections < 1 || o.triggers < 1 {
+		return errors.New("--batch, --connections and --triggers must be at least 1")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.connections * 2, MaxConnsPerHost: o.connections * 2}}
+	var child *childServer
+	if o.url == "" {
+		var err error
+		if child, err = startChild(ctx); err != nil {
+			return err
+		}
+		defer child.stop()
+		o.url, o.token = child.url, child.token
+	}
+	ingest, err := setup(ctx, client, o)
+	if err != nil {
+		return fmt.Errorf("set up hark: %w", err)
+	}
+	rep := report{Connections: o.connections, Batch: o.batch, Triggers: o.triggers, Duration: o.duration.String(), CPUs: numCPU()}
+
+	fmt.Fprintf(os.Stderr, "hark-bench: measuring hark (%s)…\n", o.url)
+	rep.Hark = load(ctx, client, ingest, o, "hark")
+	if child != nil {
+		rep.Hark.PeakRSSMiB = child.peakRSS()
+	}
+	if !o.skipBase {
+		fmt.Fprintln(os.Stderr, "hark-bench: measuring the baseline…")
+		base, stop, err := startBaseline()
+		if err != nil {
+			return err
+		}
+		b := load(ctx, client, base, o, "baseline")
+		stop()
+		rep.Baseline = &b
+		if b.RequestsSec > 0 {
+			ratio := rep.Hark.RequestsSec / b.RequestsSec
+			rep.Ratio = &ratio
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printTable(rep)
+	return nil
+}
+
+func numCPU() int {
+	n := 0
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		n = strings.Count(string(b), "\nprocessor") + 1
+	}
+	return n
+}
+
+func printTable(rep report) {
+	fmt.Printf("connections %d, batch %d, triggers %d, %s per measurement, %d CPUs\n\n", rep.Connections, rep.Batch, rep.Triggers, rep.Duration, rep.CPUs)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "\trequests/s\tevents/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\t")
+	row := func(r result) {
+		rss := "-"
+		if r.PeakRSSMiB > 0 {
+			rss = strconv.FormatFloat(r.PeakRSSMiB, 'f', 1, 64)
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%s\t\n", r.Name, r.RequestsSec, r.EventsSec, r.P50ms, r.P99ms, r.Errors, rss)
+	}
+	row(rep.Hark)
+	if rep.Baseline != nil {
+		row(*rep.Baseline)
+	}
+	w.Flush()
+	if rep.Ratio != nil {
+		fmt.Printf("\nratio hark/baseline (requests/s): %.2f\n", *rep.Ratio)
+	}
+	if rep.Hark.FirstError != "" {
+		fmt.Printf("first hark error: %s\n", rep.Hark.FirstError)
+	}
+}
+
+// setup creates a Segment source (identify and idempotency on), a workflow
+// and the triggers, and returns the development webhook URL.
+func setup(ctx context.Context, hc *http.Client, o options) (string, error) {
+	auth := connect.WithInterceptors(bearer(o.token))
+	sources := harkv1connect.NewSourceServiceClient(hc, o.url, auth)
+	workflows := harkv1connect.NewWorkflowServiceClient(hc, o.url, auth)
+	triggers := harkv1connect.NewTriggerServiceClient(hc, o.url, auth)
+
+	src, err := sources.CreateSource(ctx, connect.NewRequest(&harkv1.CreateSourceRequest{Name: "bench", Type: "segment"}))
+	if err != nil {
+		return "", err
+	}
+	id := src.Msg.GetSource().GetId()
+	on := true
+	se, err := sources.UpdateSourceEnvironment(ctx, connect.NewRequest(&harkv1.UpdateSourceEnvironmentRequest{
+		SourceId: id, Environment: "development", IdentifyEnabled: &on, IdempotencyEnabled: &on,
+		IdempotencyWindow: durationpb.New(24 * time.Hour),
+	}))
+	if err != nil {
+		return "", err
+	}
+	key := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := workflows.CreateWorkflow(ctx, connect.NewRequest(&harkv1.CreateWorkflowRequest{Key: key})); err != nil {
+		return "", err
+	}
+	onEvent := min(10, o.triggers)
+	for i := range o.triggers {
+		req := &harkv1.CreateTriggerRequest{
+			Environment: "development", WorkflowKey: key, SourceId: id, Event: benchEvent,
+			Condition: `properties.plan == "never"`,
+		}
+		switch {
+		case i == 0:
+			// The one that starts a run, for an inline-identified recipient.
+			req.Condition = `properties.plan == "pro"`
+			req.Mapping = &harkv1.TriggerMapping{
+				Recipients: `{"id": userId, "email": properties.email, "name": properties.name}`,
+				Data:       `{"plan": properties.plan, "amount": properties.amount}`,
+			}
+		case i >= onEvent:
+			req.Event = fmt.Sprintf("Other Event %d", i)
+		}
+		if _, err := triggers.CreateTrigger(ctx, connect.NewRequest(req)); err != nil {
+			return "", fmt.Errorf("create trigger %d: %w", i, err)
+		}
+	}
+	return se.Msg.GetSourceEnvironment().GetIngestUrl(), nil
+}
+
+const benchEvent = "Bench Event"
+
+func bearer(token string) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+token)
+			return next(ctx, req)
+		}
+	}
+}
+
+// body returns one request body of n unique events, as Segment sends them.
+func body(buf *bytes.Buffer, n int, worker int, seq *int64) []byte {
+	buf.Reset()
+	if n > 1 {
+		buf.WriteString(`{"batch":[`)
+	}
+	for i := range n {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		s := atomic.AddInt64(seq, 1)
+		fmt.Fprintf(buf, `{"type":"track","event":%q,"userId":"user-%d","messageId":"bench-%d-%d-%d","anonymousId":"anon-%d","timestamp":"2026-11-27T10:00:00.000Z","context":{"library":{"name":"analytics.js","version":"2.11.1"},"ip":"203.0.113.7","userAgent":"Mozilla/5.0"},"properties":{"plan":"pro","amount":49.5,"email":"user-%d@example.com","name":"User %d","items":[{"sku":"a-1","qty":2},{"sku":"b-2","qty":1}]}}`,
+			benchEvent, s%5000, os.Getpid(), worker, s, s, s%5000, s%5000)
+	}
+	if n > 1 {
+		buf.WriteString(`],"context":{"library":{"name":"analytics-go","version":"3.3.0"}}}`)
+	}
+	return buf.Bytes()
+}
+
+// load sends requests to url from o.connections workers for o.duration,
+// after o.warmup.
+func load(ctx context.Context, hc *http.Client, url string, o options, name string) result {
+	var (
+		seq      int64
+		mu       sync.Mutex
+		lat      []time.Duration
+		requests int64
+		errs     int64
+		firstErr atomic.Value
+		counting atomic.Bool
+	)
+	ctx, cancel := context.WithTimeout(ctx, o.warmup+o.duration)
+	defer cancel()
+	time.AfterFunc(o.warmup, func() { counting.Store(true) })
+	var start time.Time
+	startOnce := sync.Once{}
+	var wg sync.WaitGroup
+	for w := range o.connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			local := make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				b := body(&buf, o.batch, w, &seq)
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					if !ok {
+						msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+						err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if ctx.Err() != nil || !counting.Load() {
+					continue
+				}
+				startOnce.Do(func() { start = t0 })
+				atomic.AddInt64(&requests, 1)
+				if !ok {
+					atomic.AddInt64(&errs, 1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	r := result{Name: name, Requests: requests, Errors: errs, Seconds: elapsed}
+	good := requests - errs
+	r.Events = good * int64(o.batch)
+	if elapsed > 0 {
+		r.RequestsSec = float64(good) / elapsed
+		r.EventsSec = float64(r.Events) / elapsed
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r.P50ms = percentile(lat, 0.50)
+	r.P99ms = percentile(lat, 0.99)
+	if v := firstErr.Load(); v != nil {
+		r.FirstError = v.(string)
+	}
+	return r
+}
+
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(int(float64(len(sorted))*p), len(sorted)-1)
+	return float64(sorted[i].Microseconds()) / 1000
+}
+
+// startBaseline serves the same URL shape with a handler that only reads
+// and decodes the body, the least any webhook receiver does.
+func startBaseline() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		var v any
+		if err == nil {
+			err = json.Unmarshal(b, &v)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"events":[]}`))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/integrations/receive/baseline", func() { srv.Close() }, nil
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+func newTriggersCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "triggers",
+		Aliases: []string{"trigger"},
+		Short:   "Manage source-event triggers: which events start which workflows, for whom",
+		Long: `A trigger starts a workflow when a source sends a matching event in an
+environment. Its condition and mapping are expr expressions over the event:
+properties.x, userId, traits.x, context.x, event, messageId (Segment's
+fields), data.x and user_id (the common form), body.x and headers.x.`,
+	}
+	cmd.AddCommand(triggersList(g), triggersGet(g), triggersCreate(g), triggersDelete(g),
+		triggersStatus(g, true), triggersStatus(g, false), triggersTest(g))
+	return cmd
+}
+
+const triggerStatusPrefix = "TRIGGER_STATUS_"
+
+// triggerFlags are the fields of a trigger on the command line.
+type triggerFlags struct {
+	workflow, source, eventType, event, condition string
+	recipients, actor, tenant, data, cancellation string
+}
+
+func (t *triggerFlags) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&t.workflow, "workflow", "", "key of the workflow to start")
+	f.StringVar(&t.source, "source", "", "source id")
+	f.StringVar(&t.event, "event", "", "event name, e.g. \"Signed Up\" (for identify triggers, may be empty)")
+	f.StringVar(&t.eventType, "type", "track", "event type: track, identify, page, …")
+	f.StringVar(&t.condition, "condition", "", "expression that must be true to start the run, e.g. 'properties.plan == \"pro\"'")
+	f.StringVar(&t.recipients, "recipients", "", "expression for the recipients (default userId)")
+	f.StringVar(&t.actor, "actor", "", "expression for the actor")
+	f.StringVar(&t.tenant, "tenant", "", "expression for the tenant")
+	f.StringVar(&t.data, "data", "", "expression for the run data (default the event's data, i.e. properties)")
+	f.StringVar(&t.cancellation, "cancellation-key", "", "expression for the cancellation key")
+}
+
+func (t *triggerFlags) mapping() *harkv1.TriggerMapping {
+	return &harkv1.TriggerMapping{
+		Recipients: t.recipients, Actor: t.actor, Tenant: t.tenant, Data: t.data, CancellationKey: t.cancellation,
+	}
+}
+
+func triggersList(g *globalOptions) *cobra.Command {
+	var env, source, event, workflow string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list --env ENV [--source ID] [--event NAME] [--workflow KEY]",
+		Short: "List triggers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				ts, next, err := collect(limit, func(size int32, token string) ([]*harkv1.Trigger, string, error) {
+					res, err := a.triggers.ListTriggers(ctx, connect.NewRequest(&harkv1.ListTriggersRequest{
+						Environment: env, SourceId: source, Event: event, WorkflowKey: workflow, PageSize: size, PageToken: token,
+					}))
+					if err != nil {
+						return nil, "", err
+					}
+					return res.Msg.GetTriggers(), res.Msg.GetNextPageToken(), nil
+				})
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(&harkv1.ListTriggersResponse{Triggers: ts, NextPageToken: next})
+				}
+				rows := make([][]string, len(ts))
+				for i, t := range ts {
+					rows[i] = []string{t.GetId(), t.GetWorkflowKey(), t.GetSourceId(), t.GetEventType(), t.GetEvent(),
+						enumName(t.GetStatus(), triggerStatusPrefix), t.GetCondition()}
+				}
+				a.moreNote(next, len(ts))
+				return table(a.out, []string{"ID", "WORKFLOW", "SOURCE", "TYPE", "EVENT", "STATUS", "CONDITION"}, rows)
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	f := cmd.Flags()
+	f.StringVar(&source, "source", "", "only triggers of this source")
+	f.StringVar(&event, "event", "", "only triggers on this event name")
+	f.StringVar(&workflow, "workflow", "", "only triggers of this workflow")
+	f.IntVar(&limit, "limit", 100, pageLimitUsage)
+	return cmd
+}
+
+func triggersGet(g *globalOptions) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:   "get ID --env ENV",
+		Short: "Show a trigger",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				res, err := a.triggers.GetTrigger(ctx, connect.NewRequest(&harkv1.GetTriggerRequest{Environment: env, Id: args[0]}))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				return a.printTrigger(res.Msg.GetTrigger())
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	return cmd
+}
+
+func (a *api) printTrigger(t *harkv1.Trigger) error {
+	m := t.GetMapping()
+	return fields(a.out,
+		field{"ID", t.GetId()},
+		field{"Environment", t.GetEnvironment()},
+		field{"Status", enumName(t.GetStatus(), triggerStatusPrefix)},
+		field{"Workflow", t.GetWorkflowKey()},
+		field{"Source", t.GetSourceId()},
+		field{"Event type", t.GetEventType()},
+		field{"Event", t.GetEvent()},
+		field{"Condition", t.GetCondition()},
+		field{"Recipients", orDefault(m.GetRecipients(), "(default: userId)")},
+		field{"Actor", m.GetActor()},
+		field{"Tenant", m.GetTenant()},
+		field{"Data", orDefault(m.GetData(), "(default: the event's data)")},
+		field{"Cancellation key", m.GetCancellationKey()},
+		field{"Created", fmtTime(t.GetCreatedAt())},
+		field{"Updated", fmtTime(t.GetUpdatedAt())},
+	)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func triggersCreate(g *globalOptions) *cobra.Command {
+	var env string
+	var tf triggerFlags
+	var inactive bool
+	cmd := &cobra.Command{
+		Use:   "create --env ENV --workflow KEY --source ID --event NAME [--type track] [--condition EXPR] [--recipients EXPR] [--actor EXPR] [--tenant EXPR] [--data EXPR] [--cancellation-key EXPR]",
+		Short: "Create a trigger; its expressions are checked when it is saved",
+		Example: `  hark triggers create --env development --workflow welcome --source src_123 --event "Signed Up"
+  hark triggers create --env development --workflow new-comment --source src_123 --event "Comment Posted" \
+      --condition 'properties.post.author != userId' \
+      --recipients 'properties.post.author' --actor 'userId' --data '{"comment": properties.text}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				req := &harkv1.CreateTriggerRequest{
+					Environment: env, WorkflowKey: tf.workflow, SourceId: tf.source, EventType: tf.eventType,
+					Event: tf.event, Condition: tf.condition, Mapping: tf.mapping(),
+				}
+				if inactive {
+					req.Status = harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE
+				}
+				res, err := a.triggers.CreateTrigger(ctx, connect.NewRequest(req))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				return a.printTrigger(res.Msg.GetTrigger())
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	tf.bind(cmd)
+	cmd.Flags().BoolVar(&inactive, "inactive", false, "create it inactive (see hark triggers activate)")
+	_ = cmd.MarkFlagRequired("workflow")
+	_ = cmd.MarkFlagRequired("source")
+	return cmd
+}
+
+func triggersDelete(g *globalOptions) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:   "delete ID --env ENV",
+		Short: "Delete a trigger",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				res, err := a.triggers.DeleteTrigger(ctx, connect.NewRequest(&harkv1.DeleteTriggerRequest{Environment: env, Id: args[0]}))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				_, err = fmt.Fprintf(a.out, "Deleted trigger %s\n", args[0])
+				return err
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	return cmd
+}
+
+// triggersStatus is `triggers activate` (active) or `triggers deactivate`.
+func triggersStatus(g *globalOptions, active bool) *cobra.Command {
+	var env string
+	use, short, status := "activate", "Activate a trigger: matching events start runs again", harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE
+	if !active {
+		use, short, status = "deactivate", "Deactivate a trigger: matching events are logged with the action skipped", harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE
+	}
+	cmd := &cobra.Command{
+		Use:   use + " ID --env ENV",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				res, err := a.triggers.UpdateTrigger(ctx, connect.NewRequest(&harkv1.UpdateTriggerRequest{Environment: env, Id: args[0], Status: &status}))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				_, err = fmt.Fprintf(a.out, "Trigger %s is %s\n", args[0], enumName(res.Msg.GetTrigger().GetStatus(), triggerStatusPrefix))
+				return err
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	return cmd
+}
+
+func triggersTest(g *globalOptions) *cobra.Command {
+	var env, eventFile string
+	var tf triggerFlags
+	var headers []string
+	cmd := &cobra.Command{
+		Use:   "test [ID] --env ENV [--event-file FILE] | test --env ENV --workflow KEY --source ID --event NAME [--condition …] [--recipients …] …",
+		Short: "Run a saved or unsaved trigger against an event, changing nothing",
+		Long: `Run a trigger against an event and show what it would do: the condition's
+result, the mapped recipients, actor, tenant and data, and which recipients
+would be left out. Nothing is stored and no run starts.
+
+Test a saved trigger by its ID, or an unsaved one given with the flags of
+hark triggers create. The event is the original event (as the source sends
+it, e.g. a Segment track call) in --event-file, or else the latest logged
+event of the trigger's source, type and name.`,
+		Example: `  hark triggers test trg_123 --env development
+  hark triggers test --env development --workflow welcome --source src_123 --event "Signed Up" \
+      --recipients 'properties.recipients' --event-file signed-up.json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				req := &harkv1.TestTriggerRequest{Environment: env}
+				if len(args) == 1 {
+					req.TriggerId = args[0]
+				} else {
+					if tf.workflow == "" || tf.source == "" {
+						return usageError{fmt.Errorf("give a saved trigger's ID, or an unsaved trigger with at least --workflow and --source"), "see 'hark triggers test --help'"}
+					}
+					req.Trigger = &harkv1.Trigger{
+						WorkflowKey: tf.workflow, SourceId: tf.source, EventType: tf.eventType, Event: tf.event,
+						Condition: tf.condition, Mapping: tf.mapping(), Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
+					}
+				}
+				if eventFile != "" {
+					ev, err := readEventFile(eventFile)
+					if err != nil {
+						return err
+					}
+					req.Event = ev
+				}
+				hs, err := keyValues("header", headers)
+				if err != nil {
+					return err
+				}
+				req.Headers = hs
+				res, err := a.triggers.TestTrigger(ctx, connect.NewRequest(req))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				return a.printTest(res.Msg)
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	tf.bind(cmd)
+	cmd.Flags().StringVar(&eventFile, "event-file", "", "JSON file with the original event to test against (default: the latest logged matching event)")
+	cmd.Flags().StringArrayVar(&headers, "header", nil, "request header name=value the expressions see as headers; repeatable")
+	return cmd
+}
+
+// readEventFile reads one original event, a JSON object.
+func readEventFile(path string) (*structpb.Struct, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--event-file: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, usageError{fmt.Errorf("--event-file %s must hold one JSON event object: %s", path, jsonErrorText(err)), ""}
+	}
+	st, err := structpb.NewStruct(m)
+	if err != nil {
+		return nil, fmt.Errorf("--event-file %s: %w", path, err)
+	}
+	return st, nil
+}
+
+func (a *api) printTest(r *harkv1.TestTriggerResponse) error {
+	skipped := ""
+	for i, s := range r.GetSkippedRecipients() {
+		if i > 0 {
+			skipped += ", "
+		}
+		skipped += s.GetId() + " (" + s.GetReason() + ")"
+	}
+	status := enumName(r.GetStatus(), "ACTION_STATUS_")
+	if r.GetReason() != "" {
+		status += " (" + r.GetReason() + ")"
+	}
+	event := r.GetSourceEventId()
+	if event == "" {
+		event = "(from --event-file)"
+	}
+	return fields(a.out,
+		field{"Event", event},
+		field{"Condition", fmt.Sprint(r.GetConditionResult())},
+		field{"Result", status},
+		field{"Recipients", compactJSON(r.GetRecipients())},
+		field{"Resolved recipients", joinComma(r.GetResolvedRecipients())},
+		field{"Skipped recipients", skipped},
+		field{"Actor", compactJSON(r.GetActor())},
+		field{"Tenant", compactJSON(r.GetTenant())},
+		field{"Data", compactJSON(r.GetData())},
+		field{"Cancellation key", r.GetCancellationKey()},
+	)
+}
