@@ -59,6 +59,8 @@ type Config struct {
 	// RunRetention is how long workflow runs are kept; 0 means
 	// DefaultRunRetention.
 	RunRetention time.Duration
+	// Metrics receives counts and timings; nil discards them.
+	Metrics Metrics
 }
 
 // DefaultEventRetention is how long the event log keeps an event (Knock keeps
@@ -75,6 +77,7 @@ type Engine struct {
 	now            func() time.Time
 	eventRetention time.Duration
 	runRetention   time.Duration
+	metrics        Metrics
 
 	ingest   chan *ingestRequest
 	prepared chan []*pendingDelivery
@@ -118,6 +121,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if e.eventRetention <= 0 {
 		e.eventRetention = DefaultEventRetention
+	}
+	e.metrics = cfg.Metrics
+	if e.metrics == nil {
+		e.metrics = noMetrics{}
 	}
 	e.runRetention = cfg.RunRetention
 	if e.runRetention <= 0 {

@@ -89,6 +89,18 @@ type DeliveryError struct {
 
 func (e *DeliveryError) Error() string { return e.Message }
 
+// deliveryErrorReason is the metrics label of a refused delivery.
+func deliveryErrorReason(k DeliveryErrorKind) string {
+	switch k {
+	case BadRequest:
+		return "bad_request"
+	case BadSignature:
+		return "bad_signature"
+	default:
+		return "plugin_failed"
+	}
+}
+
 // handledTypes are the event types the pipeline processes; others are logged
 // as skipped so the event log still shows what arrived.
 var handledTypes = map[string]bool{
@@ -245,10 +257,12 @@ func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDeliver
 	for i, req := range batch {
 		tr := translations[i]
 		if tr.err != nil {
+			e.metrics.DeliveryRejected("unavailable")
 			req.done <- ingestResult{err: tr.err}
 			continue
 		}
 		if tr.translation.Err != nil {
+			e.metrics.DeliveryRejected(deliveryErrorReason(tr.translation.Err.Kind))
 			req.done <- ingestResult{err: tr.translation.Err}
 			continue
 		}
@@ -258,6 +272,7 @@ func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDeliver
 	out := pending[:0]
 	for _, p := range pending {
 		if err := p.finishPrepare(); err != nil {
+			e.metrics.DeliveryRejected("bad_request")
 			p.req.done <- ingestResult{err: err}
 			continue
 		}
@@ -284,7 +299,13 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 		}
 		chunk := pending[:n]
 		pending = pending[n:]
+		began := time.Now()
 		err := e.store.Update(ctx, func(tx Tx) error { return e.commit(tx, chunk) })
+		events := 0
+		for _, p := range chunk {
+			events += len(p.events)
+		}
+		e.metrics.Committed(events, time.Since(began), err)
 		if errors.Is(err, ErrTooLarge) && len(chunk) > 1 {
 			// Commit these one by one instead.
 			e.log.Warn("ingest commit too large; splitting it", "deliveries", len(chunk))
@@ -309,6 +330,15 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 		for _, p := range chunk {
 			for _, ev := range p.events {
 				e.eventHub.publish(ev)
+				e.metrics.EventLogged(p.req.src.GetType(), ev.GetType(), ev.GetStatus())
+				for _, a := range ev.GetActions() {
+					if a.GetType() == harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW {
+						e.metrics.TriggerEvaluated(a.GetStatus())
+					}
+					if a.GetWorkflowRunId() != "" {
+						e.metrics.RunStarted(true)
+					}
+				}
 			}
 			if p.startedRuns {
 				e.runs.notify()

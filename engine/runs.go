@@ -651,6 +651,7 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 	}
 	if !replayed {
 		e.runs.notify()
+		e.metrics.RunStarted(false)
 	}
 	return &harkv1.TriggerWorkflowResponse{WorkflowRunId: runID}, replayed, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/harkhq/hark/engine"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
@@ -15,7 +16,10 @@ import (
 // installed source types (engine.SourceTypes) and translation
 // (engine.Translator). It is the one place where plugin SDK types become
 // engine types.
-type pluginSources struct{ h *host.Host }
+type pluginSources struct {
+	h       *host.Host
+	metrics *metrics
+}
 
 var (
 	_ engine.SourceTypes = pluginSources{}
@@ -72,7 +76,9 @@ func (p pluginSources) Translate(ctx context.Context, typ string, ds []engine.De
 	for i, d := range ds {
 		in[i] = sdk.Delivery{Header: d.Header, Body: d.Body, ContentType: d.ContentType, Settings: d.Settings}
 	}
+	began := time.Now()
 	res, err := p.h.Translate(ctx, typ, in)
+	p.metrics.pluginCall(typ, time.Since(began), err)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", engine.ErrUnavailable, err)
 	}

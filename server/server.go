@@ -76,6 +76,7 @@ type Server struct {
 	engine *engine.Engine
 	http   *http.Server
 
+	metrics        *metrics
 	tokenGenerated bool
 }
 
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.store, err = badgerstore.Open(badgerstore.Options{
-		Dir:    filepath.Join(cfg.DataDir, "db"),
+		Dir:    dbDir(cfg.DataDir),
 		Logger: s.log.With("component", "badger"),
 	})
 	if err != nil {
@@ -128,7 +129,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	plugins := pluginSources{h: s.host}
+	s.metrics = newMetrics()
+	s.metrics.watchPlugins(s.host)
+	s.metrics.watchStore(s.store.Size)
+	plugins := pluginSources{h: s.host, metrics: s.metrics}
 	s.engine, err = engine.New(ctx, engine.Config{
 		Store:          s.store,
 		SourceTypes:    plugins,
@@ -137,6 +141,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:         s.log,
 		EventRetention: cfg.EventRetention,
 		RunRetention:   cfg.RunRetention,
+		Metrics:        s.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -258,5 +263,8 @@ func (s *Server) handler() (http.Handler, error) {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, admin))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, admin))
 
-	return limitIngestBody(mux, s.cfg.MaxBodyBytes), nil
+	mux.Handle("GET /metrics", s.metrics.handler(newAuthInterceptor(s.cfg.AdminToken)))
+	mux.Handle("GET "+BackupPath, s.backupHandler(newAuthInterceptor(s.cfg.AdminToken)))
+
+	return s.metrics.instrument(limitIngestBody(mux, s.cfg.MaxBodyBytes)), nil
 }

@@ -47,7 +47,9 @@ Start with:  hark serve --demo`,
 	)
 	serve := newServeCommand(g)
 	serve.GroupID = "server"
-	root.AddCommand(serve, newPluginCommand())
+	backup, restore := newBackupCommand(g), newRestoreCommand(g)
+	backup.GroupID, restore.GroupID = "server", "server"
+	root.AddCommand(serve, backup, restore, newPluginCommand())
 	for _, c := range []*cobra.Command{
 		newEnvCommand(g), newSourcesCommand(g), newEventsCommand(g), newWorkflowsCommand(g),
 		newTriggersCommand(g), newUsersCommand(g), newRunsCommand(g), newSendCommand(g),
