@@ -87,6 +87,12 @@ type Engine struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 
+	// runMu serializes the transactions that write the runs feed (the
+	// ingest committer, API triggers, cancellations). The feed's cursor
+	// counter makes concurrent ones conflict anyway; the mutex makes them
+	// queue instead of exhausting their retries.
+	runMu sync.Mutex
+
 	// layoutMu serializes the transactions that add sources or
 	// environments. GuardLayout already makes concurrent ones conflict; the
 	// mutex makes them queue instead of exhausting their retries.

@@ -300,7 +300,9 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 		chunk := pending[:n]
 		pending = pending[n:]
 		began := time.Now()
+		e.runMu.Lock()
 		err := e.store.Update(ctx, func(tx Tx) error { return e.commit(tx, chunk) })
+		e.runMu.Unlock()
 		events := 0
 		for _, p := range chunk {
 			events += len(p.events)

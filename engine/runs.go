@@ -121,6 +121,9 @@ func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, en
 		{"cancellation_key", ct.cancellation, nil, &cancel},
 	} {
 		v, err := eval(f.p, f.def)
+		if err == nil {
+			err = rules.CheckValue(v)
+		}
 		if err != nil {
 			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.%s: %v", f.name, err), nil
 		}
@@ -364,7 +367,8 @@ func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *ou
 	return run, e.putRunChange(tx, run)
 }
 
-// putRunChange stores a new or changed run at the next feed cursor.
+// putRunChange stores a new or changed run at the next feed cursor. Callers
+// hold e.runMu around the transaction that calls it.
 func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun) error {
 	cursor, err := tx.NextRunCursor(run.GetEnvironment())
 	if err != nil {
@@ -593,6 +597,11 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 	if req.GetData() != nil {
 		o.rawData = req.GetData().AsMap()
 	}
+	for field, v := range map[string]any{"recipients": o.rawRecipients, "actor": o.rawActor, "tenant": o.rawTenant, "data": o.rawData} {
+		if err := rules.CheckValue(v); err != nil {
+			return nil, false, &ValidationError{Violations: []FieldViolation{{Field: field, Description: err.Error()}}}
+		}
+	}
 	if msg := o.readMapping(req.GetCancellationKey()); msg != "" {
 		field, desc, _ := strings.Cut(strings.TrimPrefix(msg, "mapping."), ": ")
 		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: field, Description: desc}}}
@@ -602,6 +611,8 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 	}
 
 	var runID string
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
 	err = e.store.Update(ctx, func(tx Tx) error {
 		replayed, runID = false, ""
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
@@ -673,6 +684,8 @@ func (e *Engine) CancelWorkflow(ctx context.Context, req *harkv1.CancelWorkflowR
 		return slices.ContainsFunc(r.GetRecipients(), func(id string) bool { return slices.Contains(req.GetRecipients(), id) })
 	}
 	resp := &harkv1.CancelWorkflowResponse{}
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
 		resp.WorkflowRunIds = nil
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/harkhq/hark/engine"
@@ -24,6 +25,12 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 		rest := strings.HasPrefix(r.URL.Path, engine.IngestPath)
 		if !rest && !strings.HasPrefix(r.URL.Path, "/"+harkv1connect.IngestServiceName+"/") {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if token, ok := strings.CutPrefix(r.URL.Path, engine.IngestPath); ok && !tokenShape.MatchString(token) {
+			// Not a token hark could have issued (and maybe not even text,
+			// which the request message could not carry): unknown.
+			writeError(w, rest, http.StatusNotFound, engine.ErrUnknownIngestToken.Error())
 			return
 		}
 		if r.ContentLength > limit {
@@ -54,6 +61,65 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tokenShape is what a webhook token can look like: base64url, at most 128
+// characters (hark issues 43).
+var tokenShape = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// restInputErrors turns vanguard's own input errors on REST routes into 400.
+// Vanguard reports some malformed requests (a value that does not parse into
+// its field) with code unknown, which it sends as 500; hark's handlers never
+// answer unknown (errors.go maps everything), so on these routes it can only
+// mean the request was bad.
+func restInputErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&unknownTo400{ResponseWriter: w}, r)
+	})
+}
+
+type unknownTo400 struct {
+	http.ResponseWriter
+	held bool // a 500 is held until the body shows its code
+}
+
+func (u *unknownTo400) WriteHeader(code int) {
+	if code == http.StatusInternalServerError {
+		u.held = true
+		return
+	}
+	u.ResponseWriter.WriteHeader(code)
+}
+
+func (u *unknownTo400) Write(p []byte) (int, error) {
+	if u.held {
+		u.held = false
+		var st struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(p, &st) == nil && st.Code == 2 {
+			u.ResponseWriter.WriteHeader(http.StatusBadRequest)
+			b, _ := json.Marshal(map[string]any{"code": 3, "message": st.Message})
+			return u.ResponseWriter.Write(b)
+		}
+		u.ResponseWriter.WriteHeader(http.StatusInternalServerError)
+	}
+	return u.ResponseWriter.Write(p)
+}
+
+// Unwrap exposes the real writer to http.ResponseController.
+func (u *unknownTo400) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// Flush passes flushes through.
+func (u *unknownTo400) Flush() {
+	if u.held {
+		u.held = false
+		u.ResponseWriter.WriteHeader(http.StatusInternalServerError)
+	}
+	if f, ok := u.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func writeTooLarge(w http.ResponseWriter, rest bool, limit int64) {

@@ -249,14 +249,17 @@ func (s *Server) handler() (http.Handler, error) {
 		mux.Handle(m.path, m.handler)
 		// The hop from vanguard to the handler is in-process: compressing it
 		// costs CPU (gzip was a tenth of the ingest profile) and saves nothing.
-		services = append(services, vanguard.NewService(m.path, m.handler, vanguard.WithNoTargetCompression()))
+		services = append(services, vanguard.NewService(m.path, m.handler, vanguard.WithNoTargetCompression(),
+			// Unknown query parameters are ignored, as unknown JSON fields
+			// are: vanguard would otherwise answer them with a 500.
+			vanguard.WithRESTUnmarshalOptions(vanguard.RESTUnmarshalOptions{DiscardUnknownQueryParams: true})))
 		names = append(names, strings.Trim(m.path, "/"))
 	}
 	transcoder, err := vanguard.NewTranscoder(services)
 	if err != nil {
 		return nil, fmt.Errorf("build REST transcoder: %w", err)
 	}
-	mux.Handle("/", transcoder)
+	mux.Handle("/", restInputErrors(transcoder))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
 	reflector := grpcreflect.NewStaticReflector(names...)

@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -217,7 +218,7 @@ const maxConflictRetries = 10
 
 // Update implements engine.Store.
 func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
-	for range maxConflictRetries {
+	for attempt := range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -228,6 +229,9 @@ func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
+		// Back off a little, more each time and at random, so writers that
+		// collided do not collide again in lockstep.
+		time.Sleep(time.Duration(attempt+1) * time.Duration(rand.Int64N(int64(time.Millisecond))))
 	}
 	return fmt.Errorf("commit: %w: too many write conflicts", engine.ErrUnavailable)
 }

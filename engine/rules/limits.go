@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -20,11 +22,16 @@ import (
 // to build more than MaxStringBytes, and `+` on lists by one that refuses
 // more than MaxListLen elements.
 const (
-	// MaxStringBytes bounds any string an expression builds; mapped values
-	// end up in a run's data, which is meant for templates, not documents.
-	MaxStringBytes = 256 << 10
-	// MaxListLen bounds lists built with `+`.
+	// MaxStringBytes bounds any string an expression builds: as large as a
+	// whole event may be. Values passed through from the event are not
+	// built and not limited by this.
+	MaxStringBytes = 32 << 10
+	// MaxListLen bounds lists built with `+` and split.
 	MaxListLen = 10_000
+	// MaxClosureDepth bounds how deeply map/filter/all/… nest. Each level
+	// multiplies the steps a run can take, and expr has no step limit; two
+	// levels cover flattening nested lists.
+	MaxClosureDepth = 2
 )
 
 var errTooLong = fmt.Errorf("the result would be longer than %d bytes", MaxStringBytes)
@@ -143,6 +150,11 @@ func boundedBuiltins() []expr.Option {
 			if len(args) != 1 {
 				return nil, errors.New("toJSON(value) takes one argument")
 			}
+			// encoding/json builds the whole text before writing it: measure
+			// first.
+			if err := checkSize(args[0], MaxStringBytes); err != nil {
+				return nil, errTooLong
+			}
 			var w limitedWriter
 			enc := json.NewEncoder(&w)
 			enc.SetIndent("", "  ")
@@ -151,15 +163,28 @@ func boundedBuiltins() []expr.Option {
 			}
 			return strings.TrimSuffix(w.String(), "\n"), nil
 		}),
-		expr.Function("sprintf", func(args ...any) (any, error) {
-			if len(args) < 1 {
-				return nil, errors.New("sprintf(format, values...) needs a format")
+		// fmt builds the whole text before writing it, and a width such as
+		// %999999d makes a short format arbitrarily long, so sprintf is not
+		// offered.
+		expr.Function("sprintf", func(...any) (any, error) {
+			return nil, errors.New("sprintf is not available in hark expressions; build strings with + and string()")
+		}),
+		expr.Function("split", func(args ...any) (any, error) {
+			if len(args) < 2 || len(args) > 3 {
+				return nil, errors.New("split(string, separator[, n]) takes two or three arguments")
 			}
-			var w limitedWriter
-			if _, err := fmt.Fprintf(&w, str(args[0]), args[1:]...); err != nil {
-				return nil, err
+			s, sep := str(args[0]), str(args[1])
+			n := -1
+			if len(args) == 3 {
+				var ok bool
+				if n, ok = toInt(args[2]); !ok {
+					return nil, errors.New("split needs a whole number as its third argument")
+				}
 			}
-			return w.String(), nil
+			if parts := strings.Count(s, sep) + 1; (n < 0 || n > MaxListLen) && parts > MaxListLen {
+				return nil, fmt.Errorf("the list would have more than %d elements", MaxListLen)
+			}
+			return strings.SplitN(s, sep, n), nil
 		}),
 		expr.Function("string", func(args ...any) (any, error) {
 			if len(args) != 1 {
@@ -167,6 +192,9 @@ func boundedBuiltins() []expr.Option {
 			}
 			if s, ok := args[0].(string); ok {
 				return s, nil
+			}
+			if err := checkSize(args[0], MaxStringBytes); err != nil {
+				return nil, errTooLong
 			}
 			var w limitedWriter
 			if _, err := fmt.Fprint(&w, args[0]); err != nil {
@@ -195,4 +223,112 @@ func toInt(v any) (int, bool) {
 		return int(n), n == float64(int(n))
 	}
 	return 0, false
+}
+
+// MaxValueBytes bounds the size of one mapped value (recipients, data, …)
+// as stored: a run is a message for templates, and every consumer of the
+// runs stream has to take it in one piece.
+const MaxValueBytes = 256 << 10
+
+// CheckValue reports whether an evaluated value can be stored: every number
+// finite (JSON and protobuf's Value have no NaN or Infinity), every string
+// valid UTF-8 (protobuf strings must be), and the whole
+// at most MaxValueBytes (strings by length, other leaves counted as 8
+// bytes, keys included). It stops at the first problem, so a huge value
+// costs no more than the bound to check.
+func CheckValue(v any) error {
+	return checkSize(v, MaxValueBytes)
+}
+
+// checkSize is CheckValue with a bound of max bytes.
+func checkSize(v any, max int) error {
+	budget := max
+	err := checkValue(reflect.ValueOf(v), &budget)
+	if budget < 0 {
+		return fmt.Errorf("the value is larger than %d bytes", max)
+	}
+	return err
+}
+
+func checkValue(v reflect.Value, budget *int) error {
+	spend := func(n int) error {
+		if *budget -= n; *budget < 0 {
+			return errors.New("the value is too large")
+		}
+		return nil
+	}
+	if !v.IsValid() {
+		return spend(4)
+	}
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return spend(4)
+		}
+		return checkValue(v.Elem(), budget)
+	case reflect.String:
+		if !utf8.ValidString(v.String()) {
+			// Slicing a string by bytes can cut a character in two.
+			return errors.New("a string is not valid UTF-8")
+		}
+		return spend(len(v.String()) + 2)
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return errors.New("a number is not finite (NaN or Infinity, e.g. a division by zero)")
+		}
+		return spend(8)
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := checkValue(v.Index(i), budget); err != nil {
+				return err
+			}
+		}
+		return spend(2)
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			if err := checkValue(it.Key(), budget); err != nil {
+				return err
+			}
+			if err := checkValue(it.Value(), budget); err != nil {
+				return err
+			}
+		}
+		return spend(2)
+	default:
+		return spend(8)
+	}
+}
+
+// closureDepth refuses, at compile time, closures nested deeper than
+// MaxClosureDepth. Patches visit children first, so when a predicate is
+// visited the depths of the predicates inside it are known.
+type closureDepth struct {
+	depth map[*ast.PredicateNode]int
+	err   error
+}
+
+func (c *closureDepth) Visit(n *ast.Node) {
+	p, ok := (*n).(*ast.PredicateNode)
+	if !ok || c.err != nil {
+		return
+	}
+	inner := &innerDepth{of: c.depth}
+	ast.Walk(&p.Node, inner)
+	c.depth[p] = inner.max + 1
+	if c.depth[p] > MaxClosureDepth {
+		c.err = fmt.Errorf("closures (map, filter, all, …) are nested %d deep; at most %d", c.depth[p], MaxClosureDepth)
+	}
+}
+
+// innerDepth finds the deepest predicate already measured in a subtree.
+type innerDepth struct {
+	of  map[*ast.PredicateNode]int
+	max int
+}
+
+func (d *innerDepth) Visit(n *ast.Node) {
+	if p, ok := (*n).(*ast.PredicateNode); ok {
+		d.max = max(d.max, d.of[p])
+	}
 }

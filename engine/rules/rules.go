@@ -35,8 +35,9 @@ const (
 	MaxNodes = 2000
 	// MemoryBudget bounds what one run may allocate (in expr's units,
 	// roughly one per element created). A mapping of 1,000 recipients fits;
-	// `repeat("x", 1e9)` does not.
-	MemoryBudget = 200_000
+	// `repeat("x", 1e9)` does not. Elements may be strings of up to
+	// MaxStringBytes, so this also bounds bytes: 10,000 × 32 KiB.
+	MemoryBudget = 10_000
 	// MaxSourceLen bounds the text of one expression.
 	MaxSourceLen = 8 << 10
 )
@@ -115,7 +116,11 @@ func compile(source string, extra ...expr.Option) (*Program, error) {
 	if strings.TrimSpace(source) == "" {
 		return nil, &CompileError{Source: source, Line: 1, Column: 1, Message: "the expression is empty"}
 	}
-	prog, err := expr.Compile(source, options(extra...)...)
+	depth := &closureDepth{depth: map[*ast.PredicateNode]int{}}
+	prog, err := expr.Compile(source, append(options(extra...), expr.Patch(depth))...)
+	if err == nil && depth.err != nil {
+		err = depth.err
+	}
 	if err != nil {
 		return nil, compileError(source, err)
 	}

@@ -172,6 +172,10 @@ func discover(dir string, log *slog.Logger) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plugin dir: %w", err)
 	}
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		log.Error("refuse every plugin in the plugin dir: it is world-writable, so anyone could replace what hark runs", "path", dir)
+		return found, nil
+	}
 	for _, e := range entries {
 		name, ok := strings.CutPrefix(e.Name(), BinaryPrefix)
 		if !ok || name == "" {
