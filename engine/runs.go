@@ -77,15 +77,8 @@ func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, en
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the trigger is inactive"), nil
 	}
-	wf, err := tx.Workflow(ct.t.GetWorkflowKey())
-	switch {
-	case isNotFound(err):
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q not found", ct.t.GetWorkflowKey()), nil
-	case err != nil:
-		return nil, err
-	case !wf.GetActive():
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q is inactive", wf.GetKey()), nil
-	}
+	// The condition comes before the workflow lookup: it needs no storage,
+	// and most triggers of a busy event are skipped by it.
 	o.conditionResult = true
 	if ct.condition != nil {
 		ok, err := ct.condition.EvalBool(env)
@@ -96,6 +89,15 @@ func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, en
 		if !ok {
 			return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "condition false"), nil
 		}
+	}
+	wf, err := tx.Workflow(ct.t.GetWorkflowKey())
+	switch {
+	case isNotFound(err):
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q not found", ct.t.GetWorkflowKey()), nil
+	case err != nil:
+		return nil, err
+	case !wf.GetActive():
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q is inactive", wf.GetKey()), nil
 	}
 	eval := func(p *rules.Program, def any) (any, error) {
 		if p == nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -59,8 +60,18 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
 	})
+}
+
+// bodyKey carries the body limitIngestBody read, so the direct ingest route
+// takes it without another copy.
+type bodyKey struct{}
+
+// bodyOf returns the ingest body limitIngestBody read.
+func bodyOf(r *http.Request) []byte {
+	b, _ := r.Context().Value(bodyKey{}).([]byte)
+	return b
 }
 
 // tokenShape is what a webhook token can look like: base64url, at most 128

@@ -219,7 +219,11 @@ func (s *Server) Close() error {
 // the vanguard transcoder serves everything else (the REST routes).
 func (s *Server) handler() (http.Handler, error) {
 	errs := errorInterceptor{log: s.log}
-	common := connect.WithHandlerOptions(connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)), connect.WithCodec(jsonCodec{}))
+	// Responses under 8 KiB are not compressed: gzip costs more than it
+	// saves there, and the ingest answers (small, many) go through vanguard
+	// in-process, where compression saves nothing at all.
+	common := connect.WithHandlerOptions(connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)), connect.WithCodec(jsonCodec{}),
+		connect.WithCompressMinBytes(8<<10))
 	admin := connect.WithHandlerOptions(common, connect.WithInterceptors(errs, newAuthInterceptor(s.cfg.AdminToken)))
 
 	type mount struct {
@@ -260,6 +264,7 @@ func (s *Server) handler() (http.Handler, error) {
 		return nil, fmt.Errorf("build REST transcoder: %w", err)
 	}
 	mux.Handle("/", restInputErrors(transcoder))
+	mux.Handle("POST "+engine.IngestPath+"{token}", ingestREST(s.engine, s.log))
 
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
