@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -96,6 +99,8 @@ func str(v any) string {
 func boundedBuiltins() []expr.Option {
 	return []expr.Option{
 		expr.Function(addName, add),
+		expr.Function(stepName, step),
+		expr.Function(matchesName, matches),
 		expr.Function("join", func(args ...any) (any, error) {
 			if len(args) < 1 || len(args) > 2 {
 				return nil, errors.New("join(list[, separator]) takes one or two arguments")
@@ -331,4 +336,128 @@ func (d *innerDepth) Visit(n *ast.Node) {
 	if p, ok := (*n).(*ast.PredicateNode); ok {
 		d.max = max(d.max, d.of[p])
 	}
+}
+
+// expr has no step limit, and a run happens inside the ingest committer, so
+// a slow expression would hold up every delivery. Two patches give runs a
+// budget of work, counted on a per-run counter that Eval passes in the
+// environment as stepsName:
+//   - every closure body (map, filter, sum, all, …) costs one step per
+//     element it runs for;
+//   - `matches` costs its regular expression's work, which RE2 bounds by
+//     pattern length × text length.
+const (
+	// MaxSteps bounds the work of one run: closure iterations plus regular
+	// expression work in units of 64 pattern×text bytes. Ordinary mappings
+	// take tens; a run at the limit takes tens of milliseconds.
+	MaxSteps = 200_000
+	// MaxPatternBytes bounds a regular expression built at run time.
+	MaxPatternBytes = 1 << 10
+
+	stepsName   = "__steps"
+	stepName    = "__step"
+	matchesName = "__matches"
+)
+
+// steps counts one run's work.
+type steps struct{ n int }
+
+var errSteps = fmt.Errorf("the expression did more than %d steps of work", MaxSteps)
+
+func (s *steps) spend(n int) error {
+	s.n += n
+	if s.n > MaxSteps {
+		return errSteps
+	}
+	return nil
+}
+
+// countedWork is the patch: closure bodies become __step(__steps, body), and
+// `a matches b` becomes __matches(__steps, a, b) — unless b is a constant,
+// which expr compiles (and checks) once at compile time; a constant pattern
+// is only held to MaxPatternBytes.
+type countedWork struct{ err error }
+
+func (c *countedWork) Visit(n *ast.Node) {
+	switch node := (*n).(type) {
+	case *ast.PredicateNode:
+		if call, ok := node.Node.(*ast.CallNode); ok && isIdent(call.Callee, stepName) {
+			return // already counted
+		}
+		node.Node = &ast.CallNode{Callee: &ast.IdentifierNode{Value: stepName},
+			Arguments: []ast.Node{&ast.IdentifierNode{Value: stepsName}, node.Node}}
+	case *ast.BinaryNode:
+		if lit, ok := node.Right.(*ast.StringNode); ok && node.Operator == "matches" {
+			if len(lit.Value) > MaxPatternBytes && c.err == nil {
+				c.err = fmt.Errorf("the regular expression is %d bytes; at most %d", len(lit.Value), MaxPatternBytes)
+			}
+			return
+		}
+		if node.Operator == "matches" {
+			ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: matchesName},
+				Arguments: []ast.Node{&ast.IdentifierNode{Value: stepsName}, node.Left, node.Right}})
+		}
+	}
+}
+
+func isIdent(n ast.Node, name string) bool {
+	id, ok := n.(*ast.IdentifierNode)
+	return ok && id.Value == name
+}
+
+func step(args ...any) (any, error) {
+	s, ok := args[0].(*steps)
+	if !ok {
+		return nil, errors.New("internal: no step counter")
+	}
+	if err := s.spend(1); err != nil {
+		return nil, err
+	}
+	return args[1], nil
+}
+
+// regexps caches compiled patterns; it stops growing at maxCachedRegexps so
+// patterns built from event data cannot fill memory.
+var regexps sync.Map
+
+const maxCachedRegexps = 1024
+
+var cachedRegexps atomic.Int64
+
+func matches(args ...any) (any, error) {
+	s, ok := args[0].(*steps)
+	if !ok {
+		return nil, errors.New("internal: no step counter")
+	}
+	text, ok1 := args[1].(string)
+	pattern, ok2 := args[2].(string)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("matches needs two strings, not %s and %s", typeOf(args[1]), typeOf(args[2]))
+	}
+	if len(pattern) > MaxPatternBytes {
+		return nil, fmt.Errorf("the regular expression is %d bytes; at most %d", len(pattern), MaxPatternBytes)
+	}
+	if err := s.spend((len(text) + 1) * (len(pattern) + 1) / 64); err != nil {
+		return nil, err
+	}
+	var re *regexp.Regexp
+	if cached, ok := regexps.Load(pattern); ok {
+		re = cached.(*regexp.Regexp)
+	} else {
+		var err error
+		if re, err = regexp.Compile(pattern); err != nil {
+			return nil, err
+		}
+		if cachedRegexps.Add(1) <= maxCachedRegexps {
+			regexps.Store(pattern, re)
+		}
+	}
+	return re.MatchString(text), nil
+}
+
+func typeOf(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return reflect.TypeOf(v).String()
 }

@@ -5,8 +5,9 @@
 //
 // Expressions compile when a trigger is saved and run for every matching
 // event, so compile errors carry line, column and a snippet (CompileError),
-// and runs are bounded: a node limit at compile time and a memory budget per
-// run, since expr has no timeout. No function with side effects or I/O
+// and runs are bounded: a node limit and a closure-nesting limit at compile
+// time, a memory budget, bounded text building (limits.go) and a budget of
+// work (MaxSteps) per run, since expr has no timeout. No function with side effects or I/O
 // exists in the language.
 //
 // Every member access is nil-safe: a missing field anywhere along a path
@@ -18,6 +19,7 @@
 package rules
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,9 +119,10 @@ func compile(source string, extra ...expr.Option) (*Program, error) {
 		return nil, &CompileError{Source: source, Line: 1, Column: 1, Message: "the expression is empty"}
 	}
 	depth := &closureDepth{depth: map[*ast.PredicateNode]int{}}
-	prog, err := expr.Compile(source, append(options(extra...), expr.Patch(depth))...)
-	if err == nil && depth.err != nil {
-		err = depth.err
+	work := &countedWork{}
+	prog, err := expr.Compile(source, append(options(extra...), expr.Patch(depth), expr.Patch(work))...)
+	if err == nil {
+		err = cmp.Or(depth.err, work.err)
 	}
 	if err != nil {
 		return nil, compileError(source, err)
@@ -153,7 +156,14 @@ func snippet(source string, line, column int) string {
 // Eval runs the program against env with the memory budget.
 func (p *Program) Eval(env Env) (any, error) {
 	machine := vm.VM{MemoryBudget: MemoryBudget}
-	out, err := machine.Run(p.prog, map[string]any(env))
+	// A fresh step counter per run, in a shallow copy of the environment:
+	// the caller's env is shared by every trigger of the event.
+	run := make(map[string]any, len(env)+1)
+	for k, v := range env {
+		run[k] = v
+	}
+	run[stepsName] = &steps{}
+	out, err := machine.Run(p.prog, run)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {

@@ -658,3 +658,35 @@ func TestClosureDepth(t *testing.T) {
 		t.Fatalf("three levels: %v, want a CompileError about nesting", err)
 	}
 }
+
+// TestWorkBudget pins the budget of work that bounds a run's time: closure
+// iterations and regular-expression work are counted, per run.
+func TestWorkBudget(t *testing.T) {
+	t.Parallel()
+	env := fixedEnv(t)
+	for _, c := range []struct{ name, source, err string }{
+		{"nested sums", `let r = 1..8000; sum(r, sum(r, 1))`, fmt.Sprintf("the expression did more than %d steps of work", rules.MaxSteps)},
+		{"regexp built at run time", `repeat("x", 30000) matches (repeat("x?", 300) + "y")`, fmt.Sprintf("the expression did more than %d steps of work", rules.MaxSteps)},
+		{"pattern too long", `"x" matches repeat("x", 2000)`, fmt.Sprintf("the regular expression is 2000 bytes; at most %d", rules.MaxPatternBytes)},
+	} {
+		p, err := rules.CompileValue(c.source)
+		if err != nil {
+			t.Fatalf("%s: compile: %v", c.name, err)
+		}
+		_, err = p.Eval(env)
+		var re *rules.RuntimeError
+		if !errors.As(err, &re) || !strings.HasPrefix(re.Message, c.err) {
+			t.Errorf("%s: Eval = %v, want a RuntimeError starting %q", c.name, err, c.err)
+		}
+	}
+	// The budget is per run: a program that fits runs any number of times.
+	p, err := rules.CompileValue(`sum(1..5000, #)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if _, err := p.Eval(env); err != nil {
+			t.Fatalf("a run within the budget failed on repeat: %v", err)
+		}
+	}
+}
