@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -151,14 +152,11 @@ func (e *Engine) Receive(ctx context.Context, token string, d Delivery) (*harkv1
 	return r.resp, r.err
 }
 
-// Batching bounds. A batch is cut when it has maxBatchDeliveries deliveries,
-// maxBatchBytes of bodies, or batchWait has passed since its first delivery:
-// a millisecond is long enough to gather concurrent requests and short
-// against the fsync that follows.
+// Batching bounds: a batch is what is queued when the ingest stage is free,
+// up to maxBatchDeliveries deliveries or maxBatchBytes of bodies.
 const (
 	maxBatchDeliveries = 256
-	maxBatchBytes      = 8 << 20
-	batchWait          = time.Millisecond
+	maxBatchBytes      = 2 << 20
 	// ingestQueue is how many deliveries may wait for the committer.
 	ingestQueue = 4096
 	// maxCommitBytes bounds the bodies written in one store commit, under
@@ -187,20 +185,22 @@ func (e *Engine) runIngest() {
 			e.drainIngest()
 			return
 		}
+		// Take what is queued now, without waiting for more: while this
+		// batch is translated and the previous one commits, the next one
+		// gathers by itself, so a lone delivery pays no batching delay and
+		// a busy server still batches.
 		batch := []*ingestRequest{first}
 		size := len(first.delivery.Body)
-		timer := time.NewTimer(batchWait)
 	gather:
 		for len(batch) < maxBatchDeliveries && size < maxBatchBytes {
 			select {
 			case r := <-e.ingest:
 				batch = append(batch, r)
 				size += len(r.delivery.Body)
-			case <-timer.C:
+			default:
 				break gather
 			}
 		}
-		timer.Stop()
 		if pending := e.prepareBatch(batch); len(pending) > 0 {
 			e.prepared <- pending
 		}
@@ -405,6 +405,7 @@ type pendingDelivery struct {
 	// Filled by finishPrepare: the accepted events, in order, and the answer.
 	events []*harkv1.SourceEvent
 	envs   []rules.Env // the expression environment of events with triggers
+	fixed  [][]byte    // each event's encoding without its outcome, see encodeFixed
 	resp   *harkv1.ReceiveResponse
 
 	// startedRuns is set by commit when a workflow run was stored.
@@ -412,9 +413,33 @@ type pendingDelivery struct {
 }
 
 type preparedEvent struct {
-	ev  *harkv1.SourceEvent
-	env rules.Env
-	err error
+	ev    *harkv1.SourceEvent
+	env   rules.Env
+	fixed []byte
+	err   error
+}
+
+// encodeFixed encodes everything of a prepared event but its outcome
+// (status, reason, actions, original event): the bulk of the bytes, done on
+// all cores before the commit. The committer appends the outcome's encoding
+// (appendOutcome); concatenated protobuf encodings decode as one message, so
+// the stored record is the same as encoding the whole event at once.
+func encodeFixed(ev *harkv1.SourceEvent) ([]byte, error) {
+	status, reason := ev.GetStatus(), ev.GetReason()
+	ev.Status, ev.Reason = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_UNSPECIFIED, ""
+	b, err := proto.Marshal(ev)
+	ev.Status, ev.Reason = status, reason
+	return b, err
+}
+
+// appendOutcome returns fixed followed by the encoding of ev's outcome, in a
+// new slice (a commit may be retried).
+func appendOutcome(fixed []byte, ev *harkv1.SourceEvent) ([]byte, error) {
+	out := make([]byte, len(fixed), len(fixed)+64)
+	copy(out, fixed)
+	return proto.MarshalOptions{}.MarshalAppend(out, &harkv1.SourceEvent{
+		Status: ev.GetStatus(), Reason: ev.GetReason(), Actions: ev.GetActions(), OriginalEventId: ev.GetOriginalEventId(),
+	})
 }
 
 // prepareEvents builds the log entries of every event of the pending
@@ -441,6 +466,9 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			in := p.translation.Events[jobs[n].i]
 			out := &p.prepared[jobs[n].i]
 			out.ev, out.err = e.newSourceEvent(p.req, in)
+			if out.err == nil {
+				out.fixed, out.err = encodeFixed(out.ev)
+			}
 			if out.err == nil && len(e.triggers.match(out.ev.GetEnvironment(), out.ev.GetSourceId(), out.ev.GetType(), out.ev.GetName())) > 0 {
 				out.env = jsonEnv(in, p.req.delivery.Header)
 			}
@@ -476,6 +504,7 @@ func (p *pendingDelivery) finishPrepare() error {
 		}
 		p.events = append(p.events, pe.ev)
 		p.envs = append(p.envs, pe.env)
+		p.fixed = append(p.fixed, pe.fixed)
 		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{Index: int32(in.Index), Id: pe.ev.GetId()})
 	}
 	p.prepared = nil
@@ -591,7 +620,11 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 				return err
 			}
 			p.startedRuns = p.startedRuns || started
-			if err := tx.PutSourceEvent(ev, e.eventRetention); err != nil {
+			encoded, err := appendOutcome(p.fixed[i], ev)
+			if err != nil {
+				return err
+			}
+			if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), encoded, e.eventRetention); err != nil {
 				return err
 			}
 			if err := countEventType(tx, ev); err != nil {

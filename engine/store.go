@@ -65,6 +65,10 @@ type Tx interface {
 
 	// PutSourceEvent logs an event; it expires after ttl.
 	PutSourceEvent(ev *harkv1.SourceEvent, ttl time.Duration) error
+	// PutEncodedSourceEvent logs an event given as its binary encoding (the
+	// ingest path encodes most of it before the commit; see
+	// Engine.encodeFixed).
+	PutEncodedSourceEvent(env, id string, encoded []byte, ttl time.Duration) error
 	SourceEvent(env, id string) (*harkv1.SourceEvent, error)
 	// SourceEvents returns an environment's events newest first, starting
 	// below the event id `before` (empty: the newest), those that keep

@@ -50,6 +50,7 @@ type options struct {
 	warmup      time.Duration
 	json        bool
 	skipBase    bool
+	rate        float64
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.IntVar(&o.triggers, "triggers", 10, "triggers in the environment; 10 of them are on the benchmark event")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
 	flag.BoolVar(&o.skipBase, "no-baseline", false, "skip the baseline measurement")
+	flag.Float64Var(&o.rate, "rate", 0, "requests per second across all connections (0: as fast as the server answers); latency at a fixed rate is what senders see")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "hark-bench:", err)
@@ -99,6 +101,7 @@ type result struct {
 }
 
 type report struct {
+	Rate        float64  `json:"rate,omitempty"`
 	Connections int      `json:"connections"`
 	Batch       int      `json:"batch"`
 	Triggers    int      `json:"triggers"`
@@ -127,7 +130,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("set up hark: %w", err)
 	}
-	rep := report{Connections: o.connections, Batch: o.batch, Triggers: o.triggers, Duration: o.duration.String(), CPUs: numCPU()}
+	rep := report{Rate: o.rate, Connections: o.connections, Batch: o.batch, Triggers: o.triggers, Duration: o.duration.String(), CPUs: numCPU()}
 
 	fmt.Fprintf(os.Stderr, "hark-bench: measuring hark (%s)…\n", o.url)
 	rep.Hark = load(ctx, client, ingest, o, "hark")
@@ -167,7 +170,11 @@ func numCPU() int {
 }
 
 func printTable(rep report) {
-	fmt.Printf("connections %d, batch %d, triggers %d, %s per measurement, %d CPUs\n\n", rep.Connections, rep.Batch, rep.Triggers, rep.Duration, rep.CPUs)
+	rate := "as fast as answered"
+	if rep.Rate > 0 {
+		rate = fmt.Sprintf("%.0f requests/s", rep.Rate)
+	}
+	fmt.Printf("connections %d, batch %d, triggers %d, %s, %s per measurement, %d CPUs\n\n", rep.Connections, rep.Batch, rep.Triggers, rate, rep.Duration, rep.CPUs)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "\trequests/s\tevents/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\t")
 	row := func(r result) {
@@ -294,7 +301,19 @@ func load(ctx context.Context, hc *http.Client, url string, o options, name stri
 			defer wg.Done()
 			var buf bytes.Buffer
 			local := make([]time.Duration, 0, 1<<14)
+			var pace *time.Ticker
+			if o.rate > 0 {
+				pace = time.NewTicker(time.Duration(float64(o.connections) / o.rate * float64(time.Second)))
+				defer pace.Stop()
+			}
 			for ctx.Err() == nil {
+				if pace != nil {
+					select {
+					case <-pace.C:
+					case <-ctx.Done():
+						continue
+					}
+				}
 				b := body(&buf, o.batch, w, &seq)
 				t0 := time.Now()
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))

@@ -481,7 +481,11 @@ func (t tx) PutSourceEvent(ev *harkv1.SourceEvent, ttl time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	return t.txn.SetEntry(badger.NewEntry(key(tableEvent, ev.GetEnvironment(), ev.GetId()), v).WithTTL(ttl))
+	return t.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), v, ttl)
+}
+
+func (t tx) PutEncodedSourceEvent(env, id string, encoded []byte, ttl time.Duration) error {
+	return t.txn.SetEntry(badger.NewEntry(key(tableEvent, env, id), encoded).WithTTL(ttl))
 }
 
 func (t tx) SourceEvent(env, id string) (*harkv1.SourceEvent, error) {
