@@ -404,8 +404,9 @@ type pendingDelivery struct {
 
 	// Filled by finishPrepare: the accepted events, in order, and the answer.
 	events []*harkv1.SourceEvent
-	envs   []rules.Env // the expression environment of events with triggers
-	fixed  [][]byte    // each event's encoding without its outcome, see encodeFixed
+	envs   []rules.Env                     // the expression environment of events with triggers
+	mapped []map[*compiledTrigger]*outcome // trigger outcomes mapped before the commit
+	fixed  [][]byte                        // each event's encoding without its outcome, see encodeFixed
 	resp   *harkv1.ReceiveResponse
 
 	// startedRuns is set by commit when a workflow run was stored.
@@ -413,10 +414,11 @@ type pendingDelivery struct {
 }
 
 type preparedEvent struct {
-	ev    *harkv1.SourceEvent
-	env   rules.Env
-	fixed []byte
-	err   error
+	ev     *harkv1.SourceEvent
+	env    rules.Env
+	mapped map[*compiledTrigger]*outcome
+	fixed  []byte
+	err    error
 }
 
 // encodeFixed encodes everything of a prepared event but its outcome
@@ -469,8 +471,17 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			if out.err == nil {
 				out.fixed, out.err = encodeFixed(out.ev)
 			}
-			if out.err == nil && len(e.triggers.match(out.ev.GetEnvironment(), out.ev.GetSourceId(), out.ev.GetType(), out.ev.GetName())) > 0 {
+			if out.err != nil {
+				continue
+			}
+			// Conditions and mappings need only the event: run them here,
+			// on all cores, and leave the committer what reads state.
+			if matched := e.triggers.match(out.ev.GetEnvironment(), out.ev.GetSourceId(), out.ev.GetType(), out.ev.GetName()); len(matched) > 0 {
 				out.env = jsonEnv(in, p.req.delivery.Header)
+				out.mapped = make(map[*compiledTrigger]*outcome, len(matched))
+				for _, ct := range matched {
+					out.mapped[ct] = mapEvent(ct, out.ev, out.env)
+				}
 			}
 		}
 	}
@@ -504,6 +515,7 @@ func (p *pendingDelivery) finishPrepare() error {
 		}
 		p.events = append(p.events, pe.ev)
 		p.envs = append(p.envs, pe.env)
+		p.mapped = append(p.mapped, pe.mapped)
 		p.fixed = append(p.fixed, pe.fixed)
 		resp.Events = append(resp.Events, &harkv1.ReceivedEvent{Index: int32(in.Index), Id: pe.ev.GetId()})
 	}
@@ -615,7 +627,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			// execute only ever sets these fields.
 			ev.Status, ev.Reason = initialStatus(ev.GetType())
 			ev.Actions, ev.OriginalEventId = nil, ""
-			started, err := e.execute(tx, p.req.se, ev, p.envs[i], p.req.delivery.Header)
+			started, err := e.execute(tx, p.req.se, ev, p.envs[i], p.mapped[i], p.req.delivery.Header)
 			if err != nil {
 				return err
 			}
@@ -644,7 +656,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 // execute runs one event's effects inside tx and records them on ev: the
 // idempotency check, identify, then the triggers in creation order. It
 // reports whether a workflow run was started.
-func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, env rules.Env, headers http.Header) (bool, error) {
+func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, env rules.Env, mapped map[*compiledTrigger]*outcome, headers http.Header) (bool, error) {
 	if se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
 		duplicate, err := e.checkIdempotency(tx, se, ev)
 		if err != nil || duplicate {
@@ -661,7 +673,7 @@ func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceE
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
-	return e.runTriggers(tx, ev, env, headers)
+	return e.runTriggers(tx, ev, env, mapped, headers)
 }
 
 // checkIdempotency marks ev as a duplicate when its key was processed within

@@ -46,6 +46,7 @@ type outcome struct {
 	status          harkv1.ActionStatus // SUCCESS when a run is to start
 	reason          string
 	conditionResult bool
+	conditionPassed bool // the trigger is active and its condition held
 
 	// As the mapping yielded them (for TestTrigger).
 	rawRecipients, rawActor, rawTenant, rawData any
@@ -69,13 +70,20 @@ func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
 }
 
 // evaluate runs a trigger against an event inside tx without writing:
-// trigger and workflow state, condition, mapping, then the recipients check.
-// Outcomes the event or the trigger caused are in the outcome; only storage
-// failures are errors.
+// trigger state, condition, workflow state, mapping, then the recipients
+// check. Outcomes the event or the trigger caused are in the outcome; only
+// storage failures are errors.
 func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) (*outcome, error) {
+	return e.finish(tx, ct, ev, mapEvent(ct, ev, env))
+}
+
+// mapEvent runs the part of a trigger that needs only the event — the
+// trigger's status, the condition and the mapping — so the ingest path can
+// run it on all cores before the commit. finish completes it.
+func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outcome {
 	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the trigger is inactive"), nil
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the trigger is inactive")
 	}
 	// The condition comes before the workflow lookup: it needs no storage,
 	// and most triggers of a busy event are skipped by it.
@@ -83,33 +91,24 @@ func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, en
 	if ct.condition != nil {
 		ok, err := ct.condition.EvalBool(env)
 		if err != nil {
-			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "condition: %v", err), nil
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "condition: %v", err)
 		}
 		o.conditionResult = ok
 		if !ok {
-			return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "condition false"), nil
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "condition false")
 		}
 	}
-	wf, err := tx.Workflow(ct.t.GetWorkflowKey())
-	switch {
-	case isNotFound(err):
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q not found", ct.t.GetWorkflowKey()), nil
-	case err != nil:
-		return nil, err
-	case !wf.GetActive():
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q is inactive", wf.GetKey()), nil
-	}
+	o.conditionPassed = true
 	eval := func(p *rules.Program, def any) (any, error) {
 		if p == nil {
 			return def, nil
 		}
 		return p.Eval(env)
 	}
-	var data any
-	if ev.GetData() != nil {
-		data = ev.GetData().AsMap()
+	var data, cancel any
+	if d, ok := env["data"].(map[string]any); ok && d != nil {
+		data = d
 	}
-	var cancel any
 	for _, f := range []struct {
 		name string
 		p    *rules.Program
@@ -127,14 +126,38 @@ func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, en
 			err = rules.CheckValue(v)
 		}
 		if err != nil {
-			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.%s: %v", f.name, err), nil
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.%s: %v", f.name, err)
 		}
 		*f.dst = v
 	}
 	if msg := o.readMapping(cancel); msg != "" {
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%s", msg), nil
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%s", msg)
 	}
-	return e.resolveRecipients(tx, ev.GetEnvironment(), o)
+	return o
+}
+
+// finish completes what mapEvent computed, inside tx: the workflow must exist
+// and be active (checked after the condition, before the mapping's outcome
+// counts), and the recipients must be identified. It does not change mapped:
+// a commit that is retried finishes the same outcome again.
+func (e *Engine) finish(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, mapped *outcome) (*outcome, error) {
+	o := *mapped
+	if !o.conditionPassed {
+		return &o, nil
+	}
+	wf, err := tx.Workflow(ct.t.GetWorkflowKey())
+	switch {
+	case isNotFound(err):
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q not found", ct.t.GetWorkflowKey()), nil
+	case err != nil:
+		return nil, err
+	case !wf.GetActive():
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q is inactive", wf.GetKey()), nil
+	}
+	if o.status != harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
+		return &o, nil
+	}
+	return e.resolveRecipients(tx, ev.GetEnvironment(), &o)
 }
 
 func nilIfEmpty(s string) any {
@@ -391,16 +414,23 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun) error {
 // each outcome as an action. One trigger's error does not stop the others.
 // env is the event's expression environment when it was prepared; nil
 // builds it here (a trigger was added since).
-func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, env rules.Env, headers http.Header) (started bool, err error) {
+//
+// mapped holds the outcomes mapEvent computed before the commit, by trigger;
+// a trigger added or changed since is mapped here.
+func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, env rules.Env, mapped map[*compiledTrigger]*outcome, headers http.Header) (started bool, err error) {
 	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
 	if len(matched) == 0 {
 		return false, nil
 	}
-	if env == nil {
-		env = eventEnv(ev, headers)
-	}
 	for _, ct := range matched {
-		o, err := e.evaluate(tx, ct, ev, env)
+		m, ok := mapped[ct]
+		if !ok {
+			if env == nil {
+				env = eventEnv(ev, headers)
+			}
+			m = mapEvent(ct, ev, env)
+		}
+		o, err := e.finish(tx, ct, ev, m)
 		if err != nil {
 			return started, err
 		}
