@@ -98,6 +98,14 @@ type Engine struct {
 	// mutex makes them queue instead of exhausting their retries.
 	layoutMu sync.Mutex
 
+	// closeMu and closed keep Receive from queueing after Close.
+	closeMu sync.RWMutex
+	closed  bool
+
+	// triggerMu serializes trigger writes with their registry update, so
+	// the registry applies them in commit order.
+	triggerMu sync.Mutex
+
 	// streamsEnd is closed by EndStreams: watch streams return, so a
 	// graceful shutdown does not wait on them.
 	streamsEnd     chan struct{}
@@ -105,8 +113,8 @@ type Engine struct {
 }
 
 // New returns an Engine and makes sure the default environments exist, and
-// that every source has a configuration in each of them. It starts the
-// ingest committer, which Close stops.
+// that every source has a configuration in each of them. It starts the two
+// ingest stages (see runIngest), which Close stops.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Store == nil || cfg.SourceTypes == nil {
 		return nil, errors.New("engine: Store and SourceTypes are required")
@@ -167,10 +175,14 @@ func (e *Engine) EndStreams() {
 	e.endStreamsOnce.Do(func() { close(e.streamsEnd) })
 }
 
-// Close stops the ingest committer after answering what is queued. Call it
-// after the server stopped taking requests, before closing the store.
+// Close stops the ingest stages after answering what is queued; deliveries
+// arriving after it get Unavailable. Call it after the server stopped taking
+// requests, before closing the store.
 func (e *Engine) Close() error {
 	e.EndStreams()
+	e.closeMu.Lock()
+	e.closed = true
+	e.closeMu.Unlock()
 	close(e.stop)
 	e.wg.Wait()
 	return nil

@@ -135,21 +135,32 @@ func (e *Engine) Receive(ctx context.Context, token string, d Delivery) (*harkv1
 	}
 	d.Settings = se.GetPluginSettings()
 	req := &ingestRequest{src: src, se: se, delivery: d, receivedAt: e.now(), done: make(chan ingestResult, 1)}
-	select {
-	case e.ingest <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-e.stop:
-		return nil, fmt.Errorf("%w: shutting down", ErrUnavailable)
-	default:
-		// The committer is behind by a whole queue: say so now, so senders
-		// back off and retry, instead of piling up memory and timeouts.
-		return nil, fmt.Errorf("%w: ingest queue is full", ErrUnavailable)
+	if err := e.enqueue(req); err != nil {
+		return nil, err
 	}
 	// Once queued, the delivery is committed or failed as a whole; wait for
 	// the answer even if the client goes away, so it is never half-known.
 	r := <-req.done
 	return r.resp, r.err
+}
+
+// enqueue hands a request to the ingest stage, or says why it cannot. It
+// holds closeMu for reading, so no request is queued after Close has let
+// the stage drain and stop: that one would wait for an answer forever.
+func (e *Engine) enqueue(req *ingestRequest) error {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return fmt.Errorf("%w: shutting down", ErrUnavailable)
+	}
+	select {
+	case e.ingest <- req:
+		return nil
+	default:
+		// The committer is behind by a whole queue: say so now, so senders
+		// back off and retry, instead of piling up memory and timeouts.
+		return fmt.Errorf("%w: ingest queue is full", ErrUnavailable)
+	}
 }
 
 // Batching bounds: a batch is what is queued when the ingest stage is free,
@@ -233,12 +244,15 @@ func (e *Engine) drainIngest() {
 
 // answerOnPanic keeps a bug from taking a stage down with every sender
 // waiting: the deliveries not yet answered fail as internal errors (500) and
-// the stage goes on.
+// the stage goes on. Each done channel holds one answer (buffer 1); a
+// request already answered keeps its answer.
 func (e *Engine) answerOnPanic(reqs []*ingestRequest) {
-	r := recover()
-	if r == nil {
-		return
+	if r := recover(); r != nil {
+		e.answerPanic(r, reqs)
 	}
+}
+
+func (e *Engine) answerPanic(r any, reqs []*ingestRequest) {
 	e.log.Error("ingest batch panicked", "panic", r, "stack", string(debug.Stack()))
 	for _, req := range reqs {
 		select {
@@ -251,7 +265,15 @@ func (e *Engine) answerOnPanic(reqs []*ingestRequest) {
 // prepareBatch translates a batch and prepares its deliveries, answering
 // those that fail here.
 func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDelivery) {
-	defer e.answerOnPanic(batch)
+	defer func() {
+		if r := recover(); r != nil {
+			// Everything not yet answered fails, and nothing of this
+			// batch goes on to the committer: a sender told 500 must not
+			// find its events stored.
+			pending = nil
+			e.answerPanic(r, batch)
+		}
+	}()
 	translations := e.translateBatch(context.Background(), batch)
 	pending = make([]*pendingDelivery, 0, len(batch))
 	for i, req := range batch {
@@ -281,6 +303,15 @@ func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDeliver
 	return out
 }
 
+// commitChunk commits one chunk holding runMu, released even if the commit
+// panics (answerOnPanic recovers the stage; a held mutex would stop every
+// later commit and API trigger).
+func (e *Engine) commitChunk(ctx context.Context, chunk []*pendingDelivery) error {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	return e.store.Update(ctx, func(tx Tx) error { return e.commit(tx, chunk) })
+}
+
 // commitBatch commits prepared deliveries in chunks under the store's
 // transaction size, each delivery wholly inside one commit, and answers
 // them.
@@ -300,9 +331,7 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 		chunk := pending[:n]
 		pending = pending[n:]
 		began := time.Now()
-		e.runMu.Lock()
-		err := e.store.Update(ctx, func(tx Tx) error { return e.commit(tx, chunk) })
-		e.runMu.Unlock()
+		err := e.commitChunk(ctx, chunk)
 		events := 0
 		for _, p := range chunk {
 			events += len(p.events)
@@ -367,6 +396,14 @@ func (e *Engine) translateBatch(ctx context.Context, batch []*ingestRequest) []t
 	for typ, idx := range byType {
 		go func() {
 			defer func() { done <- struct{}{} }()
+			defer func() {
+				if r := recover(); r != nil {
+					e.log.Error("translating a batch panicked", "panic", r, "stack", string(debug.Stack()))
+					for _, i := range idx {
+						out[i].err = fmt.Errorf("translate with %s: internal error: %v", typ, r)
+					}
+				}
+			}()
 			ds := make([]Delivery, len(idx))
 			for j, i := range idx {
 				ds[j] = batch[i].delivery
@@ -458,7 +495,19 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 		}
 	}
 	var next atomic.Int64
-	work := func() {
+	var work func()
+	work = func() {
+		var out *preparedEvent
+		defer func() {
+			// A bug in one event fails that event, not the process.
+			if r := recover(); r != nil {
+				e.log.Error("preparing an event panicked", "panic", r, "stack", string(debug.Stack()))
+				if out != nil {
+					out.err = fmt.Errorf("internal error preparing the event: %v", r)
+				}
+				work() // go on with the other jobs
+			}
+		}()
 		for {
 			n := int(next.Add(1)) - 1
 			if n >= len(jobs) {
@@ -466,13 +515,13 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			}
 			p := pending[jobs[n].p]
 			in := p.translation.Events[jobs[n].i]
-			out := &p.prepared[jobs[n].i]
+			out = &p.prepared[jobs[n].i]
 			out.ev, out.err = e.newSourceEvent(p.req, in)
 			if out.err == nil {
 				out.fixed, out.err = encodeFixed(out.ev)
 			}
-			if out.err != nil {
-				continue
+			if out.err != nil || out.ev.GetStatus() != harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED {
+				continue // skipped types run no triggers
 			}
 			// Conditions and mappings need only the event: run them here,
 			// on all cores, and leave the committer what reads state.

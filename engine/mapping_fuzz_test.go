@@ -192,7 +192,7 @@ func FuzzMapping(f *testing.F) {
 			"development\x00u2":     {Id: "u2", Environment: "development", Name: "U Two"},
 			"development\x00actor1": {Id: "actor1", Environment: "development", Name: "Actor One"},
 		}}
-		o, err := e.evaluate(tx, ct, ev, env)
+		o, err := e.finish(tx, ct, ev, mapEvent(ct, ev, env))
 		if err != nil {
 			t.Fatalf("evaluate %s %q: error %v; the fake store never fails, so outcomes must be actions", name, source, err)
 		}

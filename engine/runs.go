@@ -31,8 +31,10 @@ const (
 	apiIdempotencyWindow = 24 * time.Hour
 	// maxIdempotencyKeyLen bounds Idempotency-Key headers.
 	maxIdempotencyKeyLen = 255
-	// maxRunScan bounds the runs one list or cancel call reads.
-	maxRunScan = 100_000
+	// maxRunScan bounds the runs one cancel call reads, and maxCancelRuns
+	// the runs it cancels; a caller with more calls again.
+	maxRunScan    = 100_000
+	maxCancelRuns = 10_000
 )
 
 // PreconditionError is a request that is well-formed but cannot be done in
@@ -65,16 +67,13 @@ func (o *outcome) fail(status harkv1.ActionStatus, format string, args ...any) *
 }
 
 // eventEnv builds the expression environment of a logged event.
+// An event without data has data nil, as jsonEnv gives it.
 func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
-	return rules.NewEnv(ev.GetEvent().AsMap(), ev.GetData().AsMap(), ev.GetUserId(), firstValues(headers))
-}
-
-// evaluate runs a trigger against an event inside tx without writing:
-// trigger state, condition, workflow state, mapping, then the recipients
-// check. Outcomes the event or the trigger caused are in the outcome; only
-// storage failures are errors.
-func (e *Engine) evaluate(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) (*outcome, error) {
-	return e.finish(tx, ct, ev, mapEvent(ct, ev, env))
+	var data map[string]any
+	if ev.GetData() != nil {
+		data = ev.GetData().AsMap()
+	}
+	return rules.NewEnv(ev.GetEvent().AsMap(), data, ev.GetUserId(), firstValues(headers))
 }
 
 // mapEvent runs the part of a trigger that needs only the event — the
@@ -85,8 +84,6 @@ func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outco
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the trigger is inactive")
 	}
-	// The condition comes before the workflow lookup: it needs no storage,
-	// and most triggers of a busy event are skipped by it.
 	o.conditionResult = true
 	if ct.condition != nil {
 		ok, err := ct.condition.EvalBool(env)
@@ -726,7 +723,7 @@ func (e *Engine) CancelWorkflow(ctx context.Context, req *harkv1.CancelWorkflowR
 		if _, err := tx.Workflow(req.GetKey()); err != nil {
 			return err
 		}
-		runs, _, err := tx.WorkflowRuns(req.GetEnvironment(), "", MaxRecipients*10, maxRunScan, keep)
+		runs, _, err := tx.WorkflowRuns(req.GetEnvironment(), "", maxCancelRuns, maxRunScan, keep)
 		if err != nil {
 			return err
 		}
@@ -785,7 +782,7 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 		for k, v := range req.GetHeaders() {
 			headers.Set(k, v)
 		}
-		o, err := e.evaluate(tx, ct, ev, eventEnv(ev, headers))
+		o, err := e.finish(tx, ct, ev, mapEvent(ct, ev, eventEnv(ev, headers)))
 		if err != nil {
 			return err
 		}

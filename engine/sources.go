@@ -121,14 +121,41 @@ func (e *Engine) ListSources(ctx context.Context, req *harkv1.ListSourcesRequest
 	return resp, err
 }
 
-// DeleteSource deletes a source, its configurations and tokens.
+// DeleteSource deletes a source, its configurations and tokens, and its
+// triggers in every environment: they could never match again.
 func (e *Engine) DeleteSource(ctx context.Context, id string) error {
-	return e.store.Update(ctx, func(tx Tx) error {
+	e.triggerMu.Lock()
+	defer e.triggerMu.Unlock()
+	var dropped []string
+	err := e.store.Update(ctx, func(tx Tx) error {
+		dropped = dropped[:0]
 		if _, err := tx.Source(id); err != nil {
+			return err
+		}
+		err := ForEach(tx.Environments, (*harkv1.Environment).GetSlug, func(env *harkv1.Environment) error {
+			list := func(after string, limit int) ([]*harkv1.Trigger, error) {
+				return tx.Triggers(env.GetSlug(), after, limit)
+			}
+			return ForEach(list, (*harkv1.Trigger).GetId, func(t *harkv1.Trigger) error {
+				if t.GetSourceId() != id {
+					return nil
+				}
+				dropped = append(dropped, t.GetId())
+				return tx.DeleteTrigger(env.GetSlug(), t.GetId())
+			})
+		})
+		if err != nil {
 			return err
 		}
 		return tx.DeleteSource(id)
 	})
+	if err != nil {
+		return err
+	}
+	for _, trigger := range dropped {
+		e.triggers.update(nil, trigger)
+	}
+	return nil
 }
 
 // GetSourceEnvironment returns a source's configuration in one environment.
@@ -255,6 +282,10 @@ func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.
 		se, err = tx.SourceEnvironment(sourceID, env)
 		return err
 	})
+	if err != nil && !isNotFound(err) {
+		// The sender did nothing wrong: let it retry (503), not drop (500).
+		return nil, nil, fmt.Errorf("%w: resolve webhook token: %v", ErrUnavailable, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -63,11 +63,9 @@ type Tx interface {
 	PutWorkflow(wf *harkv1.Workflow) error
 	DeleteWorkflow(key string) error
 
-	// PutSourceEvent logs an event; it expires after ttl.
-	PutSourceEvent(ev *harkv1.SourceEvent, ttl time.Duration) error
-	// PutEncodedSourceEvent logs an event given as its binary encoding (the
-	// ingest path encodes most of it before the commit; see
-	// Engine.encodeFixed).
+	// PutEncodedSourceEvent logs an event, given as its binary encoding (the
+	// ingest path encodes most of it before the commit; see encodeFixed); it
+	// expires after ttl.
 	PutEncodedSourceEvent(env, id string, encoded []byte, ttl time.Duration) error
 	SourceEvent(env, id string) (*harkv1.SourceEvent, error)
 	// SourceEvents returns an environment's events newest first, starting

@@ -214,6 +214,10 @@ func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error
 // CreateTrigger saves a trigger after checking that its environment, source
 // and workflow exist and its expressions compile.
 func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerRequest) (*harkv1.Trigger, error) {
+	// Held across the commit and the registry update, so the registry
+	// applies trigger writes in the order they were committed.
+	e.triggerMu.Lock()
+	defer e.triggerMu.Unlock()
 	now := e.timestamp()
 	t := &harkv1.Trigger{
 		Id:          newID("trg_"),
@@ -304,6 +308,10 @@ func (e *Engine) ListTriggers(ctx context.Context, req *harkv1.ListTriggersReque
 // UpdateTrigger changes the fields the request gives, checks the result as
 // CreateTrigger does, and swaps the compiled trigger in.
 func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerRequest) (*harkv1.Trigger, error) {
+	// Held across the commit and the registry update, so the registry
+	// applies trigger writes in the order they were committed.
+	e.triggerMu.Lock()
+	defer e.triggerMu.Unlock()
 	var (
 		t  *harkv1.Trigger
 		ct *compiledTrigger
@@ -351,6 +359,10 @@ func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerReq
 
 // DeleteTrigger deletes a trigger.
 func (e *Engine) DeleteTrigger(ctx context.Context, env, id string) error {
+	// Held across the commit and the registry update, so the registry
+	// applies trigger writes in the order they were committed.
+	e.triggerMu.Lock()
+	defer e.triggerMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(env); err != nil {
 			return err

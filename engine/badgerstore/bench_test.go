@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/harkhq/hark/engine"
@@ -35,7 +36,11 @@ func BenchmarkCommit(b *testing.B) {
 							Type: "track", Name: "Bench", UserId: "u1", Data: data, Event: data,
 							Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED,
 						}
-						if err := tx.PutSourceEvent(ev, time.Hour); err != nil {
+						b, err := proto.Marshal(ev)
+						if err != nil {
+							return err
+						}
+						if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), b, time.Hour); err != nil {
 							return err
 						}
 					}

@@ -212,8 +212,9 @@ func (s *Store) View(ctx context.Context, fn func(engine.Tx) error) error {
 }
 
 // maxConflictRetries bounds how often Update reruns a function whose reads
-// were overwritten by a concurrent commit. Admin writes rarely collide; the
-// ingest path (a single committer) never does.
+// were overwritten by a concurrent commit. Writers that share hot keys queue
+// in the engine (one ingest committer, a mutex for the runs feed), so
+// conflicts are rare: an API write to a user the committer also touches.
 const maxConflictRetries = 10
 
 // Update implements engine.Store.
@@ -474,14 +475,6 @@ func (t tx) PutWorkflow(wf *harkv1.Workflow) error {
 
 func (t tx) DeleteWorkflow(k string) error {
 	return t.txn.Delete(key(tableWorkflow, k))
-}
-
-func (t tx) PutSourceEvent(ev *harkv1.SourceEvent, ttl time.Duration) error {
-	v, err := proto.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	return t.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), v, ttl)
 }
 
 func (t tx) PutEncodedSourceEvent(env, id string, encoded []byte, ttl time.Duration) error {
