@@ -99,6 +99,7 @@ func str(v any) string {
 func boundedBuiltins() []expr.Option {
 	return []expr.Option{
 		expr.Function(addName, add),
+		expr.Function(compareName, compare),
 		expr.Function(stepName, step),
 		expr.Function(matchesName, matches),
 		expr.Function("join", func(args ...any) (any, error) {

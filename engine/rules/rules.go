@@ -28,6 +28,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 )
 
 // Limits on every expression.
@@ -81,9 +82,44 @@ func (e *RuntimeError) Error() string { return e.Message }
 type nilSafe struct{}
 
 func (nilSafe) Visit(n *ast.Node) {
-	if m, ok := (*n).(*ast.MemberNode); ok && !m.Optional {
-		m.Optional = true
-		ast.Patch(n, &ast.ChainNode{Node: m})
+	switch node := (*n).(type) {
+	case *ast.MemberNode:
+		if !node.Optional {
+			node.Optional = true
+			ast.Patch(n, &ast.ChainNode{Node: node})
+		}
+	case *ast.BinaryNode:
+		// An ordering comparison with a missing value is false, not an
+		// error: `properties.count > 3` on an event without count does not
+		// match, like `properties.plan == "pro"` on one without plan.
+		if orderings[node.Operator] {
+			ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: compareName},
+				Arguments: []ast.Node{&ast.StringNode{Value: node.Operator}, node.Left, node.Right}})
+		}
+	}
+}
+
+var orderings = map[string]bool{"<": true, ">": true, "<=": true, ">=": true}
+
+// compareName is the function ordering comparisons are rewritten to.
+const compareName = "__compare"
+
+// compare orders two values as expr does, except that nil on either side is
+// false.
+func compare(args ...any) (any, error) {
+	op, a, b := args[0].(string), args[1], args[2]
+	if a == nil || b == nil {
+		return false, nil
+	}
+	switch op {
+	case "<":
+		return runtime.Less(a, b), nil
+	case ">":
+		return runtime.More(a, b), nil
+	case "<=":
+		return runtime.LessOrEqual(a, b), nil
+	default:
+		return runtime.MoreOrEqual(a, b), nil
 	}
 }
 

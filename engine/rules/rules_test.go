@@ -690,3 +690,33 @@ func TestWorkBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingFieldComparisons pins that ordering a missing value is false,
+// as equality with it is, instead of an error.
+func TestMissingFieldComparisons(t *testing.T) {
+	t.Parallel()
+	env := fixedEnv(t)
+	for _, source := range []string{`properties.missing > 3`, `properties.missing <= 3`, `3 < properties.missing.deeper`, `properties.missing >= properties.other`} {
+		p, err := rules.CompileCondition(source)
+		if err != nil {
+			t.Fatalf("compile %q: %v", source, err)
+		}
+		if ok, err := p.EvalBool(env); ok || err != nil {
+			t.Errorf("%q = %v, %v; want false, nil", source, ok, err)
+		}
+	}
+	p, err := rules.CompileCondition(`properties.post.id > 41 && properties.post.id <= 42`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.EvalBool(env); !ok || err != nil {
+		t.Errorf("present values compare as before: %v, %v", ok, err)
+	}
+	p, err = rules.CompileCondition(`properties.post.title > 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.EvalBool(env); err == nil {
+		t.Error("ordering a string against a number must still be an error")
+	}
+}
