@@ -90,33 +90,9 @@ func (h *harness) hosSend(t *testing.T, ingestURL string, req hosRequest) httpRe
 	if req.noContentType {
 		contentType = ""
 	}
-	return h.hosDo(t, method, path+req.query, contentType, r, req.header...)
+	return h.send(t, "", method, path+req.query, contentType, r, req.header...)
 }
 
-// hosDo is h.send that leaves Content-Type out when contentType is empty.
-func (h *harness) hosDo(t *testing.T, method, path, contentType string, body io.Reader, header ...string) httpResult {
-	t.Helper()
-	if contentType != "" {
-		return h.send(t, "", method, path, contentType, body, header...)
-	}
-	req, err := http.NewRequestWithContext(ctxFor(t), method, h.base+path, body)
-	if err != nil {
-		t.Fatalf("new request: %v", err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := h.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return httpResult{status: res.StatusCode, header: res.Header, body: b}
-}
 
 // hosEnvelope is a Connect JSON ReceiveRequest carrying body.
 func hosEnvelope(t *testing.T, token string, body []byte) []byte {

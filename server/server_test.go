@@ -95,26 +95,11 @@ func (b *syncBuffer) String() string {
 }
 
 // startServer starts a server in a fresh t.TempDir and stops it (Shutdown,
-// then Close) when the test ends.
+// then Close) when the test ends. startServerWith (ingest_helpers_test.go)
+// takes options.
 func startServer(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{
-		dir:   t.TempDir(),
-		token: "test_" + rand.Text(),
-		http:  &http.Client{Timeout: testTimeout},
-		logs:  &syncBuffer{},
-	}
-	// Registered first, so it runs last: after the server has stopped.
-	t.Cleanup(func() {
-		if t.Failed() && h.logs.String() != "" {
-			t.Logf("server log:\n%s", h.logs)
-		}
-	})
-	ln := listen(t)
-	h.publicURL = "http://" + ln.Addr().String()
-	h.serve(t, ln)
-	t.Cleanup(func() { h.stop(t) })
-	return h
+	return startServerWith(t, harnessOptions{})
 }
 
 func listen(t *testing.T) net.Listener {
@@ -397,15 +382,16 @@ type httpResult struct {
 }
 
 // send makes a raw HTTP request to h with plain net/http; path is relative
-// to h's base URL. contentType is set when body is not nil, auth when it is
-// not empty, and header adds any other request headers.
+// to h's base URL. contentType is set when body is not nil and it is not
+// empty, auth when it is not empty, and header adds any other request
+// headers.
 func (h *harness) send(t *testing.T, auth authHeader, method, path, contentType string, body io.Reader, header ...string) httpResult {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctxFor(t), method, h.base+path, body)
 	if err != nil {
 		t.Fatalf("new request: %v", err)
 	}
-	if body != nil {
+	if body != nil && contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	if auth != "" {
