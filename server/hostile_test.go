@@ -93,7 +93,6 @@ func (h *harness) hosSend(t *testing.T, ingestURL string, req hosRequest) httpRe
 	return h.send(t, "", method, path+req.query, contentType, r, req.header...)
 }
 
-
 // hosEnvelope is a Connect JSON ReceiveRequest carrying body.
 func hosEnvelope(t *testing.T, token string, body []byte) []byte {
 	t.Helper()
