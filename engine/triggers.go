@@ -211,6 +211,16 @@ func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error
 	return compileTrigger(t)
 }
 
+// saveTrigger checks t (see checkTrigger) and writes it, returning its
+// compiled form for the registry.
+func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error) {
+	ct, err := e.checkTrigger(tx, t)
+	if err != nil {
+		return nil, err
+	}
+	return ct, tx.PutTrigger(t)
+}
+
 // CreateTrigger saves a trigger after checking that its environment, source
 // and workflow exist and its expressions compile.
 func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerRequest) (*harkv1.Trigger, error) {
@@ -237,10 +247,8 @@ func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerReq
 	}
 	var ct *compiledTrigger
 	err := e.store.Update(ctx, func(tx Tx) (err error) {
-		if ct, err = e.checkTrigger(tx, t); err != nil {
-			return err
-		}
-		return tx.PutTrigger(t)
+		ct, err = e.saveTrigger(tx, t)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -345,10 +353,8 @@ func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerReq
 			t.Status = req.GetStatus()
 		}
 		t.UpdatedAt = e.timestamp()
-		if ct, err = e.checkTrigger(tx, t); err != nil {
-			return err
-		}
-		return tx.PutTrigger(t)
+		ct, err = e.saveTrigger(tx, t)
+		return err
 	})
 	if err != nil {
 		return nil, err
