@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		translator:     cfg.Translator,
 		eventRetention: cfg.EventRetention,
 		ingest:         make(chan *ingestRequest, ingestQueue),
-		prepared:       make(chan []*pendingDelivery, 1),
+		prepared:       make(chan []*pendingDelivery, preparedQueue),
 		stop:           make(chan struct{}),
 		streamsEnd:     make(chan struct{}),
 	}

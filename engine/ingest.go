@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -163,6 +162,10 @@ func (e *Engine) enqueue(req *ingestRequest) error {
 	}
 }
 
+// preparedQueue is how many prepared batches may wait for the committer,
+// which takes them all into its next commit.
+const preparedQueue = 8
+
 // Batching bounds: a batch is what is queued when the ingest stage is free,
 // up to maxBatchDeliveries deliveries or maxBatchBytes of bodies.
 const (
@@ -220,9 +223,26 @@ func (e *Engine) runIngest() {
 
 // runCommitter commits what runIngest prepared, in order, until runIngest
 // closes the channel.
+//
+// A commit waits for Badger's write and fsync, while the ingest stage keeps
+// preparing; so the committer takes every batch prepared meanwhile into its
+// next commit (commitBatch still cuts commits at maxCommitBytes): one fsync
+// for all of them.
 func (e *Engine) runCommitter() {
 	defer e.wg.Done()
 	for pending := range e.prepared {
+	more:
+		for {
+			select {
+			case next, ok := <-e.prepared:
+				if !ok {
+					break more
+				}
+				pending = append(pending, next...)
+			default:
+				break more
+			}
+		}
 		e.commitBatch(pending)
 	}
 }
@@ -656,9 +676,9 @@ func jsonStruct(raw json.RawMessage) (*structpb.Struct, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	s := &structpb.Struct{}
-	if err := protojson.Unmarshal(raw, s); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
+	s, err := decodeStruct(raw)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid JSON object: %w", err)
 	}
 	return s, nil
 }

@@ -379,7 +379,7 @@ func TestHostileIngest(t *testing.T) {
 		{name: "1e-400 in properties", req: hosRequest{body: []byte(`{"type":"track","event":"Num","userId":"u1","properties":{"n":1e-400}}`)},
 			want: 200, wantStatuses: hosStatuses(statusProcessed)},
 		{name: "10,000-digit number in properties", req: hosRequest{body: []byte(`{"type":"track","event":"Num","userId":"u1","properties":{"n":1` + strings.Repeat("0", 10000) + `}}`)},
-			want: 400, wantMsg: "invalid google.protobuf.Value"},
+			want: 400, wantMsg: "invalid value for number: 100000000000000000000000… (10001 characters)"},
 		{name: "1e400 as userId", req: hosRequest{body: []byte(`{"type":"track","event":"Num","userId":1e400}`)}, want: 400, wantMsg: "1e400"},
 		{name: "30-digit integer as userId", req: hosRequest{body: []byte(`{"type":"track","event":"Num","userId":123456789012345678901234567890}`)},
 			want: 200, wantStatuses: hosStatuses(statusProcessed),
