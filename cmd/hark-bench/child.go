@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -162,5 +163,14 @@ func runChild(args []string) error {
 		srv.Shutdown(sctx)
 	}()
 	fmt.Println("listening " + ln.Addr().String())
-	return srv.Serve(ln)
+	err = srv.Serve(ln)
+	// HARK_BENCH_MEMSTATS prints how much of the server's memory is Go's,
+	// to tell it from Badger's mmapped files in the peak RSS.
+	if os.Getenv("HARK_BENCH_MEMSTATS") != "" {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "hark-bench server: Go runtime holds %d MiB from the OS (heap %d MiB, of which in use now %d MiB)\n",
+			m.Sys>>20, m.HeapSys>>20, m.HeapInuse>>20)
+	}
+	return err
 }
