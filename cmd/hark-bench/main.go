@@ -303,7 +303,12 @@ func load(ctx context.Context, hc *http.Client, url string, o options, name stri
 			local := make([]time.Duration, 0, 1<<14)
 			var pace *time.Ticker
 			if o.rate > 0 {
-				pace = time.NewTicker(time.Duration(float64(o.connections) / o.rate * float64(time.Second)))
+				// Each connection sends every interval, the connections
+				// spread evenly over it: a steady rate, not bursts of C
+				// requests at once.
+				interval := time.Duration(float64(o.connections) / o.rate * float64(time.Second))
+				time.Sleep(interval * time.Duration(w) / time.Duration(o.connections))
+				pace = time.NewTicker(interval)
 				defer pace.Stop()
 			}
 			for ctx.Err() == nil {
