@@ -5,11 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
+
+	"connectrpc.com/connect"
 
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
@@ -31,7 +34,7 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 		if token, ok := strings.CutPrefix(r.URL.Path, engine.IngestPath); ok && !tokenShape.MatchString(token) {
 			// Not a token hark could have issued (and maybe not even text,
 			// which the request message could not carry): unknown.
-			writeError(w, rest, http.StatusNotFound, engine.ErrUnknownIngestToken.Error())
+			writeError(w, rest, connect.CodeNotFound, engine.ErrUnknownIngestToken.Error())
 			return
 		}
 		if r.ContentLength > limit {
@@ -42,7 +45,7 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 		if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 			zr, err := gzip.NewReader(r.Body)
 			if err != nil {
-				writeError(w, rest, http.StatusBadRequest, "the body is not valid gzip: "+err.Error())
+				writeError(w, rest, connect.CodeInvalidArgument, "the body is not valid gzip: "+err.Error())
 				return
 			}
 			defer zr.Close()
@@ -51,7 +54,7 @@ func limitIngestBody(next http.Handler, limit int64) http.Handler {
 		}
 		body, err := io.ReadAll(io.LimitReader(in, limit+1))
 		if err != nil {
-			writeError(w, rest, http.StatusBadRequest, "read request body: "+err.Error())
+			writeError(w, rest, connect.CodeInvalidArgument, "read request body: "+err.Error())
 			return
 		}
 		if int64(len(body)) > limit {
@@ -134,19 +137,20 @@ func (u *unknownTo400) Flush() {
 }
 
 func writeTooLarge(w http.ResponseWriter, rest bool, limit int64) {
-	writeError(w, rest, http.StatusBadRequest, fmt.Sprintf("request body is larger than %d bytes", limit))
+	writeError(w, rest, connect.CodeInvalidArgument, fmt.Sprintf("request body is larger than %d bytes", limit))
 }
 
-// writeError answers in the error shape the caller expects: a Connect error
-// for Connect paths, the JSON google.rpc.Status that vanguard writes for REST
-// routes. Both carry code invalid_argument (3), the only code used here.
-func writeError(w http.ResponseWriter, rest bool, status int, msg string) {
+// writeError answers before vanguard or Connect see the request, in the shape
+// the caller expects: the google.rpc.Status that vanguard writes for REST
+// routes (writeStatus), or a Connect error; the HTTP status follows the code
+// either way (httpStatus).
+func writeError(w http.ResponseWriter, rest bool, code connect.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Connection", "close")
-	w.WriteHeader(status)
-	var body any = map[string]any{"code": "invalid_argument", "message": msg}
 	if rest {
-		body = map[string]any{"code": 3, "message": msg}
+		writeStatus(w, connect.NewError(code, errors.New(msg)))
+		return
 	}
-	_ = json.NewEncoder(w).Encode(body)
+	w.WriteHeader(httpStatus(code))
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": code.String(), "message": msg})
 }
