@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/harkhq/hark/engine/rules"
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
 // ErrNotFound is the sentinel every NotFoundError matches, so callers can test
@@ -39,8 +42,9 @@ func (e *AlreadyExistsError) Error() string {
 	return fmt.Sprintf("%s %q already exists", e.Resource, e.ID)
 }
 
-// FieldViolation is one invalid field of a request, named by its proto field
-// path (e.g. "idempotency_window").
+// FieldViolation is one invalid field of a request, named by its JSON path
+// as the client wrote it (lowerCamelCase, e.g. "idempotencyWindow",
+// "mapping.cancellationKey", "pluginSettings.shared_secret").
 type FieldViolation struct {
 	Field       string
 	Description string
@@ -75,6 +79,17 @@ func (v *validation) err() error {
 	return &ValidationError{Violations: v.violations}
 }
 
+// NotReadyError is a request hark cannot serve yet for a reason the caller
+// may be told (a required plugin setting is not set): Unavailable (503,
+// which senders retry) with this message, where other ErrUnavailable
+// failures get a generic one.
+type NotReadyError struct{ Message string }
+
+func (e *NotReadyError) Error() string { return e.Message }
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *NotReadyError) Is(target error) bool { return target == ErrUnavailable }
+
 // ErrUnavailable marks failures worth retrying: the store or a plugin is
 // down. Senders such as Segment retry 503s, so the server maps it there.
 var ErrUnavailable = errors.New("unavailable")
@@ -91,3 +106,56 @@ var ErrUnknownIngestToken = &NotFoundError{Resource: "webhook", Message: "no sou
 // ingest committer splits its batch on it; a single delivery that is still
 // too large is refused (400), since retrying it can never succeed.
 var ErrTooLarge = errors.New("too large for one commit")
+
+// ExpressionError is a trigger expression that does not compile, with the
+// field it is in. The server returns it as InvalidArgument with a typed
+// hark.v1.ExpressionError detail.
+type ExpressionError struct {
+	Field string
+	*rules.CompileError
+}
+
+func (e *ExpressionError) Error() string {
+	return fmt.Sprintf("%s: %d:%d: %s", e.Field, e.Line, e.Column, e.Message)
+}
+
+// MappingError is a mapped value of the wrong shape (DESIGN §4): a
+// recipient that is neither a user id nor a user object, data that is not
+// an object. Field is the mapping field in lowerCamelCase ("recipients",
+// "cancellationKey"). A trigger's action becomes ERROR with its message;
+// an API trigger answers InvalidArgument with Field as the violation.
+type MappingError struct {
+	Field   string
+	Message string
+}
+
+func (e *MappingError) Error() string { return "mapping." + e.Field + ": " + e.Message }
+
+// PreconditionError is a request that is well-formed but cannot be done in
+// the current state (an inactive workflow): FailedPrecondition.
+type PreconditionError struct{ Message string }
+
+func (e *PreconditionError) Error() string { return e.Message }
+
+// DeliveryErrorKind classifies a refused delivery.
+type DeliveryErrorKind int
+
+const (
+	// BadRequest deliveries are malformed: 400, senders do not retry.
+	BadRequest DeliveryErrorKind = iota + 1
+	// BadSignature deliveries are unsigned or wrongly signed: 401.
+	BadSignature
+	// PluginFailed means the plugin failed on the delivery: 500.
+	PluginFailed
+)
+
+// DeliveryError refuses a whole delivery. The server maps its kind to a
+// status code; the message is shown to the sender.
+type DeliveryError struct {
+	Kind    DeliveryErrorKind
+	Message string
+	// Rejected lists the refused events when every event was refused.
+	Rejected []*harkv1.ReceivedEvent
+}
+
+func (e *DeliveryError) Error() string { return e.Message }

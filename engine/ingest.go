@@ -66,29 +66,6 @@ type Rejection struct {
 	Reason string
 }
 
-// DeliveryErrorKind classifies a refused delivery.
-type DeliveryErrorKind int
-
-const (
-	// BadRequest deliveries are malformed: 400, senders do not retry.
-	BadRequest DeliveryErrorKind = iota + 1
-	// BadSignature deliveries are unsigned or wrongly signed: 401.
-	BadSignature
-	// PluginFailed means the plugin failed on the delivery: 500.
-	PluginFailed
-)
-
-// DeliveryError refuses a whole delivery. The server maps its kind to a
-// status code; the message is shown to the sender.
-type DeliveryError struct {
-	Kind    DeliveryErrorKind
-	Message string
-	// Rejected lists the refused events when every event was refused.
-	Rejected []*harkv1.ReceivedEvent
-}
-
-func (e *DeliveryError) Error() string { return e.Message }
-
 // deliveryErrorReason is the metrics label of a refused delivery.
 func deliveryErrorReason(k DeliveryErrorKind) string {
 	switch k {
@@ -131,6 +108,13 @@ func (e *Engine) Receive(ctx context.Context, token string, d Delivery) (*harkv1
 	src, se, err := e.ResolveIngestToken(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	if st, ok := e.types.SourceType(src.GetType()); ok {
+		if missing := missingSettings(st, se); len(missing) > 0 {
+			// The sender did nothing wrong and the source is being set up:
+			// 503, so Segment retries (for hours) instead of dropping.
+			return nil, &NotReadyError{Message: fmt.Sprintf("this webhook's source environment is not configured yet: setting %q is required", missing[0])}
+		}
 	}
 	d.Settings = se.GetPluginSettings()
 	req := &ingestRequest{src: src, se: se, delivery: d, receivedAt: e.now(), done: make(chan ingestResult, 1)}
@@ -705,7 +689,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), encoded, e.eventRetention); err != nil {
+			if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), encoded, ev.GetReceivedAt().AsTime().Add(e.eventRetention)); err != nil {
 				return err
 			}
 			if err := countEventType(tx, ev); err != nil {

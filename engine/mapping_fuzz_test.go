@@ -75,7 +75,7 @@ func (tx *mfzTx) NextRunCursor(string) (uint64, error) {
 	return tx.cursor, nil
 }
 
-func (tx *mfzTx) PutWorkflowRun(run *harkv1.WorkflowRun, _ time.Duration) error {
+func (tx *mfzTx) PutWorkflowRun(run *harkv1.WorkflowRun, _ time.Time) error {
 	if err := mfzEncode(run); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -83,7 +83,7 @@ func (tx *mfzTx) PutWorkflowRun(run *harkv1.WorkflowRun, _ time.Duration) error 
 	return nil
 }
 
-func (tx *mfzTx) AppendRunFeed(string, uint64, string, time.Duration) error { return nil }
+func (tx *mfzTx) AppendRunFeed(string, uint64, string, time.Time) error { return nil }
 
 // mfzEvent is the fixed event every mapping runs against: a Segment track
 // call with text in several scripts (so byte slicing can cut a character),
@@ -104,7 +104,7 @@ const mfzEvent = `{
 }`
 
 // mfzFields are the trigger fields a fuzzed expression goes into.
-var mfzFields = []string{"condition", "mapping.recipients", "mapping.actor", "mapping.tenant", "mapping.data", "mapping.cancellation_key"}
+var mfzFields = []string{"condition", "mapping.recipients", "mapping.actor", "mapping.tenant", "mapping.data", "mapping.cancellationKey"}
 
 func FuzzMapping(f *testing.F) {
 	seeds := []string{
@@ -171,7 +171,7 @@ func FuzzMapping(f *testing.F) {
 			m.Tenant = source
 		case "mapping.data":
 			m.Data = source
-		case "mapping.cancellation_key":
+		case "mapping.cancellationKey":
 			m.CancellationKey = source
 		}
 

@@ -26,7 +26,7 @@ func readPage(size int32, token string) (page, error) {
 	p := page{size: int(size)}
 	switch {
 	case size < 0:
-		v.add("page_size", "must not be negative")
+		v.add("pageSize", "must not be negative")
 	case size == 0:
 		p.size = DefaultPageSize
 	case size > MaxPageSize:
@@ -35,7 +35,7 @@ func readPage(size int32, token string) (page, error) {
 	if token != "" {
 		after, err := base64.RawURLEncoding.DecodeString(token)
 		if err != nil || len(after) == 0 {
-			v.add("page_token", "is not a token this server issued")
+			v.add("pageToken", "is not a token this server issued")
 		}
 		p.after = string(after)
 	}

@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,17 +31,11 @@ const (
 	apiIdempotencyWindow = 24 * time.Hour
 	// maxIdempotencyKeyLen bounds Idempotency-Key headers.
 	maxIdempotencyKeyLen = 255
-	// maxRunScan bounds the runs one cancel call reads, and maxCancelRuns
-	// the runs it cancels; a caller with more calls again.
-	maxRunScan    = 100_000
-	maxCancelRuns = 10_000
+	// cancelChunk is how many runs one commit of CancelWorkflow cancels:
+	// small enough for one store transaction, and to hold runMu (which the
+	// ingest committer takes too) only briefly.
+	cancelChunk = 256
 )
-
-// PreconditionError is a request that is well-formed but cannot be done in
-// the current state (an inactive workflow): FailedPrecondition.
-type PreconditionError struct{ Message string }
-
-func (e *PreconditionError) Error() string { return e.Message }
 
 // outcome is what a trigger does with an event, computed without writing.
 type outcome struct {
@@ -116,19 +110,19 @@ func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outco
 		{"actor", ct.actor, nil, &o.rawActor},
 		{"tenant", ct.tenant, nil, &o.rawTenant},
 		{"data", ct.data, data, &o.rawData},
-		{"cancellation_key", ct.cancellation, nil, &cancel},
+		{"cancellationKey", ct.cancellation, nil, &cancel},
 	} {
 		v, err := eval(f.p, f.def)
 		if err == nil {
 			err = rules.CheckValue(v)
 		}
 		if err != nil {
-			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.%s: %v", f.name, err)
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%v", &MappingError{Field: f.name, Message: err.Error()})
 		}
 		*f.dst = v
 	}
-	if msg := o.readMapping(cancel); msg != "" {
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%s", msg)
+	if err := o.readMapping(cancel); err != nil {
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%v", err)
 	}
 	return o
 }
@@ -165,15 +159,15 @@ func nilIfEmpty(s string) any {
 }
 
 // readMapping checks the mapped values' shapes (DESIGN §4) and fills the
-// outcome; it returns what is wrong, or "".
-func (o *outcome) readMapping(cancel any) string {
+// outcome; it returns what is wrong as a *MappingError.
+func (o *outcome) readMapping(cancel any) error {
 	var msg string
 	if o.recipients, o.inline, msg = readRecipients(o.rawRecipients); msg != "" {
-		return "mapping.recipients: " + msg
+		return &MappingError{Field: "recipients", Message: msg}
 	}
 	actor, inline, msg := readUser(o.rawActor, "actor")
 	if msg != "" {
-		return "mapping.actor: " + msg
+		return &MappingError{Field: "actor", Message: msg}
 	}
 	o.actor = actor
 	if inline != nil {
@@ -186,22 +180,22 @@ func (o *outcome) readMapping(cancel any) string {
 	case map[string]any:
 		id, ok := t["id"].(string)
 		if !ok || id == "" {
-			return "mapping.tenant: a tenant object needs a string `id`"
+			return &MappingError{Field: "tenant", Message: "a tenant object needs a string `id`"}
 		}
 		o.tenant = id
 	default:
-		return fmt.Sprintf("mapping.tenant: must be a tenant id or an object with `id`, not %s", typeName(t))
+		return &MappingError{Field: "tenant", Message: fmt.Sprintf("must be a tenant id or an object with `id`, not %s", typeName(t))}
 	}
 	switch d := o.rawData.(type) {
 	case nil:
 	case map[string]any:
 		s, err := structpb.NewStruct(d)
 		if err != nil {
-			return "mapping.data: " + err.Error()
+			return &MappingError{Field: "data", Message: err.Error()}
 		}
 		o.data = s
 	default:
-		return fmt.Sprintf("mapping.data: must be an object or null, not %s", typeName(d))
+		return &MappingError{Field: "data", Message: fmt.Sprintf("must be an object or null, not %s", typeName(d))}
 	}
 	switch c := cancel.(type) {
 	case nil:
@@ -211,9 +205,9 @@ func (o *outcome) readMapping(cancel any) string {
 		// Ids such as properties.comment.id are often numbers.
 		o.cancellationKey = formatNumber(c)
 	default:
-		return fmt.Sprintf("mapping.cancellation_key: must be a string, not %s", typeName(c))
+		return &MappingError{Field: "cancellationKey", Message: fmt.Sprintf("must be a string, not %s", typeName(c))}
 	}
-	return ""
+	return nil
 }
 
 func formatNumber(n any) string {
@@ -397,14 +391,11 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun) error {
 		return err
 	}
 	run.Cursor = formatCursor(cursor)
-	ttl := e.runRetention - e.now().Sub(run.GetCreatedAt().AsTime())
-	if ttl < time.Second {
-		ttl = time.Second
-	}
-	if err := tx.PutWorkflowRun(run, ttl); err != nil {
+	expiresAt := run.GetCreatedAt().AsTime().Add(e.runRetention)
+	if err := tx.PutWorkflowRun(run, expiresAt); err != nil {
 		return err
 	}
-	return tx.AppendRunFeed(run.GetEnvironment(), cursor, run.GetId(), ttl)
+	return tx.AppendRunFeed(run.GetEnvironment(), cursor, run.GetId(), expiresAt)
 }
 
 // runTriggers runs every trigger matching ev, in creation order, and records
@@ -459,7 +450,7 @@ func parseCursor(s string) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(s, 16, 64)
 	if err != nil || len(s) != 16 {
-		return 0, &ValidationError{Violations: []FieldViolation{{Field: "after_cursor", Description: "is not a cursor this server issued"}}}
+		return 0, &ValidationError{Violations: []FieldViolation{{Field: "afterCursor", Description: "is not a cursor this server issued"}}}
 	}
 	return n, nil
 }
@@ -631,9 +622,12 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 			return nil, false, &ValidationError{Violations: []FieldViolation{{Field: field, Description: err.Error()}}}
 		}
 	}
-	if msg := o.readMapping(req.GetCancellationKey()); msg != "" {
-		field, desc, _ := strings.Cut(strings.TrimPrefix(msg, "mapping."), ": ")
-		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: field, Description: desc}}}
+	if err := o.readMapping(req.GetCancellationKey()); err != nil {
+		var me *MappingError
+		if !errors.As(err, &me) {
+			return nil, false, err
+		}
+		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: me.Field, Description: me.Message}}}
 	}
 	if len(o.recipients) == 0 {
 		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "at least one recipient is required"}}}
@@ -696,54 +690,95 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 	return &harkv1.TriggerWorkflowResponse{WorkflowRunId: runID}, replayed, nil
 }
 
-// CancelWorkflow cancels the active runs of a workflow with the cancellation
-// key (and, when given, one of the recipients).
+// CancelWorkflow cancels the active runs of a workflow with the
+// cancellation key (and, when given, those with one of the recipients).
+//
+// The runs are found through the store's cancellation index, without a
+// lock, and cancelled in chunks of cancelChunk, each its own commit holding
+// runMu only for that chunk: a cancel of many runs never stalls ingestion
+// or exceeds a transaction. Each run is read again inside its chunk's
+// commit, so a run that changed meanwhile is judged as it is now. If the
+// call fails part way, the runs of the committed chunks stay cancelled and
+// calling again cancels the rest.
 func (e *Engine) CancelWorkflow(ctx context.Context, req *harkv1.CancelWorkflowRequest) (*harkv1.CancelWorkflowResponse, error) {
 	if req.GetCancellationKey() == "" {
-		return nil, &ValidationError{Violations: []FieldViolation{{Field: "cancellation_key", Description: "is required"}}}
+		return nil, &ValidationError{Violations: []FieldViolation{{Field: "cancellationKey", Description: "is required"}}}
 	}
-	keep := func(r *harkv1.WorkflowRun) bool {
-		if r.GetWorkflowKey() != req.GetKey() || r.GetCancellationKey() != req.GetCancellationKey() ||
+	env, wfKey, ck := req.GetEnvironment(), req.GetKey(), req.GetCancellationKey()
+	matches := func(r *harkv1.WorkflowRun) bool {
+		if r.GetWorkflowKey() != wfKey || r.GetCancellationKey() != ck ||
 			r.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
 			return false
 		}
-		if len(req.GetRecipients()) == 0 {
-			return true
-		}
-		return slices.ContainsFunc(r.GetRecipients(), func(id string) bool { return slices.Contains(req.GetRecipients(), id) })
+		return len(req.GetRecipients()) == 0 ||
+			slices.ContainsFunc(r.GetRecipients(), func(id string) bool { return slices.Contains(req.GetRecipients(), id) })
 	}
 	resp := &harkv1.CancelWorkflowResponse{}
+	after := ""
+	for {
+		var ids []string
+		err := e.store.View(ctx, func(tx Tx) (err error) {
+			if after == "" {
+				if _, err := tx.Environment(env); err != nil {
+					return err
+				}
+				if _, err := tx.Workflow(wfKey); err != nil {
+					return err
+				}
+			}
+			ids, err = tx.CancellableRuns(env, wfKey, ck, after, cancelChunk)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return resp, nil
+		}
+		after = ids[len(ids)-1]
+		cancelled, err := e.cancelRuns(ctx, env, ids, matches)
+		if err != nil {
+			return nil, err
+		}
+		resp.WorkflowRunIds = append(resp.WorkflowRunIds, cancelled...)
+	}
+}
+
+// cancelRuns cancels, in one commit under runMu, those of the runs that
+// still match, and returns their ids.
+func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, matches func(*harkv1.WorkflowRun) bool) ([]string, error) {
+	var cancelled []string
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
-		resp.WorkflowRunIds = nil
-		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
-			return err
-		}
-		if _, err := tx.Workflow(req.GetKey()); err != nil {
-			return err
-		}
-		runs, _, err := tx.WorkflowRuns(req.GetEnvironment(), "", maxCancelRuns, maxRunScan, keep)
-		if err != nil {
-			return err
-		}
-		for _, run := range runs {
+		cancelled = cancelled[:0]
+		for _, id := range ids {
+			run, err := tx.WorkflowRun(env, id)
+			if isNotFound(err) {
+				continue // expired
+			}
+			if err != nil {
+				return err
+			}
+			if !matches(run) {
+				continue
+			}
 			run.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED
 			run.UpdatedAt = e.timestamp()
 			if err := e.putRunChange(tx, run); err != nil {
 				return err
 			}
-			resp.WorkflowRunIds = append(resp.WorkflowRunIds, run.GetId())
+			cancelled = append(cancelled, run.GetId())
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.WorkflowRunIds) > 0 {
+	if len(cancelled) > 0 {
 		e.runs.notify()
 	}
-	return resp, nil
+	return cancelled, nil
 }
 
 // TestTrigger runs a saved or unsaved trigger against a given event, or the
@@ -764,7 +799,7 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 			t = saved
 		} else {
 			if req.GetTrigger() == nil {
-				return &ValidationError{Violations: []FieldViolation{{Field: "trigger", Description: "give trigger_id or an unsaved trigger"}}}
+				return &ValidationError{Violations: []FieldViolation{{Field: "trigger", Description: "give triggerId or an unsaved trigger"}}}
 			}
 			t = proto.CloneOf(req.GetTrigger())
 			t.Environment = req.GetEnvironment()

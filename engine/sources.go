@@ -209,7 +209,8 @@ func (e *Engine) applySourceEnvironmentUpdate(se *harkv1.SourceEnvironment, sour
 	if w := req.GetIdempotencyWindow(); w != nil {
 		d := w.AsDuration()
 		if err := w.CheckValid(); err != nil || d < MinIdempotencyWindow || d > MaxIdempotencyWindow {
-			v.add("idempotency_window", "must be between %s and %s", MinIdempotencyWindow, MaxIdempotencyWindow)
+			v.add("idempotencyWindow", "must be between %s and %s (%s to %s)",
+				durationSeconds(MinIdempotencyWindow), durationSeconds(MaxIdempotencyWindow), HumanDuration(MinIdempotencyWindow), HumanDuration(MaxIdempotencyWindow))
 		} else {
 			se.IdempotencyWindow = durationpb.New(d)
 		}
@@ -220,9 +221,9 @@ func (e *Engine) applySourceEnvironmentUpdate(se *harkv1.SourceEnvironment, sour
 		setting := findSetting(st, key)
 		switch {
 		case setting == nil:
-			v.add("plugin_settings."+key, "is not a setting of source type %q (it takes: %s)", sourceType, settingKeys(st))
+			v.add("pluginSettings."+key, "is not a setting of source type %q (it takes: %s)", sourceType, settingKeys(st))
 		case len(value) > maxSettingLen:
-			v.add("plugin_settings."+key, "must be at most %d bytes", maxSettingLen)
+			v.add("pluginSettings."+key, "must be at most %d bytes", maxSettingLen)
 		case setting.GetSecret() && value == SecretMask:
 			// The client sent back what it read: keep the secret.
 		case value == "":
@@ -234,7 +235,23 @@ func (e *Engine) applySourceEnvironmentUpdate(se *harkv1.SourceEnvironment, sour
 			se.PluginSettings[key] = value
 		}
 	}
+	if missing := missingSettings(st, se); len(missing) > 0 {
+		for _, key := range missing {
+			v.add("pluginSettings."+key, "is required by source type %q", sourceType)
+		}
+	}
 	return v.err()
+}
+
+// missingSettings lists the required settings of st that se does not set.
+func missingSettings(st *harkv1.SourceType, se *harkv1.SourceEnvironment) []string {
+	var out []string
+	for _, s := range st.GetSettings() {
+		if s.GetRequired() && se.GetPluginSettings()[s.GetKey()] == "" {
+			out = append(out, s.GetKey())
+		}
+	}
+	return out
 }
 
 // RotateSourceToken gives a source environment a new token; the old one stops

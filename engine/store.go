@@ -11,6 +11,12 @@ import (
 // snapshot; Update commits all of a function's writes at once, durably, or
 // none of them. Getters return a *NotFoundError when the record is absent.
 //
+// The store never reads a clock: records that expire are given their
+// expiry as an absolute time from the engine's clock (Config.Now), so tests
+// that move that clock move every expiry with it. A store may keep a record
+// past its expiry (Badger removes expired entries by the wall clock); the
+// engine compares expiry times itself where it matters.
+//
 // Records are the hark.v1 messages. Derived fields are not stored: a
 // SourceEnvironment is stored without ingest_url (the engine builds it from
 // the token and the public URL), and a Source without its environments.
@@ -64,9 +70,9 @@ type Tx interface {
 	DeleteWorkflow(key string) error
 
 	// PutEncodedSourceEvent logs an event, given as its binary encoding (the
-	// ingest path encodes most of it before the commit; see encodeFixed); it
-	// expires after ttl.
-	PutEncodedSourceEvent(env, id string, encoded []byte, ttl time.Duration) error
+	// ingest path encodes most of it before the commit; see encodeFixed),
+	// until expiresAt.
+	PutEncodedSourceEvent(env, id string, encoded []byte, expiresAt time.Time) error
 	SourceEvent(env, id string) (*harkv1.SourceEvent, error)
 	// SourceEvents returns an environment's events newest first, starting
 	// below the event id `before` (empty: the newest), those that keep
@@ -102,8 +108,14 @@ type Tx interface {
 	DeleteTrigger(env, id string) error
 
 	WorkflowRun(env, id string) (*harkv1.WorkflowRun, error)
-	// PutWorkflowRun stores a run; it expires after ttl.
-	PutWorkflowRun(run *harkv1.WorkflowRun, ttl time.Duration) error
+	// PutWorkflowRun stores a run until expiresAt, and keeps the
+	// cancellation index: an ACTIVE run with a cancellation key is listed
+	// under (workflow, cancellation key) until it is stored with another
+	// status.
+	PutWorkflowRun(run *harkv1.WorkflowRun, expiresAt time.Time) error
+	// CancellableRuns lists the ids of the ACTIVE runs of a workflow with
+	// the cancellation key, in id order after `after`, at most limit.
+	CancellableRuns(env, workflow, cancellationKey, after string, limit int) ([]string, error)
 	// WorkflowRuns lists runs newest first, as SourceEvents does events.
 	WorkflowRuns(env, before string, limit, scanLimit int, keep func(*harkv1.WorkflowRun) bool) (runs []*harkv1.WorkflowRun, lastScanned string, err error)
 	// NextRunCursor returns the environment's next run-feed position. It
@@ -111,9 +123,8 @@ type Tx interface {
 	// conflict and commit in cursor order: a reader never sees a cursor
 	// appear below one it has already read.
 	NextRunCursor(env string) (uint64, error)
-	// AppendRunFeed records that the run changed at cursor; the entry expires
-	// after ttl.
-	AppendRunFeed(env string, cursor uint64, runID string, ttl time.Duration) error
+	// AppendRunFeed records that the run changed at cursor, until expiresAt.
+	AppendRunFeed(env string, cursor uint64, runID string, expiresAt time.Time) error
 	// RunFeed returns up to limit feed entries after the cursor, in order.
 	RunFeed(env string, after uint64, limit int) ([]RunFeedEntry, error)
 

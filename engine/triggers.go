@@ -4,28 +4,15 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
+	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/harkhq/hark/engine/rules"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
-
-// ExpressionError is a trigger expression that does not compile, with the
-// field it is in. The server returns it as InvalidArgument with a typed
-// hark.v1.ExpressionError detail.
-type ExpressionError struct {
-	Field string
-	*rules.CompileError
-}
-
-func (e *ExpressionError) Error() string {
-	return fmt.Sprintf("%s: %d:%d: %s", e.Field, e.Line, e.Column, e.Message)
-}
 
 // compiledTrigger is a trigger with its programs. Nil programs take the
 // defaults of DESIGN §4.
@@ -37,6 +24,12 @@ type compiledTrigger struct {
 // compileTrigger compiles every expression of t, or returns the first that
 // does not compile as an *ExpressionError.
 func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
+	return compileTriggerCached(t, nil)
+}
+
+// compileTriggerCached is compileTrigger sharing programs through cache
+// (nil: no sharing).
+func compileTriggerCached(t *harkv1.Trigger, cache programCache) (*compiledTrigger, error) {
 	ct := &compiledTrigger{t: t}
 	m := t.GetMapping()
 	for _, f := range []struct {
@@ -50,7 +43,7 @@ func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
 		{"mapping.actor", m.GetActor(), &ct.actor, false},
 		{"mapping.tenant", m.GetTenant(), &ct.tenant, false},
 		{"mapping.data", m.GetData(), &ct.data, false},
-		{"mapping.cancellation_key", m.GetCancellationKey(), &ct.cancellation, false},
+		{"mapping.cancellationKey", m.GetCancellationKey(), &ct.cancellation, false},
 	} {
 		if f.source == "" {
 			continue
@@ -58,6 +51,14 @@ func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
 		compile := rules.CompileValue
 		if f.cond {
 			compile = rules.CompileCondition
+		}
+		cacheKey := f.source
+		if f.cond {
+			cacheKey = "\x00" + f.source // conditions compile differently
+		}
+		if p, ok := cache[cacheKey]; ok {
+			*f.dst = p
+			continue
 		}
 		p, err := compile(f.source)
 		if err != nil {
@@ -68,6 +69,9 @@ func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
 			return nil, err
 		}
 		*f.dst = p
+		if cache != nil {
+			cache[cacheKey] = p
+		}
 	}
 	return ct, nil
 }
@@ -79,97 +83,156 @@ func keyOf(t *harkv1.Trigger) triggerKey {
 	return triggerKey{t.GetEnvironment(), t.GetSourceId(), t.GetEventType(), t.GetEvent()}
 }
 
-// triggerIndex holds every trigger compiled, indexed by what events match
+// triggerRegistry holds every trigger compiled, indexed by what events match
 // them, so an event touches only its own triggers: 10,000 triggers cost what
-// 10 do. It is copy-on-write: readers load it without locks; writers clone
-// it under a mutex and swap it in.
-type triggerIndex struct {
-	byKey map[triggerKey][]*compiledTrigger // creation order
-	byID  map[string]*compiledTrigger
-}
-
+// 10 do (DESIGN §6).
+//
+// Readers (the ingest path) take a key's list without locks. Each list is
+// immutable once stored: a writer builds the new list of the one key it
+// changes and swaps it in, so a match read before an update never changes,
+// and an update costs the size of its key's list, not of the registry.
+// Writers are serialized by mu, which also guards byID.
 type triggerRegistry struct {
-	mu  sync.Mutex // serializes writers
-	cur atomic.Pointer[triggerIndex]
+	mu    sync.Mutex
+	byKey sync.Map                    // triggerKey → []*compiledTrigger, creation order
+	byID  map[string]*compiledTrigger // guarded by mu
 }
 
-func (r *triggerRegistry) load() *triggerIndex {
-	if idx := r.cur.Load(); idx != nil {
-		return idx
-	}
-	return &triggerIndex{}
-}
-
-// match returns the triggers of an event, in creation order.
+// match returns the triggers of an event, in creation order. The slice is
+// shared: callers must not modify it.
 func (r *triggerRegistry) match(env, source, typ, name string) []*compiledTrigger {
-	return r.load().byKey[triggerKey{env, source, typ, name}]
+	v, ok := r.byKey.Load(triggerKey{env, source, typ, name})
+	if !ok {
+		return nil
+	}
+	return v.([]*compiledTrigger)
+}
+
+// get returns the compiled trigger of that id, if the registry holds it.
+func (r *triggerRegistry) get(id string) (*compiledTrigger, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ct, ok := r.byID[id]
+	return ct, ok
+}
+
+// size is how many triggers the registry holds.
+func (r *triggerRegistry) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
 }
 
 // update applies changes: put replaces or adds a trigger, remove drops one
-// by id.
+// by id. It touches only the keys of the triggers involved.
 func (r *triggerRegistry) update(put *compiledTrigger, remove string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.load()
-	next := &triggerIndex{
-		byKey: make(map[triggerKey][]*compiledTrigger, len(old.byKey)+1),
-		byID:  make(map[string]*compiledTrigger, len(old.byID)+1),
-	}
-	for k, v := range old.byKey {
-		next.byKey[k] = v
-	}
-	for k, v := range old.byID {
-		next.byID[k] = v
-	}
-	drop := func(id string) {
-		prev, ok := next.byID[id]
-		if !ok {
-			return
-		}
-		delete(next.byID, id)
-		k := keyOf(prev.t)
-		list := slices.DeleteFunc(slices.Clone(next.byKey[k]), func(c *compiledTrigger) bool { return c.t.GetId() == id })
-		if len(list) == 0 {
-			delete(next.byKey, k)
-		} else {
-			next.byKey[k] = list
-		}
+	if r.byID == nil {
+		r.byID = map[string]*compiledTrigger{}
 	}
 	if remove != "" {
-		drop(remove)
+		r.drop(remove)
 	}
-	if put != nil {
-		drop(put.t.GetId())
-		next.byID[put.t.GetId()] = put
-		k := keyOf(put.t)
-		list := append(slices.Clone(next.byKey[k]), put)
-		// Ids are time-ordered, so id order is creation order.
-		slices.SortFunc(list, func(a, b *compiledTrigger) int { return cmp.Compare(a.t.GetId(), b.t.GetId()) })
-		next.byKey[k] = list
+	if put == nil {
+		return
 	}
-	r.cur.Store(next)
+	r.drop(put.t.GetId())
+	r.byID[put.t.GetId()] = put
+	k := keyOf(put.t)
+	old := r.match(k.env, k.source, k.typ, k.name)
+	// Ids are time-ordered, so id order is creation order.
+	i, _ := slices.BinarySearchFunc(old, put.t.GetId(), func(c *compiledTrigger, id string) int { return cmp.Compare(c.t.GetId(), id) })
+	list := make([]*compiledTrigger, 0, len(old)+1)
+	list = append(append(append(list, old[:i]...), put), old[i:]...)
+	r.byKey.Store(k, list)
 }
 
-// loadTriggers compiles every stored trigger into the registry at start.
+// drop removes a trigger by id; r.mu is held.
+func (r *triggerRegistry) drop(id string) {
+	prev, ok := r.byID[id]
+	if !ok {
+		return
+	}
+	delete(r.byID, id)
+	k := keyOf(prev.t)
+	list := slices.DeleteFunc(slices.Clone(r.match(k.env, k.source, k.typ, k.name)), func(c *compiledTrigger) bool { return c.t.GetId() == id })
+	if len(list) == 0 {
+		r.byKey.Delete(k)
+	} else {
+		r.byKey.Store(k, list)
+	}
+}
+
+// replaceAll swaps in a whole set of triggers at once, grouped and sorted in
+// one pass; it is how the registry is built at start.
+func (r *triggerRegistry) replaceAll(all []*compiledTrigger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byKey := map[triggerKey][]*compiledTrigger{}
+	r.byID = make(map[string]*compiledTrigger, len(all))
+	for _, ct := range all {
+		if _, dup := r.byID[ct.t.GetId()]; dup {
+			continue
+		}
+		r.byID[ct.t.GetId()] = ct
+		k := keyOf(ct.t)
+		byKey[k] = append(byKey[k], ct)
+	}
+	r.byKey.Clear()
+	for k, list := range byKey {
+		slices.SortFunc(list, func(a, b *compiledTrigger) int { return cmp.Compare(a.t.GetId(), b.t.GetId()) })
+		r.byKey.Store(k, list)
+	}
+}
+
+// programCache shares compiled programs between triggers with the same
+// expression while the registry is built: stores often hold many triggers
+// with the same mapping, and compiling is most of the start-up cost.
+// Programs are immutable and safe for concurrent use, so sharing is safe.
+type programCache map[string]*rules.Program
+
+// loadTriggers compiles every stored trigger into the registry at start,
+// then swaps the whole index in at once.
 func (e *Engine) loadTriggers(ctx context.Context) error {
-	return e.store.View(ctx, func(tx Tx) error {
+	var all []*harkv1.Trigger
+	err := e.store.View(ctx, func(tx Tx) error {
 		return ForEach(tx.Environments, (*harkv1.Environment).GetSlug, func(env *harkv1.Environment) error {
 			list := func(after string, limit int) ([]*harkv1.Trigger, error) {
 				return tx.Triggers(env.GetSlug(), after, limit)
 			}
 			return ForEach(list, (*harkv1.Trigger).GetId, func(t *harkv1.Trigger) error {
-				ct, err := compileTrigger(t)
-				if err != nil {
-					// Saved expressions compiled when saved; a language
-					// change that breaks one must not stop hark.
-					e.log.Error("trigger no longer compiles; it will not run", "trigger", t.GetId(), "err", err)
-					return nil
-				}
-				e.triggers.update(ct, "")
+				all = append(all, t)
 				return nil
 			})
 		})
 	})
+	if err != nil {
+		return err
+	}
+	// Compile on every core, each worker with its own cache (a program
+	// shared within a worker needs no lock).
+	compiled := make([]*compiledTrigger, len(all))
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(all)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			cache := programCache{}
+			for i := w; i < len(all); i += workers {
+				ct, err := compileTriggerCached(all[i], cache)
+				if err != nil {
+					// Saved expressions compiled when saved; a language
+					// change that breaks one must not stop hark.
+					e.log.Error("trigger no longer compiles; it will not run", "trigger", all[i].GetId(), "err", err)
+					continue
+				}
+				compiled[i] = ct
+			}
+		})
+	}
+	wg.Wait()
+	e.triggers.replaceAll(slices.DeleteFunc(compiled, func(ct *compiledTrigger) bool { return ct == nil }))
+	return nil
 }
 
 const defaultEventType = "track"
@@ -179,10 +242,10 @@ const defaultEventType = "track"
 func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error) {
 	var v validation
 	if t.GetWorkflowKey() == "" {
-		v.add("workflow_key", "is required")
+		v.add("workflowKey", "is required")
 	}
 	if t.GetSourceId() == "" {
-		v.add("source_id", "is required")
+		v.add("sourceId", "is required")
 	}
 	if t.GetEventType() == "" {
 		t.EventType = defaultEventType

@@ -30,6 +30,7 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		delivery   *engine.DeliveryError
 		expression *engine.ExpressionError
 		pre        *engine.PreconditionError
+		notReady   *engine.NotReadyError
 	)
 	switch {
 	case errors.As(err, &cerr):
@@ -46,6 +47,12 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		return connect.NewError(connect.CodeNotFound, notFound)
 	case errors.As(err, &exists):
 		return connect.NewError(connect.CodeAlreadyExists, exists)
+	case errors.As(err, &notReady):
+		return connect.NewError(connect.CodeUnavailable, notReady)
+	case errors.Is(err, engine.ErrTooLarge):
+		// Retrying the same request can never fit; the caller must send
+		// less at once.
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("the request is too large to store in one commit; send less at once"))
 	case errors.Is(err, engine.ErrUnavailable):
 		log.WarnContext(ctx, "unavailable", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("temporarily unavailable, retry later"))

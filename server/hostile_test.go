@@ -815,7 +815,7 @@ func TestHostileExpressions(t *testing.T) {
 			// Under the length limit, over the node limit.
 			{"too many nodes", "mapping.data", "{\"n\": 1" + strings.Repeat("+1", 2500) + "}", "exceeds maximum allowed nodes"},
 			{"too many nodes in a condition", "condition", strings.Repeat("a&&", 2100) + "a", "exceeds maximum allowed nodes"},
-			{"too long", "mapping.cancellation_key", `"` + strings.Repeat("x", 9000) + `"`, "the expression is 9002 bytes; at most 8192"},
+			{"too long", "mapping.cancellationKey", `"` + strings.Repeat("x", 9000) + `"`, "the expression is 9002 bytes; at most 8192"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -825,7 +825,7 @@ func TestHostileExpressions(t *testing.T) {
 					fields["condition"] = tt.expr
 				case "mapping.data":
 					fields["mapping"] = map[string]any{"data": tt.expr}
-				case "mapping.cancellation_key":
+				case "mapping.cancellationKey":
 					fields["mapping"] = map[string]any{"cancellationKey": tt.expr}
 				}
 				r := createTrigger(t, fields)
@@ -932,7 +932,7 @@ func TestHostileExpressions(t *testing.T) {
 			if bad.status == http.StatusBadRequest {
 				// Refused at save: as good as stopped at run time, if it
 				// says why.
-				if fields := restViolations(t, bad); !slices.Contains(fields, "mapping.cancellation_key") {
+				if fields := restViolations(t, bad); !slices.Contains(fields, "mapping.cancellationKey") {
 					t.Fatalf("refused at save without naming the field: %s", bad.body)
 				}
 				t.Logf("refused at save: %s", hosMessage(t, bad))
@@ -988,8 +988,8 @@ func TestHostileExpressions(t *testing.T) {
 			case tt.mayRun && a.GetStatus() == harkv1.ActionStatus_ACTION_STATUS_SUCCESS:
 			case a.GetStatus() != harkv1.ActionStatus_ACTION_STATUS_ERROR:
 				t.Errorf("hostile trigger: action %v, want ERROR: the expression was not stopped (it ran for %v)", a, elapsed.Round(time.Millisecond))
-			case !strings.HasPrefix(a.GetReason(), "mapping.cancellation_key: ") || len(a.GetReason()) <= len("mapping.cancellation_key: "):
-				t.Errorf("hostile trigger: reason %q, want mapping.cancellation_key: and what stopped it", a.GetReason())
+			case !strings.HasPrefix(a.GetReason(), "mapping.cancellationKey: ") || len(a.GetReason()) <= len("mapping.cancellationKey: "):
+				t.Errorf("hostile trigger: reason %q, want mapping.cancellationKey: and what stopped it", a.GetReason())
 			default:
 				t.Logf("stopped: %s", a.GetReason())
 			}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,6 +51,31 @@ type harnessOptions struct {
 	// built-in plugin processes as pluginMarkerEnv, so a test can tell its
 	// own plugin processes from those of tests running in parallel.
 	pluginMarker string
+	// clock, when set, is the server's clock (server.Config.Now).
+	clock *fakeClock
+}
+
+// fakeClock is a clock a test moves by hand. It starts at the real time, so
+// what the store expires by the wall clock is never expired early.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+// Now returns the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // pluginMarkerEnv names the environment variable carrying a harness's
@@ -80,6 +106,9 @@ func startServerWith(t *testing.T, o harnessOptions) *harness {
 	cfg := h.config()
 	if o.pluginMarker != "" {
 		cfg.BuiltinPlugins = markedPlugins(o.pluginMarker)
+	}
+	if o.clock != nil {
+		cfg.Now = o.clock.Now
 	}
 	h.serveConfig(t, ln, cfg)
 	t.Cleanup(func() { h.stop(t) })

@@ -573,7 +573,7 @@ func TestEventLog(t *testing.T) {
 			t.Parallel()
 			r := h.rest(t, http.MethodGet, "/v1/environments/development/events?pageToken=%21%21", "")
 			wantStatus(t, r, http.StatusBadRequest)
-			wantViolation(t, restViolations(t, r), "page_token")
+			wantViolation(t, restViolations(t, r), "pageToken")
 		})
 	})
 

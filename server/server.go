@@ -64,6 +64,10 @@ type Config struct {
 	EventRetention time.Duration
 	// RunRetention is how long workflow runs are kept; 0 means 30 days.
 	RunRetention time.Duration
+	// Now is the one clock of every expiry (idempotency windows, retention,
+	// API idempotency keys): the engine reads it and gives the store
+	// absolute expiry times. Nil means time.Now; tests move it.
+	Now func() time.Time
 }
 
 // Server is a running hark: its store, engine and HTTP handler.
@@ -142,6 +146,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		EventRetention: cfg.EventRetention,
 		RunRetention:   cfg.RunRetention,
 		Metrics:        s.metrics,
+		Now:            cfg.Now,
 	})
 	if err != nil {
 		return nil, err

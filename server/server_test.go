@@ -1135,7 +1135,7 @@ func TestSourceEnvironmentSettings(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				r := do(t, http.MethodPatch, path, `{"idempotencyWindow":"`+tt.window+`"}`, tt.wantStatus)
 				if tt.wantStatus == http.StatusBadRequest {
-					wantViolation(t, restViolations(t, r), "idempotency_window")
+					wantViolation(t, restViolations(t, r), "idempotencyWindow")
 				}
 				se, raw := get(t)
 				if raw["idempotencyWindow"] != tt.wantRaw {
@@ -1218,7 +1218,7 @@ func TestSourceEnvironmentSettings(t *testing.T) {
 
 	t.Run("unknown setting", func(t *testing.T) {
 		r := do(t, http.MethodPatch, path, `{"pluginSettings":{"no_such_setting":"x"}}`, http.StatusBadRequest)
-		wantViolation(t, restViolations(t, r), "plugin_settings.no_such_setting")
+		wantViolation(t, restViolations(t, r), "pluginSettings.no_such_setting")
 	})
 
 	t.Run("unknown source or environment", func(t *testing.T) {
@@ -1516,8 +1516,8 @@ func TestWorkflowPaging(t *testing.T) {
 			query     string
 			wantField string
 		}{
-			{"bad page token", &harkv1.ListWorkflowsRequest{PageToken: "!!not-a-token"}, "?pageToken=%21%21not-a-token", "page_token"},
-			{"negative page size", &harkv1.ListWorkflowsRequest{PageSize: -1}, "?pageSize=-1", "page_size"},
+			{"bad page token", &harkv1.ListWorkflowsRequest{PageToken: "!!not-a-token"}, "?pageToken=%21%21not-a-token", "pageToken"},
+			{"negative page size", &harkv1.ListWorkflowsRequest{PageSize: -1}, "?pageSize=-1", "pageSize"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

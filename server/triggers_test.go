@@ -757,7 +757,7 @@ func TestTriggersMappingOutcomes(t *testing.T) {
 		{name: "data a list", mapping: map[string]any{"data": `[properties.post.title]`}, status: trgError,
 			reason: "mapping.data: must be an object or null, not a list"},
 		{name: "boolean cancellation key", mapping: map[string]any{"cancellationKey": `properties.vip`}, status: trgError,
-			reason: "mapping.cancellation_key: must be a string, not a boolean"},
+			reason: "mapping.cancellationKey: must be a string, not a boolean"},
 		{name: "tenant object without id", mapping: map[string]any{"tenant": `{"name": "Acme"}`}, status: trgError,
 			reason: "mapping.tenant: a tenant object needs a string `id`"},
 		{name: "actor collection", mapping: map[string]any{"actor": `{"id": "p1", "collection": "projects"}`}, status: trgError,
@@ -1178,7 +1178,7 @@ func TestTriggersValidation(t *testing.T) {
 			"mapping.actor":            func(r *harkv1.CreateTriggerRequest) { r.Mapping.Actor = "[userId," },
 			"mapping.tenant":           func(r *harkv1.CreateTriggerRequest) { r.Mapping.Tenant = "[userId," },
 			"mapping.data":             func(r *harkv1.CreateTriggerRequest) { r.Mapping.Data = "[userId," },
-			"mapping.cancellation_key": func(r *harkv1.CreateTriggerRequest) { r.Mapping.CancellationKey = "[userId," },
+			"mapping.cancellationKey": func(r *harkv1.CreateTriggerRequest) { r.Mapping.CancellationKey = "[userId," },
 		} {
 			req := valid()
 			set(req)
@@ -1227,7 +1227,7 @@ func TestTriggersValidation(t *testing.T) {
 		r := f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers", `{}`)
 		wantStatus(t, r, http.StatusBadRequest)
 		_, _, fields := trgRESTError(t, r)
-		for _, want := range []string{"workflow_key", "source_id", "event"} {
+		for _, want := range []string{"workflowKey", "sourceId", "event"} {
 			wantViolation(t, fields, want)
 		}
 	})
@@ -2094,5 +2094,97 @@ func TestTriggersWatchWorkflowRuns(t *testing.T) {
 	marker := api("marker")
 	for i, w := range resumed {
 		w.expect(t, cursors[i], marker)
+	}
+}
+
+// TestTriggersCancelManyRuns cancels more runs than one store transaction
+// holds, while events keep arriving. CancelWorkflow used to scan the
+// environment's runs and cancel at most 10,000 in one commit holding the
+// lock every ingest commit takes (a larger one failed as too large, a
+// 500). It now finds them through the cancellation index and cancels them
+// in chunks, so an event delivered meanwhile commits between two chunks:
+// its run's cursor lies between the cancellations' cursors.
+func TestTriggersCancelManyRuns(t *testing.T) {
+	t.Parallel()
+	f := trgStart(t)
+	bulk := f.createTrigger(t, "development", map[string]any{
+		"event": "Bulk", "mapping": map[string]any{"recipients": `"u2"`, "cancellationKey": `"bulk"`},
+	})
+	f.createTrigger(t, "development", map[string]any{"event": "Meanwhile", "mapping": map[string]any{"recipients": `"u2"`}})
+	const deliveries, perDelivery = 12, 1000
+	events := make([]map[string]any, perDelivery)
+	for i := range events {
+		events[i] = map[string]any{"type": "track", "event": "Bulk", "userId": "u2"}
+	}
+	var first []string
+	for i := range deliveries {
+		ids := f.post(t, "development", events...)
+		if i == 0 {
+			first = ids[:8]
+		}
+	}
+	var early []string // runs among the first the cancel reaches
+	for _, id := range first {
+		early = append(early, f.action(t, "development", id, bulk.GetId()).GetWorkflowRunId())
+	}
+	// A run of the same workflow with another key stays active.
+	other := f.mustTriggerWorkflow(t, "development", "new-comment", `{"recipients":["u2"],"cancellationKey":"other"}`)
+
+	type result struct {
+		code int
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, body, err := trgDo(t.Context(), f.h, true, "/v1/environments/development/workflows/new-comment/cancel", `{"cancellationKey":"bulk"}`)
+		done <- result{code, body, err}
+	}()
+	// Once the first chunk is committed, deliver an event.
+	deadline := time.Now().Add(testTimeout)
+	for !slices.ContainsFunc(early, func(id string) bool { return f.run(t, "development", id).GetStatus() == trgCancelled }) {
+		if time.Now().After(deadline) {
+			t.Fatal("no run was cancelled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	meanwhile := f.track(t, "development", "Meanwhile", "u2", nil)
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("the cancel call did not return")
+	}
+	if res.err != nil || res.code != http.StatusOK {
+		t.Fatalf("cancel: HTTP %d %s %v", res.code, res.body, res.err)
+	}
+	cancelled := &harkv1.CancelWorkflowResponse{}
+	if err := protojson.Unmarshal(res.body, cancelled); err != nil {
+		t.Fatal(err)
+	}
+	got := cancelled.GetWorkflowRunIds()
+	if len(got) != deliveries*perDelivery {
+		t.Fatalf("cancel cancelled %d runs, want %d", len(got), deliveries*perDelivery)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
+		t.Fatalf("cancel listed a run twice")
+	}
+	for _, id := range []string{got[0], got[len(got)/2], got[len(got)-1]} {
+		if s := f.run(t, "development", id).GetStatus(); s != trgCancelled {
+			t.Fatalf("run %s status = %v, want CANCELLED", id, s)
+		}
+	}
+	if s := f.run(t, "development", other).GetStatus(); s != trgActive {
+		t.Fatalf("the run with another cancellation key is %v, want ACTIVE", s)
+	}
+	// The event delivered during the cancel committed between its chunks.
+	mine := f.run(t, "development", trgActions(f.event(t, "development", meanwhile))[0].GetWorkflowRunId())
+	firstCursor, lastCursor := f.run(t, "development", got[0]).GetCursor(), f.run(t, "development", got[len(got)-1]).GetCursor()
+	if !(firstCursor < mine.GetCursor() && mine.GetCursor() < lastCursor) {
+		t.Fatalf("the run of an event delivered during the cancel has cursor %s; the cancellations span %s..%s: ingestion waited for the whole cancel",
+			mine.GetCursor(), firstCursor, lastCursor)
+	}
+	if again := f.cancel(t, "development", "new-comment", `{"cancellationKey":"bulk"}`); len(again) != 0 {
+		t.Fatalf("cancelling again cancelled %d runs, want none", len(again))
 	}
 }

@@ -451,7 +451,7 @@ func TestUsersAPI(t *testing.T) {
 			t.Parallel()
 			_, err := call(t, h.users().ListUsers, &harkv1.ListUsersRequest{Environment: "paging", PageToken: "!!"})
 			wantCode(t, err, connect.CodeInvalidArgument)
-			wantViolation(t, connectViolations(t, err), "page_token")
+			wantViolation(t, connectViolations(t, err), "pageToken")
 		})
 		t.Run("default page", func(t *testing.T) {
 			t.Parallel()

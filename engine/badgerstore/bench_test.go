@@ -40,7 +40,7 @@ func BenchmarkCommit(b *testing.B) {
 						if err != nil {
 							return err
 						}
-						if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), b, time.Hour); err != nil {
+						if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), b, time.Now().Add(time.Hour)); err != nil {
 							return err
 						}
 					}

@@ -24,6 +24,9 @@
 //	0x16 run feed         16 | env 00 cursor (8-byte BE)  → run_id (TTL: run retention)
 //	0x17 run cursor       17 | env                        → last cursor (8-byte BE)
 //	0x18 API trigger key  18 | env 00 key                 → expiry (8-byte BE ns) | digest len (1) | digest | run_id (TTL 24h)
+//	0x19 cancellation     19 | env 00 workflow 00 cancellation_key 00 run_id → empty (TTL: run retention)
+//	                         an ACTIVE run with a cancellation key; PutWorkflowRun keeps it
+//	0x08 schema version   08                              → version (8-byte BE); see migrate
 //
 // Event ids are lowercase ULIDs behind a fixed prefix, so byte order is time
 // order: the log is read newest first by iterating 0x10|env in reverse.
@@ -78,6 +81,8 @@ const (
 	tableRunFeed     byte = 0x16
 	tableRunCursor   byte = 0x17
 	tableTriggerReq  byte = 0x18
+	tableCancelIndex byte = 0x19
+	tableSchema      byte = 0x08
 )
 
 const sep = 0x00
@@ -133,6 +138,10 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, log: log, stop: make(chan struct{})}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	interval := opts.GCInterval
 	if interval <= 0 {
 		interval = 5 * time.Minute
@@ -140,6 +149,84 @@ func Open(opts Options) (*Store, error) {
 	s.wg.Add(1)
 	go s.gcLoop(interval)
 	return s, nil
+}
+
+// schemaVersion is the keyspace version this code writes. 2 added the
+// cancellation index (0x19).
+const schemaVersion = 2
+
+// migrate brings a store written by an older hark up to schemaVersion, in
+// one transaction per step, before anything else reads it. A new store is
+// marked current at once.
+func (s *Store) migrate() error {
+	var version uint64
+	empty := true
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		it.Rewind()
+		empty = !it.Valid()
+		it.Close()
+		item, err := txn.Get([]byte{tableSchema})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			version = 1
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("schema version record is malformed")
+			}
+			version = binary.BigEndian.Uint64(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("the data dir was written by a newer hark (schema %d; this one knows %d)", version, schemaVersion)
+	}
+	if version < 2 && !empty {
+		if err := s.indexCancellations(); err != nil {
+			return fmt.Errorf("migrate to schema 2: %w", err)
+		}
+	}
+	return s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set([]byte{tableSchema}, binary.BigEndian.AppendUint64(nil, schemaVersion))
+	})
+}
+
+// indexCancellations writes the cancellation index of every stored active
+// run with a cancellation key (schema 1 had none), a write batch at a time.
+func (s *Store) indexCancellations() error {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tableRun}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			run := &harkv1.WorkflowRun{}
+			if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, run) }); err != nil {
+				return fmt.Errorf("decode run %x: %w", item.Key(), err)
+			}
+			if run.GetCancellationKey() == "" || run.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
+				continue
+			}
+			e := badger.NewEntry(cancelIndexKey(run.GetEnvironment(), run.GetWorkflowKey(), run.GetCancellationKey(), run.GetId()), nil)
+			e.ExpiresAt = item.ExpiresAt()
+			if err := wb.SetEntry(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return wb.Flush()
 }
 
 // gcLoop runs value-log GC until Close. Badger asks callers to repeat
@@ -477,8 +564,8 @@ func (t tx) DeleteWorkflow(k string) error {
 	return t.txn.Delete(key(tableWorkflow, k))
 }
 
-func (t tx) PutEncodedSourceEvent(env, id string, encoded []byte, ttl time.Duration) error {
-	return t.txn.SetEntry(badger.NewEntry(key(tableEvent, env, id), encoded).WithTTL(ttl))
+func (t tx) PutEncodedSourceEvent(env, id string, encoded []byte, expiresAt time.Time) error {
+	return t.txn.SetEntry(expiring(key(tableEvent, env, id), encoded, expiresAt))
 }
 
 func (t tx) SourceEvent(env, id string) (*harkv1.SourceEvent, error) {
@@ -582,10 +669,7 @@ func (t tx) IdempotencyRecord(env, sourceID, typ, k string) (string, time.Time, 
 func (t tx) PutIdempotencyRecord(env, sourceID, typ, k, originalID string, expiresAt time.Time) error {
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(originalID)), uint64(expiresAt.UnixNano()))
 	v = append(v, originalID...)
-	// Badger's TTL has second granularity; round up so the record never
-	// disappears before the engine considers it expired.
-	ttl := max(time.Until(expiresAt).Truncate(time.Second)+time.Second, time.Second)
-	return t.txn.SetEntry(badger.NewEntry(key(tableIdempotency, env, sourceID, typ, k), v).WithTTL(ttl))
+	return t.txn.SetEntry(expiring(key(tableIdempotency, env, sourceID, typ, k), v, expiresAt))
 }
 
 func (t tx) Trigger(env, id string) (*harkv1.Trigger, error) {
@@ -608,12 +692,51 @@ func (t tx) WorkflowRun(env, id string) (*harkv1.WorkflowRun, error) {
 	return get(t, key(tableRun, env, id), &harkv1.WorkflowRun{}, "workflow run", id)
 }
 
-func (t tx) PutWorkflowRun(run *harkv1.WorkflowRun, ttl time.Duration) error {
+func (t tx) PutWorkflowRun(run *harkv1.WorkflowRun, expiresAt time.Time) error {
 	v, err := proto.Marshal(run)
 	if err != nil {
 		return fmt.Errorf("encode run: %w", err)
 	}
-	return t.txn.SetEntry(badger.NewEntry(key(tableRun, run.GetEnvironment(), run.GetId()), v).WithTTL(ttl))
+	if err := t.txn.SetEntry(expiring(key(tableRun, run.GetEnvironment(), run.GetId()), v, expiresAt)); err != nil {
+		return err
+	}
+	if run.GetCancellationKey() == "" {
+		return nil
+	}
+	k := cancelIndexKey(run.GetEnvironment(), run.GetWorkflowKey(), run.GetCancellationKey(), run.GetId())
+	if run.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
+		return t.txn.SetEntry(expiring(k, nil, expiresAt))
+	}
+	return t.txn.Delete(k)
+}
+
+// cancelIndexKey is a run's entry in the cancellation index. A
+// cancellation key is a mapped value and may hold a NUL, so one key can
+// extend another ("a" and "a\x00b"); CancellableRuns tells them apart by
+// the run id at the end, which never holds one.
+func cancelIndexKey(env, workflow, cancellationKey, runID string) []byte {
+	return key(tableCancelIndex, env, workflow, cancellationKey, runID)
+}
+
+func (t tx) CancellableRuns(env, workflow, cancellationKey, after string, limit int) ([]string, error) {
+	prefix := append(key(tableCancelIndex, env, workflow, cancellationKey), sep)
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	start := append(bytes.Clone(prefix), after...)
+	var out []string
+	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+		k := it.Item().Key()
+		if after != "" && bytes.Equal(k, start) {
+			continue
+		}
+		id := k[len(prefix):]
+		if bytes.IndexByte(id, sep) >= 0 {
+			// A longer cancellation key that extends this one with a NUL.
+			continue
+		}
+		out = append(out, string(id))
+	}
+	return out, nil
 }
 
 func (t tx) WorkflowRuns(env, before string, limit, scanLimit int, keep func(*harkv1.WorkflowRun) bool) ([]*harkv1.WorkflowRun, string, error) {
@@ -646,8 +769,8 @@ func runFeedKey(env string, cursor uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(key(tableRunFeed, env), sep), cursor)
 }
 
-func (t tx) AppendRunFeed(env string, cursor uint64, runID string, ttl time.Duration) error {
-	return t.txn.SetEntry(badger.NewEntry(runFeedKey(env, cursor), []byte(runID)).WithTTL(ttl))
+func (t tx) AppendRunFeed(env string, cursor uint64, runID string, expiresAt time.Time) error {
+	return t.txn.SetEntry(expiring(runFeedKey(env, cursor), []byte(runID), expiresAt))
 }
 
 func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry, error) {
@@ -697,8 +820,21 @@ func (t tx) PutTriggerRequest(env, k string, digest []byte, runID string, expire
 	v = append(v, byte(len(digest)))
 	v = append(v, digest...)
 	v = append(v, runID...)
-	ttl := max(time.Until(expiresAt).Truncate(time.Second)+time.Second, time.Second)
-	return t.txn.SetEntry(badger.NewEntry(key(tableTriggerReq, env, k), v).WithTTL(ttl))
+	return t.txn.SetEntry(expiring(key(tableTriggerReq, env, k), v, expiresAt))
+}
+
+// expiring is an entry Badger removes after expiresAt. The time comes from
+// the engine's clock; the store reads none. Badger's expiry has second
+// granularity: round up, so a record never disappears before the engine
+// considers it expired.
+func expiring(k, v []byte, expiresAt time.Time) *badger.Entry {
+	e := badger.NewEntry(k, v)
+	secs := expiresAt.Unix()
+	if expiresAt.Nanosecond() > 0 {
+		secs++
+	}
+	e.ExpiresAt = uint64(max(secs, 1))
+	return e
 }
 
 // badgerLogger sends Badger's logs to slog. Badger is chatty at Info (every
