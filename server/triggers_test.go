@@ -1174,10 +1174,10 @@ func TestTriggersValidation(t *testing.T) {
 	t.Run("every mapping field is compiled", func(t *testing.T) {
 		t.Parallel()
 		for field, set := range map[string]func(*harkv1.CreateTriggerRequest){
-			"mapping.recipients":       func(r *harkv1.CreateTriggerRequest) { r.Mapping.Recipients = "[userId," },
-			"mapping.actor":            func(r *harkv1.CreateTriggerRequest) { r.Mapping.Actor = "[userId," },
-			"mapping.tenant":           func(r *harkv1.CreateTriggerRequest) { r.Mapping.Tenant = "[userId," },
-			"mapping.data":             func(r *harkv1.CreateTriggerRequest) { r.Mapping.Data = "[userId," },
+			"mapping.recipients":      func(r *harkv1.CreateTriggerRequest) { r.Mapping.Recipients = "[userId," },
+			"mapping.actor":           func(r *harkv1.CreateTriggerRequest) { r.Mapping.Actor = "[userId," },
+			"mapping.tenant":          func(r *harkv1.CreateTriggerRequest) { r.Mapping.Tenant = "[userId," },
+			"mapping.data":            func(r *harkv1.CreateTriggerRequest) { r.Mapping.Data = "[userId," },
 			"mapping.cancellationKey": func(r *harkv1.CreateTriggerRequest) { r.Mapping.CancellationKey = "[userId," },
 		} {
 			req := valid()
