@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -588,12 +589,48 @@ func (p *pendingDelivery) finishPrepare() error {
 // jsonEnv builds an event's expression environment straight from its JSON,
 // decoded once for all its triggers.
 func jsonEnv(in InEvent, headers http.Header) rules.Env {
-	var original, data map[string]any
-	_ = json.Unmarshal(in.Original, &original) // validated by newSourceEvent
+	original := decodeObject(in.Original) // validated by newSourceEvent
+	var data map[string]any
 	if len(in.Data) > 0 {
-		_ = json.Unmarshal(in.Data, &data)
+		data = decodeObject(in.Data)
 	}
 	return rules.NewEnv(original, data, in.UserID, firstValues(headers))
+}
+
+// decodeObject decodes a JSON object as expressions see it: numbers that a
+// float64 holds exactly are float64, others their text (as in the stored
+// event, see exactFloat). Invalid JSON gives nil.
+func decodeObject(raw []byte) map[string]any {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return nil
+	}
+	exactNumbers(m)
+	return m
+}
+
+// exactNumbers replaces, in place, every json.Number inside v by a float64
+// or, where a float64 would round it, its text.
+func exactNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil || !exactFloat([]byte(x), f) {
+			return string(x)
+		}
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = exactNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = exactNumbers(e)
+		}
+	}
+	return v
 }
 
 func firstValues(h http.Header) map[string]string {
@@ -619,8 +656,8 @@ func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceE
 		Name:           cleanLabel(in.Name),
 		UserId:         in.UserID,
 		AnonymousId:    in.AnonymousID,
-		IdempotencyKey: idempotencyKey(in.IdempotencyKey),
 	}
+	ev.IdempotencyKey, ev.IdempotencyKeyError = idempotencyKey(in.IdempotencyKey)
 	if !in.Timestamp.IsZero() {
 		ev.Timestamp = timestamppb.New(in.Timestamp)
 	}

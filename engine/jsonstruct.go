@@ -183,7 +183,9 @@ func (d *jsonDecoder) literal(word string, v *structpb.Value) (*structpb.Value, 
 }
 
 // number reads a JSON number (RFC 8259's grammar) as a float64, as Struct
-// holds numbers.
+// holds numbers — unless a float64 cannot hold its value exactly (see
+// numberValue): then it is kept as its text, a string, so a 20-digit order
+// id comes back digit for digit instead of rounded.
 func (d *jsonDecoder) number() (*structpb.Value, error) {
 	start := d.i
 	if d.b[d.i] == '-' {
@@ -228,7 +230,64 @@ func (d *jsonDecoder) number() (*structpb.Value, error) {
 		}
 		return nil, d.errorf("invalid value for number: %s", text)
 	}
+	if text := d.b[start:d.i]; !exactFloat(text, f) {
+		return structpb.NewStringValue(string(text)), nil
+	}
 	return structpb.NewNumberValue(f), nil
+}
+
+// exactFloat reports whether f, parsed from the JSON number text, has
+// exactly the value the text writes, that is whether the shortest decimal
+// that reads back as f is the text's value: 0.1, 1e21 and
+// 0.30000000000000004 yes, the 20-digit 12345678901234567891 no. Any text with at most 15 significant digits reads
+// back exactly (a float64 keeps 15.95 decimal digits), so only longer ones
+// are compared.
+func exactFloat(text []byte, f float64) bool {
+	digits, exp := decimalOf(text)
+	if len(digits) <= 15 {
+		return true
+	}
+	shortest, sexp := decimalOf(strconv.AppendFloat(nil, f, 'e', -1, 64))
+	return string(digits) == string(shortest) && exp == sexp
+}
+
+// decimalOf reads a JSON number's text as its significant digits (no
+// leading or trailing zeros) and the decimal exponent of the first of them,
+// so equal values give equal results: "120.0" and "1.2e2" are ("12", 2).
+// The sign is ignored (exactness does not depend on it).
+func decimalOf(text []byte) (digits []byte, exp int) {
+	var mantissa []byte
+	point := -1
+	i := 0
+	if i < len(text) && text[i] == '-' {
+		i++
+	}
+	for ; i < len(text) && text[i] != 'e' && text[i] != 'E'; i++ {
+		if text[i] == '.' {
+			point = len(mantissa)
+			continue
+		}
+		mantissa = append(mantissa, text[i])
+	}
+	if point < 0 {
+		point = len(mantissa)
+	}
+	if i < len(text) {
+		e, _ := strconv.Atoi(string(text[i+1:])) // the grammar was checked; huge exponents saturate harmlessly
+		exp = e
+	}
+	lead := 0
+	for lead < len(mantissa) && mantissa[lead] == '0' {
+		lead++
+	}
+	trail := len(mantissa)
+	for trail > lead && mantissa[trail-1] == '0' {
+		trail--
+	}
+	if lead == trail {
+		return nil, 0 // zero
+	}
+	return mantissa[lead:trail], exp + point - lead
 }
 
 var errJSONString = errors.New("invalid JSON string")

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -45,7 +46,81 @@ func checkDecodeStruct(t *testing.T, b []byte) {
 	switch {
 	case (gotErr == nil) != (wantErr == nil):
 		t.Fatalf("decodeStruct(%q): err %v; protojson: err %v", b, gotErr, wantErr)
-	case gotErr == nil && !proto.Equal(got, want):
+	case gotErr == nil && !sameStruct(got, want):
 		t.Fatalf("decodeStruct(%q) = %v; protojson = %v", b, got, want)
+	}
+}
+
+// sameStruct is proto.Equal, except that decodeStruct keeps a number a
+// float64 cannot hold exactly as its text: such a string stands for the
+// number protojson read from the same text.
+func sameStruct(got, want *structpb.Struct) bool {
+	if len(got.GetFields()) != len(want.GetFields()) {
+		return false
+	}
+	for k, g := range got.GetFields() {
+		w, ok := want.GetFields()[k]
+		if !ok || !sameValue(g, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameValue(got, want *structpb.Value) bool {
+	switch g := got.GetKind().(type) {
+	case *structpb.Value_StructValue:
+		return want.GetStructValue() != nil && sameStruct(g.StructValue, want.GetStructValue())
+	case *structpb.Value_ListValue:
+		wl := want.GetListValue()
+		if wl == nil || len(wl.GetValues()) != len(g.ListValue.GetValues()) {
+			return false
+		}
+		for i, v := range g.ListValue.GetValues() {
+			if !sameValue(v, wl.GetValues()[i]) {
+				return false
+			}
+		}
+		return true
+	case *structpb.Value_StringValue:
+		if n, ok := want.GetKind().(*structpb.Value_NumberValue); ok {
+			f, err := strconv.ParseFloat(g.StringValue, 64)
+			return err == nil && f == n.NumberValue && !exactFloat([]byte(g.StringValue), f)
+		}
+	}
+	return proto.Equal(got, want)
+}
+
+// TestDecodeStructKeepsInexactNumbers: numbers a float64 holds exactly stay
+// numbers; others keep their digits as text (issue: a 20-digit amount came
+// back rounded).
+func TestDecodeStructKeepsInexactNumbers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want *structpb.Value
+	}{
+		{`12345678901234567891`, structpb.NewStringValue("12345678901234567891")},
+		{`-12345678901234567891`, structpb.NewStringValue("-12345678901234567891")},
+		{`9007199254740993`, structpb.NewStringValue("9007199254740993")}, // 2^53+1
+		{`9007199254740992`, structpb.NewNumberValue(9007199254740992)},   // 2^53
+		{`0.1`, structpb.NewNumberValue(0.1)},
+		{`0.30000000000000004`, structpb.NewNumberValue(0.30000000000000004)},
+		{`3.14159265358979323846`, structpb.NewStringValue("3.14159265358979323846")},
+		{`1e21`, structpb.NewNumberValue(1e21)},
+		{`1000000000000000000000`, structpb.NewNumberValue(1e21)},
+		{`120.000000000000000000`, structpb.NewNumberValue(120)},
+		{`0.000000000000000000001`, structpb.NewNumberValue(1e-21)},
+		{`42`, structpb.NewNumberValue(42)},
+		{`-0`, structpb.NewNumberValue(0)},
+	}
+	for _, tt := range tests {
+		s, err := decodeStruct([]byte(`{"n":` + tt.in + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		if got := s.GetFields()["n"]; !proto.Equal(got, tt.want) {
+			t.Errorf("%s decodes to %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }

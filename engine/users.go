@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -167,18 +169,39 @@ func (e *Engine) DeleteUser(ctx context.Context, env, id string) error {
 }
 
 // idempotencyKey returns an event's key when it is valid — a JSON string of
-// 1-255 characters (DESIGN §4) — and "" otherwise: an invalid key does not
-// reject the event, it only turns deduplication off for it.
-func idempotencyKey(raw json.RawMessage) string {
-	if len(raw) == 0 || raw[0] != '"' {
-		return ""
+// 1-255 characters (DESIGN §4) — and otherwise "" with the reason it was
+// not used: an invalid key does not reject the event, it only turns
+// deduplication off for it, and the event log says why. A missing or null
+// key is no key: no reason.
+func idempotencyKey(raw json.RawMessage) (key, problem string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", ""
 	}
+	const off = "; the event was processed without deduplication"
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return ""
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", fmt.Sprintf("the idempotency key is %s, not a string%s", jsonKind(raw), off)
 	}
-	if n := utf8.RuneCountInString(s); n < 1 || n > 255 {
-		return ""
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		return "", "the idempotency key is empty" + off
+	case n > maxIdempotencyKeyLen:
+		return "", fmt.Sprintf("the idempotency key has %d characters; at most %d%s", n, maxIdempotencyKeyLen, off)
 	}
-	return s
+	return s, ""
+}
+
+// jsonKind names the kind of a JSON value by its first byte.
+func jsonKind(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case 't', 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }

@@ -247,13 +247,14 @@ func TestIdempotency(t *testing.T) {
 		tests := []struct {
 			name string
 			key  string // the messageId's JSON
+			why  string // the logged reason
 		}{
-			{"256 characters", `"` + strings.Repeat("k", 256) + `"`},
-			{"256 two-byte characters", `"` + strings.Repeat("é", 256) + `"`},
-			{"number", `12345`},
-			{"empty string", `""`},
-			{"object", `{"id":"x"}`},
-			{"boolean", `true`},
+			{"256 characters", `"` + strings.Repeat("k", 256) + `"`, "the idempotency key has 256 characters; at most 255"},
+			{"256 two-byte characters", `"` + strings.Repeat("é", 256) + `"`, "the idempotency key has 256 characters; at most 255"},
+			{"number", `12345`, "the idempotency key is a number, not a string"},
+			{"empty string", `""`, "the idempotency key is empty"},
+			{"object", `{"id":"x"}`, "the idempotency key is an object, not a string"},
+			{"boolean", `true`, "the idempotency key is a boolean, not a string"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -273,8 +274,13 @@ func TestIdempotency(t *testing.T) {
 						t.Fatalf("logged with idempotencyKey %v, want none: %s", k, r.body)
 					}
 					// The original event still shows what was sent.
-					if _, ok := decode(t, r, &harkv1.SourceEvent{}).GetEvent().GetFields()["messageId"]; !ok {
+					logged := decode(t, r, &harkv1.SourceEvent{})
+					if _, ok := logged.GetEvent().GetFields()["messageId"]; !ok {
 						t.Fatalf("the original event lost its messageId: %s", r.body)
+					}
+					// And the log says why the key was not used.
+					if want := tt.why + "; the event was processed without deduplication"; logged.GetIdempotencyKeyError() != want {
+						t.Fatalf("idempotencyKeyError = %q, want %q", logged.GetIdempotencyKeyError(), want)
 					}
 				}
 			})

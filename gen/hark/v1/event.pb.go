@@ -342,8 +342,12 @@ type SourceEvent struct {
 	// OriginalEventID links an IDEMPOTENT event to the event that was
 	// processed with the same key.
 	OriginalEventId string `protobuf:"bytes,17,opt,name=original_event_id,json=originalEventId,proto3" json:"original_event_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// IdempotencyKeyError says why the event's idempotency key was not used
+	// (not a string, empty, longer than 255 characters): the event was
+	// processed without deduplication. Empty when the key was used or absent.
+	IdempotencyKeyError string `protobuf:"bytes,18,opt,name=idempotency_key_error,json=idempotencyKeyError,proto3" json:"idempotency_key_error,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SourceEvent) Reset() {
@@ -491,6 +495,13 @@ func (x *SourceEvent) GetActions() []*Action {
 func (x *SourceEvent) GetOriginalEventId() string {
 	if x != nil {
 		return x.OriginalEventId
+	}
+	return ""
+}
+
+func (x *SourceEvent) GetIdempotencyKeyError() string {
+	if x != nil {
+		return x.IdempotencyKeyError
 	}
 	return ""
 }
@@ -1102,7 +1113,7 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"trigger_id\x18\x04 \x01(\tR\ttriggerId\x12!\n" +
 	"\fworkflow_key\x18\x05 \x01(\tR\vworkflowKey\x12&\n" +
 	"\x0fworkflow_run_id\x18\x06 \x01(\tR\rworkflowRunId\x12\x17\n" +
-	"\auser_id\x18\a \x01(\tR\x06userId\"\x90\x05\n" +
+	"\auser_id\x18\a \x01(\tR\x06userId\"\xc4\x05\n" +
 	"\vSourceEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsource_id\x18\x02 \x01(\tR\bsourceId\x12 \n" +
@@ -1122,7 +1133,8 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"\x06status\x18\x0e \x01(\x0e2\x1a.hark.v1.SourceEventStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x0f \x01(\tR\x06reason\x12)\n" +
 	"\aactions\x18\x10 \x03(\v2\x0f.hark.v1.ActionR\aactions\x12*\n" +
-	"\x11original_event_id\x18\x11 \x01(\tR\x0foriginalEventId\"\x96\x02\n" +
+	"\x11original_event_id\x18\x11 \x01(\tR\x0foriginalEventId\x122\n" +
+	"\x15idempotency_key_error\x18\x12 \x01(\tR\x13idempotencyKeyError\"\x96\x02\n" +
 	"\tEventType\x12\x1b\n" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x12\n" +
