@@ -53,6 +53,8 @@ type harnessOptions struct {
 	pluginMarker string
 	// clock, when set, is the server's clock (server.Config.Now).
 	clock *fakeClock
+	// config, when set, changes the server's configuration (limits).
+	config func(*server.Config)
 }
 
 // fakeClock is a clock a test moves by hand. It starts at the real time, so
@@ -109,6 +111,9 @@ func startServerWith(t *testing.T, o harnessOptions) *harness {
 	}
 	if o.clock != nil {
 		cfg.Now = o.clock.Now
+	}
+	if o.config != nil {
+		o.config(&cfg)
 	}
 	h.serveConfig(t, ln, cfg)
 	t.Cleanup(func() { h.stop(t) })

@@ -45,9 +45,19 @@ func ingestREST(e *engine.Engine, log *slog.Logger) http.Handler {
 // writeStatus writes a Connect error as vanguard does for REST routes: the
 // HTTP status of its code and a google.rpc.Status body with its details.
 func writeStatus(w http.ResponseWriter, err error) {
+	writeStatusCode(w, 0, err)
+}
+
+// writeStatusCode is writeStatus with an HTTP status of the caller's
+// (0: the one of the error's code), for the few answers REST senders need
+// to see as something else (408 for a body that took too long).
+func writeStatusCode(w http.ResponseWriter, httpCode int, err error) {
 	var cerr *connect.Error
 	if !errors.As(err, &cerr) {
 		cerr = connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	if httpCode == 0 {
+		httpCode = httpStatus(cerr.Code())
 	}
 	st := &status.Status{Code: int32(cerr.Code()), Message: cerr.Message()}
 	for _, d := range cerr.Details() {
@@ -57,7 +67,7 @@ func writeStatus(w http.ResponseWriter, err error) {
 	if merr != nil {
 		b = []byte(`{"code":13,"message":"internal error"}`)
 	}
-	w.WriteHeader(httpStatus(cerr.Code()))
+	w.WriteHeader(httpCode)
 	_, _ = w.Write(b)
 }
 

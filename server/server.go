@@ -36,6 +36,23 @@ const (
 	// enforced before vanguard reads the body, because vanguard's own limit
 	// answers 429, which Segment would retry for hours.
 	DefaultMaxBodyBytes = 4 << 20
+	// DefaultIngestMemory bounds the webhook bodies held at once (read, or
+	// waiting for their commit): 16 full-size bodies, thousands of typical
+	// ones. Past it deliveries get 503 and are retried.
+	DefaultIngestMemory = 64 << 20
+	// DefaultBodyTimeout is how long a webhook body may take to arrive;
+	// a slower one is answered 408, which Segment retries.
+	DefaultBodyTimeout = 60 * time.Second
+	// DefaultMaxConnections bounds open connections; more wait in the
+	// kernel's accept queue.
+	DefaultMaxConnections = 1024
+	// DefaultHTTP2MaxStreams bounds concurrent streams per HTTP/2
+	// connection (Go's default is 250).
+	DefaultHTTP2MaxStreams = 100
+	// answerTimeout is how long writing an ingest answer may take once the
+	// body has arrived and been processed: a client that never reads it
+	// (a zero HTTP/2 window) would otherwise hold its body forever.
+	answerTimeout = 30 * time.Second
 )
 
 // Config holds what a Server needs.
@@ -64,6 +81,18 @@ type Config struct {
 	EventRetention time.Duration
 	// RunRetention is how long workflow runs are kept; 0 means 30 days.
 	RunRetention time.Duration
+	// IngestMemory bounds the bytes of webhook bodies held at once; 0
+	// means DefaultIngestMemory.
+	IngestMemory int64
+	// BodyTimeout bounds how long a webhook body may take to arrive; 0
+	// means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// MaxConnections bounds open connections; 0 means
+	// DefaultMaxConnections, negative means no bound.
+	MaxConnections int
+	// HTTP2MaxStreams bounds concurrent streams per HTTP/2 connection; 0
+	// means DefaultHTTP2MaxStreams.
+	HTTP2MaxStreams int
 	// Now is the one clock of every expiry (idempotency windows, retention,
 	// API idempotency keys): the engine reads it and gives the store
 	// absolute expiry times. Nil means time.Now; tests move it.
@@ -95,6 +124,18 @@ func (s *Server) AdminToken() (token string, generated bool) {
 func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.IngestMemory <= 0 {
+		cfg.IngestMemory = DefaultIngestMemory
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.HTTP2MaxStreams <= 0 {
+		cfg.HTTP2MaxStreams = DefaultHTTP2MaxStreams
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if s.log == nil {
@@ -158,14 +199,27 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.http = &http.Server{
 		Handler: handler,
 		// Timeouts bound what a slow or idle client can hold: headers must
-		// arrive within 10s and a whole request within 60s. WriteTimeout is
-		// left at zero because Watch* streams are long-lived; their writes
-		// are bounded by the client's context instead.
+		// arrive within 10s; a webhook body within BodyTimeout (ingestEdge
+		// answers 408 then, so ReadTimeout here is only the backstop for
+		// every other route). WriteTimeout is left at zero because Watch*
+		// streams are long-lived; ingest answers get their own write
+		// deadline, and HTTP/2 connections that cannot be written to are
+		// closed after WriteByteTimeout.
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       cfg.BodyTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: cfg.HTTP2MaxStreams,
+			WriteByteTimeout:     answerTimeout,
+			// A peer that stops answering pings is gone: free its streams.
+			SendPingTimeout: time.Minute,
+			PingTimeout:     15 * time.Second,
+			// Unread request data buffered per stream and connection.
+			MaxReceiveBufferPerStream:     256 << 10,
+			MaxReceiveBufferPerConnection: 1 << 20,
+		},
 	}
 	s.http.RegisterOnShutdown(s.engine.EndStreams)
 	// gRPC needs HTTP/2; without TLS that is h2c, which Go's server speaks
@@ -182,6 +236,9 @@ func (s *Server) Engine() *engine.Engine { return s.engine }
 // Serve answers requests on ln until Shutdown. It returns nil after a
 // graceful Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.MaxConnections > 0 {
+		ln = newLimitListener(ln, s.cfg.MaxConnections)
+	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -245,11 +302,12 @@ func (s *Server) handler() (http.Handler, error) {
 	add(harkv1connect.NewUserServiceHandler(newUserService(s.engine), admin))
 	add(harkv1connect.NewWorkflowRunServiceHandler(newWorkflowRunService(s.engine), admin))
 	// Ingest is authorized by the secret token in its URL, not the admin token.
-	// Its raw body is already bounded (and decompressed) by limitIngestBody;
-	// vanguard then re-encodes it as JSON, whose base64 is a third larger, so
-	// Connect's own limit here only has to stop what cannot be a delivery.
-	ingestLimit := connect.WithReadMaxBytes(int(2*s.cfg.MaxBodyBytes + 1<<20))
-	add(harkv1connect.NewIngestServiceHandler(newIngestService(s.engine), common, ingestLimit, connect.WithInterceptors(errs)))
+	// Its request is already bounded (and decompressed) by ingestEdge, and
+	// Receive bounds the delivery inside it; a Connect JSON request carries
+	// the body as base64, a third larger, so Connect's own limit here only
+	// has to stop what cannot be a delivery.
+	ingestLimit := connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes*4/3 + 64<<10))
+	add(harkv1connect.NewIngestServiceHandler(newIngestService(s.engine, s.cfg.MaxBodyBytes), common, ingestLimit, connect.WithInterceptors(errs)))
 
 	mux := http.NewServeMux()
 	services := make([]*vanguard.Service, 0, len(mounts))
@@ -279,5 +337,27 @@ func (s *Server) handler() (http.Handler, error) {
 	mux.Handle("GET /metrics", s.metrics.handler(newAuthInterceptor(s.cfg.AdminToken)))
 	mux.Handle("GET "+BackupPath, s.backupHandler(newAuthInterceptor(s.cfg.AdminToken)))
 
-	return s.metrics.instrument(limitIngestBody(mux, s.cfg.MaxBodyBytes)), nil
+	errWriter := connect.NewErrorWriter()
+	gate := adminGate{next: mux, auth: newAuthInterceptor(s.cfg.AdminToken), errors: errWriter}
+	edge := &ingestEdge{
+		next:         gate,
+		maxBody:      s.cfg.MaxBodyBytes,
+		budget:       &byteBudget{limit: s.cfg.IngestMemory},
+		bodyTimeout:  s.cfg.BodyTimeout,
+		writeTimeout: answerTimeout,
+		known: func(ctx context.Context, token string) (bool, error) {
+			_, _, err := s.engine.ResolveIngestToken(ctx, token)
+			switch {
+			case err == nil:
+				return true, nil
+			case errors.Is(err, engine.ErrNotFound):
+				return false, nil
+			default:
+				return false, err
+			}
+		},
+		errors:  errWriter,
+		refused: s.metrics.DeliveryRejected,
+	}
+	return s.metrics.instrument(edge), nil
 }

@@ -1779,7 +1779,8 @@ func TestIngestBodyLimit(t *testing.T) {
 	}{
 		{"rest known token", restPath, func() io.Reader { return bytes.NewReader(big) }, nil, http.StatusBadRequest, restCode, 0},
 		{"rest known token chunked", restPath, func() io.Reader { return onlyReader{bytes.NewReader(big)} }, nil, http.StatusBadRequest, restCode, 0},
-		{"rest unknown token", "/integrations/receive/" + rand.Text(), func() io.Reader { return bytes.NewReader(big) }, nil, http.StatusBadRequest, restCode, 0},
+		// The token is looked up before the body is read.
+		{"rest unknown token", "/integrations/receive/" + rand.Text(), func() io.Reader { return bytes.NewReader(big) }, nil, http.StatusNotFound, float64(connect.CodeNotFound), 0},
 		{"connect path", connectPath, func() io.Reader { return bytes.NewReader(big) }, nil, http.StatusBadRequest, connectCode, 0},
 		{"connect path chunked", connectPath, func() io.Reader { return onlyReader{bytes.NewReader(big)} }, nil, http.StatusBadRequest, connectCode, 0},
 		{"rest small body reaches the handler", restPath, func() io.Reader { return bytes.NewReader(segmentTrack) }, nil, http.StatusOK, nil, 1},
