@@ -648,14 +648,14 @@ func byIndex(a, b *harkv1.ReceivedEvent) int { return int(a.GetIndex() - b.GetIn
 // newSourceEvent builds the log entry of one event.
 func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceEvent, error) {
 	ev := &harkv1.SourceEvent{
-		Id:             newEventID(),
-		SourceId:       req.src.GetId(),
-		Environment:    req.se.GetEnvironment(),
-		ReceivedAt:     timestamppb.New(req.receivedAt),
-		Type:           cleanLabel(in.Type),
-		Name:           cleanLabel(in.Name),
-		UserId:         in.UserID,
-		AnonymousId:    in.AnonymousID,
+		Id:          newEventID(),
+		SourceId:    req.src.GetId(),
+		Environment: req.se.GetEnvironment(),
+		ReceivedAt:  timestamppb.New(req.receivedAt),
+		Type:        cleanLabel(in.Type),
+		Name:        cleanLabel(in.Name),
+		UserId:      in.UserID,
+		AnonymousId: in.AnonymousID,
 	}
 	ev.IdempotencyKey, ev.IdempotencyKeyError = idempotencyKey(in.IdempotencyKey)
 	if !in.Timestamp.IsZero() {
