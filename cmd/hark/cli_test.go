@@ -24,6 +24,7 @@ const cliTimeout = 60 * time.Second
 type cliServer struct {
 	base, token, dataDir string
 	env                  []string // HARK_SERVER and HARK_TOKEN
+	proc                 *harkProc
 }
 
 // startCLIServer starts hark serve on 127.0.0.1:0 with a temp data dir and
@@ -35,7 +36,8 @@ func startCLIServer(t *testing.T) *cliServer {
 	base, _ := p.waitListening(t)
 	return &cliServer{
 		base: base, token: "test-admin-token", dataDir: dataDir,
-		env: []string{"HARK_SERVER=" + base, "HARK_TOKEN=test-admin-token"},
+		env:  []string{"HARK_SERVER=" + base, "HARK_TOKEN=test-admin-token"},
+		proc: p,
 	}
 }
 
