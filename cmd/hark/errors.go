@@ -43,6 +43,8 @@ func printError(w io.Writer, err error) {
 	switch {
 	case errors.As(err, &hint) && hint.hint != "":
 		fmt.Fprintf(w, "hint: %s\n", hint.hint)
+	case errors.As(err, &usage) && strings.HasPrefix(usage.hint, "usage: "):
+		fmt.Fprintln(w, usage.hint)
 	case errors.As(err, &usage) && usage.hint != "":
 		fmt.Fprintf(w, "hint: %s\n", usage.hint)
 	}

@@ -134,7 +134,7 @@ func eventsGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetSourceEvent())
 				}
 				return a.printEvent(res.Msg.GetSourceEvent())
 			})

@@ -25,7 +25,10 @@ var jsonOut = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopu
 // jsonLine is jsonOut on one line, for streams: one message per line.
 var jsonLine = protojson.MarshalOptions{EmitUnpopulated: true}
 
-// printJSON writes m as indented protojson.
+// printJSON writes m as indented protojson. Commands that create, get or
+// change one resource pass the resource itself, not the response that wraps
+// it, as REST and kubectl print it; lists print their response (the items and
+// nextPageToken).
 func (a *api) printJSON(m proto.Message) error {
 	b, err := jsonOut.Marshal(m)
 	if err != nil {

@@ -89,7 +89,7 @@ func runsGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetWorkflowRun())
 				}
 				return a.printRun(res.Msg.GetWorkflowRun())
 			})

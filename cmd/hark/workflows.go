@@ -82,7 +82,7 @@ func workflowsGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetWorkflow())
 				}
 				return table(a.out, workflowHeader, [][]string{workflowRow(res.Msg.GetWorkflow())})
 			})
@@ -109,7 +109,7 @@ func workflowsCreate(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetWorkflow())
 				}
 				return table(a.out, workflowHeader, [][]string{workflowRow(res.Msg.GetWorkflow())})
 			})
