@@ -726,6 +726,18 @@ func TestCLIErrors(t *testing.T) {
 		wantContains(t, "stderr", wantFail(t, env, "sources", "list", "--nope"), "unknown flag", "hint: see 'hark sources list --help'")
 		wantContains(t, "stderr", wantFail(t, env, "sources", "create", "--name", "X"), "type")
 	})
+	t.Run("durations in the CLI's units", func(t *testing.T) {
+		stderr := wantFail(t, env, "sources", "settings", src, "--env", "development", "--window", "45d")
+		wantContains(t, "stderr", stderr, "between 1m and 30d")
+		if strings.Contains(stderr, "0m0s") {
+			t.Fatalf("an error shows Go's duration form:\n%s", stderr)
+		}
+		mustHark(t, env, "env", "list", "--timeout", "1d")
+		if res := runHark(t, append(env, "HARK_TIMEOUT=2d"), "env", "list"); res.code != 0 || res.stderr != "" {
+			t.Fatalf("HARK_TIMEOUT=2d: %s", res)
+		}
+		wantContains(t, "env list --help", mustHark(t, env, "env", "list", "--help"), "(default 30s)")
+	})
 }
 
 // TestCLITokenFromDataDir checks the token fallback: without --token or

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIVersion checks hark version and hark --version: the same text,
@@ -79,4 +80,50 @@ func TestCLIUsageErrors(t *testing.T) {
 	wantContains(t, "hark sources list x", wantFail(t, env, "sources", "list", "x"), "usage: hark sources list")
 	wantContains(t, "hark sources create --name X", wantFail(t, env, "sources", "create", "--name", "X"),
 		`required flag(s) "type" not set`, "usage: hark sources create --type TYPE --name NAME")
+}
+
+// TestDurations checks that the CLI prints durations the way people write
+// them, and that what it prints reads back as the same duration.
+func TestDurations(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, ""},
+		{90 * time.Second, "90s"},
+		{time.Minute, "1m"},
+		{30 * time.Minute, "30m"},
+		{90 * time.Minute, "90m"},
+		{24 * time.Hour, "24h"},
+		{36 * time.Hour, "36h"},
+		{48 * time.Hour, "2d"},
+		{720 * time.Hour, "30d"},
+		{1500 * time.Millisecond, "1.5s"},
+		{time.Hour + time.Second, "3601s"},
+		{250 * time.Millisecond, "250ms"},
+	}
+	for _, c := range cases {
+		got := fmtDuration(c.d)
+		if got != c.want {
+			t.Errorf("fmtDuration(%v) = %q, want %q", c.d, got, c.want)
+		}
+		if c.d == 0 {
+			continue
+		}
+		if back, err := parseDuration(got); err != nil || back != c.d {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", got, back, err, c.d)
+		}
+	}
+	if d, err := parseDuration("1d12h"); err != nil || d != 36*time.Hour {
+		t.Errorf("parseDuration(1d12h) = %v, %v; want 36h", d, err)
+	}
+	for _, bad := range []string{"", "d", "-1d", "-5m", "1x", "30dd", "infd", "1d-1h"} {
+		if d, err := parseDuration(bad); err == nil {
+			t.Errorf("parseDuration(%q) = %v, want an error", bad, d)
+		}
+	}
+	if got := humanizeDurations("must be between 1m0s and 720h0m0s; got 1h30m0s, not run_01h2m0s"); got != "must be between 1m and 30d; got 90m, not run_01h2m0s" {
+		t.Errorf("humanizeDurations: %q", got)
+	}
 }

@@ -151,14 +151,15 @@ func envOr(name, def string) string {
 	return def
 }
 
-// envDuration is envOr for durations; an unparsable value falls back to def
-// and is reported when the flag is parsed from it.
+// envDuration is envOr for durations, read as parseDuration reads them
+// (days too: HARK_EVENT_RETENTION=30d); an unparsable value falls back to
+// def, with a warning.
 func envDuration(name string, def time.Duration) time.Duration {
 	v, ok := os.LookupEnv(name)
 	if !ok || v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	d, err := parseDuration(v)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hark: ignoring %s=%q: %v\n", name, v, err)
 		return def
