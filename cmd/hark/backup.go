@@ -40,7 +40,12 @@ file is replaced only then. Restore it with 'hark restore'.`,
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			if out == "" || out == "-" {
-				return backupTo(ctx, g, cmd.OutOrStdout())
+				w := cmd.OutOrStdout()
+				if isTerminal(w) {
+					return usageError{errors.New("refusing to write the binary backup to a terminal"),
+						"give -f FILE, or redirect standard output: hark backup > hark.backup"}
+				}
+				return backupTo(ctx, g, w)
 			}
 			if err := writeFileAtomic(out, func(w io.Writer) error { return backupTo(ctx, g, w) }); err != nil {
 				return err
@@ -167,6 +172,10 @@ generates a new one.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r := cmd.InOrStdin()
+			if (len(args) == 0 || args[0] == "-") && isTerminal(r) {
+				return usageError{errors.New("no backup to read: standard input is a terminal"),
+					"usage: " + cmd.UseLine() + " (give the backup FILE, or pipe it in with -)"}
+			}
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
@@ -182,4 +191,15 @@ generates a new one.`,
 			return nil
 		},
 	}
+}
+
+// isTerminal reports whether f is a character device — a terminal, in
+// practice — where a binary backup must not go and from which none comes.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

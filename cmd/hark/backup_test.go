@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -160,4 +161,42 @@ func rawBackup(t *testing.T, dataDir string) []byte {
 		t.Fatal("the raw backup lacks the source")
 	}
 	return buf.Bytes()
+}
+
+// TestCLIBackupRefusesATerminal checks that hark backup without -f does not
+// pour the binary backup onto a terminal, and that hark restore without a
+// file does not sit waiting for one on it. /dev/null stands in for the
+// terminal: both are character devices, which is what the check looks at.
+func TestCLIBackupRefusesATerminal(t *testing.T) {
+	t.Parallel()
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devNull.Close() })
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(harkBin, args...)
+		cmd.Env = serveEnv()
+		cmd.Dir = t.TempDir()
+		var stderr strings.Builder
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, devNull, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return stderr.String(), cmd.ProcessState.ExitCode()
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	stderr, code := run("backup", "--data-dir", dataDir)
+	if code == 0 || !strings.Contains(stderr, "terminal") || !strings.Contains(stderr, "-f FILE") {
+		t.Fatalf("hark backup to a terminal: exit %d, stderr:\n%s", code, stderr)
+	}
+	stderr, code = run("restore", "--data-dir", dataDir)
+	if code == 0 || !strings.Contains(stderr, "terminal") || !strings.Contains(stderr, "FILE") {
+		t.Fatalf("hark restore from a terminal: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(dataDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused backup or restore created %s (%v)", dataDir, err)
+	}
 }

@@ -92,6 +92,7 @@ func strictArgs(c *cobra.Command) {
 		case sub.HasSubCommands() && !sub.Runnable():
 			sub.Args = unknownSubcommand
 			sub.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+			sub.DisableFlagsInUseLine = true // "hark triggers [command]" says it
 		case sub.Args != nil:
 			sub.Args = withUsageLine(sub.Args)
 		}

@@ -94,7 +94,7 @@ func workflowsCreate(g *globalOptions) *cobra.Command {
 	var name, description string
 	var inactive bool
 	cmd := &cobra.Command{
-		Use:     "create KEY --name NAME [--description TEXT] [--inactive]",
+		Use:     "create KEY [--name NAME] [--description TEXT] [--inactive]",
 		Short:   "Create a workflow",
 		Example: `  hark workflows create welcome --name "Welcome email"`,
 		Args:    cobra.ExactArgs(1),
