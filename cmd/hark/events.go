@@ -214,7 +214,7 @@ the gap and prints those events first, each once; at most 1,000 of them.`,
 				if !a.json {
 					fmt.Fprintln(a.out, streamRow(eventWidths, eventHeader))
 				}
-				t := &tail{a: a, env: env, source: source, seen: map[string]time.Time{}}
+				t := newTail(a, env, source)
 				first := true
 				return follow(ctx, a.errOut, func(ctx context.Context, answered func()) error {
 					stream, err := a.events.WatchSourceEvents(ctx, connect.NewRequest(&harkv1.WatchSourceEventsRequest{Environment: env, SourceId: source}))
@@ -256,25 +256,36 @@ const (
 	tailSlack = time.Minute
 	// maxCatchUp bounds the events printed from the log after a gap.
 	maxCatchUp = 1000
-	// seenPrune is the size of the printed-ids set above which ids older
-	// than the slack are forgotten.
+	// seenPrune is the size of the tail's sets of ids above which the ids
+	// older than the slack are forgotten.
 	seenPrune = 10_000
 )
 
-// tail is the state of hark events tail across reconnects: the events it
-// has printed (or found in the log at its start), to print each only once.
+// tail is the state of hark events tail across reconnects, so that each
+// event is printed once: the events it has printed, and the events that were
+// in the log when it started, which a catch-up must not take for missed
+// ones.
 type tail struct {
 	a           *api
 	env, source string
-	seen        map[string]time.Time // event id → received at
-	newest      time.Time            // the latest received-at in seen; zero while the log has shown nothing
+	printed     map[string]time.Time // event id → received at
+	before      map[string]time.Time // in the log at the start: id → received at
+	newest      time.Time            // the latest received-at of either; zero while the log has shown nothing
 }
 
-// print prints ev unless it was printed before.
+func newTail(a *api, env, source string) *tail {
+	return &tail{a: a, env: env, source: source, printed: map[string]time.Time{}, before: map[string]time.Time{}}
+}
+
+// print prints ev unless it was printed before. An event of the stream is
+// printed even when it is in before: the start's read of the log happens
+// after the subscription, so it may list events that are on their way
+// through the stream too.
 func (t *tail) print(ev *harkv1.SourceEvent) error {
-	if !t.mark(ev) {
+	if _, ok := t.printed[ev.GetId()]; ok {
 		return nil
 	}
+	t.remember(t.printed, ev)
 	if t.a.json {
 		return t.a.printJSONLine(&harkv1.WatchSourceEventsResponse{SourceEvent: ev})
 	}
@@ -282,30 +293,27 @@ func (t *tail) print(ev *harkv1.SourceEvent) error {
 	return err
 }
 
-// mark records ev as printed; it reports false when it was already.
-func (t *tail) mark(ev *harkv1.SourceEvent) bool {
-	if _, ok := t.seen[ev.GetId()]; ok {
-		return false
-	}
+// remember adds ev to set, moves newest on, and forgets, once set is
+// large, the ids older than a catch-up reads.
+func (t *tail) remember(set map[string]time.Time, ev *harkv1.SourceEvent) {
 	at := ev.GetReceivedAt().AsTime()
-	t.seen[ev.GetId()] = at
+	set[ev.GetId()] = at
 	if at.After(t.newest) {
 		t.newest = at
 	}
-	if len(t.seen) > seenPrune {
-		for id, at := range t.seen {
+	if len(set) > seenPrune {
+		for id, at := range set {
 			if at.Before(t.newest.Add(-tailSlack)) {
-				delete(t.seen, id)
+				delete(set, id)
 			}
 		}
 	}
-	return true
 }
 
-// catchUp reads the log's newest events back to tailSlack before the newest
-// event seen and prints, oldest first, those not printed yet. At the start
-// (print false) it only marks them: the tail shows events logged from then
-// on, and the events already in the log must not show up as missed later.
+// catchUp reads the log's newest events, back to tailSlack before the
+// newest event known, and prints, oldest first, those neither printed nor
+// in the log at the start. At the start (print false) it only records what
+// the log holds: the tail shows events logged from then on.
 func (t *tail) catchUp(ctx context.Context, print bool) error {
 	var cutoff time.Time
 	if !t.newest.IsZero() {
@@ -334,7 +342,9 @@ pages:
 				more = true
 				break pages
 			}
-			if _, ok := t.seen[ev.GetId()]; !ok {
+			_, printed := t.printed[ev.GetId()]
+			_, before := t.before[ev.GetId()]
+			if !printed && !before {
 				fresh = append(fresh, ev)
 			}
 		}
@@ -344,7 +354,7 @@ pages:
 	}
 	if !print {
 		for _, ev := range fresh {
-			t.mark(ev)
+			t.remember(t.before, ev)
 		}
 		return nil
 	}
