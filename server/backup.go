@@ -97,15 +97,14 @@ func Restore(dataDir string, r io.Reader, log *slog.Logger) (err error) {
 		return fmt.Errorf("restore: %s is not empty; restore into a new data dir", db)
 	}
 	defer func() {
-		if err != nil {
-			switch {
-			case createdDir:
-				os.RemoveAll(dataDir)
-			default:
-				os.RemoveAll(db)
-				if createdLock {
-					os.Remove(lockPath)
-				}
+		switch {
+		case err == nil:
+		case createdDir:
+			os.RemoveAll(dataDir)
+		default:
+			os.RemoveAll(db)
+			if createdLock {
+				os.Remove(lockPath)
 			}
 		}
 		lock.release()
