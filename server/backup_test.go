@@ -2,11 +2,18 @@ package server_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/harkhq/hark/engine/badgerstore"
 	"github.com/harkhq/hark/server"
 )
 
@@ -106,4 +113,115 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// TestRestoreRefusesDamagedBackups checks that a backup that is not whole —
+// empty, cut short, with a changed byte or bytes after its end, or written
+// in the unframed format of older hark — is refused with an error that says
+// what is wrong, and that the refused restore leaves the new data dir as it
+// found it: absent, or empty. It reads the backup from a file (seekable) and
+// from a pipe (spooled), the two ways hark restore gets one.
+func TestRestoreRefusesDamagedBackups(t *testing.T) {
+	t.Parallel()
+	h := startServer(t)
+	src := h.createSource(t, "damaged")
+	h.mustDeliver(t, devURL(t, src), []byte(`{"type":"track","event":"Kept","userId":"u1"}`), 1)
+	res := h.send(t, h.admin(), http.MethodGet, server.BackupPath, "", nil)
+	wantStatus(t, res, http.StatusOK)
+	good := res.body
+	h.stop(t)
+	raw := rawBadgerBackup(t, h.dir)
+
+	mid := len(good) / 2
+	corrupt := slices.Clone(good)
+	corrupt[mid] ^= 0x01
+	cases := []struct {
+		name   string
+		backup []byte
+		want   string
+	}{
+		{"empty", nil, "the backup is empty"},
+		{"cut in the header", good[:5], "truncated"},
+		{"cut in the middle", good[:mid], "truncated"},
+		{"one byte short", good[:len(good)-1], "truncated"},
+		{"a changed byte", corrupt, "checksum"},
+		{"bytes after its end", append(slices.Clone(good), "garbage\n"...), "bytes after its end"},
+		{"unframed, from an older hark", raw, "older hark"},
+		{"not a backup", []byte("hello, world\n"), "not a hark backup"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for _, existing := range []bool{false, true} {
+				for _, pipe := range []bool{false, true} {
+					dir := filepath.Join(t.TempDir(), "restored")
+					if existing {
+						if err := os.Mkdir(dir, 0o700); err != nil {
+							t.Fatal(err)
+						}
+					}
+					var r io.Reader = bytes.NewReader(c.backup)
+					if pipe {
+						r = io.MultiReader(r) // not an io.Seeker
+					}
+					err := server.Restore(dir, r, nil)
+					if err == nil || !strings.Contains(err.Error(), c.want) {
+						t.Fatalf("Restore (existing dir %v, pipe %v) = %v, want an error containing %q", existing, pipe, err, c.want)
+					}
+					entries, statErr := os.ReadDir(dir)
+					switch {
+					case !existing && !errors.Is(statErr, fs.ErrNotExist):
+						t.Fatalf("after a refused restore, %s exists (%v, entries %v); want it removed", dir, statErr, entries)
+					case existing && (statErr != nil || len(entries) > 0):
+						t.Fatalf("after a refused restore, %s holds %v (%v); want it left empty", dir, entries, statErr)
+					}
+					if siblings, _ := os.ReadDir(filepath.Dir(dir)); len(siblings) > 1 || (len(siblings) == 1 && !existing) {
+						t.Fatalf("a refused restore left %v beside the data dir", siblings)
+					}
+				}
+			}
+		})
+	}
+
+	// The whole backup restores, from a file and from a pipe; so does an
+	// offline backup of the same data dir.
+	var offline bytes.Buffer
+	if err := server.Backup(h.dir, &offline, nil); err != nil {
+		t.Fatalf("offline Backup: %v", err)
+	}
+	for name, r := range map[string]io.Reader{
+		"online":         bytes.NewReader(good),
+		"online, piped":  io.MultiReader(bytes.NewReader(good)),
+		"offline":        bytes.NewReader(offline.Bytes()),
+		"offline, piped": io.MultiReader(bytes.NewReader(offline.Bytes())),
+	} {
+		restored := startServerWith(t, harnessOptions{before: func(t *testing.T, rh *harness) {
+			if err := server.Restore(rh.dir, r, nil); err != nil {
+				t.Fatalf("Restore of the %s backup: %v", name, err)
+			}
+		}})
+		if got := decodeMap(t, restored.rest(t, http.MethodGet, "/v1/sources/"+src.GetId(), "")); got["name"] != "damaged" {
+			t.Fatalf("the %s backup restored source %v", name, got)
+		}
+		restored.stop(t)
+	}
+}
+
+// rawBadgerBackup is Badger's own backup stream of a stopped server's data
+// dir, without hark's framing: what hark backup wrote before the framing.
+func rawBadgerBackup(t *testing.T, dataDir string) []byte {
+	t.Helper()
+	store, err := badgerstore.Open(badgerstore.Options{Dir: filepath.Join(dataDir, "db")})
+	if err != nil {
+		t.Fatalf("open the store: %v", err)
+	}
+	defer store.Close()
+	var buf bytes.Buffer
+	if err := store.Backup(&buf); err != nil {
+		t.Fatalf("raw backup: %v", err)
+	}
+	if buf.Len() == 0 {
+		t.Fatal("the raw backup is empty")
+	}
+	return buf.Bytes()
 }

@@ -24,6 +24,7 @@ const cliTimeout = 60 * time.Second
 type cliServer struct {
 	base, token, dataDir string
 	env                  []string // HARK_SERVER and HARK_TOKEN
+	proc                 *harkProc
 }
 
 // startCLIServer starts hark serve on 127.0.0.1:0 with a temp data dir and
@@ -35,7 +36,8 @@ func startCLIServer(t *testing.T) *cliServer {
 	base, _ := p.waitListening(t)
 	return &cliServer{
 		base: base, token: "test-admin-token", dataDir: dataDir,
-		env: []string{"HARK_SERVER=" + base, "HARK_TOKEN=test-admin-token"},
+		env:  []string{"HARK_SERVER=" + base, "HARK_TOKEN=test-admin-token"},
+		proc: p,
 	}
 }
 
@@ -197,9 +199,9 @@ func TestCLIDoneWhen(t *testing.T) {
 	s := startCLIServer(t)
 	env := s.env
 
-	var created struct{ Source jsonSource }
+	var created jsonSource
 	harkJSON(t, env, &created, "sources", "create", "--type", "segment", "--name", "X")
-	src := created.Source
+	src := created
 	if !strings.HasPrefix(src.ID, "src_") || src.Name != "X" || src.Type != "segment" {
 		t.Fatalf("sources create -o json: source %+v", src)
 	}
@@ -223,21 +225,21 @@ func TestCLIDoneWhen(t *testing.T) {
 
 	out := mustHark(t, env, "sources", "settings", src.ID, "--env", "development", "--identify=on", "--idempotency=on")
 	wantContains(t, "sources settings", out, "Identify:", "on", "Idempotency:")
-	var se struct{ SourceEnvironment jsonSourceEnv }
+	var se jsonSourceEnv
 	harkJSON(t, env, &se, "sources", "settings", src.ID, "--env", "development")
-	if !se.SourceEnvironment.IdentifyEnabled || !se.SourceEnvironment.IdempotencyEnabled {
-		t.Fatalf("after --identify=on --idempotency=on: %+v", se.SourceEnvironment)
+	if !se.IdentifyEnabled || !se.IdempotencyEnabled {
+		t.Fatalf("after --identify=on --idempotency=on: %+v", se)
 	}
 
 	mustHark(t, env, "workflows", "create", "new-comment", "--name", "New comment")
 	mustHark(t, env, "users", "identify", "u1", "--env", "development", "--name", "Ada", "--email", "ada@example.com")
 	mustHark(t, env, "users", "identify", "u2", "--env", "development", "--name", "Grace")
 
-	var trg struct{ Trigger jsonTrigger }
+	var trg jsonTrigger
 	harkJSON(t, env, &trg, "triggers", "create", "--env", "development", "--workflow", "new-comment",
 		"--source", src.ID, "--event", "Comment Posted", "--recipients", "properties.recipients")
-	if !strings.HasPrefix(trg.Trigger.ID, "trg_") || trg.Trigger.Mapping.Recipients != "properties.recipients" || trg.Trigger.Status != "TRIGGER_STATUS_ACTIVE" {
-		t.Fatalf("triggers create -o json: %+v", trg.Trigger)
+	if !strings.HasPrefix(trg.ID, "trg_") || trg.Mapping.Recipients != "properties.recipients" || trg.Status != "TRIGGER_STATUS_ACTIVE" {
+		t.Fatalf("triggers create -o json: %+v", trg)
 	}
 
 	file := writeFile(t, "file.json", `{"type":"track","event":"Comment Posted","userId":"u3","messageId":"m-1",
@@ -265,7 +267,7 @@ func TestCLIDoneWhen(t *testing.T) {
 		t.Fatalf("runs list: %+v, want one run", runs.WorkflowRuns)
 	}
 	run := runs.WorkflowRuns[0]
-	if run.ID != ev.Actions[0].WorkflowRunID || run.SourceEventID != ev.ID || run.TriggerID != trg.Trigger.ID || !slices.Equal(run.Recipients, []string{"u1", "u2"}) {
+	if run.ID != ev.Actions[0].WorkflowRunID || run.SourceEventID != ev.ID || run.TriggerID != trg.ID || !slices.Equal(run.Recipients, []string{"u1", "u2"}) {
 		t.Fatalf("run %+v, want run %s of event %s for u1 and u2", run, ev.Actions[0].WorkflowRunID, ev.ID)
 	}
 
@@ -400,14 +402,14 @@ func TestCLICommands(t *testing.T) {
 	out := mustHark(t, env, "sources", "create", "--type", "segment", "--name", "Web app")
 	wantContains(t, "sources create", out, "WEBHOOK URL", "development", "production", "staging", s.base+"/integrations/receive/")
 	webID := strings.Fields(strings.SplitN(out, "\n", 2)[0])[1]
-	var created struct{ Source jsonSource }
+	var created jsonSource
 	harkJSON(t, env, &created, "sources", "create", "--type", "segment", "--name", "Mobile")
-	src := created.Source
+	src := created
 	wantContains(t, "sources get", mustHark(t, env, "sources", "get", src.ID), src.ID, "Mobile", src.Environments[0].IngestURL)
-	var got struct{ Source jsonSource }
+	var got jsonSource
 	harkJSON(t, env, &got, "sources", "get", src.ID)
-	if got.Source.ID != src.ID || len(got.Source.Environments) != 3 {
-		t.Fatalf("sources get -o json: %+v", got.Source)
+	if got.ID != src.ID || len(got.Environments) != 3 {
+		t.Fatalf("sources get -o json: %+v", got)
 	}
 	var sources struct {
 		Sources []jsonSource `json:"sources"`
@@ -421,19 +423,19 @@ func TestCLICommands(t *testing.T) {
 	if strings.Contains(out, "s3cr3t") {
 		t.Fatalf("sources settings printed the secret:\n%s", out)
 	}
-	var se struct{ SourceEnvironment jsonSourceEnv }
+	var se jsonSourceEnv
 	harkJSON(t, env, &se, "sources", "settings", src.ID, "--env", "production", "--idempotency=on", "--identify=off")
-	if got := se.SourceEnvironment; got.IdentifyEnabled || !got.IdempotencyEnabled || got.IdempotencyWindow != "172800s" || got.PluginSettings["shared_secret"] == "" {
+	if got := se; got.IdentifyEnabled || !got.IdempotencyEnabled || got.IdempotencyWindow != "172800s" || got.PluginSettings["shared_secret"] == "" {
 		t.Fatalf("sources settings -o json: %+v", got)
 	}
 	harkJSON(t, env, &se, "sources", "settings", src.ID, "--env", "development", "--identify=on")
-	if !se.SourceEnvironment.IdentifyEnabled {
-		t.Fatalf("sources settings --identify=on: %+v", se.SourceEnvironment)
+	if !se.IdentifyEnabled {
+		t.Fatalf("sources settings --identify=on: %+v", se)
 	}
-	var rotated struct{ SourceEnvironment jsonSourceEnv }
+	var rotated jsonSourceEnv
 	harkJSON(t, env, &rotated, "sources", "rotate-token", src.ID, "--env", "staging")
 	for _, e := range src.Environments {
-		if e.Environment == "staging" && e.IngestURL == rotated.SourceEnvironment.IngestURL {
+		if e.Environment == "staging" && e.IngestURL == rotated.IngestURL {
 			t.Fatalf("rotate-token kept the webhook URL %s", e.IngestURL)
 		}
 	}
@@ -444,6 +446,15 @@ func TestCLICommands(t *testing.T) {
 	// workflows
 	wantContains(t, "workflows create", mustHark(t, env, "workflows", "create", "welcome", "--name", "Welcome", "--description", "hello"), "welcome", "Welcome", "yes")
 	wantContains(t, "workflows get", mustHark(t, env, "workflows", "get", "welcome"), "KEY", "welcome")
+	var wf struct {
+		Key    string `json:"key"`
+		Name   string `json:"name"`
+		Active bool   `json:"active"`
+	}
+	harkJSON(t, env, &wf, "workflows", "get", "welcome")
+	if wf.Key != "welcome" || wf.Name != "Welcome" || !wf.Active {
+		t.Fatalf("workflows get -o json: %+v, want the workflow itself", wf)
+	}
 	mustHark(t, env, "workflows", "create", "doomed")
 	var wfs struct {
 		Workflows []struct {
@@ -462,12 +473,16 @@ func TestCLICommands(t *testing.T) {
 	out = mustHark(t, env, "users", "identify", "u1", "--env", "development", "--name", "Ada", "--email", "ada@example.com",
 		"--phone", "+441234", "--set", "plan=pro", "--set-json", "seats=3")
 	wantContains(t, "users identify", out, "Ada", "ada@example.com", "+441234", `"seats": 3`)
-	var user struct{ User jsonUser }
+	var user jsonUser
 	harkJSON(t, env, &user, "users", "identify", "u1", "--env", "development", "--set", "team=core")
-	if user.User.Name != "Ada" || user.User.Properties["plan"] != "pro" || user.User.Properties["team"] != "core" {
-		t.Fatalf("users identify merges: %+v", user.User)
+	if user.Name != "Ada" || user.Properties["plan"] != "pro" || user.Properties["team"] != "core" {
+		t.Fatalf("users identify merges: %+v", user)
 	}
 	wantContains(t, "users get", mustHark(t, env, "users", "get", "u1", "--env", "development"), "Ada", "team")
+	harkJSON(t, env, &user, "users", "get", "u1", "--env", "development")
+	if user.ID != "u1" || user.Email != "ada@example.com" {
+		t.Fatalf("users get -o json: %+v, want the user itself", user)
+	}
 	mustHark(t, env, "users", "identify", "u9", "--env", "development")
 	var users struct {
 		Users []jsonUser `json:"users"`
@@ -481,18 +496,18 @@ func TestCLICommands(t *testing.T) {
 	wantFail(t, env, "users", "get", "u9", "--env", "development")
 
 	// triggers
-	var trg struct{ Trigger jsonTrigger }
+	var trg jsonTrigger
 	harkJSON(t, env, &trg, "triggers", "create", "--env", "development", "--workflow", "welcome", "--source", src.ID,
 		"--event", "Signed Up", "--condition", `properties.plan == "pro"`, "--data", "properties", "--actor", "userId")
-	id := trg.Trigger.ID
+	id := trg.ID
 	out = mustHark(t, env, "triggers", "create", "--env", "development", "--workflow", "welcome", "--source", src.ID, "--event", "Other")
 	wantContains(t, "triggers create", out, "ID:", "trg_", "Other", "(default: userId)")
 	otherID := strings.Fields(strings.SplitN(out, "\n", 2)[0])[1]
 	wantContains(t, "triggers get", mustHark(t, env, "triggers", "get", id, "--env", "development"), id, `properties.plan == "pro"`, "Signed Up")
-	var one struct{ Trigger jsonTrigger }
+	var one jsonTrigger
 	harkJSON(t, env, &one, "triggers", "get", id, "--env", "development")
-	if one.Trigger.ID != id || one.Trigger.Event != "Signed Up" {
-		t.Fatalf("triggers get -o json: %+v", one.Trigger)
+	if one.ID != id || one.Event != "Signed Up" {
+		t.Fatalf("triggers get -o json: %+v", one)
 	}
 	pro := writeFile(t, "pro.json", `{"type":"track","event":"Signed Up","userId":"u1","properties":{"plan":"pro"}}`)
 	free := writeFile(t, "free.json", `{"type":"track","event":"Signed Up","userId":"u1","properties":{"plan":"free"}}`)
@@ -550,12 +565,12 @@ func TestCLICommands(t *testing.T) {
 
 	wantContains(t, "events list", mustHark(t, env, "events", "list", "--env", "development", "--name", "Signed Up"), "STATUS", evID, "processed", "welcome: success")
 	wantContains(t, "events get", mustHark(t, env, "events", "get", evID, "--env", "development"), evID, "Signed Up", "trigger_workflow", "Original event:")
-	var evGot struct{ SourceEvent jsonEvent }
+	var evGot jsonEvent
 	harkJSON(t, env, &evGot, "events", "get", evID, "--env", "development")
-	if evGot.SourceEvent.ID != evID || len(evGot.SourceEvent.Actions) != 1 || evGot.SourceEvent.Actions[0].WorkflowRunID == "" {
-		t.Fatalf("events get -o json: %+v", evGot.SourceEvent)
+	if evGot.ID != evID || len(evGot.Actions) != 1 || evGot.Actions[0].WorkflowRunID == "" {
+		t.Fatalf("events get -o json: %+v", evGot)
 	}
-	runID := evGot.SourceEvent.Actions[0].WorkflowRunID
+	runID := evGot.Actions[0].WorkflowRunID
 	wantLine(t, mustHark(t, env, "events", "types", "--env", "development", "--source", src.ID), "Signed Up", "track")
 	var evTypes struct {
 		EventTypes []struct {
@@ -587,10 +602,10 @@ func TestCLICommands(t *testing.T) {
 	}
 	wantContains(t, "runs list", mustHark(t, env, "runs", "list", "--env", "development", "--workflow", "welcome"), "RECIPIENTS", runID, "(api)")
 	wantContains(t, "runs get", mustHark(t, env, "runs", "get", started.WorkflowRunID, "--env", "development"), "acme", "c1", `"a": 1`)
-	var run struct{ WorkflowRun jsonRun }
+	var run jsonRun
 	harkJSON(t, env, &run, "runs", "get", runID, "--env", "development")
-	if run.WorkflowRun.ID != runID || run.WorkflowRun.SourceEventID != evID {
-		t.Fatalf("runs get -o json: %+v", run.WorkflowRun)
+	if run.ID != runID || run.SourceEventID != evID {
+		t.Fatalf("runs get -o json: %+v", run)
 	}
 
 	// runs watch from the first run's cursor shows the second, as JSON lines.
@@ -651,9 +666,9 @@ func TestCLIErrors(t *testing.T) {
 	t.Parallel()
 	s := startCLIServer(t)
 	env := s.env
-	var created struct{ Source jsonSource }
+	var created jsonSource
 	harkJSON(t, env, &created, "sources", "create", "--type", "segment", "--name", "X")
-	src := created.Source.ID
+	src := created.ID
 	mustHark(t, env, "workflows", "create", "welcome")
 
 	t.Run("wrong token", func(t *testing.T) {
@@ -711,6 +726,18 @@ func TestCLIErrors(t *testing.T) {
 		wantContains(t, "stderr", wantFail(t, env, "sources", "list", "--nope"), "unknown flag", "hint: see 'hark sources list --help'")
 		wantContains(t, "stderr", wantFail(t, env, "sources", "create", "--name", "X"), "type")
 	})
+	t.Run("durations in the CLI's units", func(t *testing.T) {
+		stderr := wantFail(t, env, "sources", "settings", src, "--env", "development", "--window", "45d")
+		wantContains(t, "stderr", stderr, "between 1m and 30d")
+		if strings.Contains(stderr, "0m0s") {
+			t.Fatalf("an error shows Go's duration form:\n%s", stderr)
+		}
+		mustHark(t, env, "env", "list", "--timeout", "1d")
+		if res := runHark(t, append(env, "HARK_TIMEOUT=2d"), "env", "list"); res.code != 0 || res.stderr != "" {
+			t.Fatalf("HARK_TIMEOUT=2d: %s", res)
+		}
+		wantContains(t, "env list --help", mustHark(t, env, "env", "list", "--help"), "(default 30s)")
+	})
 }
 
 // TestCLITokenFromDataDir checks the token fallback: without --token or
@@ -752,10 +779,10 @@ func TestServeDemo(t *testing.T) {
 	if len(triggers.Triggers) != 1 || triggers.Triggers[0].WorkflowKey != "welcome" || triggers.Triggers[0].Event != "Signed Up" || triggers.Triggers[0].Status != "TRIGGER_STATUS_ACTIVE" {
 		t.Fatalf("triggers list -o json after --demo: %+v", triggers.Triggers)
 	}
-	var se struct{ SourceEnvironment jsonSourceEnv }
+	var se jsonSourceEnv
 	harkJSON(t, env, &se, "sources", "settings", triggers.Triggers[0].SourceID, "--env", "development")
-	if !se.SourceEnvironment.IdentifyEnabled || !se.SourceEnvironment.IdempotencyEnabled {
-		t.Fatalf("demo source in development: %+v, want identify and idempotency on", se.SourceEnvironment)
+	if !se.IdentifyEnabled || !se.IdempotencyEnabled {
+		t.Fatalf("demo source in development: %+v, want identify and idempotency on", se)
 	}
 
 	// Follow the printed commands: watch, send, list.

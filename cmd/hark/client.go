@@ -44,7 +44,7 @@ func (g *globalOptions) bind(cmd *cobra.Command) {
 	f.StringVar(&g.token, "token", envOr("HARK_TOKEN", ""), "admin token (HARK_TOKEN; default: read <data-dir>/admin-token when the server is local)")
 	f.StringVar(&g.dataDir, "data-dir", envOr("HARK_DATA_DIR", server.DefaultDataDir), "hark's data directory: the database (serve) and the admin token file (HARK_DATA_DIR)")
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	f.DurationVar(&g.timeout, "timeout", envDuration("HARK_TIMEOUT", 30*time.Second), "time limit of one API call; streams are not limited (HARK_TIMEOUT)")
+	durationVar(f, &g.timeout, "timeout", envDuration("HARK_TIMEOUT", 30*time.Second), "time limit of one API call, e.g. 30s, 5m; 0 is none; streams are not limited (HARK_TIMEOUT)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
 

@@ -60,7 +60,7 @@ events and runs. development and production exist from the first start.`,
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetEnvironment())
 				}
 				e := res.Msg.GetEnvironment()
 				return table(a.out, []string{"SLUG", "NAME", "CREATED"}, [][]string{{e.GetSlug(), e.GetName(), fmtTime(e.GetCreatedAt())}})

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -134,7 +135,7 @@ func eventsGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetSourceEvent())
 				}
 				return a.printEvent(res.Msg.GetSourceEvent())
 			})
@@ -198,32 +199,46 @@ func eventsTail(g *globalOptions) *cobra.Command {
 		Use:   "tail --env ENV [--source ID]",
 		Short: "Follow events as they are logged, until Ctrl-C",
 		Long: `Follow events as they are logged, until Ctrl-C. It shows new events only;
-hark events list shows the log. With -o json, each event is one line of JSON.`,
+hark events list shows the log. With -o json, each event is one line of JSON.
+
+When the connection is lost (hark serve restarts), tail says so on stderr and
+reconnects with backoff (1s, doubling up to 30s). The live tail has no
+cursor, so on reconnecting it reads the event log for what was logged in
+the gap and prints those events first, each once; at most 1,000 of them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.run(cmd, func(ctx context.Context, a *api) error {
 				ctx, stop := signalContext(ctx)
 				defer stop()
-				stream, err := a.events.WatchSourceEvents(ctx, connect.NewRequest(&harkv1.WatchSourceEventsRequest{Environment: env, SourceId: source}))
-				if err != nil {
-					return err
-				}
-				defer stream.Close()
-				fmt.Fprintf(cmd.ErrOrStderr(), "Following events in %s (Ctrl-C to stop)\n", env)
+				fmt.Fprintf(a.errOut, "Following events in %s (Ctrl-C to stop)\n", env)
 				if !a.json {
 					fmt.Fprintln(a.out, streamRow(eventWidths, eventHeader))
 				}
-				for stream.Receive() {
-					if a.json {
-						err = a.printJSONLine(stream.Msg())
-					} else {
-						_, err = fmt.Fprintln(a.out, streamRow(eventWidths, eventRow(stream.Msg().GetSourceEvent())))
-					}
+				t := newTail(a, env, source)
+				first := true
+				return follow(ctx, a.errOut, func(ctx context.Context, answered func()) error {
+					stream, err := a.events.WatchSourceEvents(ctx, connect.NewRequest(&harkv1.WatchSourceEventsRequest{Environment: env, SourceId: source}))
 					if err != nil {
 						return err
 					}
-				}
-				return streamEnd(ctx, stream.Err())
+					defer stream.Close()
+					if len(stream.ResponseHeader()) > 0 {
+						answered()
+						// Subscribed: whatever the log gets from now on also
+						// comes through the stream, so reading the log now
+						// closes the gap.
+						if err := t.catchUp(ctx, !first); err != nil {
+							return err
+						}
+						first = false
+					}
+					for stream.Receive() {
+						if err := t.print(stream.Msg().GetSourceEvent()); err != nil {
+							return &fatalStreamError{err}
+						}
+					}
+					return stream.Err()
+				})
 			})
 		},
 	}
@@ -232,20 +247,131 @@ hark events list shows the log. With -o json, each event is one line of JSON.`,
 	return cmd
 }
 
+// Bounds of the tail's catch-up after a reconnect.
+const (
+	// tailSlack is how far before the newest event it printed the tail
+	// reads the log again: event ids and receive times are taken before an
+	// event's batch commits, so the log's order can differ from the order
+	// events reach the tail by the time a commit takes.
+	tailSlack = time.Minute
+	// maxCatchUp bounds the events printed from the log after a gap.
+	maxCatchUp = 1000
+	// seenPrune is the size of the tail's sets of ids above which the ids
+	// older than the slack are forgotten.
+	seenPrune = 10_000
+)
+
+// tail is the state of hark events tail across reconnects, so that each
+// event is printed once: the events it has printed, and the events that were
+// in the log when it started, which a catch-up must not take for missed
+// ones.
+type tail struct {
+	a           *api
+	env, source string
+	printed     map[string]time.Time // event id → received at
+	before      map[string]time.Time // in the log at the start: id → received at
+	newest      time.Time            // the latest received-at of either; zero while the log has shown nothing
+}
+
+func newTail(a *api, env, source string) *tail {
+	return &tail{a: a, env: env, source: source, printed: map[string]time.Time{}, before: map[string]time.Time{}}
+}
+
+// print prints ev unless it was printed before. An event of the stream is
+// printed even when it is in before: the start's read of the log happens
+// after the subscription, so it may list events that are on their way
+// through the stream too.
+func (t *tail) print(ev *harkv1.SourceEvent) error {
+	if _, ok := t.printed[ev.GetId()]; ok {
+		return nil
+	}
+	t.remember(t.printed, ev)
+	if t.a.json {
+		return t.a.printJSONLine(&harkv1.WatchSourceEventsResponse{SourceEvent: ev})
+	}
+	_, err := fmt.Fprintln(t.a.out, streamRow(eventWidths, eventRow(ev)))
+	return err
+}
+
+// remember adds ev to set, moves newest on, and forgets, once set is
+// large, the ids older than a catch-up reads.
+func (t *tail) remember(set map[string]time.Time, ev *harkv1.SourceEvent) {
+	at := ev.GetReceivedAt().AsTime()
+	set[ev.GetId()] = at
+	if at.After(t.newest) {
+		t.newest = at
+	}
+	if len(set) > seenPrune {
+		for id, at := range set {
+			if at.Before(t.newest.Add(-tailSlack)) {
+				delete(set, id)
+			}
+		}
+	}
+}
+
+// catchUp reads the log's newest events, back to tailSlack before the
+// newest event known, and prints, oldest first, those neither printed nor
+// in the log at the start. At the start (print false) it only records what
+// the log holds: the tail shows events logged from then on.
+func (t *tail) catchUp(ctx context.Context, print bool) error {
+	var cutoff time.Time
+	if !t.newest.IsZero() {
+		cutoff = t.newest.Add(-tailSlack)
+	}
+	var fresh []*harkv1.SourceEvent
+	read, more := 0, false
+	token := ""
+pages:
+	for {
+		res, err := t.a.events.ListSourceEvents(ctx, connect.NewRequest(&harkv1.ListSourceEventsRequest{
+			Environment: t.env, SourceId: t.source, PageSize: 100, PageToken: token,
+		}))
+		if err != nil {
+			return fmt.Errorf("read the event log: %w", err)
+		}
+		for _, ev := range res.Msg.GetSourceEvents() {
+			at := ev.GetReceivedAt().AsTime()
+			if cutoff.IsZero() && !print {
+				cutoff = at.Add(-tailSlack) // the newest event of the log at the start
+			}
+			if !cutoff.IsZero() && at.Before(cutoff) {
+				break pages
+			}
+			if read++; read > maxCatchUp {
+				more = true
+				break pages
+			}
+			_, printed := t.printed[ev.GetId()]
+			_, before := t.before[ev.GetId()]
+			if !printed && !before {
+				fresh = append(fresh, ev)
+			}
+		}
+		if token = res.Msg.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if !print {
+		for _, ev := range fresh {
+			t.remember(t.before, ev)
+		}
+		return nil
+	}
+	if more {
+		fmt.Fprintf(t.a.errOut, "more than %d events were logged while disconnected; the older ones are not shown (hark events list shows the log)\n", maxCatchUp)
+	}
+	for _, ev := range slices.Backward(fresh) {
+		if err := t.print(ev); err != nil {
+			return &fatalStreamError{err}
+		}
+	}
+	return nil
+}
+
 // eventWidths are the columns of `events tail`: ids are 30 characters,
 // times 19.
 var eventWidths = []int{30, 19, 30, 8, 14, 12, 10}
-
-// streamEnd is the result of a stream: ending it with Ctrl-C is success.
-func streamEnd(ctx context.Context, err error) error {
-	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || connect.CodeOf(err) == connect.CodeCanceled) {
-		return nil
-	}
-	if err == nil {
-		return errors.New("the server ended the stream")
-	}
-	return err
-}
 
 func eventsTypes(g *globalOptions) *cobra.Command {
 	var env, source string

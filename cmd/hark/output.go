@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -25,7 +27,10 @@ var jsonOut = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopu
 // jsonLine is jsonOut on one line, for streams: one message per line.
 var jsonLine = protojson.MarshalOptions{EmitUnpopulated: true}
 
-// printJSON writes m as indented protojson.
+// printJSON writes m as indented protojson. Commands that create, get or
+// change one resource pass the resource itself, not the response that wraps
+// it, as REST and kubectl print it; lists print their response (the items and
+// nextPageToken).
 func (a *api) printJSON(m proto.Message) error {
 	b, err := jsonOut.Marshal(m)
 	if err != nil {
@@ -154,31 +159,112 @@ func onOffText(b bool) string {
 	return "off"
 }
 
-// parseDuration is time.ParseDuration that also reads days ("7d", "30d"),
-// since idempotency windows are counted in hours and days.
+// parseDuration is time.ParseDuration that also reads days, alone or
+// before the rest ("7d", "30d", "1.5d", "1d12h"), since idempotency windows
+// and retention are counted in days. Durations on hark's command line are
+// never negative.
 func parseDuration(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.ParseFloat(n, 64); err == nil {
-			return time.Duration(days * float64(24*time.Hour)), nil
-		}
+	d, err := parseDays(s)
+	if err != nil {
+		return 0, err
 	}
-	return time.ParseDuration(s)
+	if d < 0 {
+		return 0, fmt.Errorf("duration %q is negative", s)
+	}
+	return d, nil
 }
 
-// fmtDuration shows a duration in days or hours when it is a whole number of
-// them: 24h0m0s reads better as 24h.
+// daysPrefix matches a duration that starts with days: "30d", "1.5d12h".
+var daysPrefix = regexp.MustCompile(`^(\d+(?:\.\d+)?)d(.*)$`)
+
+func parseDays(s string) (time.Duration, error) {
+	m := daysPrefix.FindStringSubmatch(s)
+	if m == nil {
+		return time.ParseDuration(s)
+	}
+	days, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || days > 100*365 {
+		return 0, fmt.Errorf("time: invalid duration %q", s)
+	}
+	d := time.Duration(days * float64(24*time.Hour))
+	if m[2] != "" {
+		more, err := time.ParseDuration(m[2])
+		if err != nil || more < 0 {
+			return 0, fmt.Errorf("time: invalid duration %q", s)
+		}
+		d += more
+	}
+	return d, nil
+}
+
+// fmtDuration shows a duration the way people write it on hark's command
+// line, in the largest unit that holds it whole: 30d, 36h, 90m, 90s — not
+// Go's 720h0m0s. Days are used from 2d on, as a day-long window is
+// usually said "24h". What it prints reads back through parseDuration.
 func fmtDuration(d time.Duration) string {
+	const day = 24 * time.Hour
 	switch {
 	case d == 0:
 		return ""
-	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d < 0:
+		return d.String()
+	case d%day == 0 && d >= 2*day:
+		return fmt.Sprintf("%dd", d/day)
 	case d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)
 	case d%time.Minute == 0:
 		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
 	}
 	return d.String()
+}
+
+// goDuration matches durations in the form Go's time.Duration prints them
+// with more than one unit (1m0s, 720h0m0s), as server messages carry them.
+// A lone "90s" is left alone: it already reads well. Word boundaries keep
+// ids such as run_01h2m0s… untouched.
+var goDuration = regexp.MustCompile(`\b(?:\d+h)?\d+m\d+(?:\.\d+)?s\b`)
+
+// humanizeDurations rewrites Go-form durations in msg the way fmtDuration
+// prints them, so that an error says "between 1m and 30d", in the units the
+// CLI takes.
+func humanizeDurations(msg string) string {
+	return goDuration.ReplaceAllStringFunc(msg, func(s string) string {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return s
+		}
+		return fmtDuration(d)
+	})
+}
+
+// durationValue is a duration flag that reads days (parseDuration) and shows
+// its default as fmtDuration does.
+type durationValue struct{ p *time.Duration }
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return fmtDuration(*v.p)
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*v.p = d
+	return nil
+}
+
+func (durationValue) Type() string { return "duration" }
+
+// durationVar defines a duration flag on f that takes days too ("7d").
+func durationVar(f *pflag.FlagSet, p *time.Duration, name string, def time.Duration, usage string) {
+	*p = def
+	f.Var(durationValue{p}, name, usage)
 }
 
 // keyValues parses repeated key=value flags.

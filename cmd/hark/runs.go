@@ -89,7 +89,7 @@ func runsGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetWorkflowRun())
 				}
 				return a.printRun(res.Msg.GetWorkflowRun())
 			})
@@ -140,34 +140,46 @@ func runsWatch(g *globalOptions) *cobra.Command {
 		Long: `Stream workflow runs: those stored after --from (all stored runs without
 it), then new runs and changes as they happen, until Ctrl-C. Delivery is
 at-least-once; each run carries its cursor, so a consumer resumes with
---from <the last cursor it handled>. With -o json each run is one line of JSON.`,
+--from <the last cursor it handled>. With -o json each run is one line of JSON.
+
+When the connection is lost (hark serve restarts), watch says so on stderr
+and reconnects with backoff (1s, doubling up to 30s), resuming after the
+last cursor it printed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.run(cmd, func(ctx context.Context, a *api) error {
 				ctx, stop := signalContext(ctx)
 				defer stop()
-				stream, err := a.runs.WatchWorkflowRuns(ctx, connect.NewRequest(&harkv1.WatchWorkflowRunsRequest{Environment: env, AfterCursor: from, WorkflowKey: workflow}))
-				if err != nil {
-					return err
-				}
-				defer stream.Close()
-				fmt.Fprintf(cmd.ErrOrStderr(), "Watching runs in %s (Ctrl-C to stop)\n", env)
-				header := append([]string{"CURSOR"}, runHeader...)
+				fmt.Fprintf(a.errOut, "Watching runs in %s (Ctrl-C to stop)\n", env)
 				if !a.json {
-					fmt.Fprintln(a.out, streamRow(runWidths, header))
+					fmt.Fprintln(a.out, streamRow(runWidths, append([]string{"CURSOR"}, runHeader...)))
 				}
-				for stream.Receive() {
-					if a.json {
-						err = a.printJSONLine(stream.Msg())
-					} else {
-						r := stream.Msg().GetWorkflowRun()
-						_, err = fmt.Fprintln(a.out, streamRow(runWidths, append([]string{r.GetCursor()}, runRow(r)...)))
-					}
+				// After a lost connection the stream resumes after the last
+				// cursor printed, so no run is printed twice or skipped.
+				cursor := from
+				return follow(ctx, a.errOut, func(ctx context.Context, answered func()) error {
+					stream, err := a.runs.WatchWorkflowRuns(ctx, connect.NewRequest(&harkv1.WatchWorkflowRunsRequest{Environment: env, AfterCursor: cursor, WorkflowKey: workflow}))
 					if err != nil {
 						return err
 					}
-				}
-				return streamEnd(ctx, stream.Err())
+					defer stream.Close()
+					if len(stream.ResponseHeader()) > 0 {
+						answered()
+					}
+					for stream.Receive() {
+						r := stream.Msg().GetWorkflowRun()
+						if a.json {
+							err = a.printJSONLine(stream.Msg())
+						} else {
+							_, err = fmt.Fprintln(a.out, streamRow(runWidths, append([]string{r.GetCursor()}, runRow(r)...)))
+						}
+						if err != nil {
+							return &fatalStreamError{err}
+						}
+						cursor = r.GetCursor()
+					}
+					return stream.Err()
+				})
 			})
 		},
 	}

@@ -90,7 +90,7 @@ func sourcesGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetSource())
 				}
 				return a.printSource(res.Msg.GetSource())
 			})
@@ -113,7 +113,7 @@ func sourcesCreate(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetSource())
 				}
 				if err := a.printSource(res.Msg.GetSource()); err != nil {
 					return err
@@ -229,7 +229,7 @@ they come back masked. --set key= (empty) clears a setting.`,
 						return err
 					}
 					if a.json {
-						return a.printJSON(res.Msg)
+						return a.printJSON(res.Msg.GetSourceEnvironment())
 					}
 					se = res.Msg.GetSourceEnvironment()
 				} else {
@@ -238,7 +238,7 @@ they come back masked. --set key= (empty) clears a setting.`,
 						return err
 					}
 					if a.json {
-						return a.printJSON(res.Msg)
+						return a.printJSON(res.Msg.GetSourceEnvironment())
 					}
 					se = res.Msg.GetSourceEnvironment()
 				}
@@ -286,7 +286,7 @@ func sourcesRotateToken(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetSourceEnvironment())
 				}
 				se := res.Msg.GetSourceEnvironment()
 				_, err = fmt.Fprintf(a.out, "New webhook URL of %s in %s (the old one no longer works):\n%s\n", se.GetSourceId(), se.GetEnvironment(), se.GetIngestUrl())

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
@@ -23,7 +26,7 @@ environment. Its condition and mapping are expr expressions over the event:
 properties.x, userId, traits.x, context.x, event, messageId (Segment's
 fields), data.x and user_id (the common form), body.x and headers.x.`,
 	}
-	cmd.AddCommand(triggersList(g), triggersGet(g), triggersCreate(g), triggersDelete(g),
+	cmd.AddCommand(triggersList(g), triggersGet(g), triggersCreate(g), triggersUpdate(g), triggersDelete(g),
 		triggersStatus(g, true), triggersStatus(g, false), triggersTest(g))
 	return cmd
 }
@@ -36,12 +39,16 @@ type triggerFlags struct {
 	recipients, actor, tenant, data, cancellation string
 }
 
-func (t *triggerFlags) bind(cmd *cobra.Command) {
+func (t *triggerFlags) bind(cmd *cobra.Command) { t.bindWithType(cmd, "track") }
+
+// bindWithType binds the flags with defaultType as --type's default; update
+// has none, since only the flags given change the trigger.
+func (t *triggerFlags) bindWithType(cmd *cobra.Command, defaultType string) {
 	f := cmd.Flags()
 	f.StringVar(&t.workflow, "workflow", "", "key of the workflow to start")
 	f.StringVar(&t.source, "source", "", "source id")
 	f.StringVar(&t.event, "event", "", "event name, e.g. \"Signed Up\" (for identify triggers, may be empty)")
-	f.StringVar(&t.eventType, "type", "track", "event type: track, identify, page, …")
+	f.StringVar(&t.eventType, "type", defaultType, "event type: track, identify, page, …")
 	f.StringVar(&t.condition, "condition", "", "expression that must be true to start the run, e.g. 'properties.plan == \"pro\"'")
 	f.StringVar(&t.recipients, "recipients", "", "expression for the recipients (default userId)")
 	f.StringVar(&t.actor, "actor", "", "expression for the actor")
@@ -112,7 +119,7 @@ func triggersGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetTrigger())
 				}
 				return a.printTrigger(res.Msg.GetTrigger())
 			})
@@ -176,7 +183,7 @@ func triggersCreate(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetTrigger())
 				}
 				return a.printTrigger(res.Msg.GetTrigger())
 			})
@@ -187,6 +194,94 @@ func triggersCreate(g *globalOptions) *cobra.Command {
 	cmd.Flags().BoolVar(&inactive, "inactive", false, "create it inactive (see hark triggers activate)")
 	_ = cmd.MarkFlagRequired("workflow")
 	_ = cmd.MarkFlagRequired("source")
+	return cmd
+}
+
+// mappingFlags are the flags of triggerFlags that set a mapping field.
+var mappingFlags = []string{"recipients", "actor", "tenant", "data", "cancellation-key"}
+
+func triggersUpdate(g *globalOptions) *cobra.Command {
+	var env string
+	var tf triggerFlags
+	var active, inactive bool
+	cmd := &cobra.Command{
+		Use:   "update ID --env ENV [--workflow KEY] [--source ID] [--event NAME] [--type T] [--condition EXPR] [--recipients EXPR] [--actor EXPR] [--tenant EXPR] [--data EXPR] [--cancellation-key EXPR] [--active|--inactive]",
+		Short: "Change a trigger: only the fields given; its expressions are checked when it is saved",
+		Long: `Change the fields of a trigger whose flags are given and keep the others.
+--condition '' removes the condition; a mapping flag given as '' goes back to
+its default (recipients: userId; data: the event's data). The mapping is
+read and written back whole (the API replaces it whole), so a change made
+to another mapping field in between is overwritten.`,
+		Example: `  hark triggers update trg_123 --env development --condition 'properties.plan != "free"'
+  hark triggers update trg_123 --env development --recipients 'properties.team' --inactive`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if active && inactive {
+				return usageError{errors.New("give --active or --inactive, not both"), "usage: " + cmd.UseLine()}
+			}
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				f := cmd.Flags()
+				req := &harkv1.UpdateTriggerRequest{Environment: env, Id: args[0]}
+				changed := false
+				for _, opt := range []struct {
+					flag string
+					v    string
+					dst  **string
+				}{
+					{"workflow", tf.workflow, &req.WorkflowKey}, {"source", tf.source, &req.SourceId},
+					{"type", tf.eventType, &req.EventType}, {"event", tf.event, &req.Event}, {"condition", tf.condition, &req.Condition},
+				} {
+					if f.Changed(opt.flag) {
+						*opt.dst, changed = new(opt.v), true
+					}
+				}
+				switch {
+				case active:
+					req.Status, changed = new(harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE), true
+				case inactive:
+					req.Status, changed = new(harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE), true
+				}
+				if slices.ContainsFunc(mappingFlags, f.Changed) {
+					cur, err := a.triggers.GetTrigger(ctx, connect.NewRequest(&harkv1.GetTriggerRequest{Environment: env, Id: args[0]}))
+					if err != nil {
+						return err
+					}
+					m := proto.CloneOf(cur.Msg.GetTrigger().GetMapping())
+					if m == nil {
+						m = &harkv1.TriggerMapping{}
+					}
+					for _, opt := range []struct {
+						flag string
+						v    string
+						dst  *string
+					}{
+						{"recipients", tf.recipients, &m.Recipients}, {"actor", tf.actor, &m.Actor}, {"tenant", tf.tenant, &m.Tenant},
+						{"data", tf.data, &m.Data}, {"cancellation-key", tf.cancellation, &m.CancellationKey},
+					} {
+						if f.Changed(opt.flag) {
+							*opt.dst = opt.v
+						}
+					}
+					req.Mapping, changed = m, true
+				}
+				if !changed {
+					return usageError{errors.New("nothing to change: give the flags of the fields to change"), "usage: " + cmd.UseLine()}
+				}
+				res, err := a.triggers.UpdateTrigger(ctx, connect.NewRequest(req))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg.GetTrigger())
+				}
+				return a.printTrigger(res.Msg.GetTrigger())
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	tf.bindWithType(cmd, "")
+	cmd.Flags().BoolVar(&active, "active", false, "activate the trigger")
+	cmd.Flags().BoolVar(&inactive, "inactive", false, "deactivate the trigger")
 	return cmd
 }
 
@@ -232,7 +327,7 @@ func triggersStatus(g *globalOptions, active bool) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetTrigger())
 				}
 				_, err = fmt.Fprintf(a.out, "Trigger %s is %s\n", args[0], enumName(res.Msg.GetTrigger().GetStatus(), triggerStatusPrefix))
 				return err

@@ -77,7 +77,7 @@ func usersGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetUser())
 				}
 				return a.printUser(res.Msg.GetUser())
 			})
@@ -146,7 +146,7 @@ func usersIdentify(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetUser())
 				}
 				return a.printUser(res.Msg.GetUser())
 			})

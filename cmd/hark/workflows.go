@@ -82,7 +82,7 @@ func workflowsGet(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetWorkflow())
 				}
 				return table(a.out, workflowHeader, [][]string{workflowRow(res.Msg.GetWorkflow())})
 			})
@@ -94,7 +94,7 @@ func workflowsCreate(g *globalOptions) *cobra.Command {
 	var name, description string
 	var inactive bool
 	cmd := &cobra.Command{
-		Use:     "create KEY --name NAME [--description TEXT] [--inactive]",
+		Use:     "create KEY [--name NAME] [--description TEXT] [--inactive]",
 		Short:   "Create a workflow",
 		Example: `  hark workflows create welcome --name "Welcome email"`,
 		Args:    cobra.ExactArgs(1),
@@ -109,7 +109,7 @@ func workflowsCreate(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if a.json {
-					return a.printJSON(res.Msg)
+					return a.printJSON(res.Msg.GetWorkflow())
 				}
 				return table(a.out, workflowHeader, [][]string{workflowRow(res.Msg.GetWorkflow())})
 			})
