@@ -728,7 +728,7 @@ func TestCLIErrors(t *testing.T) {
 	})
 	t.Run("durations in the CLI's units", func(t *testing.T) {
 		stderr := wantFail(t, env, "sources", "settings", src, "--env", "development", "--window", "45d")
-		wantContains(t, "stderr", stderr, "between 1m and 30d")
+		wantContains(t, "stderr", stderr, "between 60s and 2592000s (1m to 30d)")
 		if strings.Contains(stderr, "0m0s") {
 			t.Fatalf("an error shows Go's duration form:\n%s", stderr)
 		}

@@ -27,10 +27,8 @@ func printError(w io.Writer, err error) {
 			inner = fmt.Sprintf("%s: %d:%d: %s", x.GetField(), x.GetLine(), x.GetColumn(), x.GetMessage())
 			snippet = x.GetSnippet()
 		}
-		// Keep whatever context was wrapped around the Connect error. The
-		// server's messages give durations in Go's form (720h0m0s); the CLI
-		// shows them in the units it takes (30d).
-		msg = strings.Replace(msg, cerr.Error(), humanizeDurations(inner), 1)
+		// Keep whatever context was wrapped around the Connect error.
+		msg = strings.Replace(msg, cerr.Error(), inner, 1)
 	}
 	fmt.Fprintf(w, "hark: %s\n", msg)
 	if snippet != "" {

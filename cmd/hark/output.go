@@ -18,6 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/harkhq/hark/engine"
 )
 
 // jsonOut writes responses for scripts: protojson with every field present,
@@ -198,45 +200,13 @@ func parseDays(s string) (time.Duration, error) {
 }
 
 // fmtDuration shows a duration the way people write it on hark's command
-// line, in the largest unit that holds it whole: 30d, 36h, 90m, 90s — not
-// Go's 720h0m0s. Days are used from 2d on, as a day-long window is
-// usually said "24h". What it prints reads back through parseDuration.
+// line (engine.HumanDuration: 30d, 36h, 90m, 90s — not Go's 720h0m0s); zero
+// shows as nothing. What it prints reads back through parseDuration.
 func fmtDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == 0:
+	if d == 0 {
 		return ""
-	case d < 0:
-		return d.String()
-	case d%day == 0 && d >= 2*day:
-		return fmt.Sprintf("%dd", d/day)
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
 	}
-	return d.String()
-}
-
-// goDuration matches durations in the form Go's time.Duration prints them
-// with more than one unit (1m0s, 720h0m0s), as server messages carry them.
-// A lone "90s" is left alone: it already reads well. Word boundaries keep
-// ids such as run_01h2m0s… untouched.
-var goDuration = regexp.MustCompile(`\b(?:\d+h)?\d+m\d+(?:\.\d+)?s\b`)
-
-// humanizeDurations rewrites Go-form durations in msg the way fmtDuration
-// prints them, so that an error says "between 1m and 30d", in the units the
-// CLI takes.
-func humanizeDurations(msg string) string {
-	return goDuration.ReplaceAllStringFunc(msg, func(s string) string {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return s
-		}
-		return fmtDuration(d)
-	})
+	return engine.HumanDuration(d)
 }
 
 // durationValue is a duration flag that reads days (parseDuration) and shows
