@@ -432,3 +432,122 @@ func (h *harness) postIngest(ctx context.Context, path string, body []byte, head
 	}
 	return res.StatusCode, rr, nil
 }
+
+// ---------------------------------------------------------------------------
+// Plugin hardening: servers with chosen plugins, the misbehaving test
+// plugin, metrics and source-type shorthands.
+// ---------------------------------------------------------------------------
+
+// startServerConfigured is startServerWith with a last say over the server
+// configuration (configure may be nil).
+func startServerConfigured(t *testing.T, before func(t *testing.T, h *harness), configure func(*server.Config)) *harness {
+	t.Helper()
+	h := &harness{
+		dir:   t.TempDir(),
+		token: "test_" + rand.Text(),
+		http:  &http.Client{Timeout: testTimeout},
+		logs:  &syncBuffer{},
+	}
+	t.Cleanup(func() {
+		if t.Failed() && h.logs.String() != "" {
+			t.Logf("server log:\n%s", h.logs)
+		}
+	})
+	if before != nil {
+		before(t, h)
+	}
+	ln := listen(t)
+	h.publicURL = "http://" + ln.Addr().String()
+	cfg := h.config()
+	if configure != nil {
+		configure(&cfg)
+	}
+	h.serveConfig(t, ln, cfg)
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
+// gatedPlugins is markedPlugins whose processes cannot start while the file
+// gate exists: a test holds a plugin down that way, and lets it come back by
+// removing the file.
+func gatedPlugins(marker, gate string) map[string]func() *exec.Cmd {
+	out := map[string]func() *exec.Cmd{}
+	for typ, mk := range markedPlugins(marker) {
+		out[typ] = func() *exec.Cmd {
+			if _, err := os.Stat(gate); err == nil {
+				return exec.Command(filepath.Join(filepath.Dir(gate), "no-such-plugin-binary"))
+			}
+			return mk()
+		}
+	}
+	return out
+}
+
+// buildTestPlugin builds the host's misbehaving test plugin
+// (plugins/host/testdata/testplugin) into dir once for each of types, as
+// hark-source-<type>: it takes its type from its name and reads its control
+// files from dir.
+func buildTestPlugin(t *testing.T, dir string, types ...string) {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "testplugin")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugins/host/testdata/testplugin")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build the test plugin: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range types {
+		path := filepath.Join(dir, "hark-source-"+typ)
+		if err := os.WriteFile(path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, 0o755); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+	}
+}
+
+// metricsText reads /metrics with the admin token.
+func (h *harness) metricsText(t *testing.T) string {
+	t.Helper()
+	r := h.send(t, h.admin(), http.MethodGet, "/metrics", "", nil)
+	wantStatus(t, r, http.StatusOK)
+	return string(r.body)
+}
+
+// sourceTypeHealth returns each source type's health from /v1/source-types.
+func (h *harness) sourceTypeHealth(t *testing.T) map[string]harkv1.SourceTypeHealth {
+	t.Helper()
+	r := h.rest(t, http.MethodGet, "/v1/source-types", "")
+	wantStatus(t, r, http.StatusOK)
+	out := map[string]harkv1.SourceTypeHealth{}
+	for _, st := range decode(t, r, &harkv1.ListSourceTypesResponse{}).GetSourceTypes() {
+		out[st.GetType()] = st.GetHealth()
+	}
+	return out
+}
+
+// eventually polls cond every 20 ms until it holds, failing the test after
+// testTimeout (a bound against hanging, not a speed goal).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", testTimeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -15,10 +16,15 @@ import (
 // pluginSources adapts the plugin host to what the engine needs: the
 // installed source types (engine.SourceTypes) and translation
 // (engine.Translator). It is the one place where plugin SDK types become
-// engine types.
+// engine types, so it is also where a plugin's answer is checked: hark
+// passes on only what the delivery could hold, and never a plugin's
+// megabytes.
 type pluginSources struct {
 	h       *host.Host
 	metrics *metrics
+	// log receives the details of answers refused as invalid; nil discards
+	// them.
+	log *slog.Logger
 }
 
 var (
@@ -84,12 +90,21 @@ func (p pluginSources) Translate(ctx context.Context, typ string, ds []engine.De
 	}
 	out := make([]engine.Translation, len(res))
 	for i, r := range res {
-		out[i] = translation(r)
+		out[i] = p.translation(typ, r)
 	}
 	return out, nil
 }
 
-func translation(r sdk.Result) engine.Translation {
+// errInvalidAnswer is what the sender of a delivery is told when the
+// plugin's answer for it is invalid; the details are logged, not echoed.
+const errInvalidAnswer = "the source plugin returned an invalid answer for this delivery"
+
+// translation turns one delivery's result into the engine's form. A result
+// whose event indexes do not fit the delivery (see checkIndexes) is a plugin
+// failure for that delivery: the engine would store and answer what the
+// plugin made up. Reasons and messages are cut to host.MaxMessageBytes of
+// valid UTF-8, since they are shown to the sender.
+func (p pluginSources) translation(typ string, r sdk.Result) engine.Translation {
 	if r.Err != nil {
 		kind := engine.PluginFailed
 		switch r.Err.Code {
@@ -98,7 +113,13 @@ func translation(r sdk.Result) engine.Translation {
 		case sdk.CodeBadSignature:
 			kind = engine.BadSignature
 		}
-		return engine.Translation{Err: &engine.DeliveryError{Kind: kind, Message: r.Err.Message}}
+		return engine.Translation{Err: &engine.DeliveryError{Kind: kind, Message: host.TrimMessage(r.Err.Message)}}
+	}
+	if err := checkIndexes(r); err != nil {
+		if p.log != nil {
+			p.log.Warn("source plugin answered a delivery with invalid event indexes; failing the delivery", "source_type", typ, "err", err)
+		}
+		return engine.Translation{Err: &engine.DeliveryError{Kind: engine.PluginFailed, Message: errInvalidAnswer}}
 	}
 	t := engine.Translation{Events: make([]engine.InEvent, len(r.Events))}
 	for i, e := range r.Events {
@@ -109,7 +130,38 @@ func translation(r sdk.Result) engine.Translation {
 		}
 	}
 	for _, rej := range r.Rejections {
-		t.Rejections = append(t.Rejections, engine.Rejection{Index: rej.Index, Reason: rej.Reason})
+		t.Rejections = append(t.Rejections, engine.Rejection{Index: rej.Index, Reason: host.TrimMessage(rej.Reason)})
 	}
 	return t
+}
+
+// checkIndexes checks that the events and rejections of a result each name
+// a different event of the delivery: with n of them in all, their indexes
+// must be 0…n-1, each once. (A plugin that drops an event, or invents one,
+// cannot satisfy this, and the answer's "one entry per incoming event, in
+// order" depends on it.)
+func checkIndexes(r sdk.Result) error {
+	n := len(r.Events) + len(r.Rejections)
+	seen := make([]bool, n)
+	check := func(what string, i int) error {
+		switch {
+		case i < 0 || i >= n:
+			return fmt.Errorf("%s index %d is outside the %d events of its answer", what, i, n)
+		case seen[i]:
+			return fmt.Errorf("%s index %d is given twice", what, i)
+		}
+		seen[i] = true
+		return nil
+	}
+	for _, e := range r.Events {
+		if err := check("event", e.Index); err != nil {
+			return err
+		}
+	}
+	for _, rej := range r.Rejections {
+		if err := check("rejection", rej.Index); err != nil {
+			return err
+		}
+	}
+	return nil
 }

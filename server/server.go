@@ -177,7 +177,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.metrics = newMetrics()
 	s.metrics.watchPlugins(s.host)
 	s.metrics.watchStore(s.store.Size)
-	plugins := pluginSources{h: s.host, metrics: s.metrics}
+	plugins := pluginSources{h: s.host, metrics: s.metrics, log: s.log.With("component", "plugins")}
 	s.engine, err = engine.New(ctx, engine.Config{
 		Store:          s.store,
 		SourceTypes:    plugins,
@@ -329,7 +329,7 @@ func (s *Server) handler() (http.Handler, error) {
 	mux.Handle("/", restInputErrors(transcoder))
 	mux.Handle("POST "+engine.IngestPath+"{token}", ingestREST(s.engine, s.log))
 
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
+	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, pluginConditions(s.host)...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, admin))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, admin))

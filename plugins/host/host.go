@@ -1,12 +1,34 @@
 // Package host runs hark's source plugins: it finds them, starts each as a
 // process (hashicorp/go-plugin over gRPC), asks it to Describe itself, calls
-// it with deadlines, and restarts it with backoff when it dies.
+// it with deadlines, watches that it stays alive, and restarts it with
+// backoff when it dies or stops answering.
 //
 // Built-in plugins are re-executions of the hark binary (`hark plugin
 // segment`), as Packer runs its bundled plugins; third-party plugins are
 // executables named hark-source-<type> in the plugin directory. Either way a
-// plugin that crashes or hangs costs its own deliveries a 503 (senders
-// retry), never hark itself.
+// plugin that crashes, hangs or freezes costs its own deliveries a 503
+// (senders retry), never hark itself and never another plugin.
+//
+// What the host promises, and why:
+//   - No call waits on another plugin, and none waits on a plugin's
+//     process: each plugin has its own supervisor goroutine and lock, no lock
+//     is held across a call, and a plugin that fails is killed and restarted
+//     by its supervisor, not by the caller that saw it fail.
+//   - A plugin's life is a series of generations, one per start of its
+//     process. A failure seen by a call made on generation N takes down
+//     generation N only: a late error from a dead process never marks its
+//     replacement down.
+//   - A plugin that stops answering is found without traffic, by a liveness
+//     ping (gRPC health, with a short deadline) every PingInterval. Calls in
+//     flight on it end at once with ErrUnavailable.
+//   - Stopping a process never waits on it: go-plugin's Kill asks the plugin
+//     to exit over RPC and waits with no deadline (forever, for a stopped
+//     process), so the host SIGKILLs any process still there after a short
+//     grace. Close returns within a few seconds whatever the plugins do.
+//   - Start does not wait for slow handshakes: plugins start in the
+//     background, and Start waits at most StartWait for them. A call to a
+//     plugin still on its first start waits up to StartingWait for it; a
+//     call to a plugin that was up and went down fails at once.
 //
 // The host holds plugins only through the sdk.Source interface.
 package host
@@ -15,18 +37,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
 
 	"github.com/harkhq/hark/plugins/sdk"
 )
@@ -52,10 +68,24 @@ const (
 	DefaultCallTimeout = 10 * time.Second
 	// DefaultStartTimeout bounds starting a plugin and its Describe.
 	DefaultStartTimeout = 30 * time.Second
-	maxBackoff          = 5 * time.Second
-	minBackoff          = 100 * time.Millisecond
-	// pollInterval is how often a plugin process is checked for exit.
-	pollInterval = 100 * time.Millisecond
+	// DefaultStartWait bounds how long Start waits for the plugins' first
+	// starts. A plugin starts in well under a second; waiting that long lets
+	// a server answer its first deliveries at once, and the bound keeps a
+	// plugin stuck in its handshake from holding up hark's start (and every
+	// other source) for StartTimeout.
+	DefaultStartWait = 3 * time.Second
+	// DefaultStartingWait bounds how long a call to a plugin still on its
+	// first start waits for that start, so that deliveries arriving just as
+	// hark starts are not refused for a plugin about to be up.
+	DefaultStartingWait = 2 * time.Second
+	// DefaultPingInterval is how often the supervisor checks that a running
+	// plugin answers, so a frozen plugin is found without traffic.
+	DefaultPingInterval = 500 * time.Millisecond
+	// DefaultPingTimeout bounds one liveness ping. The ping is a gRPC health
+	// check the plugin's go-plugin server answers on its own, whatever its
+	// Translate is doing; a local process that cannot answer it within a
+	// second is stuck.
+	DefaultPingTimeout = time.Second
 )
 
 // ErrUnavailable is returned for calls to a plugin that is not running.
@@ -66,17 +96,60 @@ var ErrUnknownType = errors.New("no source plugin of that type")
 
 // Config configures a Host.
 type Config struct {
-	// Builtins maps built-in type names to the command that runs them.
+	// Builtins maps built-in type names to the command that runs them. It is
+	// called for every start of the plugin (and once by Start, for the path).
 	Builtins map[string]func() *exec.Cmd
 	// PluginDir is searched for hark-source-<type> executables; "" skips it.
 	PluginDir string
 	// Logger receives the host's logs and, under the plugin's name, the
 	// plugins' own logs. Nil discards them.
 	Logger *slog.Logger
-	// CallTimeout bounds each Translate call; 0 means DefaultCallTimeout.
+	// CallTimeout bounds each Translate call; 0 means DefaultCallTimeout. A
+	// call that hits it takes the plugin down (it is restarted).
 	CallTimeout time.Duration
 	// StartTimeout bounds each start; 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
+	// StartWait bounds how long Start waits for first starts; 0 means
+	// DefaultStartWait.
+	StartWait time.Duration
+	// StartingWait bounds how long a call waits for a plugin's first start;
+	// 0 means DefaultStartingWait.
+	StartingWait time.Duration
+	// PingInterval is the liveness ping's period; 0 means
+	// DefaultPingInterval and a negative value turns the ping off.
+	PingInterval time.Duration
+	// PingTimeout bounds each ping; 0 means DefaultPingTimeout.
+	PingTimeout time.Duration
+}
+
+// State is where a plugin is in its life.
+type State int
+
+const (
+	// Starting: the plugin's first start has not finished yet.
+	Starting State = iota + 1
+	// Up: the plugin's process runs and answers.
+	Up
+	// Down: the plugin failed to start, died or stopped answering, and is
+	// being restarted with backoff. Calls to it fail at once.
+	Down
+	// Closed: the host is closed.
+	Closed
+)
+
+func (s State) String() string {
+	switch s {
+	case Starting:
+		return "starting"
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	case Closed:
+		return "closed"
+	default:
+		return fmt.Sprintf("State(%d)", int(s))
+	}
 }
 
 // Info describes a plugin as the host sees it now.
@@ -90,11 +163,17 @@ type Info struct {
 	// Description is what the plugin said at its last start; zero until it
 	// first starts.
 	Description sdk.Description
-	// Healthy is true while the plugin process runs and answers.
+	// State is where the plugin is in its life.
+	State State
+	// Healthy is true while the plugin is Up: its process runs and answers.
 	Healthy bool
-	// Restarts counts restarts after crashes.
+	// PID is the process id of the running plugin; 0 when none is up.
+	PID int
+	// Restarts counts successful starts after the first: a restart that
+	// fails is not counted (its error is in LastError).
 	Restarts int
-	// LastError is the latest start or call failure, if any.
+	// LastError is the latest start or call failure, if any; a successful
+	// start clears it.
 	LastError string
 }
 
@@ -102,15 +181,22 @@ type Info struct {
 type Host struct {
 	cfg     Config
 	log     *slog.Logger
-	plugins map[string]*managed
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	plugins map[string]*managed // fixed by Start, so read without a lock
+
+	// ctx is the host's lifetime: Close cancels it, which stops the
+	// supervisors and kills processes still in their handshake.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // the supervisors
+	reapers   sync.WaitGroup // go-plugin Kill calls, see stopProcess
+	closeOnce sync.Once
 }
 
-// Start finds the plugins, starts them (waiting up to StartTimeout for each
-// first start) and supervises them until Close. A plugin that fails to start
-// is kept, unhealthy, and retried with backoff; Start fails only when the
-// plugin directory cannot be read.
+// Start finds the plugins and starts supervising them until Close: each is
+// started in the background, and Start waits at most StartWait (or until ctx
+// ends) for the first starts. A plugin that fails to start is kept, down,
+// and retried with backoff; Start fails only when the plugin directory
+// cannot be read.
 func Start(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
@@ -118,7 +204,19 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger, plugins: map[string]*managed{}, stop: make(chan struct{})}
+	if cfg.StartWait <= 0 {
+		cfg.StartWait = DefaultStartWait
+	}
+	if cfg.StartingWait <= 0 {
+		cfg.StartingWait = DefaultStartingWait
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = DefaultPingTimeout
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger, plugins: map[string]*managed{}}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -127,7 +225,7 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 		if c := cmd(); c != nil {
 			path = c.Path
 		}
-		h.plugins[name] = &managed{host: h, typ: name, origin: BuiltIn, path: path, newCmd: cmd}
+		h.plugins[name] = newManaged(h, name, BuiltIn, path, cmd)
 	}
 	found, err := discover(cfg.PluginDir, h.log)
 	if err != nil {
@@ -138,63 +236,37 @@ func Start(ctx context.Context, cfg Config) (*Host, error) {
 			h.log.Warn("plugin dir executable shadows a built-in source; ignoring it", "type", name, "path", path)
 			continue
 		}
-		h.plugins[name] = &managed{host: h, typ: name, origin: PluginDir, path: path, newCmd: func() *exec.Cmd { return exec.Command(path) }}
+		h.plugins[name] = newManaged(h, name, PluginDir, path, func() *exec.Cmd { return exec.Command(path) })
 	}
-	var starting sync.WaitGroup
-	for _, m := range h.plugins {
-		starting.Add(1)
-		go func() {
-			defer starting.Done()
-			if err := m.start(ctx); err != nil {
-				h.log.Error("start source plugin", "type", m.typ, "err", err)
-			}
-		}()
-	}
-	starting.Wait()
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for _, m := range h.plugins {
 		h.wg.Add(1)
 		go m.supervise()
 	}
+	wait := time.NewTimer(cfg.StartWait)
+	defer wait.Stop()
+	for _, m := range h.plugins {
+		select {
+		case <-m.firstDone:
+		case <-wait.C:
+			h.log.Warn("source plugins still starting; serving the others meanwhile", "types", h.starting())
+			return h, nil
+		case <-ctx.Done():
+			return h, nil
+		}
+	}
 	return h, nil
 }
 
-// discover lists hark-source-<type> executables in dir. Files that others
-// could have written are refused: hark would run whatever they hold.
-func discover(dir string, log *slog.Logger) (map[string]string, error) {
-	found := map[string]string{}
-	if dir == "" {
-		return found, nil
-	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return found, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read plugin dir: %w", err)
-	}
-	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky == 0 {
-		log.Error("refuse every plugin in the plugin dir: it is world-writable, so anyone could replace what hark runs", "path", dir)
-		return found, nil
-	}
-	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), BinaryPrefix)
-		if !ok || name == "" {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		fi, err := os.Stat(path)
-		switch {
-		case err != nil:
-			log.Warn("skip plugin", "path", path, "err", err)
-		case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
-			log.Warn("skip plugin: not an executable file", "path", path)
-		case fi.Mode().Perm()&0o002 != 0:
-			log.Error("refuse plugin: it is world-writable, so anyone could replace what hark runs", "path", path)
-		default:
-			found[name] = path
+// starting lists the plugins whose first start has not finished.
+func (h *Host) starting() []string {
+	var out []string
+	for _, in := range h.Types() {
+		if in.State == Starting {
+			out = append(out, in.Type)
 		}
 	}
-	return found, nil
+	return out
 }
 
 // Types returns every plugin, ordered by type.
@@ -217,8 +289,10 @@ func (h *Host) Type(name string) (Info, bool) {
 }
 
 // Translate calls a plugin's Translate with the call deadline. It fails with
-// ErrUnavailable when the plugin is down or dies during the call; the
-// supervisor then restarts it.
+// an error wrapping ErrUnavailable when the plugin is down, still starting
+// after StartingWait, stuck past CallTimeout, or dies during the call; the
+// plugin's supervisor then restarts it. Messages from the plugin in the
+// error are cut to MaxMessageBytes.
 func (h *Host) Translate(ctx context.Context, typ string, ds []sdk.Delivery) ([]sdk.Result, error) {
 	m, ok := h.plugins[typ]
 	if !ok {
@@ -227,205 +301,34 @@ func (h *Host) Translate(ctx context.Context, typ string, ds []sdk.Delivery) ([]
 	return m.translate(ctx, ds)
 }
 
-// Close stops supervising and kills every plugin process.
+// Close stops supervising and stops every plugin process: gracefully when
+// it exits at once, by SIGKILL otherwise, so Close never waits on a plugin
+// for more than a few seconds. Calls after Close fail with ErrUnavailable.
+// It may be called more than once.
 func (h *Host) Close() error {
-	close(h.stop)
-	h.wg.Wait()
-	for _, m := range h.plugins {
-		m.kill()
-	}
-	return nil
-}
-
-// managed is one plugin and its process.
-type managed struct {
-	host   *Host
-	typ    string
-	origin Origin
-	path   string
-	newCmd func() *exec.Cmd
-
-	mu       sync.RWMutex
-	client   *plugin.Client
-	src      sdk.Source
-	desc     sdk.Description
-	healthy  bool
-	restarts int
-	lastErr  string
-}
-
-func (m *managed) info() Info {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return Info{
-		Type: m.typ, Origin: m.origin, Path: m.path, Description: m.desc,
-		Healthy: m.healthy, Restarts: m.restarts, LastError: m.lastErr,
-	}
-}
-
-// start launches the process, dispenses the Source and asks it to Describe.
-func (m *managed) start(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, m.host.cfg.StartTimeout)
-	defer cancel()
-	cmd := m.newCmd()
-	dieWithHost(cmd)
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.PluginSets(nil),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  sdk.GRPCDialOptions(),
-		Logger:           newHCLogger(m.host.log, m.typ),
-		StartTimeout:     m.host.cfg.StartTimeout,
+	h.closeOnce.Do(func() {
+		h.cancel()
+		h.wg.Wait()
+		if !waitTimeout(&h.reapers, reapTimeout) {
+			h.log.Error("source plugin processes were SIGKILLed but their output pipes are still open; leaving them")
+		}
 	})
-	fail := func(err error) error {
-		client.Kill()
-		m.mu.Lock()
-		m.lastErr = err.Error()
-		m.mu.Unlock()
-		return err
-	}
-	rpc, err := client.Client()
-	if err != nil {
-		return fail(fmt.Errorf("start: %w", err))
-	}
-	raw, err := rpc.Dispense(sdk.PluginName)
-	if err != nil {
-		return fail(fmt.Errorf("dispense: %w", err))
-	}
-	src, ok := raw.(sdk.Source)
-	if !ok {
-		return fail(fmt.Errorf("plugin dispensed %T, not a source", raw))
-	}
-	desc, err := src.Describe(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("describe: %w", err))
-	}
-	if desc.Type != m.typ {
-		return fail(fmt.Errorf("plugin says its type is %q, but it was installed as %q", desc.Type, m.typ))
-	}
-	m.mu.Lock()
-	m.client, m.src, m.desc, m.healthy, m.lastErr = client, src, desc, true, ""
-	m.mu.Unlock()
-	m.host.log.Info("source plugin started", "type", m.typ, "version", desc.Version, "pid", pid(client))
 	return nil
 }
 
-func pid(c *plugin.Client) int {
-	if rc := c.ReattachConfig(); rc != nil {
-		return rc.Pid
+// waitTimeout waits for wg up to d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
-	return 0
-}
-
-// supervise restarts the plugin whenever its process is gone, with
-// exponential backoff, until the host closes.
-func (m *managed) supervise() {
-	defer m.host.wg.Done()
-	backoff := minBackoff
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-m.host.stop:
-			return
-		case <-ticker.C:
-		}
-		m.mu.RLock()
-		client, healthy := m.client, m.healthy
-		m.mu.RUnlock()
-		if healthy && client != nil && !client.Exited() {
-			backoff = minBackoff
-			continue
-		}
-		m.markDown("plugin process exited")
-		select {
-		case <-m.host.stop:
-			return
-		case <-time.After(backoff):
-		}
-		m.mu.Lock()
-		m.restarts++
-		m.mu.Unlock()
-		if err := m.start(context.Background()); err != nil {
-			m.host.log.Error("restart source plugin", "type", m.typ, "err", err, "next_try_in", 2*backoff)
-			backoff = min(2*backoff, maxBackoff)
-		}
-	}
-}
-
-// markDown records that the plugin cannot answer and kills what is left of
-// its process, so the supervisor starts a fresh one.
-func (m *managed) markDown(reason string) {
-	m.mu.Lock()
-	client, wasHealthy := m.client, m.healthy
-	m.client, m.src, m.healthy = nil, nil, false
-	if wasHealthy {
-		m.lastErr = reason
-	}
-	m.mu.Unlock()
-	if wasHealthy {
-		m.host.log.Warn("source plugin down", "type", m.typ, "reason", reason)
-	}
-	if client != nil {
-		client.Kill()
-	}
-}
-
-func (m *managed) translate(ctx context.Context, ds []sdk.Delivery) ([]sdk.Result, error) {
-	m.mu.RLock()
-	src, healthy := m.src, m.healthy
-	m.mu.RUnlock()
-	if !healthy || src == nil {
-		return nil, fmt.Errorf("%w: %s is restarting", ErrUnavailable, m.typ)
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.host.cfg.CallTimeout)
-	defer cancel()
-	res, err := src.Translate(ctx, ds)
-	if err == nil {
-		return res, nil
-	}
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		// The process is gone or stuck: restart it.
-		m.markDown(err.Error())
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, m.typ, err)
-	}
-	return nil, err
-}
-
-func (m *managed) kill() {
-	m.mu.Lock()
-	client := m.client
-	m.client, m.src, m.healthy = nil, nil, false
-	m.mu.Unlock()
-	if client != nil {
-		client.Kill()
-	}
-}
-
-// newHCLogger returns the hclog.Logger go-plugin wants, forwarding to slog
-// with the plugin's type. go-plugin parses the plugin's JSON log lines from
-// its stderr and re-logs them here.
-func newHCLogger(log *slog.Logger, typ string) hclog.Logger {
-	l := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Trace, Output: io.Discard})
-	l.RegisterSink(slogSink{log: log.With("source_type", typ)})
-	return l
-}
-
-// slogSink forwards hclog records to slog.
-type slogSink struct{ log *slog.Logger }
-
-func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
-	var lv slog.Level
-	switch level {
-	case hclog.Trace, hclog.Debug:
-		lv = slog.LevelDebug
-	case hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
-		lv = slog.LevelInfo
-	case hclog.Warn:
-		lv = slog.LevelWarn
-	default:
-		lv = slog.LevelError
-	}
-	s.log.Log(context.Background(), lv, msg, append(args, "logger", name)...)
 }
