@@ -79,7 +79,9 @@ type Engine struct {
 	runRetention   time.Duration
 	metrics        Metrics
 
-	ingest   chan *ingestRequest
+	lanesMu  sync.Mutex
+	lanes    map[string]*lane // by source type, see laneFor
+	lanesWG  sync.WaitGroup
 	prepared chan []*pendingDelivery
 	eventHub eventHub
 	triggers triggerRegistry
@@ -113,8 +115,9 @@ type Engine struct {
 }
 
 // New returns an Engine and makes sure the default environments exist, and
-// that every source has a configuration in each of them. It starts the two
-// ingest stages (see runIngest), which Close stops.
+// that every source has a configuration in each of them. It starts the
+// ingest committer (see runCommitter); lanes start with their first
+// delivery. Close stops them.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Store == nil || cfg.SourceTypes == nil {
 		return nil, errors.New("engine: Store and SourceTypes are required")
@@ -128,7 +131,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 		translator:     cfg.Translator,
 		eventRetention: cfg.EventRetention,
-		ingest:         make(chan *ingestRequest, ingestQueue),
 		prepared:       make(chan []*pendingDelivery, preparedQueue),
 		stop:           make(chan struct{}),
 		streamsEnd:     make(chan struct{}),
@@ -163,8 +165,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.loadTriggers(ctx); err != nil {
 		return nil, fmt.Errorf("load triggers: %w", err)
 	}
-	e.wg.Add(2)
-	go e.runIngest()
+	e.wg.Add(1)
 	go e.runCommitter()
 	return e, nil
 }
@@ -184,6 +185,10 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.closeMu.Unlock()
 	close(e.stop)
+	// The lanes answer or prepare what is queued, then the committer
+	// commits what they prepared.
+	e.lanesWG.Wait()
+	close(e.prepared)
 	e.wg.Wait()
 	return nil
 }

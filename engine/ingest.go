@@ -138,7 +138,7 @@ func (e *Engine) enqueue(req *ingestRequest) error {
 		return fmt.Errorf("%w: shutting down", ErrUnavailable)
 	}
 	select {
-	case e.ingest <- req:
+	case e.laneFor(req.src.GetType()).queue <- req:
 		return nil
 	default:
 		// The committer is behind by a whole queue: say so now, so senders
@@ -151,37 +151,67 @@ func (e *Engine) enqueue(req *ingestRequest) error {
 // which takes them all into its next commit.
 const preparedQueue = 8
 
-// Batching bounds: a batch is what is queued when the ingest stage is free,
-// up to maxBatchDeliveries deliveries or maxBatchBytes of bodies.
+// Batching bounds: a batch is what is queued when a lane is free, up to
+// maxBatchDeliveries deliveries or maxBatchBytes of bodies.
 const (
 	maxBatchDeliveries = 256
 	maxBatchBytes      = 2 << 20
-	// ingestQueue is how many deliveries may wait for the committer.
+	// ingestQueue is how many deliveries of one source type may wait for
+	// their lane. The bodies they hold are bounded by the server's ingest
+	// memory budget, whatever this says.
 	ingestQueue = 4096
 	// maxCommitBytes bounds the bodies written in one store commit, under
 	// Badger's transaction size limit with room for the log's own fields.
 	maxCommitBytes = 2 << 20
 )
 
-// The ingest path is two stages, each one goroutine, so that preparing one
-// batch overlaps committing the previous one:
+// The ingest path is two stages, so that preparing one batch overlaps
+// committing the previous one:
 //
-//   - runIngest gathers deliveries into a batch, translates it (one plugin
-//     call per source type) and prepares the log entries in parallel — the
-//     work that needs no shared state;
-//   - runCommitter commits prepared batches in order, one transaction each
-//     (chunked under the store's size limit), and answers the senders. It is
+//   - a lane per source type (runLane) gathers that type's deliveries into a
+//     batch, translates it with one plugin call and prepares the log entries
+//     on all cores — the work that needs no shared state. Lanes run side by
+//     side, so a plugin that hangs holds up only its own deliveries;
+//   - runCommitter commits what the lanes prepared, one transaction per
+//     chunk under the store's size limit, and answers the senders. It is
 //     the only writer of ingest state, so hot keys (event type counters,
 //     idempotency keys) never conflict.
-func (e *Engine) runIngest() {
-	defer e.wg.Done()
-	defer close(e.prepared)
+
+// lane is the ingest stage of one source type.
+type lane struct {
+	typ   string
+	queue chan *ingestRequest
+}
+
+// laneFor returns the lane of a source type, starting it on first use.
+// Callers hold closeMu for reading and have checked closed, so no lane
+// starts after Close began waiting for them.
+func (e *Engine) laneFor(typ string) *lane {
+	e.lanesMu.Lock()
+	defer e.lanesMu.Unlock()
+	if l, ok := e.lanes[typ]; ok {
+		return l
+	}
+	if e.lanes == nil {
+		e.lanes = map[string]*lane{}
+	}
+	l := &lane{typ: typ, queue: make(chan *ingestRequest, ingestQueue)}
+	e.lanes[typ] = l
+	e.lanesWG.Add(1)
+	go e.runLane(l)
+	return l
+}
+
+// runLane gathers, translates and prepares one source type's deliveries
+// until Close, then prepares what is still queued.
+func (e *Engine) runLane(l *lane) {
+	defer e.lanesWG.Done()
 	for {
 		var first *ingestRequest
 		select {
-		case first = <-e.ingest:
+		case first = <-l.queue:
 		case <-e.stop:
-			e.drainIngest()
+			e.drainLane(l)
 			return
 		}
 		// Take what is queued now, without waiting for more: while this
@@ -193,23 +223,23 @@ func (e *Engine) runIngest() {
 	gather:
 		for len(batch) < maxBatchDeliveries && size < maxBatchBytes {
 			select {
-			case r := <-e.ingest:
+			case r := <-l.queue:
 				batch = append(batch, r)
 				size += len(r.delivery.Body)
 			default:
 				break gather
 			}
 		}
-		if pending := e.prepareBatch(batch); len(pending) > 0 {
+		if pending := e.prepareBatch(l.typ, batch); len(pending) > 0 {
 			e.prepared <- pending
 		}
 	}
 }
 
-// runCommitter commits what runIngest prepared, in order, until runIngest
-// closes the channel.
+// runCommitter commits what the lanes prepared until Close closes the
+// channel.
 //
-// A commit waits for Badger's write and fsync, while the ingest stage keeps
+// A commit waits for Badger's write and fsync, while the lanes keep
 // preparing; so the committer takes every batch prepared meanwhile into its
 // next commit (commitBatch still cuts commits at maxCommitBytes): one fsync
 // for all of them.
@@ -232,13 +262,13 @@ func (e *Engine) runCommitter() {
 	}
 }
 
-// drainIngest prepares deliveries still queued at shutdown: their senders are
+// drainLane prepares deliveries still queued at shutdown: their senders are
 // waiting for a real answer.
-func (e *Engine) drainIngest() {
+func (e *Engine) drainLane(l *lane) {
 	for {
 		select {
-		case r := <-e.ingest:
-			if pending := e.prepareBatch([]*ingestRequest{r}); len(pending) > 0 {
+		case r := <-l.queue:
+			if pending := e.prepareBatch(l.typ, []*ingestRequest{r}); len(pending) > 0 {
 				e.prepared <- pending
 			}
 		default:
@@ -267,9 +297,9 @@ func (e *Engine) answerPanic(r any, reqs []*ingestRequest) {
 	}
 }
 
-// prepareBatch translates a batch and prepares its deliveries, answering
-// those that fail here.
-func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDelivery) {
+// prepareBatch translates a batch of one source type and prepares its
+// deliveries, answering those that fail here.
+func (e *Engine) prepareBatch(typ string, batch []*ingestRequest) (pending []*pendingDelivery) {
 	defer func() {
 		if r := recover(); r != nil {
 			// Everything not yet answered fails, and nothing of this
@@ -279,7 +309,7 @@ func (e *Engine) prepareBatch(batch []*ingestRequest) (pending []*pendingDeliver
 			e.answerPanic(r, batch)
 		}
 	}()
-	translations := e.translateBatch(context.Background(), batch)
+	translations := e.translateBatch(context.Background(), typ, batch)
 	pending = make([]*pendingDelivery, 0, len(batch))
 	for i, req := range batch {
 		tr := translations[i]
@@ -389,48 +419,38 @@ type translated struct {
 	err         error
 }
 
-// translateBatch calls each source type's plugin once for all its
-// deliveries in the batch.
-func (e *Engine) translateBatch(ctx context.Context, batch []*ingestRequest) []translated {
-	out := make([]translated, len(batch))
-	byType := map[string][]int{}
+// translateBatch calls the source type's plugin once for all the batch's
+// deliveries.
+func (e *Engine) translateBatch(ctx context.Context, typ string, batch []*ingestRequest) (out []translated) {
+	out = make([]translated, len(batch))
+	fail := func(err error) []translated {
+		for i := range out {
+			out[i].err = err
+		}
+		return out
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("translating a batch panicked", "panic", r, "stack", string(debug.Stack()))
+			out = fail(fmt.Errorf("translate with %s: internal error: %v", typ, r))
+		}
+	}()
+	ds := make([]Delivery, len(batch))
 	for i, req := range batch {
-		byType[req.src.GetType()] = append(byType[req.src.GetType()], i)
+		ds[i] = req.delivery
 	}
-	done := make(chan struct{}, len(byType))
-	for typ, idx := range byType {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			defer func() {
-				if r := recover(); r != nil {
-					e.log.Error("translating a batch panicked", "panic", r, "stack", string(debug.Stack()))
-					for _, i := range idx {
-						out[i].err = fmt.Errorf("translate with %s: internal error: %v", typ, r)
-					}
-				}
-			}()
-			ds := make([]Delivery, len(idx))
-			for j, i := range idx {
-				ds[j] = batch[i].delivery
-			}
-			res, err := e.translator.Translate(ctx, typ, ds)
-			if err == nil && len(res) != len(ds) {
-				err = fmt.Errorf("source plugin %s returned %d results for %d deliveries", typ, len(res), len(ds))
-			}
-			for j, i := range idx {
-				if err != nil {
-					out[i].err = err
-					if !errors.Is(err, ErrUnavailable) {
-						out[i].err = fmt.Errorf("translate with %s: %w", typ, err)
-					}
-					continue
-				}
-				out[i].translation = res[j]
-			}
-		}()
+	res, err := e.translator.Translate(ctx, typ, ds)
+	if err == nil && len(res) != len(ds) {
+		err = fmt.Errorf("source plugin %s returned %d results for %d deliveries", typ, len(res), len(ds))
 	}
-	for range byType {
-		<-done
+	if err != nil {
+		if !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("translate with %s: %w", typ, err)
+		}
+		return fail(err)
+	}
+	for i := range out {
+		out[i].translation = res[i]
 	}
 	return out
 }

@@ -438,35 +438,6 @@ func (h *harness) postIngest(ctx context.Context, path string, body []byte, head
 // plugin, metrics and source-type shorthands.
 // ---------------------------------------------------------------------------
 
-// startServerConfigured is startServerWith with a last say over the server
-// configuration (configure may be nil).
-func startServerConfigured(t *testing.T, before func(t *testing.T, h *harness), configure func(*server.Config)) *harness {
-	t.Helper()
-	h := &harness{
-		dir:   t.TempDir(),
-		token: "test_" + rand.Text(),
-		http:  &http.Client{Timeout: testTimeout},
-		logs:  &syncBuffer{},
-	}
-	t.Cleanup(func() {
-		if t.Failed() && h.logs.String() != "" {
-			t.Logf("server log:\n%s", h.logs)
-		}
-	})
-	if before != nil {
-		before(t, h)
-	}
-	ln := listen(t)
-	h.publicURL = "http://" + ln.Addr().String()
-	cfg := h.config()
-	if configure != nil {
-		configure(&cfg)
-	}
-	h.serveConfig(t, ln, cfg)
-	t.Cleanup(func() { h.stop(t) })
-	return h
-}
-
 // gatedPlugins is markedPlugins whose processes cannot start while the file
 // gate exists: a test holds a plugin down that way, and lets it come back by
 // removing the file.

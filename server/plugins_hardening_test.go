@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,11 +61,12 @@ func TestPluginFrozen(t *testing.T) {
 	t.Parallel()
 	marker := rand.Text()
 	var gate string
-	h := startServerConfigured(t, func(t *testing.T, h *harness) {
-		buildRudderStack(t, filepath.Join(h.dir, "plugins"))
-		gate = filepath.Join(h.dir, "segment.gate")
-	}, func(cfg *server.Config) {
-		cfg.BuiltinPlugins = gatedPlugins(marker, gate)
+	h := startServerWith(t, harnessOptions{
+		before: func(t *testing.T, h *harness) {
+			buildRudderStack(t, filepath.Join(h.dir, "plugins"))
+			gate = filepath.Join(h.dir, "segment.gate")
+		},
+		config: func(cfg *server.Config) { cfg.BuiltinPlugins = gatedPlugins(marker, gate) },
 	})
 	seg := devURL(t, h.createSource(t, "Frozen"))
 	rud := devURL(t, h.createSourceOfType(t, "Beside", "rudderstack"))
@@ -254,5 +257,38 @@ func TestPluginAnswersValidated(t *testing.T) {
 	h.deliverOne(t, ingest, []byte(`{"type":"track","event":"Honest","userId":"u1"}`))
 	if got := h.sourceTypeHealth(t); got["liar"] != harkv1.SourceTypeHealth_SOURCE_TYPE_HEALTH_SERVING {
 		t.Errorf("source type health = %v, want liar still serving: a bad answer is not a dead plugin", got)
+	}
+}
+
+// TestHungPluginDoesNotStallOtherSources sends a delivery that its plugin
+// never answers, then Segment deliveries: they are answered while the hung
+// one still waits, because each source type has its own ingest lane. They
+// used to wait 6.6–9.5 s, batched behind the hung plugin's call.
+func TestHungPluginDoesNotStallOtherSources(t *testing.T) {
+	t.Parallel()
+	h := startServerWith(t, harnessOptions{
+		before: func(t *testing.T, h *harness) { buildTestPlugin(t, filepath.Join(h.dir, "plugins"), "stuck") },
+		config: func(c *server.Config) { c.PluginCallTimeout = 5 * time.Second },
+	})
+	stuck := devURL(t, h.createSourceOfType(t, "Stuck", "stuck"))
+	seg := devURL(t, h.createSource(t, "Segment beside it"))
+	h.deliverOne(t, seg, segmentTrack) // both lanes started
+
+	hung := make(chan int, 1)
+	go func() {
+		code, _, err := h.postIngest(context.Background(), strings.TrimPrefix(stuck, h.publicURL), []byte(`{"test":"hang"}`))
+		if err != nil {
+			code = -1
+		}
+		hung <- code
+	}()
+	time.Sleep(200 * time.Millisecond) // the hung call is under way
+	for i := range 5 {
+		h.deliverOne(t, seg, fmt.Appendf(nil, `{"type":"track","event":"Beside %d","userId":"u1"}`, i))
+		select {
+		case code := <-hung:
+			t.Fatalf("the hung delivery was answered (%d) before the Segment deliveries were: they waited behind it", code)
+		default:
+		}
 	}
 }
