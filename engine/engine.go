@@ -61,7 +61,22 @@ type Config struct {
 	RunRetention time.Duration
 	// Metrics receives counts and timings; nil discards them.
 	Metrics Metrics
+	// MaxUserProperties bounds a user's custom properties; 0 means
+	// DefaultMaxUserProperties.
+	MaxUserProperties int
+	// MaxUserBytes bounds the encoded size of a user's properties; 0
+	// means DefaultMaxUserBytes.
+	MaxUserBytes int
 }
+
+// Limits on users: every identify rewrites the whole record, so an
+// unbounded one makes each identify of that user slower, in the one
+// committer every source waits on. Segment profiles rarely hold more than
+// a few dozen traits.
+const (
+	DefaultMaxUserProperties = 1000
+	DefaultMaxUserBytes      = 64 << 10
+)
 
 // DefaultEventRetention is how long the event log keeps an event (Knock keeps
 // source event logs for 30 days).
@@ -78,6 +93,8 @@ type Engine struct {
 	eventRetention time.Duration
 	runRetention   time.Duration
 	metrics        Metrics
+
+	maxUserProperties, maxUserBytes int
 
 	lanesMu  sync.Mutex
 	lanes    map[string]*lane // by source type, see laneFor
@@ -148,6 +165,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	}
+	e.maxUserProperties, e.maxUserBytes = cfg.MaxUserProperties, cfg.MaxUserBytes
+	if e.maxUserProperties <= 0 {
+		e.maxUserProperties = DefaultMaxUserProperties
+	}
+	if e.maxUserBytes <= 0 {
+		e.maxUserBytes = DefaultMaxUserBytes
 	}
 	if e.now == nil {
 		e.now = time.Now

@@ -131,6 +131,17 @@ type MappingError struct {
 
 func (e *MappingError) Error() string { return "mapping." + e.Field + ": " + e.Message }
 
+// UserLimitError is an upsert that would take a user's properties past
+// the limits (Config.MaxUserProperties, MaxUserBytes): the user is left as
+// it was. From a source it makes the action ERROR with the message; from
+// the API it is InvalidArgument.
+type UserLimitError struct {
+	UserID  string
+	Message string
+}
+
+func (e *UserLimitError) Error() string { return fmt.Sprintf("user %q: %s", e.UserID, e.Message) }
+
 // PreconditionError is a request that is well-formed but cannot be done in
 // the current state (an inactive workflow): FailedPrecondition.
 type PreconditionError struct{ Message string }

@@ -823,10 +823,16 @@ func (e *Engine) identify(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.Source
 	case v.err() != nil:
 		action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, v.err().Error()
 	default:
-		if _, err := e.upsertUser(tx, ev.GetEnvironment(), ev.GetUserId(), patchFromTraits(ev.GetTraits())); err != nil {
+		_, err := e.upsertUser(tx, ev.GetEnvironment(), ev.GetUserId(), patchFromTraits(ev.GetTraits()))
+		var limit *UserLimitError
+		switch {
+		case errors.As(err, &limit):
+			action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, limit.Message
+		case err != nil:
 			return nil, err
+		default:
+			action.Status = harkv1.ActionStatus_ACTION_STATUS_SUCCESS
 		}
-		action.Status = harkv1.ActionStatus_ACTION_STATUS_SUCCESS
 	}
 	return action, nil
 }

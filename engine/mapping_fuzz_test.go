@@ -151,6 +151,7 @@ func FuzzMapping(f *testing.F) {
 	e := &Engine{
 		log: slog.New(slog.DiscardHandler), now: time.Now, metrics: noMetrics{},
 		eventRetention: DefaultEventRetention, runRetention: DefaultRunRetention,
+		maxUserProperties: DefaultMaxUserProperties, maxUserBytes: DefaultMaxUserBytes,
 	}
 
 	f.Fuzz(func(t *testing.T, field uint8, source string) {

@@ -356,10 +356,19 @@ func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, err
 }
 
 // startRun identifies the inline users and stores a run with its feed entry,
-// inside tx.
+// inside tx. An inline user past the limits fails it with a
+// *UserLimitError before anything is written.
 func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *outcome) (*harkv1.WorkflowRun, error) {
+	merged := make([]*harkv1.User, 0, len(o.inline))
 	for _, id := range slices.Sorted(maps.Keys(o.inline)) {
-		if _, err := e.upsertUser(tx, env, id, o.inline[id]); err != nil {
+		u, err := e.mergeUser(tx, env, id, o.inline[id])
+		if err != nil {
+			return nil, err
+		}
+		merged = append(merged, u)
+	}
+	for _, u := range merged {
+		if err := tx.PutUser(u); err != nil {
 			return nil, err
 		}
 	}
@@ -431,11 +440,16 @@ func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, env rules.Env, mappe
 		}
 		if o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
 			run, err := e.startRun(tx, ev.GetEnvironment(), ct.t.GetWorkflowKey(), ct.t.GetId(), ev.GetId(), o)
-			if err != nil {
+			var limit *UserLimitError
+			switch {
+			case errors.As(err, &limit):
+				action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, limit.Error()
+			case err != nil:
 				return started, err
+			default:
+				action.WorkflowRunId = run.GetId()
+				started = true
 			}
-			action.WorkflowRunId = run.GetId()
-			started = true
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
@@ -671,6 +685,10 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "no recipient is an identified user; identify them first or pass user objects"}}}
 		}
 		run, err := e.startRun(tx, req.GetEnvironment(), wf.GetKey(), "", "", res)
+		var limit *UserLimitError
+		if errors.As(err, &limit) {
+			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: limit.Error()}}}
+		}
 		if err != nil {
 			return err
 		}

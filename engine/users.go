@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
@@ -61,7 +63,19 @@ func patchFromRequest(req *harkv1.IdentifyUserRequest) userPatch {
 }
 
 // upsertUser applies a patch to the stored user (or a new one) inside tx.
+// A user whose properties would pass the limits is left as it is, with a
+// *UserLimitError.
 func (e *Engine) upsertUser(tx Tx, env, id string, p userPatch) (*harkv1.User, error) {
+	u, err := e.mergeUser(tx, env, id, p)
+	if err != nil {
+		return nil, err
+	}
+	return u, tx.PutUser(u)
+}
+
+// mergeUser is upsertUser without the write: the user as the patch would
+// leave it, checked against the limits.
+func (e *Engine) mergeUser(tx Tx, env, id string, p userPatch) (*harkv1.User, error) {
 	u, err := tx.User(env, id)
 	switch {
 	case isNotFound(err):
@@ -88,8 +102,14 @@ func (e *Engine) upsertUser(tx Tx, env, id string, p userPatch) (*harkv1.User, e
 			u.Properties.Fields[k] = v
 		}
 	}
+	if n := len(u.GetProperties().GetFields()); n > e.maxUserProperties {
+		return nil, &UserLimitError{UserID: id, Message: fmt.Sprintf("the user would have %d properties; at most %d", n, e.maxUserProperties)}
+	}
+	if n := proto.Size(u.GetProperties()); n > e.maxUserBytes {
+		return nil, &UserLimitError{UserID: id, Message: fmt.Sprintf("the user's properties would take %d bytes; at most %d", n, e.maxUserBytes)}
+	}
 	u.UpdatedAt = e.timestamp()
-	return u, tx.PutUser(u)
+	return u, nil
 }
 
 func checkUserID(v *validation, field, id string) {
@@ -118,6 +138,10 @@ func (e *Engine) IdentifyUser(ctx context.Context, req *harkv1.IdentifyUserReque
 		u, err = e.upsertUser(tx, req.GetEnvironment(), req.GetId(), patchFromRequest(req))
 		return err
 	})
+	var limit *UserLimitError
+	if errors.As(err, &limit) {
+		return nil, &ValidationError{Violations: []FieldViolation{{Field: "properties", Description: limit.Message}}}
+	}
 	return u, err
 }
 

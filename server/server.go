@@ -93,6 +93,10 @@ type Config struct {
 	// HTTP2MaxStreams bounds concurrent streams per HTTP/2 connection; 0
 	// means DefaultHTTP2MaxStreams.
 	HTTP2MaxStreams int
+	// MaxUserProperties and MaxUserBytes bound a user's custom properties
+	// (count, and encoded bytes); 0 means the engine's defaults.
+	MaxUserProperties int
+	MaxUserBytes      int
 	// Now is the one clock of every expiry (idempotency windows, retention,
 	// API idempotency keys): the engine reads it and gives the store
 	// absolute expiry times. Nil means time.Now; tests move it.
@@ -188,6 +192,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		RunRetention:   cfg.RunRetention,
 		Metrics:        s.metrics,
 		Now:            cfg.Now,
+
+		MaxUserProperties: cfg.MaxUserProperties,
+		MaxUserBytes:      cfg.MaxUserBytes,
 	})
 	if err != nil {
 		return nil, err
