@@ -176,15 +176,27 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
+	// A store that refuses writes (read-only while its disk is short) still
+	// serves reads: start without the layout checks, which run again at the
+	// next start.
+	writable := true
 	for _, env := range DefaultEnvironments {
 		_, err := e.CreateEnvironment(ctx, &harkv1.CreateEnvironmentRequest{Slug: env.Slug, Name: env.Name})
 		var exists *AlreadyExistsError
-		if err != nil && !errors.As(err, &exists) {
+		switch {
+		case err == nil || errors.As(err, &exists):
+		case errors.Is(err, ErrUnavailable):
+			writable = false
+		default:
 			return nil, fmt.Errorf("create default environment %s: %w", env.Slug, err)
 		}
 	}
-	if err := e.completeLayout(ctx); err != nil {
-		return nil, fmt.Errorf("complete source environments: %w", err)
+	if writable {
+		if err := e.completeLayout(ctx); err != nil {
+			return nil, fmt.Errorf("complete source environments: %w", err)
+		}
+	} else {
+		e.log.Warn("the store refuses writes: starting without checking the default environments and source layout")
 	}
 	if err := e.loadTriggers(ctx); err != nil {
 		return nil, fmt.Errorf("load triggers: %w", err)

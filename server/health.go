@@ -16,6 +16,10 @@ import (
 // hark.source.<type>.
 const pluginHealthPrefix = "hark.source."
 
+// diskHealthService reports the data disk: NOT_SERVING while its free
+// space is below --min-free-disk (writes get 503) or the store is read-only.
+const diskHealthService = "hark.disk"
+
 // healthWatchPoll is how often a health Watch stream re-checks: conditions
 // change without telling anyone, and the stream sends only changes.
 const healthWatchPoll = 250 * time.Millisecond

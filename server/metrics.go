@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/harkhq/hark/engine"
+	"github.com/harkhq/hark/engine/badgerstore"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 	"github.com/harkhq/hark/plugins/host"
 )
@@ -84,6 +85,27 @@ func newMetrics() *metrics {
 // watchPlugins exports the host's restart counts and health.
 func (m *metrics) watchPlugins(h *host.Host) {
 	m.reg.MustRegister(&pluginCollector{h: h})
+}
+
+// watchDisk exports the data disk's free space and whether the store
+// refuses writes for want of it.
+func (m *metrics) watchDisk(disk func() badgerstore.DiskState) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hark_disk_free_bytes", Help: "Free space on the data dir's file system.",
+	}, func() float64 { return float64(disk().Free) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hark_disk_low", Help: "1 while free space is below --min-free-disk and writes are refused (503).",
+	}, func() float64 { return b2f(disk().Low) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hark_store_read_only", Help: "1 while the store is open read-only (hark started with the disk short of space).",
+	}, func() float64 { return b2f(disk().ReadOnly) }))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // watchStore exports Badger's LSM and value-log sizes.

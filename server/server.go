@@ -93,6 +93,10 @@ type Config struct {
 	// HTTP2MaxStreams bounds concurrent streams per HTTP/2 connection; 0
 	// means DefaultHTTP2MaxStreams.
 	HTTP2MaxStreams int
+	// MinFreeDisk is the free space on the data dir's disk below which
+	// writes are refused with 503 (badgerstore.DefaultMinFreeBytes when 0,
+	// off when negative).
+	MinFreeDisk int64
 	// MaxUserProperties and MaxUserBytes bound a user's custom properties
 	// (count, and encoded bytes); 0 means the engine's defaults.
 	MaxUserProperties int
@@ -159,8 +163,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.store, err = badgerstore.Open(badgerstore.Options{
-		Dir:    dbDir(cfg.DataDir),
-		Logger: s.log.With("component", "badger"),
+		Dir:          dbDir(cfg.DataDir),
+		Logger:       s.log.With("component", "badger"),
+		MinFreeBytes: cfg.MinFreeDisk,
 	})
 	if err != nil {
 		return nil, err
@@ -181,6 +186,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.metrics = newMetrics()
 	s.metrics.watchPlugins(s.host)
 	s.metrics.watchStore(s.store.Size)
+	s.metrics.watchDisk(s.store.Disk)
 	plugins := pluginSources{h: s.host, metrics: s.metrics, log: s.log.With("component", "plugins")}
 	s.engine, err = engine.New(ctx, engine.Config{
 		Store:          s.store,
@@ -336,7 +342,11 @@ func (s *Server) handler() (http.Handler, error) {
 	mux.Handle("/", restInputErrors(transcoder))
 	mux.Handle("POST "+engine.IngestPath+"{token}", ingestREST(s.engine, s.log))
 
-	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, pluginConditions(s.host)...)))
+	disk := healthCondition{service: diskHealthService, ok: func() bool {
+		d := s.store.Disk()
+		return !d.Low && !d.ReadOnly
+	}}
+	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, append(pluginConditions(s.host), disk)...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, admin))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, admin))

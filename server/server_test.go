@@ -145,6 +145,9 @@ func builtinPlugins() map[string]func() *exec.Cmd {
 }
 
 // config is the server configuration of h.
+//
+// The server keeps only 16 MiB of the disk free rather than the default, so
+// the tests do not depend on how full the machine's disk is.
 func (h *harness) config() server.Config {
 	return server.Config{
 		DataDir:        h.dir,
@@ -152,6 +155,7 @@ func (h *harness) config() server.Config {
 		AdminToken:     h.token,
 		BuiltinPlugins: builtinPlugins(),
 		Logger:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		MinFreeDisk:    16 << 20,
 	}
 }
 

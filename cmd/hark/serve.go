@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/harkhq/hark/engine"
+	"github.com/harkhq/hark/engine/badgerstore"
+	"github.com/harkhq/hark/plugins/host"
 	"github.com/harkhq/hark/server"
 )
 
@@ -28,6 +31,17 @@ type serveOptions struct {
 
 	eventRetention time.Duration
 	runRetention   time.Duration
+
+	// Limits (README "Limits").
+	maxBody           int64
+	ingestMemory      int64
+	bodyTimeout       time.Duration
+	maxConnections    int
+	http2MaxStreams   int
+	minFreeDisk       int64
+	maxUserProperties int
+	maxUserBytes      int64
+	pluginCallTimeout time.Duration
 
 	demo bool
 }
@@ -61,8 +75,17 @@ send it and show the run.`,
 	f.StringVar(&o.listen, "listen", envOr("HARK_LISTEN", server.DefaultListen), "address to listen on (HARK_LISTEN)")
 	f.StringVar(&o.publicURL, "public-url", envOr("HARK_PUBLIC_URL", ""), "base URL of webhook URLs, as sources reach hark (HARK_PUBLIC_URL; default http://<listen>)")
 	f.StringVar(&o.pluginDir, "plugin-dir", envOr("HARK_PLUGIN_DIR", ""), "directory of third-party source plugins, hark-source-<type> (HARK_PLUGIN_DIR; default <data-dir>/plugins)")
-	f.DurationVar(&o.eventRetention, "event-retention", envDuration("HARK_EVENT_RETENTION", 30*24*time.Hour), "how long the event log keeps events (HARK_EVENT_RETENTION)")
-	f.DurationVar(&o.runRetention, "run-retention", envDuration("HARK_RUN_RETENTION", 30*24*time.Hour), "how long workflow runs are kept (HARK_RUN_RETENTION)")
+	durationVar(f, &o.eventRetention, "event-retention", envDuration("HARK_EVENT_RETENTION", 30*24*time.Hour), "how long the event log keeps events (HARK_EVENT_RETENTION)")
+	durationVar(f, &o.runRetention, "run-retention", envDuration("HARK_RUN_RETENTION", 30*24*time.Hour), "how long workflow runs are kept (HARK_RUN_RETENTION)")
+	sizeVar(f, &o.maxBody, "max-body", "HARK_MAX_BODY", server.DefaultMaxBodyBytes, "largest webhook body, after decompression; larger is 400")
+	sizeVar(f, &o.ingestMemory, "ingest-memory", "HARK_INGEST_MEMORY", server.DefaultIngestMemory, "webhook bodies held at once (read or waiting for their commit); past it deliveries get 503")
+	durationVar(f, &o.bodyTimeout, "body-timeout", envDuration("HARK_BODY_TIMEOUT", server.DefaultBodyTimeout), "how long a webhook body may take to arrive; slower is 408 (HARK_BODY_TIMEOUT)")
+	intVar(f, &o.maxConnections, "max-connections", "HARK_MAX_CONNECTIONS", server.DefaultMaxConnections, "open connections at most; more wait to be accepted (-1: no limit)")
+	intVar(f, &o.http2MaxStreams, "http2-max-streams", "HARK_HTTP2_MAX_STREAMS", server.DefaultHTTP2MaxStreams, "concurrent streams per HTTP/2 connection")
+	sizeVar(f, &o.minFreeDisk, "min-free-disk", "HARK_MIN_FREE_DISK", badgerstore.DefaultMinFreeBytes, "free space the data disk keeps; below it writes get 503 (0: off)")
+	intVar(f, &o.maxUserProperties, "max-user-properties", "HARK_MAX_USER_PROPERTIES", engine.DefaultMaxUserProperties, "custom properties a user may have")
+	sizeVar(f, &o.maxUserBytes, "max-user-bytes", "HARK_MAX_USER_BYTES", engine.DefaultMaxUserBytes, "encoded size a user's properties may take")
+	durationVar(f, &o.pluginCallTimeout, "plugin-call-timeout", envDuration("HARK_PLUGIN_CALL_TIMEOUT", host.DefaultCallTimeout), "time limit of one source plugin call; past it the delivery gets 503 (HARK_PLUGIN_CALL_TIMEOUT)")
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
 	f.BoolVar(&o.demo, "demo", false, "seed a demo source, workflow and trigger on first start, and print how to try them")
@@ -100,6 +123,16 @@ func runServe(ctx context.Context, o serveOptions) error {
 		BuiltinPlugins: builtins,
 		EventRetention: o.eventRetention,
 		RunRetention:   o.runRetention,
+
+		MaxBodyBytes:      o.maxBody,
+		IngestMemory:      o.ingestMemory,
+		BodyTimeout:       o.bodyTimeout,
+		MaxConnections:    o.maxConnections,
+		HTTP2MaxStreams:   o.http2MaxStreams,
+		MinFreeDisk:       minFreeDisk(o.minFreeDisk),
+		MaxUserProperties: o.maxUserProperties,
+		MaxUserBytes:      int(o.maxUserBytes),
+		PluginCallTimeout: o.pluginCallTimeout,
 	})
 	if err != nil {
 		return err
@@ -143,6 +176,14 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return <-errc
+}
+
+// minFreeDisk maps the flag's 0 (off) to the store's negative (off).
+func minFreeDisk(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

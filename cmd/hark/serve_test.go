@@ -87,8 +87,12 @@ func (b *syncBuffer) String() string {
 
 // serveEnv is the environment of the subprocess: this one without HARK_*
 // variables, so the tests do not depend on the caller's settings, plus env.
+//
+// The servers keep only 16 MiB of the disk free (HARK_MIN_FREE_DISK) rather
+// than the default 192 MiB, so the tests do not depend on how full the
+// machine's disk is; TestDiskFull tests the guard itself.
 func serveEnv(env ...string) []string {
-	var out []string
+	out := []string{"HARK_MIN_FREE_DISK=16MiB"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "HARK_") {
 			out = append(out, kv)

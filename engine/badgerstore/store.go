@@ -54,6 +54,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -95,14 +96,25 @@ type Options struct {
 	Logger *slog.Logger
 	// GCInterval is how often value-log GC runs; 0 means 5 minutes.
 	GCInterval time.Duration
+	// MinFreeBytes is the free space on Dir's file system below which
+	// writes are refused (see disk.go); 0 means DefaultMinFreeBytes,
+	// negative turns the guard off.
+	MinFreeBytes int64
 }
 
 // Store is a Badger-backed engine.Store. It is safe for concurrent use.
 type Store struct {
-	db   *badger.DB
+	opts Options
 	log  *slog.Logger
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	guard    *diskGuard
+	readOnly atomic.Bool
+	// mu guards db: transactions hold it for reading, reopen (the swap
+	// from read-only to read-write) for writing.
+	mu sync.RWMutex
+	db *badger.DB
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -110,13 +122,62 @@ var _ engine.Store = (*Store)(nil)
 // Open opens (or creates) the store in opts.Dir. It never deletes or repairs
 // data on failure: a lost idempotency ledger would send duplicate
 // notifications, so a store that does not open is an error for a human.
+//
+// When the disk is short of MinFreeBytes it opens Badger read-only (see
+// disk.go) and reopens it for writes once the space is there.
 func Open(opts Options) (*Store, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", opts.Dir, err)
+	}
+	s := &Store{opts: opts, log: opts.Logger, stop: make(chan struct{}), guard: &diskGuard{dir: opts.Dir, min: opts.MinFreeBytes}}
+	free, low, err := s.guard.state()
+	if err != nil {
+		return nil, fmt.Errorf("read the free space of %s: %w", opts.Dir, err)
+	}
+	readOnly := low && opts.MinFreeBytes > 0
+	if readOnly {
+		s.log.Error("the data disk is short of space: starting read-only until it has room",
+			"free_mib", free>>20, "needed_mib", opts.MinFreeBytes>>20, "dir", opts.Dir)
+	}
+	db, err := openBadger(opts, readOnly)
+	if err != nil {
+		if readOnly {
+			return nil, fmt.Errorf("%w (the disk has %d MiB free, hark needs %d MiB to open it for writes: free some space)", err, free>>20, opts.MinFreeBytes>>20)
+		}
+		return nil, err
+	}
+	s.db = db
+	s.readOnly.Store(readOnly)
+	if !readOnly {
+		if err := s.migrate(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	interval := opts.GCInterval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	s.wg.Add(1)
+	go s.gcLoop(interval)
+	if readOnly {
+		s.wg.Add(1)
+		go s.reopenLoop()
+	}
+	return s, nil
+}
+
+// openBadger opens Badger in opts.Dir with hark's sizes.
+func openBadger(opts Options, readOnly bool) (*badger.DB, error) {
 	bopts := badger.DefaultOptions(opts.Dir).
-		WithLogger(badgerLogger{log}).
+		WithReadOnly(readOnly).
+		WithLogger(badgerLogger{opts.Logger}).
 		WithSyncWrites(true).
 		// Memory for a small service: 2 × 32 MiB memtables instead of
 		// 5 × 64 MiB, a 32 MiB block cache instead of 256 MiB, and a bounded
@@ -131,24 +192,13 @@ func Open(opts Options) (*Store, error) {
 		WithNumLevelZeroTablesStall(8).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
-		WithValueLogFileSize(128 << 20).
+		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2)
 	db, err := badger.Open(bopts)
 	if err != nil {
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, log: log, stop: make(chan struct{})}
-	if err := s.migrate(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	interval := opts.GCInterval
-	if interval <= 0 {
-		interval = 5 * time.Minute
-	}
-	s.wg.Add(1)
-	go s.gcLoop(interval)
-	return s, nil
+	return db, nil
 }
 
 // schemaVersion is the keyspace version this code writes. 2 added the
@@ -240,15 +290,26 @@ func (s *Store) gcLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-ticker.C:
-			for {
-				err := s.db.RunValueLogGC(0.5)
-				if err != nil {
-					if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-						s.log.Warn("value log gc", "err", err)
-					}
-					break
-				}
+			s.runGC()
+		}
+	}
+}
+
+// runGC runs value-log GC until Badger has nothing to rewrite. GC writes
+// before it frees, so it waits while the disk is low or read-only.
+func (s *Store) runGC() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, low, _ := s.guard.state(); low || s.readOnly.Load() {
+		return
+	}
+	for {
+		err := s.db.RunValueLogGC(0.5)
+		if err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.log.Warn("value log gc", "err", err)
 			}
+			return
 		}
 	}
 }
@@ -257,12 +318,16 @@ func (s *Store) gcLoop(interval time.Duration) {
 func (s *Store) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.db.Close()
 }
 
 // Backup writes a full, consistent backup of the store to w (Badger's backup
 // stream) while the store stays open for reads and writes.
 func (s *Store) Backup(w io.Writer) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	_, err := s.db.Backup(w, 0)
 	return err
 }
@@ -288,13 +353,19 @@ func Restore(dir string, r io.Reader, log *slog.Logger) error {
 
 // Size returns the on-disk size of the LSM tree and the value log, as Badger
 // last computed it (it refreshes them every minute).
-func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+func (s *Store) Size() (lsm, vlog int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Size()
+}
 
 // View implements engine.Store.
 func (s *Store) View(ctx context.Context, fn func(engine.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return s.db.View(func(txn *badger.Txn) error { return fn(tx{txn}) })
 }
 
@@ -306,6 +377,14 @@ const maxConflictRetries = 10
 
 // Update implements engine.Store.
 func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.readOnly.Load() {
+		return errReadOnly
+	}
+	if free, low, _ := s.guard.state(); low {
+		return errDiskLow(free, s.opts.MinFreeBytes)
+	}
 	for attempt := range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
 			return err
