@@ -168,11 +168,29 @@ func printDemoHints(out io.Writer, c demoConfig, sourceID, file string) {
 	for _, e := range exports {
 		fmt.Fprintf(out, "    %s\n", e)
 	}
-	fmt.Fprintf(out, "    hark send --env %s --source %s %s\n", demoEnv, sourceID, shellQuote(file))
-	fmt.Fprintf(out, "    hark runs list --env %s\n", demoEnv)
-	fmt.Fprintf(out, "    hark runs watch --env %s    # follows new runs; Ctrl-C stops it\n", demoEnv)
-	fmt.Fprintf(out, "\nThen: hark events list --env %s shows what hark did with each event; sending the\n", demoEnv)
+	cli, build := cliName()
+	if build != "" {
+		fmt.Fprintf(out, "    %s\n", build)
+	}
+	fmt.Fprintf(out, "    %s send --env %s --source %s %s\n", cli, demoEnv, sourceID, shellQuote(file))
+	fmt.Fprintf(out, "    %s runs list --env %s\n", cli, demoEnv)
+	fmt.Fprintf(out, "    %s runs watch --env %s    # follows new runs; Ctrl-C stops it\n", cli, demoEnv)
+	fmt.Fprintf(out, "\nThen: %s events list --env %s shows what hark did with each event; sending the\n", cli, demoEnv)
 	fmt.Fprintf(out, "same file again is dropped as a duplicate (status idempotent), so no second run starts.\n\n")
+}
+
+// cliName is how the hints name the CLI: as this process was started
+// ("./hark", "hark"), or, under `go run` (a binary in Go's build cache that
+// is gone when it stops), ./hark with the command that builds it.
+func cliName() (name, build string) {
+	exe, _ := os.Executable()
+	if strings.Contains(exe, "go-build") {
+		return "./hark", "go build -o hark ./cmd/hark"
+	}
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		return os.Args[0], ""
+	}
+	return "hark", ""
 }
 
 // clientBase is base as a client on this machine reaches it: a server
