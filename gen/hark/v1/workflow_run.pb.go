@@ -164,7 +164,10 @@ type WorkflowRun struct {
 	// CreatedAt is when the run started.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// UpdatedAt is when the run last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Deliveries are the run's changes on their way to destinations, oldest
+	// first: ids and statuses, with the attempts in DeliveryService.
+	Deliveries    []*RunDelivery `protobuf:"bytes,16,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,6 +307,86 @@ func (x *WorkflowRun) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WorkflowRun) GetDeliveries() []*RunDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// RunDelivery is one delivery of a run's change, as the run lists it.
+type RunDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DeliveryID of the delivery (see DeliveryService.GetDelivery).
+	DeliveryId string `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	// DestinationID of the destination it goes to.
+	DestinationId string `protobuf:"bytes,2,opt,name=destination_id,json=destinationId,proto3" json:"destination_id,omitempty"`
+	// EventType is `workflow_run.created` or `workflow_run.cancelled`.
+	EventType string `protobuf:"bytes,3,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// Status of the delivery.
+	Status        DeliveryStatus `protobuf:"varint,4,opt,name=status,proto3,enum=hark.v1.DeliveryStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunDelivery) Reset() {
+	*x = RunDelivery{}
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunDelivery) ProtoMessage() {}
+
+func (x *RunDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunDelivery.ProtoReflect.Descriptor instead.
+func (*RunDelivery) Descriptor() ([]byte, []int) {
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RunDelivery) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *RunDelivery) GetDestinationId() string {
+	if x != nil {
+		return x.DestinationId
+	}
+	return ""
+}
+
+func (x *RunDelivery) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *RunDelivery) GetStatus() DeliveryStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED
+}
+
 // ListWorkflowRunsRequest filters an environment's runs.
 type ListWorkflowRunsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -325,7 +408,7 @@ type ListWorkflowRunsRequest struct {
 
 func (x *ListWorkflowRunsRequest) Reset() {
 	*x = ListWorkflowRunsRequest{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +420,7 @@ func (x *ListWorkflowRunsRequest) String() string {
 func (*ListWorkflowRunsRequest) ProtoMessage() {}
 
 func (x *ListWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +433,7 @@ func (x *ListWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkflowRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkflowRunsRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{2}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListWorkflowRunsRequest) GetEnvironment() string {
@@ -408,7 +491,7 @@ type ListWorkflowRunsResponse struct {
 
 func (x *ListWorkflowRunsResponse) Reset() {
 	*x = ListWorkflowRunsResponse{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +503,7 @@ func (x *ListWorkflowRunsResponse) String() string {
 func (*ListWorkflowRunsResponse) ProtoMessage() {}
 
 func (x *ListWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +516,7 @@ func (x *ListWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkflowRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkflowRunsResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{3}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListWorkflowRunsResponse) GetWorkflowRuns() []*WorkflowRun {
@@ -463,7 +546,7 @@ type GetWorkflowRunRequest struct {
 
 func (x *GetWorkflowRunRequest) Reset() {
 	*x = GetWorkflowRunRequest{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +558,7 @@ func (x *GetWorkflowRunRequest) String() string {
 func (*GetWorkflowRunRequest) ProtoMessage() {}
 
 func (x *GetWorkflowRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +571,7 @@ func (x *GetWorkflowRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkflowRunRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkflowRunRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{4}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetWorkflowRunRequest) GetEnvironment() string {
@@ -516,7 +599,7 @@ type GetWorkflowRunResponse struct {
 
 func (x *GetWorkflowRunResponse) Reset() {
 	*x = GetWorkflowRunResponse{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +611,7 @@ func (x *GetWorkflowRunResponse) String() string {
 func (*GetWorkflowRunResponse) ProtoMessage() {}
 
 func (x *GetWorkflowRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +624,7 @@ func (x *GetWorkflowRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkflowRunResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkflowRunResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{5}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetWorkflowRunResponse) GetWorkflowRun() *WorkflowRun {
@@ -567,7 +650,7 @@ type WatchWorkflowRunsRequest struct {
 
 func (x *WatchWorkflowRunsRequest) Reset() {
 	*x = WatchWorkflowRunsRequest{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +662,7 @@ func (x *WatchWorkflowRunsRequest) String() string {
 func (*WatchWorkflowRunsRequest) ProtoMessage() {}
 
 func (x *WatchWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +675,7 @@ func (x *WatchWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWorkflowRunsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWorkflowRunsRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{6}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchWorkflowRunsRequest) GetEnvironment() string {
@@ -627,7 +710,7 @@ type WatchWorkflowRunsResponse struct {
 
 func (x *WatchWorkflowRunsResponse) Reset() {
 	*x = WatchWorkflowRunsResponse{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +722,7 @@ func (x *WatchWorkflowRunsResponse) String() string {
 func (*WatchWorkflowRunsResponse) ProtoMessage() {}
 
 func (x *WatchWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +735,7 @@ func (x *WatchWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWorkflowRunsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWorkflowRunsResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{7}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchWorkflowRunsResponse) GetWorkflowRun() *WorkflowRun {
@@ -666,10 +749,10 @@ var File_hark_v1_workflow_run_proto protoreflect.FileDescriptor
 
 const file_hark_v1_workflow_run_proto_rawDesc = "" +
 	"\n" +
-	"\x1ahark/v1/workflow_run.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
+	"\x1ahark/v1/workflow_run.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hark/v1/destination.proto\":\n" +
 	"\x10SkippedRecipient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xdb\x04\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x91\x05\n" +
 	"\vWorkflowRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12 \n" +
@@ -691,7 +774,17 @@ const file_hark_v1_workflow_run_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xe1\x01\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x124\n" +
+	"\n" +
+	"deliveries\x18\x10 \x03(\v2\x14.hark.v1.RunDeliveryR\n" +
+	"deliveries\"\xa5\x01\n" +
+	"\vRunDelivery\x12\x1f\n" +
+	"\vdelivery_id\x18\x01 \x01(\tR\n" +
+	"deliveryId\x12%\n" +
+	"\x0edestination_id\x18\x02 \x01(\tR\rdestinationId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x03 \x01(\tR\teventType\x12/\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x17.hark.v1.DeliveryStatusR\x06status\"\xe1\x01\n" +
 	"\x17ListWorkflowRunsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12!\n" +
 	"\fworkflow_key\x18\x02 \x01(\tR\vworkflowKey\x12\x1d\n" +
@@ -737,40 +830,44 @@ func file_hark_v1_workflow_run_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_workflow_run_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hark_v1_workflow_run_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_hark_v1_workflow_run_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_hark_v1_workflow_run_proto_goTypes = []any{
 	(WorkflowRunStatus)(0),            // 0: hark.v1.WorkflowRunStatus
 	(*SkippedRecipient)(nil),          // 1: hark.v1.SkippedRecipient
 	(*WorkflowRun)(nil),               // 2: hark.v1.WorkflowRun
-	(*ListWorkflowRunsRequest)(nil),   // 3: hark.v1.ListWorkflowRunsRequest
-	(*ListWorkflowRunsResponse)(nil),  // 4: hark.v1.ListWorkflowRunsResponse
-	(*GetWorkflowRunRequest)(nil),     // 5: hark.v1.GetWorkflowRunRequest
-	(*GetWorkflowRunResponse)(nil),    // 6: hark.v1.GetWorkflowRunResponse
-	(*WatchWorkflowRunsRequest)(nil),  // 7: hark.v1.WatchWorkflowRunsRequest
-	(*WatchWorkflowRunsResponse)(nil), // 8: hark.v1.WatchWorkflowRunsResponse
-	(*structpb.Struct)(nil),           // 9: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),     // 10: google.protobuf.Timestamp
+	(*RunDelivery)(nil),               // 3: hark.v1.RunDelivery
+	(*ListWorkflowRunsRequest)(nil),   // 4: hark.v1.ListWorkflowRunsRequest
+	(*ListWorkflowRunsResponse)(nil),  // 5: hark.v1.ListWorkflowRunsResponse
+	(*GetWorkflowRunRequest)(nil),     // 6: hark.v1.GetWorkflowRunRequest
+	(*GetWorkflowRunResponse)(nil),    // 7: hark.v1.GetWorkflowRunResponse
+	(*WatchWorkflowRunsRequest)(nil),  // 8: hark.v1.WatchWorkflowRunsRequest
+	(*WatchWorkflowRunsResponse)(nil), // 9: hark.v1.WatchWorkflowRunsResponse
+	(*structpb.Struct)(nil),           // 10: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
+	(DeliveryStatus)(0),               // 12: hark.v1.DeliveryStatus
 }
 var file_hark_v1_workflow_run_proto_depIdxs = []int32{
 	1,  // 0: hark.v1.WorkflowRun.skipped_recipients:type_name -> hark.v1.SkippedRecipient
-	9,  // 1: hark.v1.WorkflowRun.data:type_name -> google.protobuf.Struct
+	10, // 1: hark.v1.WorkflowRun.data:type_name -> google.protobuf.Struct
 	0,  // 2: hark.v1.WorkflowRun.status:type_name -> hark.v1.WorkflowRunStatus
-	10, // 3: hark.v1.WorkflowRun.created_at:type_name -> google.protobuf.Timestamp
-	10, // 4: hark.v1.WorkflowRun.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 5: hark.v1.ListWorkflowRunsResponse.workflow_runs:type_name -> hark.v1.WorkflowRun
-	2,  // 6: hark.v1.GetWorkflowRunResponse.workflow_run:type_name -> hark.v1.WorkflowRun
-	2,  // 7: hark.v1.WatchWorkflowRunsResponse.workflow_run:type_name -> hark.v1.WorkflowRun
-	3,  // 8: hark.v1.WorkflowRunService.ListWorkflowRuns:input_type -> hark.v1.ListWorkflowRunsRequest
-	5,  // 9: hark.v1.WorkflowRunService.GetWorkflowRun:input_type -> hark.v1.GetWorkflowRunRequest
-	7,  // 10: hark.v1.WorkflowRunService.WatchWorkflowRuns:input_type -> hark.v1.WatchWorkflowRunsRequest
-	4,  // 11: hark.v1.WorkflowRunService.ListWorkflowRuns:output_type -> hark.v1.ListWorkflowRunsResponse
-	6,  // 12: hark.v1.WorkflowRunService.GetWorkflowRun:output_type -> hark.v1.GetWorkflowRunResponse
-	8,  // 13: hark.v1.WorkflowRunService.WatchWorkflowRuns:output_type -> hark.v1.WatchWorkflowRunsResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	11, // 3: hark.v1.WorkflowRun.created_at:type_name -> google.protobuf.Timestamp
+	11, // 4: hark.v1.WorkflowRun.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 5: hark.v1.WorkflowRun.deliveries:type_name -> hark.v1.RunDelivery
+	12, // 6: hark.v1.RunDelivery.status:type_name -> hark.v1.DeliveryStatus
+	2,  // 7: hark.v1.ListWorkflowRunsResponse.workflow_runs:type_name -> hark.v1.WorkflowRun
+	2,  // 8: hark.v1.GetWorkflowRunResponse.workflow_run:type_name -> hark.v1.WorkflowRun
+	2,  // 9: hark.v1.WatchWorkflowRunsResponse.workflow_run:type_name -> hark.v1.WorkflowRun
+	4,  // 10: hark.v1.WorkflowRunService.ListWorkflowRuns:input_type -> hark.v1.ListWorkflowRunsRequest
+	6,  // 11: hark.v1.WorkflowRunService.GetWorkflowRun:input_type -> hark.v1.GetWorkflowRunRequest
+	8,  // 12: hark.v1.WorkflowRunService.WatchWorkflowRuns:input_type -> hark.v1.WatchWorkflowRunsRequest
+	5,  // 13: hark.v1.WorkflowRunService.ListWorkflowRuns:output_type -> hark.v1.ListWorkflowRunsResponse
+	7,  // 14: hark.v1.WorkflowRunService.GetWorkflowRun:output_type -> hark.v1.GetWorkflowRunResponse
+	9,  // 15: hark.v1.WorkflowRunService.WatchWorkflowRuns:output_type -> hark.v1.WatchWorkflowRunsResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_workflow_run_proto_init() }
@@ -778,13 +875,14 @@ func file_hark_v1_workflow_run_proto_init() {
 	if File_hark_v1_workflow_run_proto != nil {
 		return
 	}
+	file_hark_v1_destination_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_workflow_run_proto_rawDesc), len(file_hark_v1_workflow_run_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
