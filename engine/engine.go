@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/harkhq/hark/engine/delivery"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -67,6 +68,18 @@ type Config struct {
 	// MaxUserBytes bounds the encoded size of a user's properties; 0
 	// means DefaultMaxUserBytes.
 	MaxUserBytes int
+	// DeliverySchedule is when delivery attempts are retried; nil means
+	// delivery.DefaultSchedule (Standard Webhooks').
+	DeliverySchedule delivery.Schedule
+	// AllowPrivateDestinations lets destinations reach loopback, private
+	// and link-local addresses (--allow-private-destinations).
+	AllowPrivateDestinations bool
+	// DeliveryTimeout bounds one delivery attempt; 0 means
+	// delivery.DefaultTimeout (15 s).
+	DeliveryTimeout time.Duration
+	// DeliveryConcurrency bounds the attempts under way per destination; 0
+	// means DefaultDeliveryConcurrency.
+	DeliveryConcurrency int
 }
 
 // Limits on users: every identify rewrites the whole record, so an
@@ -95,6 +108,10 @@ type Engine struct {
 	metrics        Metrics
 
 	maxUserProperties, maxUserBytes int
+
+	outbox                   *outbox
+	allowPrivateDestinations bool
+	stopDispatch             context.CancelFunc
 
 	lanesMu  sync.Mutex
 	lanes    map[string]*lane // by source type, see laneFor
@@ -166,6 +183,21 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	e.outbox = &outbox{
+		client:      delivery.NewClient(delivery.Options{Timeout: cfg.DeliveryTimeout, AllowPrivate: cfg.AllowPrivateDestinations}),
+		schedule:    cfg.DeliverySchedule,
+		concurrency: cfg.DeliveryConcurrency,
+		wake:        make(chan struct{}, 1),
+		inflight:    map[string]bool{},
+		perDest:     map[string]int{},
+	}
+	if e.outbox.schedule == nil {
+		e.outbox.schedule = delivery.DefaultSchedule()
+	}
+	if e.outbox.concurrency <= 0 {
+		e.outbox.concurrency = DefaultDeliveryConcurrency
+	}
+	e.allowPrivateDestinations = cfg.AllowPrivateDestinations
 	e.maxUserProperties, e.maxUserBytes = cfg.MaxUserProperties, cfg.MaxUserBytes
 	if e.maxUserProperties <= 0 {
 		e.maxUserProperties = DefaultMaxUserProperties
@@ -201,8 +233,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.loadTriggers(ctx); err != nil {
 		return nil, fmt.Errorf("load triggers: %w", err)
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.runCommitter()
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	e.stopDispatch = stopDispatch
+	go e.runDispatcher(dispatchCtx)
 	return e, nil
 }
 
@@ -225,7 +260,11 @@ func (e *Engine) Close() error {
 	// commits what they prepared.
 	e.lanesWG.Wait()
 	close(e.prepared)
+	// Attempts under way are cut short; their deliveries stay due and are
+	// sent again at the next start.
+	e.stopDispatch()
 	e.wg.Wait()
+	e.outbox.client.Close()
 	return nil
 }
 
@@ -236,6 +275,17 @@ func (e *Engine) timestamp() *timestamppb.Timestamp { return timestamppb.New(e.n
 // 80 random bits.
 func newID(prefix string) string {
 	return prefix + strings.ToLower(ulid.Make().String())
+}
+
+// IDTime returns when an id of newID was made (its ULID's time), or the
+// zero time for "" or an id of another form.
+func IDTime(id string) time.Time {
+	i := strings.IndexByte(id, '_')
+	u, err := ulid.ParseStrict(strings.ToUpper(id[i+1:]))
+	if id == "" || err != nil {
+		return time.Time{}
+	}
+	return ulid.Time(u.Time())
 }
 
 // newToken returns a secret ingest token: 256 random bits, base64url without

@@ -408,6 +408,7 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 			}
 			if p.startedRuns {
 				e.runs.notify()
+				e.outbox.notify()
 			}
 			p.req.done <- ingestResult{resp: p.resp}
 		}

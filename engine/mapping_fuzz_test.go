@@ -85,6 +85,10 @@ func (tx *mfzTx) PutWorkflowRun(run *harkv1.WorkflowRun, _ time.Time) error {
 
 func (tx *mfzTx) AppendRunFeed(string, uint64, string, time.Time) error { return nil }
 
+// Destinations: the fuzzed environment has none, so runs write no
+// deliveries.
+func (tx *mfzTx) Destinations(string, string, int) ([]*harkv1.Destination, error) { return nil, nil }
+
 // mfzEvent is the fixed event every mapping runs against: a Segment track
 // call with text in several scripts (so byte slicing can cut a character),
 // numbers, lists and nested objects.

@@ -21,6 +21,10 @@ type Metrics interface {
 	TriggerEvaluated(status harkv1.ActionStatus)
 	// RunStarted counts one workflow run started (by a trigger or the API).
 	RunStarted(fromTrigger bool)
+	// DeliveryAttempted counts one attempt at sending a delivery to a
+	// destination of a type, with its result (succeeded, failed — it will
+	// be retried —, gave_up — it is FAILED —, or disabled) and duration.
+	DeliveryAttempted(destinationType, result string, took time.Duration)
 }
 
 type noMetrics struct{}
@@ -30,3 +34,4 @@ func (noMetrics) DeliveryRejected(string)                              {}
 func (noMetrics) Committed(int, time.Duration, error)                  {}
 func (noMetrics) TriggerEvaluated(harkv1.ActionStatus)                 {}
 func (noMetrics) RunStarted(bool)                                      {}
+func (noMetrics) DeliveryAttempted(string, string, time.Duration)      {}

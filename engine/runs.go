@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/harkhq/hark/engine/delivery"
 	"github.com/harkhq/hark/engine/rules"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
@@ -389,14 +390,19 @@ func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *ou
 		CreatedAt:         now,
 		UpdatedAt:         now,
 	}
-	return run, e.putRunChange(tx, run)
+	return run, e.putRunChange(tx, run, delivery.EventRunCreated)
 }
 
-// putRunChange stores a new or changed run at the next feed cursor. Callers
-// hold e.runMu around the transaction that calls it.
-func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun) error {
+// putRunChange stores a new or changed run at the next feed cursor, with a
+// delivery of the change to each destination that takes it (the outbox).
+// Callers hold e.runMu around the transaction that calls it, and notify the
+// outbox after it commits.
+func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.EventType) error {
 	cursor, err := tx.NextRunCursor(run.GetEnvironment())
 	if err != nil {
+		return err
+	}
+	if _, err := e.enqueueDeliveries(tx, run, event); err != nil {
 		return err
 	}
 	run.Cursor = formatCursor(cursor)
@@ -531,8 +537,10 @@ func (e *Engine) GetWorkflowRun(ctx context.Context, env, id string) (*harkv1.Wo
 		if _, err := tx.Environment(env); err != nil {
 			return err
 		}
-		run, err = tx.WorkflowRun(env, id)
-		return err
+		if run, err = tx.WorkflowRun(env, id); err != nil {
+			return err
+		}
+		return withDeliveries(tx, run)
 	})
 	return run, err
 }
@@ -703,6 +711,7 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 	}
 	if !replayed {
 		e.runs.notify()
+		e.outbox.notify()
 		e.metrics.RunStarted(false)
 	}
 	return &harkv1.TriggerWorkflowResponse{WorkflowRunId: runID}, replayed, nil
@@ -783,7 +792,7 @@ func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, match
 			}
 			run.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED
 			run.UpdatedAt = e.timestamp()
-			if err := e.putRunChange(tx, run); err != nil {
+			if err := e.putRunChange(tx, run, delivery.EventRunCancelled); err != nil {
 				return err
 			}
 			cancelled = append(cancelled, run.GetId())
@@ -795,6 +804,7 @@ func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, match
 	}
 	if len(cancelled) > 0 {
 		e.runs.notify()
+		e.outbox.notify()
 	}
 	return cancelled, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/harkhq/hark/engine/delivery"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -128,10 +129,50 @@ type Tx interface {
 	// RunFeed returns up to limit feed entries after the cursor, in order.
 	RunFeed(env string, after uint64, limit int) ([]RunFeedEntry, error)
 
+	// Destination returns a destination with its signing secrets.
+	Destination(env, id string) (*harkv1.Destination, delivery.Secrets, error)
+	// Destinations lists an environment's destinations in creation (id)
+	// order.
+	Destinations(env, after string, limit int) ([]*harkv1.Destination, error)
+	// PutDestination stores a destination (its signing_secret field is not
+	// stored: secrets are) and its secrets.
+	PutDestination(d *harkv1.Destination, secrets delivery.Secrets) error
+	// DeleteDestination removes a destination and its held deliveries.
+	DeleteDestination(env, id string) error
+
+	// Delivery returns an outbox record: the delivery and the run as of
+	// the change it carries.
+	Delivery(env, id string) (*harkv1.Delivery, *harkv1.WorkflowRun, error)
+	// PutDelivery stores a delivery until expiresAt, with the run as of its
+	// change (nil keeps the stored one), and keeps its place: a PENDING
+	// delivery with next_attempt_at is due then (DueDeliveries); a PENDING
+	// one without is held for its destination (HeldDeliveries); others are
+	// done.
+	PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt time.Time) error
+	// Deliveries lists an environment's deliveries newest first, as
+	// SourceEvents does events.
+	Deliveries(env, before string, limit, scanLimit int, keep func(*harkv1.Delivery) bool) (deliveries []*harkv1.Delivery, lastScanned string, err error)
+	// DueDeliveries lists deliveries of every environment due at or
+	// before until, earliest first, at most limit.
+	DueDeliveries(until time.Time, limit int) ([]DueDelivery, error)
+	// HeldDeliveries lists the ids of a destination's held deliveries, in
+	// id order after `after`, at most limit.
+	HeldDeliveries(env, destinationID, after string, limit int) ([]string, error)
+	// OutboxDepth counts the due deliveries (sent or waiting for a retry)
+	// and returns when the oldest of them was created. It reads the whole
+	// queue: for metrics.
+	OutboxDepth() (pending int, oldest time.Time, err error)
+
 	// TriggerRequest returns what an API trigger with an Idempotency-Key
 	// answered: the request's digest and the run it started.
 	TriggerRequest(env, key string) (digest []byte, runID string, expiresAt time.Time, err error)
 	PutTriggerRequest(env, key string, digest []byte, runID string, expiresAt time.Time) error
+}
+
+// DueDelivery is a delivery in the dispatcher's queue.
+type DueDelivery struct {
+	Environment, ID string
+	Due             time.Time
 }
 
 // RunFeedEntry is one change of a run in an environment's feed.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ type metrics struct {
 	runs           *prometheus.CounterVec
 	pluginCalls    *prometheus.CounterVec
 	pluginSeconds  *prometheus.HistogramVec
+	attempts       *prometheus.CounterVec
+	attemptSeconds *prometheus.HistogramVec
 }
 
 var _ engine.Metrics = (*metrics)(nil)
@@ -74,8 +77,15 @@ func newMetrics() *metrics {
 		Name: "hark_plugin_call_duration_seconds", Help: "Duration of source plugin calls (one call carries a batch).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .05, .25, 1},
 	}, []string{"source_type"})
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hark_delivery_attempts_total", Help: "Delivery attempts, by destination type and result (succeeded, failed, gave_up, disabled).",
+	}, []string{"destination_type", "result"})
+	m.attemptSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "hark_delivery_attempt_duration_seconds", Help: "Duration of delivery attempts, by destination type.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 15},
+	}, []string{"destination_type"})
 	for _, c := range []prometheus.Collector{m.events, m.rejected, m.requests, m.commitEvents, m.commitSeconds,
-		m.commitFailures, m.triggers, m.runs, m.pluginCalls, m.pluginSeconds,
+		m.commitFailures, m.triggers, m.runs, m.pluginCalls, m.pluginSeconds, m.attempts, m.attemptSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -85,6 +95,44 @@ func newMetrics() *metrics {
 // watchPlugins exports the host's restart counts and health.
 func (m *metrics) watchPlugins(h *host.Host) {
 	m.reg.MustRegister(&pluginCollector{h: h})
+}
+
+func (m *metrics) DeliveryAttempted(typ, result string, took time.Duration) {
+	m.attempts.WithLabelValues(typ, result).Inc()
+	m.attemptSeconds.WithLabelValues(typ).Observe(took.Seconds())
+}
+
+// watchOutbox exports the outbox's depth and age and the destinations hark
+// disabled, read from the store at each scrape.
+func (m *metrics) watchOutbox(e *engine.Engine) {
+	m.reg.MustRegister(&outboxCollector{e: e})
+}
+
+var (
+	outboxDepthDesc = prometheus.NewDesc("hark_outbox_pending", "Deliveries due or waiting for a retry.", nil, nil)
+	outboxAgeDesc   = prometheus.NewDesc("hark_outbox_oldest_pending_seconds", "Age of the oldest pending delivery.", nil, nil)
+	disabledDesc    = prometheus.NewDesc("hark_destinations_disabled", "Destinations disabled because their receiver answered 410 Gone.", nil, nil)
+)
+
+// outboxCollector reads the outbox once per scrape for both of its gauges.
+type outboxCollector struct{ e *engine.Engine }
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxDepthDesc
+	ch <- outboxAgeDesc
+	ch <- disabledDesc
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, age, err := c.e.OutboxDepth(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age.Seconds())
+	}
+	if n, err := c.e.DisabledDestinations(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(disabledDesc, prometheus.GaugeValue, float64(n))
+	}
 }
 
 // watchDisk exports the data disk's free space and whether the store

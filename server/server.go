@@ -24,6 +24,7 @@ import (
 
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
+	"github.com/harkhq/hark/engine/delivery"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
 	"github.com/harkhq/hark/plugins/host"
 )
@@ -93,6 +94,14 @@ type Config struct {
 	// HTTP2MaxStreams bounds concurrent streams per HTTP/2 connection; 0
 	// means DefaultHTTP2MaxStreams.
 	HTTP2MaxStreams int
+	// DeliverySchedule is when delivery attempts are retried; nil means
+	// Standard Webhooks' (delivery.DefaultSchedule).
+	DeliverySchedule delivery.Schedule
+	// AllowPrivateDestinations lets destinations reach loopback, private
+	// and link-local addresses (for on-premise receivers and tests).
+	AllowPrivateDestinations bool
+	// DeliveryTimeout bounds one delivery attempt; 0 means 15 s.
+	DeliveryTimeout time.Duration
 	// MinFreeDisk is the free space on the data dir's disk below which
 	// writes are refused with 503 (badgerstore.DefaultMinFreeBytes when 0,
 	// off when negative).
@@ -201,10 +210,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 		MaxUserProperties: cfg.MaxUserProperties,
 		MaxUserBytes:      cfg.MaxUserBytes,
+
+		DeliverySchedule:         cfg.DeliverySchedule,
+		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
+		DeliveryTimeout:          cfg.DeliveryTimeout,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.watchOutbox(s.engine)
 	handler, err := s.handler()
 	if err != nil {
 		return nil, err
@@ -314,6 +328,8 @@ func (s *Server) handler() (http.Handler, error) {
 	add(harkv1connect.NewTriggerServiceHandler(newTriggerService(s.engine), admin))
 	add(harkv1connect.NewUserServiceHandler(newUserService(s.engine), admin))
 	add(harkv1connect.NewWorkflowRunServiceHandler(newWorkflowRunService(s.engine), admin))
+	add(harkv1connect.NewDestinationServiceHandler(newDestinationService(s.engine), admin))
+	add(harkv1connect.NewDeliveryServiceHandler(newDeliveryService(s.engine), admin))
 	// Ingest is authorized by the secret token in its URL, not the admin token.
 	// Its request is already bounded (and decompressed) by ingestEdge, and
 	// Receive bounds the delivery inside it; a Connect JSON request carries

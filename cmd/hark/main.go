@@ -152,6 +152,16 @@ func envOr(name, def string) string {
 	return def
 }
 
+// envBool is a boolean environment variable: true for 1, true, yes or on
+// (any case), false otherwise.
+func envBool(name string) bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
 // envDuration is envOr for durations, read as parseDuration reads them
 // (days too: HARK_EVENT_RETENTION=30d); an unparsable value falls back to
 // def, with a warning.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
+	"github.com/harkhq/hark/engine/delivery"
 	"github.com/harkhq/hark/plugins/host"
 	"github.com/harkhq/hark/server"
 )
@@ -42,6 +43,10 @@ type serveOptions struct {
 	maxUserProperties int
 	maxUserBytes      int64
 	pluginCallTimeout time.Duration
+
+	// Destinations.
+	retrySchedule            string
+	allowPrivateDestinations bool
 
 	demo bool
 }
@@ -86,6 +91,10 @@ send it and show the run.`,
 	intVar(f, &o.maxUserProperties, "max-user-properties", "HARK_MAX_USER_PROPERTIES", engine.DefaultMaxUserProperties, "custom properties a user may have")
 	sizeVar(f, &o.maxUserBytes, "max-user-bytes", "HARK_MAX_USER_BYTES", engine.DefaultMaxUserBytes, "encoded size a user's properties may take")
 	durationVar(f, &o.pluginCallTimeout, "plugin-call-timeout", envDuration("HARK_PLUGIN_CALL_TIMEOUT", host.DefaultCallTimeout), "time limit of one source plugin call; past it the delivery gets 503 (HARK_PLUGIN_CALL_TIMEOUT)")
+	f.StringVar(&o.retrySchedule, "delivery-retry-schedule", envOr("HARK_DELIVERY_RETRY_SCHEDULE", delivery.DefaultScheduleText),
+		"waits before each delivery attempt, comma-separated (1d12h takes days); after the last, a delivery is FAILED (HARK_DELIVERY_RETRY_SCHEDULE)")
+	f.BoolVar(&o.allowPrivateDestinations, "allow-private-destinations", envBool("HARK_ALLOW_PRIVATE_DESTINATIONS"),
+		"let destinations reach loopback, private and link-local addresses: for on-premise receivers (HARK_ALLOW_PRIVATE_DESTINATIONS)")
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
 	f.BoolVar(&o.demo, "demo", false, "seed a demo source, workflow and trigger on first start, and print how to try them")
@@ -110,6 +119,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
+	schedule, err := delivery.ParseSchedule(o.retrySchedule)
+	if err != nil {
+		return fmt.Errorf("--delivery-retry-schedule: %w", err)
+	}
 	builtins, err := builtinCommands()
 	if err != nil {
 		return err
@@ -133,6 +146,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		MaxUserProperties: o.maxUserProperties,
 		MaxUserBytes:      int(o.maxUserBytes),
 		PluginCallTimeout: o.pluginCallTimeout,
+
+		DeliverySchedule:         schedule,
+		AllowPrivateDestinations: o.allowPrivateDestinations,
 	})
 	if err != nil {
 		return err

@@ -27,6 +27,12 @@
 //	0x19 cancellation     19 | env 00 workflow 00 cancellation_key 00 run_id → empty (TTL: run retention)
 //	                         an ACTIVE run with a cancellation key; PutWorkflowRun keeps it
 //	0x08 schema version   08                              → version (8-byte BE); see migrate
+//	0x1A destination      1A | env 00 destination_id      → uvarint len | hark.v1.Destination | secrets (outbox.go)
+//	0x1B delivery         1B | env 00 delivery_id         → uvarint len | hark.v1.Delivery | hark.v1.WorkflowRun as of the change
+//	                                                          (TTL: run retention)
+//	0x1C due delivery     1C | next attempt (8-byte BE Unix ns) | env 00 delivery_id → empty: the dispatcher's queue
+//	0x1D held delivery    1D | env 00 destination_id 00 delivery_id → empty: pending while its destination is
+//	                                                          paused or disabled
 //
 // Event ids are lowercase ULIDs behind a fixed prefix, so byte order is time
 // order: the log is read newest first by iterating 0x10|env in reverse.
@@ -84,6 +90,11 @@ const (
 	tableTriggerReq  byte = 0x18
 	tableCancelIndex byte = 0x19
 	tableSchema      byte = 0x08
+
+	tableDestination  byte = 0x1A
+	tableDelivery     byte = 0x1B
+	tableDueDelivery  byte = 0x1C
+	tableHeldDelivery byte = 0x1D
 )
 
 const sep = 0x00
