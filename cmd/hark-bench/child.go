@@ -4,14 +4,16 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -23,8 +25,12 @@ import (
 )
 
 // childCommand runs hark itself inside this binary, in a child process, so
-// its memory is its own and measurable.
-const childCommand = "serve-child"
+// its memory and CPU time are its own and measurable; baselineCommand runs
+// the baseline the same way.
+const (
+	childCommand    = "serve-child"
+	baselineCommand = "baseline-child"
+)
 
 type childServer struct {
 	cmd   *exec.Cmd
@@ -33,13 +39,15 @@ type childServer struct {
 	dir   string
 }
 
-func startChild(ctx context.Context) (*childServer, error) {
+// startChild starts hark (childCommand) or, with the baseline command, the
+// bare baseline server, in a process of its own.
+func startChild(ctx context.Context, command string) (*childServer, error) {
 	dir, err := os.MkdirTemp("", "hark-bench-")
 	if err != nil {
 		return nil, err
 	}
 	token := "bench_" + rand.Text()
-	cmd := exec.CommandContext(ctx, os.Args[0], childCommand, "--data-dir", dir)
+	cmd := exec.CommandContext(ctx, os.Args[0], command, "--data-dir", dir)
 	cmd.Env = append(os.Environ(), "HARK_ADMIN_TOKEN="+token)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -78,26 +86,14 @@ func (c *childServer) stop() {
 // peakRSS is the child's and its plugins' high-water resident memory.
 func (c *childServer) peakRSS() float64 {
 	total := hwm(c.cmd.Process.Pid)
-	entries, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, e := range entries {
-		b, err := os.ReadFile(e)
-		if err != nil {
-			continue
-		}
-		// Field 4 of /proc/pid/stat is the parent pid (after "pid (comm) state").
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(c.cmd.Process.Pid) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
-			total += hwm(pid)
-		}
+	for _, pid := range children(c.cmd.Process.Pid) {
+		total += hwm(pid)
 	}
 	return total
 }
+
+// cpu is the CPU time the child and its plugins have used.
+func (c *childServer) cpu() cpuUse { return cpuOf(c.cmd.Process.Pid) }
 
 // hwm reads VmHWM (peak resident set) of a process, in MiB.
 func hwm(pid int) float64 {
@@ -148,6 +144,8 @@ func runChild(args []string) error {
 		DataDir:    *dir,
 		PublicURL:  "http://" + ln.Addr().String(),
 		AdminToken: os.Getenv("HARK_ADMIN_TOKEN"),
+		// --destination sends to a receiver in the bench process.
+		AllowPrivateDestinations: true,
 		BuiltinPlugins: map[string]func() *exec.Cmd{
 			"segment": func() *exec.Cmd { return exec.Command(self, "plugin") },
 		},
@@ -173,4 +171,38 @@ func runChild(args []string) error {
 			m.Sys>>20, m.HeapSys>>20, m.HeapInuse>>20)
 	}
 	return err
+}
+
+// runBaseline serves the baseline — a handler that only reads and decodes
+// each body, the least any webhook receiver does — on a loopback port it
+// prints, until SIGTERM.
+func runBaseline() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		var v any
+		if err == nil {
+			err = json.Unmarshal(b, &v)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"events":[]}`))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	fmt.Println("listening " + ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -51,6 +50,7 @@ type options struct {
 	json        bool
 	skipBase    bool
 	rate        float64
+	destination string
 }
 
 func main() {
@@ -59,6 +59,12 @@ func main() {
 		case childCommand:
 			if err := runChild(os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "hark-bench server:", err)
+				os.Exit(1)
+			}
+			return
+		case baselineCommand:
+			if err := runBaseline(); err != nil {
+				fmt.Fprintln(os.Stderr, "hark-bench baseline:", err)
 				os.Exit(1)
 			}
 			return
@@ -77,6 +83,7 @@ func main() {
 	flag.IntVar(&o.triggers, "triggers", 10, "triggers in the environment; 10 of them are on the benchmark event")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
 	flag.BoolVar(&o.skipBase, "no-baseline", false, "skip the baseline measurement")
+	flag.StringVar(&o.destination, "destination", "", "webhook: also send every run to a webhook destination, a receiver in this process that verifies each signature")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second across all connections (0: as fast as the server answers); latency at a fixed rate is what senders see")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -97,19 +104,38 @@ type result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib,omitempty"`
+	// CPU per event (per request for the baseline), in µs of user+system
+	// time of the server process and of its plugin processes, from /proc,
+	// over the measured interval.
+	CPUServerUs float64 `json:"cpu_server_us_per_event,omitempty"`
+	CPUPluginUs float64 `json:"cpu_plugin_us_per_event,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
+// CPUUs is the total CPU per event.
+func (r result) CPUUs() float64 { return r.CPUServerUs + r.CPUPluginUs }
+
+// outboxResult is what the receiver of --destination saw.
+type outboxResult struct {
+	Delivered     int64   `json:"delivered"`
+	DeliveredSec  float64 `json:"delivered_per_second"`
+	BadSignatures int64   `json:"bad_signatures"`
+	PendingStart  float64 `json:"outbox_pending_at_start"`
+	PendingEnd    float64 `json:"outbox_pending_at_end"`
+}
+
 type report struct {
-	Rate        float64  `json:"rate,omitempty"`
-	Connections int      `json:"connections"`
-	Batch       int      `json:"batch"`
-	Triggers    int      `json:"triggers"`
-	Duration    string   `json:"duration"`
-	CPUs        int      `json:"cpus"`
-	Hark        result   `json:"hark"`
-	Baseline    *result  `json:"baseline,omitempty"`
-	Ratio       *float64 `json:"ratio_requests,omitempty"`
+	Rate        float64       `json:"rate,omitempty"`
+	Connections int           `json:"connections"`
+	Batch       int           `json:"batch"`
+	Triggers    int           `json:"triggers"`
+	Duration    string        `json:"duration"`
+	CPUs        int           `json:"cpus"`
+	Hark        result        `json:"hark"`
+	Outbox      *outboxResult `json:"outbox,omitempty"`
+	Baseline    *result       `json:"baseline,omitempty"`
+	Ratio       *float64      `json:"ratio_requests,omitempty"`
+	CPURatio    *float64      `json:"ratio_cpu_per_event,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
@@ -120,35 +146,64 @@ func run(ctx context.Context, o options) error {
 	var child *childServer
 	if o.url == "" {
 		var err error
-		if child, err = startChild(ctx); err != nil {
+		if child, err = startChild(ctx, childCommand); err != nil {
 			return err
 		}
 		defer child.stop()
 		o.url, o.token = child.url, child.token
 	}
-	ingest, err := setup(ctx, client, o)
+	var recv *receiver
+	if o.destination != "" {
+		if o.destination != "webhook" {
+			return fmt.Errorf("--destination %q: only webhook is measured", o.destination)
+		}
+		var err error
+		if recv, err = startReceiver(); err != nil {
+			return err
+		}
+		defer recv.stop()
+	}
+	ingest, err := setup(ctx, client, o, recv)
 	if err != nil {
 		return fmt.Errorf("set up hark: %w", err)
 	}
 	rep := report{Rate: o.rate, Connections: o.connections, Batch: o.batch, Triggers: o.triggers, Duration: o.duration.String(), CPUs: numCPU()}
 
 	fmt.Fprintf(os.Stderr, "hark-bench: measuring hark (%s)…\n", o.url)
-	rep.Hark = load(ctx, client, ingest, o, "hark")
+	var cpu func() cpuUse
+	if child != nil {
+		cpu = child.cpu
+	}
+	var pendingStart float64
+	if recv != nil {
+		pendingStart = outboxPending(ctx, client, o)
+		recv.reset()
+	}
+	rep.Hark = load(ctx, client, ingest, o, "hark", cpu)
+	if recv != nil {
+		rep.Outbox = recv.result(rep.Hark.Seconds)
+		rep.Outbox.PendingStart = pendingStart
+		rep.Outbox.PendingEnd = outboxPending(ctx, client, o)
+	}
 	if child != nil {
 		rep.Hark.PeakRSSMiB = child.peakRSS()
 	}
 	if !o.skipBase {
 		fmt.Fprintln(os.Stderr, "hark-bench: measuring the baseline…")
-		base, stop, err := startBaseline()
+		base, err := startChild(ctx, baselineCommand)
 		if err != nil {
 			return err
 		}
-		b := load(ctx, client, base, o, "baseline")
-		stop()
+		b := load(ctx, client, base.url+"/integrations/receive/baseline", o, "baseline", base.cpu)
+		base.stop()
 		rep.Baseline = &b
 		if b.RequestsSec > 0 {
 			ratio := rep.Hark.RequestsSec / b.RequestsSec
 			rep.Ratio = &ratio
+		}
+		if b.CPUUs() > 0 && rep.Hark.CPUUs() > 0 {
+			ratio := rep.Hark.CPUUs() / b.CPUUs()
+			rep.CPURatio = &ratio
 		}
 	}
 	if o.json {
@@ -176,13 +231,17 @@ func printTable(rep report) {
 	}
 	fmt.Printf("connections %d, batch %d, triggers %d, %s, %s per measurement, %d CPUs\n\n", rep.Connections, rep.Batch, rep.Triggers, rate, rep.Duration, rep.CPUs)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "\trequests/s\tevents/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\t")
+	fmt.Fprintln(w, "\trequests/s\tevents/s\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\tCPU µs/event (server + plugin)\t")
 	row := func(r result) {
 		rss := "-"
 		if r.PeakRSSMiB > 0 {
 			rss = strconv.FormatFloat(r.PeakRSSMiB, 'f', 1, 64)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%s\t\n", r.Name, r.RequestsSec, r.EventsSec, r.P50ms, r.P99ms, r.Errors, rss)
+		cpu := "-"
+		if r.CPUUs() > 0 {
+			cpu = fmt.Sprintf("%.0f (%.0f + %.0f)", r.CPUUs(), r.CPUServerUs, r.CPUPluginUs)
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\t\n", r.Name, r.RequestsSec, r.EventsSec, r.P50ms, r.P99ms, r.Errors, rss, cpu)
 	}
 	row(rep.Hark)
 	if rep.Baseline != nil {
@@ -192,14 +251,22 @@ func printTable(rep report) {
 	if rep.Ratio != nil {
 		fmt.Printf("\nratio hark/baseline (requests/s): %.2f\n", *rep.Ratio)
 	}
+	if rep.CPURatio != nil {
+		fmt.Printf("ratio hark/baseline (CPU per event): %.1f\n", *rep.CPURatio)
+	}
+	if o := rep.Outbox; o != nil {
+		fmt.Printf("\nwebhook destination: %d deliveries verified and answered (%.0f/s), %d bad signatures; outbox pending %.0f at the start, %.0f at the end\n",
+			o.Delivered, o.DeliveredSec, o.BadSignatures, o.PendingStart, o.PendingEnd)
+	}
 	if rep.Hark.FirstError != "" {
 		fmt.Printf("first hark error: %s\n", rep.Hark.FirstError)
 	}
 }
 
 // setup creates a Segment source (identify and idempotency on), a workflow
-// and the triggers, and returns the development webhook URL.
-func setup(ctx context.Context, hc *http.Client, o options) (string, error) {
+// and the triggers (and, with recv, a webhook destination sending to it),
+// and returns the development webhook URL.
+func setup(ctx context.Context, hc *http.Client, o options, recv *receiver) (string, error) {
 	auth := connect.WithInterceptors(bearer(o.token))
 	sources := harkv1connect.NewSourceServiceClient(hc, o.url, auth)
 	workflows := harkv1connect.NewWorkflowServiceClient(hc, o.url, auth)
@@ -243,6 +310,18 @@ func setup(ctx context.Context, hc *http.Client, o options) (string, error) {
 			return "", fmt.Errorf("create trigger %d: %w", i, err)
 		}
 	}
+	if recv != nil {
+		dests := harkv1connect.NewDestinationServiceClient(hc, o.url, auth)
+		d, err := dests.CreateDestination(ctx, connect.NewRequest(&harkv1.CreateDestinationRequest{
+			Environment: "development", Name: "bench receiver", Type: "webhook", Url: recv.url,
+		}))
+		if err != nil {
+			return "", fmt.Errorf("create the destination: %w", err)
+		}
+		if err := recv.setSecret(d.Msg.GetDestination().GetSigningSecret()); err != nil {
+			return "", err
+		}
+	}
 	return se.Msg.GetSourceEnvironment().GetIngestUrl(), nil
 }
 
@@ -278,8 +357,9 @@ func body(buf *bytes.Buffer, n int, worker int, seq *int64) []byte {
 }
 
 // load sends requests to url from o.connections workers for o.duration,
-// after o.warmup.
-func load(ctx context.Context, hc *http.Client, url string, o options, name string) result {
+// after o.warmup. cpu, when not nil, reads the server's CPU time, taken
+// when counting starts and when it ends.
+func load(ctx context.Context, hc *http.Client, url string, o options, name string, cpu func() cpuUse) result {
 	var (
 		seq      int64
 		mu       sync.Mutex
@@ -291,7 +371,13 @@ func load(ctx context.Context, hc *http.Client, url string, o options, name stri
 	)
 	ctx, cancel := context.WithTimeout(ctx, o.warmup+o.duration)
 	defer cancel()
-	time.AfterFunc(o.warmup, func() { counting.Store(true) })
+	var cpuStart cpuUse
+	time.AfterFunc(o.warmup, func() {
+		if cpu != nil {
+			cpuStart = cpu()
+		}
+		counting.Store(true)
+	})
 	var start time.Time
 	startOnce := sync.Once{}
 	var wg sync.WaitGroup
@@ -355,6 +441,11 @@ func load(ctx context.Context, hc *http.Client, url string, o options, name stri
 	r := result{Name: name, Requests: requests, Errors: errs, Seconds: elapsed}
 	good := requests - errs
 	r.Events = good * int64(o.batch)
+	if cpu != nil && r.Events > 0 {
+		used := cpu().minus(cpuStart)
+		r.CPUServerUs = used.server * 1e6 / float64(r.Events)
+		r.CPUPluginUs = used.plugins * 1e6 / float64(r.Events)
+	}
 	if elapsed > 0 {
 		r.RequestsSec = float64(good) / elapsed
 		r.EventsSec = float64(r.Events) / elapsed
@@ -374,28 +465,4 @@ func percentile(sorted []time.Duration, p float64) float64 {
 	}
 	i := min(int(float64(len(sorted))*p), len(sorted)-1)
 	return float64(sorted[i].Microseconds()) / 1000
-}
-
-// startBaseline serves the same URL shape with a handler that only reads
-// and decodes the body, the least any webhook receiver does.
-func startBaseline() (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
-		var v any
-		if err == nil {
-			err = json.Unmarshal(b, &v)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"events":[]}`))
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String() + "/integrations/receive/baseline", func() { srv.Close() }, nil
 }
