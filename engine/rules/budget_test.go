@@ -279,3 +279,25 @@ func TestRuntimeErrorsAreShort(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltTextsAreBounded checks that a builtin cannot build a text over
+// MaxStringBytes: upper makes some letters longer.
+func TestBuiltTextsAreBounded(t *testing.T) {
+	t.Parallel()
+	want := fmt.Sprintf("the result would be longer than %d bytes", rules.MaxStringBytes)
+	for _, c := range []struct{ source, field string }{
+		{`len(upper(body.context.s))`, strings.Repeat("ɐ", 12_000)}, // 24 KB, 36 KB in capitals
+		{`len(toBase64(body.context.s))`, strings.Repeat("x", 25_000)},
+		{`len(upper(headers["x-big"]))`, ""},
+	} {
+		p, err := rules.CompileValue(c.source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := p.Eval(bigEnv(t, map[string]any{"s": c.field}))
+		var re *rules.RuntimeError
+		if !errors.As(err, &re) || !strings.HasPrefix(re.Message, want) {
+			t.Errorf("Eval(%q) = %v, %v; want %q", c.source, v, err, want)
+		}
+	}
+}

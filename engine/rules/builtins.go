@@ -47,13 +47,17 @@ const (
 	// copyBytesPerStep: copying it (repeat, +); scanSteps per byte: loops
 	// over text (search, parse, base64, runes); caseSteps per byte: upper
 	// and lower, Unicode case mapping; splitPartSteps: each part split
-	// builds; trimCutsetBytesPerStep: trim with a non-ASCII cutset looks
-	// every character up in the cutset.
+	// builds; joinElemSteps: each element join writes; base64Steps per
+	// byte of toBase64 and fromBase64 (which copy their text twice);
+	// trimCutsetBytesPerStep: trim with a non-ASCII cutset looks every
+	// character up in the cutset.
 	hashBytesPerStep       = 16
-	copyBytesPerStep       = 2
+	copyBytesPerStep       = 1
 	scanSteps              = 3
 	caseSteps              = 21
 	splitPartSteps         = 40
+	joinElemSteps          = 100
+	base64Steps            = 5
 	trimCutsetBytesPerStep = 64
 
 	// fromJSONSteps per byte of text; fromJSONBytes of values per byte
@@ -62,7 +66,7 @@ const (
 	fromJSONBytes = 48
 	// Encoding to text (toJSON, string, join): per string byte, per scalar,
 	// per list element, per map entry (sorted, reflected).
-	encodeByteSteps  = 14
+	encodeByteSteps  = 30
 	encodeValueSteps = 700
 	encodeElemSteps  = 50
 	encodeEntrySteps = 1000
@@ -93,20 +97,23 @@ const (
 	// aggregateSteps: one number max, min, mean or median reads;
 	// compareSteps: one comparison of a sort.
 	elemSteps      = 20
-	copyElemSteps  = 60
-	flattenSteps   = 150
+	copyElemSteps  = 90
+	flattenSteps   = 200
 	aggregateSteps = 30
 	compareSteps   = 8
 
-	// Maps. mapEntrySteps: one entry of keys, values and toPairs;
+	// Maps. keysSteps, valuesSteps, toPairsSteps: one entry of keys,
+	// values and toPairs (values and toPairs look every key up again);
 	// pairSteps and pairBytes: one entry fromPairs builds (a map[any]any);
 	// groupSteps and groupBytes: one element groupBy files under its key
 	// (a lookup, a store, a list per new key).
-	mapEntrySteps = 300
-	pairSteps     = 500
-	pairBytes     = 192
-	groupSteps    = 600
-	groupBytes    = 200
+	keysSteps    = 300
+	valuesSteps  = 600
+	toPairsSteps = 700
+	pairSteps    = 500
+	pairBytes    = 192
+	groupSteps   = 800
+	groupBytes   = 200
 
 	// Regular expressions: parsing per pattern byte, compiling per
 	// instruction, matching per text byte per instruction — Go backtracks
@@ -179,7 +186,7 @@ func meteredBuiltins() map[string]meteredFunc {
 			if out > MaxStringBytes {
 				return errTooLong
 			}
-			return b.spend(scanSteps*n, n+2*out)
+			return b.spend(base64Steps*n, n+2*out)
 		},
 		"fromBase64": func(b *budget, args []any) error {
 			n := textLen(arg(args, 0))
@@ -187,7 +194,7 @@ func meteredBuiltins() map[string]meteredFunc {
 			if out > MaxStringBytes {
 				return errTooLong
 			}
-			return b.spend(scanSteps*n, n+2*out)
+			return b.spend(base64Steps*n, n+2*out)
 		},
 		"fromJSON": func(b *budget, args []any) error {
 			n := textLen(arg(args, 0))
@@ -205,15 +212,15 @@ func meteredBuiltins() map[string]meteredFunc {
 		// What keys, values and toPairs allocate per entry was measured.
 		"keys": func(b *budget, args []any) error {
 			n := mapLen(arg(args, 0))
-			return b.spend(mul(mapEntrySteps, n), mul(48, n))
+			return b.spend(mul(keysSteps, n), mul(48, n))
 		},
 		"values": func(b *budget, args []any) error {
 			n := mapLen(arg(args, 0))
-			return b.spend(mul(mapEntrySteps, n), mul(64, n))
+			return b.spend(mul(valuesSteps, n), mul(64, n))
 		},
 		"toPairs": func(b *budget, args []any) error {
 			n := mapLen(arg(args, 0))
-			return b.spend(mul(mapEntrySteps, n), mul(80, n))
+			return b.spend(mul(toPairsSteps, n), mul(80, n))
 		},
 		"fromPairs": func(b *budget, args []any) error {
 			n := max(listLen(arg(args, 0)), 0)
@@ -255,7 +262,13 @@ func meteredBuiltins() map[string]meteredFunc {
 			if err := cost(b, args); err != nil {
 				return nil, err
 			}
-			return callBuiltin(f, args)
+			out, err := callBuiltin(f, args)
+			// A text a builtin builds is held to MaxStringBytes like one
+			// + builds (upper can grow a text by half).
+			if s, ok := out.(string); ok && len(s) > MaxStringBytes && buildsText[name] {
+				return nil, errTooLong
+			}
+			return out, err
 		}
 	}
 	// Zones by name come from a cache, so a run does not read the zone
@@ -276,6 +289,10 @@ func meteredBuiltins() map[string]meteredFunc {
 func zoneCost(b *budget, args []any) error {
 	return b.spend(zoneSteps+textLen(arg(args, 0)), zoneBytes)
 }
+
+// buildsText are the builtins whose text result is new, not a part of
+// their argument.
+var buildsText = map[string]bool{"upper": true, "lower": true, "toBase64": true, "fromBase64": true}
 
 // constant is the cost of a builtin that takes constant time and builds
 // nothing large: its call, which the program's fixed cost counts.
@@ -978,21 +995,31 @@ func join(b *budget, args []any) (any, error) {
 	var w limitedWriter
 	for i := range rv.Len() {
 		e := rv.Index(i).Interface()
-		if _, ok := e.(string); !ok {
-			// Formatting a value costs what encoding it does.
-			_, steps := textSize(e, MaxStringBytes)
-			if err := b.spend(steps, 0); err != nil {
+		text, ok := e.(string)
+		if !ok {
+			// Formatting a value costs what encoding it does, and builds
+			// the whole text before it is written: measure first.
+			size, steps := textSize(e, MaxStringBytes)
+			if w.Len()+size > MaxStringBytes {
+				return nil, errTooLong
+			}
+			if err := b.spend(steps, size); err != nil {
+				return nil, err
+			}
+			text = fmt.Sprint(e)
+		}
+		n := len(text)
+		if i > 0 {
+			n += len(sep)
+			if _, err := w.WriteString(sep); err != nil {
 				return nil, err
 			}
 		}
-		s := str(e)
-		if i > 0 {
-			s = sep + s
-		}
-		if _, err := w.WriteString(s); err != nil {
+		if _, err := w.WriteString(text); err != nil {
 			return nil, err
 		}
-		if err := b.spend(elemSteps+len(s)/copyBytesPerStep, elemBytes+2*len(s)); err != nil {
+		// The builder doubles as it grows.
+		if err := b.spend(joinElemSteps+n/copyBytesPerStep, elemBytes+2*n); err != nil {
 			return nil, err
 		}
 	}

@@ -10,6 +10,22 @@ import (
 	"github.com/expr-lang/expr/ast"
 )
 
+// The bounds on every expression, checked when it compiles.
+const (
+	// MaxSourceLen bounds the text of one expression.
+	MaxSourceLen = 8 << 10
+	// MaxNodes bounds an expression's size at compile time: mappings are a
+	// few paths and an object literal, far below this.
+	MaxNodes = 2000
+	// MaxClosureDepth bounds how deeply map/filter/all/… nest. Each level
+	// multiplies what a run can do; two levels cover flattening nested
+	// lists.
+	MaxClosureDepth = 2
+	// MaxPatternBytes bounds a regular expression, constant or built at
+	// run time.
+	MaxPatternBytes = 1 << 10
+)
+
 // The bounds on every run. expr has no timeout, and its own memory budget
 // (MemoryBudget) counts only the elements some operations create, not the
 // bytes of what they create, so a short expression could build gigabytes
@@ -22,8 +38,8 @@ const (
 	// MaxSteps bounds the work of one run, in steps of about a nanosecond
 	// each on the development machine (the weights are in builtins.go): a
 	// run stops within a few milliseconds of CPU. Ordinary mappings take a
-	// few hundred steps; mapping 500 recipients takes about a hundred
-	// thousand.
+	// few hundred steps; mapping 500 recipients to new objects takes under
+	// 400,000.
 	MaxSteps = 3_000_000
 	// MaxRunBytes bounds the bytes of values one run builds, all values
 	// together and counted when built (a value built and dropped still
@@ -36,12 +52,11 @@ const (
 	MaxStringBytes = 32 << 10
 	// MaxListLen bounds lists built with `+`, split and splitAfter.
 	MaxListLen = 10_000
-	// MaxClosureDepth bounds how deeply map/filter/all/… nest. Each level
-	// multiplies what a run can do; two levels cover flattening nested
-	// lists.
-	MaxClosureDepth = 2
-	// MaxPatternBytes bounds a regular expression.
-	MaxPatternBytes = 1 << 10
+	// MemoryBudget is expr's own budget, in elements created by ranges,
+	// list and map literals and the results of map, filter and sortBy,
+	// counted before they are built: `1..100000000` stops at once. The
+	// bytes of everything a run builds are bounded by MaxRunBytes.
+	MemoryBudget = 10_000
 	// MaxErrorBytes bounds the message of a RuntimeError: a message quoting
 	// a large field goes to the event log shortened.
 	MaxErrorBytes = 1 << 10

@@ -43,20 +43,6 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// Limits on every expression.
-const (
-	// MaxNodes bounds an expression's size at compile time: mappings are a
-	// few paths and an object literal, far below this.
-	MaxNodes = 2000
-	// MemoryBudget is expr's own budget, in elements created by ranges,
-	// list and map literals and the results of map, filter and sortBy,
-	// counted before they are built: `1..100000000` stops at once. The
-	// bytes of everything a run builds are bounded by MaxRunBytes.
-	MemoryBudget = 10_000
-	// MaxSourceLen bounds the text of one expression.
-	MaxSourceLen = 8 << 10
-)
-
 // Program is a compiled expression.
 type Program struct {
 	source string
