@@ -301,3 +301,17 @@ func TestBuiltTextsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinArityInsideMissingCalls checks the arguments of builtins expr
+// does not check: those inside a call of a missing function, where `type()`
+// took another call's argument from the stack (a fuzz crasher).
+func TestBuiltinArityInsideMissingCalls(t *testing.T) {
+	t.Parallel()
+	for _, source := range []string{`A(type())`, `let r=0..0;A(0%A00(0%A000(type())))`, `nope(abs(1, 2))`} {
+		_, err := rules.CompileValue(source)
+		var ce *rules.CompileError
+		if !errors.As(err, &ce) || !strings.HasPrefix(ce.Message, "invalid number of arguments") {
+			t.Errorf("CompileValue(%q) = %v; want a CompileError about the number of arguments", source, err)
+		}
+	}
+}

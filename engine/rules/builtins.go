@@ -38,6 +38,18 @@ const (
 	// boxing its result.
 	operatorSteps = 90
 	operatorBytes = 16
+	// callSteps and callBytes: a call of a function (a metered builtin,
+	// an operator hark rewrote): expr passes its arguments in a new list.
+	// builtinSteps: a builtin of constant cost, which expr calls directly;
+	// closureSteps: setting up a closure's scope.
+	callSteps    = 250
+	callBytes    = 48
+	builtinSteps = 60
+	closureSteps = 100
+	// methodSteps and methodBytes: a method call (t.Format, d.Hours),
+	// which expr fetches and calls through reflection.
+	methodSteps = 2500
+	methodBytes = 256
 	// loopSteps is one iteration of a closure besides its body, and
 	// loopBytes what it boxes (its element, its result).
 	loopSteps = 90
@@ -115,10 +127,11 @@ const (
 	groupSteps   = 800
 	groupBytes   = 200
 
-	// Regular expressions: parsing per pattern byte, compiling per
+	// Regular expressions: a match's setup, parsing per pattern byte, compiling per
 	// instruction, matching per text byte per instruction — Go backtracks
 	// over small programs and texts (reTrackSteps) and else runs an NFA
 	// that keeps up to one thread per instruction (reMatchSteps).
+	reCallSteps    = 600
 	reParseSteps   = 2000
 	reCompileSteps = 300
 	reCompileBytes = 64
@@ -145,11 +158,6 @@ var metered = meteredBuiltins()
 func meteredBuiltins() map[string]meteredFunc {
 	metered := map[string]meteredFunc{}
 	for name, cost := range map[string]func(b *budget, args []any) error{
-		// Constant time.
-		"type": constant, "abs": constant, "ceil": constant, "floor": constant, "round": constant,
-		"first": constant, "last": constant, "take": constant, "now": constant,
-		"bitand": constant, "bitor": constant, "bitxor": constant, "bitnand": constant,
-		"bitshl": constant, "bitshr": constant, "bitushr": constant, "bitnot": constant,
 		// A scan of the text.
 		"len": func(b *budget, args []any) error { return b.spend(scanSteps*textLen(arg(args, 0)), 0) },
 		// Parsing: an error quotes the text (up to 4 bytes a byte).
@@ -294,9 +302,16 @@ func zoneCost(b *budget, args []any) error {
 // their argument.
 var buildsText = map[string]bool{"upper": true, "lower": true, "toBase64": true, "fromBase64": true}
 
-// constant is the cost of a builtin that takes constant time and builds
-// nothing large: its call, which the program's fixed cost counts.
-func constant(*budget, []any) error { return nil }
+// constantBuiltins take constant time and build nothing large, whatever
+// their arguments: they stay expr's own (no metered call, which costs more
+// than they do), and the fixed cost of the program counts them
+// (builtinSteps).
+var constantBuiltins = map[string]bool{
+	"type": true, "abs": true, "ceil": true, "floor": true, "round": true,
+	"first": true, "last": true, "take": true, "now": true,
+	"bitand": true, "bitor": true, "bitxor": true, "bitnand": true,
+	"bitshl": true, "bitshr": true, "bitushr": true, "bitnot": true,
+}
 
 // arg is args[i], or nil when there are fewer.
 func arg(args []any, i int) any {
@@ -854,7 +869,7 @@ func matches(args ...any) (any, error) {
 		}
 	}
 	n := textLen(text)
-	// Go backtracks over small programs and texts, remembering every
+	// Every match takes a matcher from a pool and sets it up; then Go backtracks over small programs and texts, remembering every
 	// (instruction, position) it visited; else it runs an NFA, several
 	// times slower per instruction and byte.
 	weight := reMatchSteps
@@ -865,6 +880,7 @@ func matches(args ...any) (any, error) {
 	if p.literal {
 		steps = scanSteps * (n + 1)
 	}
+	steps += reCallSteps
 	if err := b.spend(steps, 0); err != nil {
 		return nil, err
 	}

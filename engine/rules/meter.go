@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 )
 
@@ -70,7 +71,8 @@ type loopCost struct {
 // runs after the expression has been type-checked as written (so compile
 // errors are expr's own), and rewrites:
 //   - every builtin call f(…) into __f(__steps, …), a metered version that
-//     charges what f touches and builds before calling expr's own f;
+//     charges what f touches and builds before calling expr's own f
+//     (except the builtins of constant cost, which the fixed cost counts);
 //   - calls of hark's text builders (join, toJSON, …) to pass the budget;
 //   - the list argument of every closure into __each(__steps, list, cost);
 //   - ==, in, matches, contains and, with a computed operand, startsWith
@@ -87,6 +89,15 @@ func (m *meter) Visit(n *ast.Node) {
 	case *ast.BuiltinNode:
 		if predicates[node.Name] {
 			m.closure(node)
+			return
+		}
+		if constantBuiltins[node.Name] {
+			// expr checks a builtin's arguments only where it checks the
+			// call around it: inside the arguments of a call of a missing
+			// function, type() would take another call's argument.
+			if err := arity(node); err != nil {
+				m.fail(err)
+			}
 			return
 		}
 		if _, ok := metered[node.Name]; !ok {
@@ -229,6 +240,28 @@ func finish(root ast.Node) ast.Node {
 	return let
 }
 
+// arity refuses a call of a one-argument builtin of constant cost (abs,
+// type, …) with another number of arguments: expr compiles these to take
+// exactly one value from the stack.
+func arity(node *ast.BuiltinNode) error {
+	f := builtin.Builtins[builtin.Index[node.Name]]
+	if f.Fast == nil || len(node.Arguments) == 1 {
+		return nil
+	}
+	return &file.Error{Location: node.Location(),
+		Message: fmt.Sprintf("invalid number of arguments for %s (expected 1, got %d)", node.Name, len(node.Arguments))}
+}
+
+// isMethod reports whether a callee is a method, a.m (nil-safe paths wrap
+// it in a chain).
+func isMethod(callee ast.Node) bool {
+	if c, ok := callee.(*ast.ChainNode); ok {
+		callee = c.Node
+	}
+	_, ok := callee.(*ast.MemberNode)
+	return ok
+}
+
 // call is a call of a function by name, at loc.
 func call(name string, loc file.Location, args ...ast.Node) *ast.CallNode {
 	callee := &ast.IdentifierNode{Value: name}
@@ -304,12 +337,24 @@ func (s *static) add(n ast.Node) {
 		s.add(n.To)
 	case *ast.CallNode:
 		// expr allocates the arguments of most calls made in a loop.
-		s.bytes += elemBytes * len(n.Arguments)
+		s.steps += callSteps
+		s.bytes += callBytes + elemBytes*len(n.Arguments)
+		if isMethod(n.Callee) {
+			// A method (of a time): fetched and called through
+			// reflection.
+			s.steps += methodSteps
+			s.bytes += methodBytes
+		}
 		s.add(n.Callee)
 		for _, a := range n.Arguments {
 			s.add(a)
 		}
 	case *ast.BuiltinNode:
+		if predicates[n.Name] {
+			s.steps += closureSteps
+		} else {
+			s.steps += builtinSteps
+		}
 		for _, a := range n.Arguments {
 			s.add(a)
 		}

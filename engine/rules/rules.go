@@ -172,6 +172,9 @@ func compile(source string, extra ...expr.Option) (*Program, error) {
 	// The second: charges, checked again so the new nodes have types.
 	m := &meter{}
 	ast.Walk(&tree.Node, m)
+	if fe, ok := m.err.(*file.Error); ok {
+		m.err = fe.Bind(tree.Source)
+	}
 	if m.err != nil {
 		return nil, compileError(source, m.err)
 	}
