@@ -32,6 +32,12 @@ func FuzzCompileEval(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// The expressions that stop at a bound, against the small event.
+	for _, set := range [][]hostile{memoryHostile, workHostile, calibration} {
+		for _, c := range set {
+			f.Add(c.source)
+		}
+	}
 	original, data := fixedEvent(f)
 	env := rules.NewEnv(original, data, "actor1", fixedHeaders)
 
@@ -45,12 +51,15 @@ func FuzzCompileEval(f *testing.F) {
 			if ce.Line < 1 || ce.Column < 1 || ce.Message == "" {
 				t.Fatalf("compile(%q) = %+v, want line and column from 1 and a message", source, ce)
 			}
+			if strings.HasPrefix(ce.Message, "internal") {
+				t.Fatalf("compile(%q) = %v: an expression that checks must compile bounded", source, ce)
+			}
 		}
 		if p, err := rules.CompileValue(source); err != nil {
 			checkCompileError(err)
 		} else if v, err := p.Eval(env); err != nil {
 			var re *rules.RuntimeError
-			if !errors.As(err, &re) || v != nil {
+			if !errors.As(err, &re) || v != nil || strings.HasPrefix(re.Message, "internal") {
 				t.Fatalf("Eval(%q) = %#v, %T %v; want a value or a *rules.RuntimeError", source, v, err, err)
 			}
 		}

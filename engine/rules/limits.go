@@ -1,235 +1,66 @@
 package rules
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/vm/runtime"
 )
 
-// expr's memory budget counts elements, not bytes: a short expression can
-// still double a string with `let` or `reduce` until the process runs out
-// of memory, or join a list of 100,000 references to one large string. So
-// every operation that builds text — `+` and the builtins join, replace,
-// repeat, toJSON, sprintf and string — is replaced by a version that refuses
-// to build more than MaxStringBytes, and `+` on lists by one that refuses
-// more than MaxListLen elements.
+// The bounds on every expression, checked when it compiles.
 const (
-	// MaxStringBytes bounds any string an expression builds: as large as a
-	// whole event may be. Values passed through from the event are not
-	// built and not limited by this.
-	MaxStringBytes = 32 << 10
-	// MaxListLen bounds lists built with `+` and split.
-	MaxListLen = 10_000
+	// MaxSourceLen bounds the text of one expression.
+	MaxSourceLen = 8 << 10
+	// MaxNodes bounds an expression's size at compile time: mappings are a
+	// few paths and an object literal, far below this.
+	MaxNodes = 2000
 	// MaxClosureDepth bounds how deeply map/filter/all/… nest. Each level
-	// multiplies the steps a run can take, and expr has no step limit; two
-	// levels cover flattening nested lists.
+	// multiplies what a run can do; two levels cover flattening nested
+	// lists.
 	MaxClosureDepth = 2
+	// MaxPatternBytes bounds a regular expression, constant or built at
+	// run time.
+	MaxPatternBytes = 1 << 10
 )
 
-var errTooLong = fmt.Errorf("the result would be longer than %d bytes", MaxStringBytes)
-
-// addName is the function `+` is rewritten to.
-const addName = "__add"
-
-// boundedAdd replaces `+` everywhere: a patch turns every binary + into a
-// call of addName, which checks sizes and then adds as expr does.
-type boundedAdd struct{}
-
-func (boundedAdd) Visit(n *ast.Node) {
-	if b, ok := (*n).(*ast.BinaryNode); ok && b.Operator == "+" {
-		ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: addName}, Arguments: []ast.Node{b.Left, b.Right}})
-	}
-}
-
-func add(args ...any) (any, error) {
-	a, b := args[0], args[1]
-	if sa, ok := a.(string); ok {
-		if sb, ok := b.(string); ok {
-			if len(sa)+len(sb) > MaxStringBytes {
-				return nil, errTooLong
-			}
-			return sa + sb, nil
-		}
-	}
-	if la, lb := listLen(a), listLen(b); la >= 0 && lb >= 0 && la+lb > MaxListLen {
-		return nil, fmt.Errorf("the list would have more than %d elements", MaxListLen)
-	}
-	return runtime.Add(a, b), nil
-}
-
-func listLen(v any) int {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
-		return rv.Len()
-	}
-	return -1
-}
-
-// limitedWriter fails once more than MaxStringBytes are written, so
-// formatting stops early instead of building the whole text first.
-type limitedWriter struct{ strings.Builder }
-
-func (w *limitedWriter) Write(p []byte) (int, error) {
-	if w.Len()+len(p) > MaxStringBytes {
-		return 0, errTooLong
-	}
-	return w.Builder.Write(p)
-}
-
-func str(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
-}
-
-// boundedBuiltins are the text-building builtins, same names and meaning,
-// with the size bound.
-func boundedBuiltins() []expr.Option {
-	return []expr.Option{
-		expr.Function(addName, add),
-		expr.Function(compareName, compare),
-		expr.Function(stepName, step),
-		expr.Function(matchesName, matches),
-		expr.Function("join", func(args ...any) (any, error) {
-			if len(args) < 1 || len(args) > 2 {
-				return nil, errors.New("join(list[, separator]) takes one or two arguments")
-			}
-			sep := ""
-			if len(args) == 2 {
-				sep = str(args[1])
-			}
-			rv := reflect.ValueOf(args[0])
-			if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
-				return nil, fmt.Errorf("join needs a list, not %T", args[0])
-			}
-			var w limitedWriter
-			for i := range rv.Len() {
-				if i > 0 {
-					if _, err := w.WriteString(sep); err != nil {
-						return nil, err
-					}
-				}
-				if _, err := w.WriteString(str(rv.Index(i).Interface())); err != nil {
-					return nil, err
-				}
-			}
-			return w.String(), nil
-		}),
-		expr.Function("replace", func(args ...any) (any, error) {
-			if len(args) != 3 {
-				return nil, errors.New("replace(string, old, new) takes three arguments")
-			}
-			s, old, repl := str(args[0]), str(args[1]), str(args[2])
-			n := strings.Count(s, old)
-			if len(s)+n*(len(repl)-len(old)) > MaxStringBytes {
-				return nil, errTooLong
-			}
-			return strings.ReplaceAll(s, old, repl), nil
-		}),
-		expr.Function("repeat", func(args ...any) (any, error) {
-			if len(args) != 2 {
-				return nil, errors.New("repeat(string, count) takes two arguments")
-			}
-			s := str(args[0])
-			n, ok := toInt(args[1])
-			if !ok || n < 0 {
-				return nil, errors.New("repeat needs a count of zero or more")
-			}
-			if n > 0 && len(s) > MaxStringBytes/n {
-				return nil, errTooLong
-			}
-			return strings.Repeat(s, n), nil
-		}),
-		expr.Function("toJSON", func(args ...any) (any, error) {
-			if len(args) != 1 {
-				return nil, errors.New("toJSON(value) takes one argument")
-			}
-			// encoding/json builds the whole text before writing it: measure
-			// first.
-			if err := checkSize(args[0], MaxStringBytes); err != nil {
-				return nil, errTooLong
-			}
-			var w limitedWriter
-			enc := json.NewEncoder(&w)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(args[0]); err != nil {
-				return nil, err
-			}
-			return strings.TrimSuffix(w.String(), "\n"), nil
-		}),
-		// fmt builds the whole text before writing it, and a width such as
-		// %999999d makes a short format arbitrarily long, so sprintf is not
-		// offered.
-		expr.Function("sprintf", func(...any) (any, error) {
-			return nil, errors.New("sprintf is not available in hark expressions; build strings with + and string()")
-		}),
-		expr.Function("split", func(args ...any) (any, error) {
-			if len(args) < 2 || len(args) > 3 {
-				return nil, errors.New("split(string, separator[, n]) takes two or three arguments")
-			}
-			s, sep := str(args[0]), str(args[1])
-			n := -1
-			if len(args) == 3 {
-				var ok bool
-				if n, ok = toInt(args[2]); !ok {
-					return nil, errors.New("split needs a whole number as its third argument")
-				}
-			}
-			if parts := strings.Count(s, sep) + 1; (n < 0 || n > MaxListLen) && parts > MaxListLen {
-				return nil, fmt.Errorf("the list would have more than %d elements", MaxListLen)
-			}
-			return strings.SplitN(s, sep, n), nil
-		}),
-		expr.Function("string", func(args ...any) (any, error) {
-			if len(args) != 1 {
-				return nil, errors.New("string(value) takes one argument")
-			}
-			if s, ok := args[0].(string); ok {
-				return s, nil
-			}
-			if err := checkSize(args[0], MaxStringBytes); err != nil {
-				return nil, errTooLong
-			}
-			var w limitedWriter
-			if _, err := fmt.Fprint(&w, args[0]); err != nil {
-				return nil, err
-			}
-			return w.String(), nil
-		}),
-	}
-}
-
-// WriteString writes s within the bound (it shadows strings.Builder's).
-func (w *limitedWriter) WriteString(s string) (int, error) {
-	if w.Len()+len(s) > MaxStringBytes {
-		return 0, errTooLong
-	}
-	return w.Builder.WriteString(s)
-}
-
-func toInt(v any) (int, bool) {
-	switch n := v.(type) {
-	case int:
-		return n, true
-	case int64:
-		return int(n), true
-	case float64:
-		return int(n), n == float64(int(n))
-	}
-	return 0, false
-}
+// The bounds on every run. expr has no timeout, and its own memory budget
+// (MemoryBudget) counts only the elements some operations create, not the
+// bytes of what they create, so a short expression could build gigabytes
+// (toBase64 nested 30 deep over a 25 KB field) or run for seconds inside
+// the ingest path. Every run therefore has a budget of its own (budget.go):
+// every operation whose cost depends on its operands charges the steps of
+// work it is about to do and the bytes of values it is about to build, and
+// the run stops with a RuntimeError at the first charge over a bound.
+const (
+	// MaxSteps bounds the work of one run, in steps of about a nanosecond
+	// each on the development machine (the weights are in builtins.go): a
+	// run stops within a few milliseconds of CPU. Ordinary mappings take a
+	// few hundred steps; mapping 500 recipients to new objects takes under
+	// 400,000.
+	MaxSteps = 3_000_000
+	// MaxRunBytes bounds the bytes of values one run builds, all values
+	// together and counted when built (a value built and dropped still
+	// counts): the memory a run may take. It leaves room for mapped
+	// values of MaxValueBytes and for decoding a JSON text of about 40 KB.
+	MaxRunBytes = 2 << 20
+	// MaxStringBytes bounds any one string an expression builds: as large
+	// as a whole event may be. Values passed through from the event are
+	// not built and not limited by this, and slices of them share it.
+	MaxStringBytes = 32 << 10
+	// MaxListLen bounds lists built with `+`, split and splitAfter.
+	MaxListLen = 10_000
+	// MemoryBudget is expr's own budget, in elements created by ranges,
+	// list and map literals and the results of map, filter and sortBy,
+	// counted before they are built: `1..100000000` stops at once. The
+	// bytes of everything a run builds are bounded by MaxRunBytes.
+	MemoryBudget = 10_000
+	// MaxErrorBytes bounds the message of a RuntimeError: a message quoting
+	// a large field goes to the event log shortened.
+	MaxErrorBytes = 1 << 10
+)
 
 // MaxValueBytes bounds the size of one mapped value (recipients, data, …)
 // as stored: a run is a message for templates, and every consumer of the
@@ -337,128 +168,4 @@ func (d *innerDepth) Visit(n *ast.Node) {
 	if p, ok := (*n).(*ast.PredicateNode); ok {
 		d.max = max(d.max, d.of[p])
 	}
-}
-
-// expr has no step limit, and a run happens inside the ingest committer, so
-// a slow expression would hold up every delivery. Two patches give runs a
-// budget of work, counted on a per-run counter that Eval passes in the
-// environment as stepsName:
-//   - every closure body (map, filter, sum, all, …) costs one step per
-//     element it runs for;
-//   - `matches` costs its regular expression's work, which RE2 bounds by
-//     pattern length × text length.
-const (
-	// MaxSteps bounds the work of one run: closure iterations plus regular
-	// expression work in units of 64 pattern×text bytes. Ordinary mappings
-	// take tens; a run at the limit takes tens of milliseconds.
-	MaxSteps = 200_000
-	// MaxPatternBytes bounds a regular expression built at run time.
-	MaxPatternBytes = 1 << 10
-
-	stepsName   = "__steps"
-	stepName    = "__step"
-	matchesName = "__matches"
-)
-
-// steps counts one run's work.
-type steps struct{ n int }
-
-var errSteps = fmt.Errorf("the expression did more than %d steps of work", MaxSteps)
-
-func (s *steps) spend(n int) error {
-	s.n += n
-	if s.n > MaxSteps {
-		return errSteps
-	}
-	return nil
-}
-
-// countedWork is the patch: closure bodies become __step(__steps, body), and
-// `a matches b` becomes __matches(__steps, a, b) — unless b is a constant,
-// which expr compiles (and checks) once at compile time; a constant pattern
-// is only held to MaxPatternBytes.
-type countedWork struct{ err error }
-
-func (c *countedWork) Visit(n *ast.Node) {
-	switch node := (*n).(type) {
-	case *ast.PredicateNode:
-		if call, ok := node.Node.(*ast.CallNode); ok && isIdent(call.Callee, stepName) {
-			return // already counted
-		}
-		node.Node = &ast.CallNode{Callee: &ast.IdentifierNode{Value: stepName},
-			Arguments: []ast.Node{&ast.IdentifierNode{Value: stepsName}, node.Node}}
-	case *ast.BinaryNode:
-		if lit, ok := node.Right.(*ast.StringNode); ok && node.Operator == "matches" {
-			if len(lit.Value) > MaxPatternBytes && c.err == nil {
-				c.err = fmt.Errorf("the regular expression is %d bytes; at most %d", len(lit.Value), MaxPatternBytes)
-			}
-			return
-		}
-		if node.Operator == "matches" {
-			ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: matchesName},
-				Arguments: []ast.Node{&ast.IdentifierNode{Value: stepsName}, node.Left, node.Right}})
-		}
-	}
-}
-
-func isIdent(n ast.Node, name string) bool {
-	id, ok := n.(*ast.IdentifierNode)
-	return ok && id.Value == name
-}
-
-func step(args ...any) (any, error) {
-	s, ok := args[0].(*steps)
-	if !ok {
-		return nil, errors.New("internal: no step counter")
-	}
-	if err := s.spend(1); err != nil {
-		return nil, err
-	}
-	return args[1], nil
-}
-
-// regexps caches compiled patterns; it stops growing at maxCachedRegexps so
-// patterns built from event data cannot fill memory.
-var regexps sync.Map
-
-const maxCachedRegexps = 1024
-
-var cachedRegexps atomic.Int64
-
-func matches(args ...any) (any, error) {
-	s, ok := args[0].(*steps)
-	if !ok {
-		return nil, errors.New("internal: no step counter")
-	}
-	text, ok1 := args[1].(string)
-	pattern, ok2 := args[2].(string)
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("matches needs two strings, not %s and %s", typeOf(args[1]), typeOf(args[2]))
-	}
-	if len(pattern) > MaxPatternBytes {
-		return nil, fmt.Errorf("the regular expression is %d bytes; at most %d", len(pattern), MaxPatternBytes)
-	}
-	if err := s.spend((len(text) + 1) * (len(pattern) + 1) / 64); err != nil {
-		return nil, err
-	}
-	var re *regexp.Regexp
-	if cached, ok := regexps.Load(pattern); ok {
-		re = cached.(*regexp.Regexp)
-	} else {
-		var err error
-		if re, err = regexp.Compile(pattern); err != nil {
-			return nil, err
-		}
-		if cachedRegexps.Add(1) <= maxCachedRegexps {
-			regexps.Store(pattern, re)
-		}
-	}
-	return re.MatchString(text), nil
-}
-
-func typeOf(v any) string {
-	if v == nil {
-		return "nil"
-	}
-	return reflect.TypeOf(v).String()
 }

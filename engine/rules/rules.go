@@ -5,10 +5,20 @@
 //
 // Expressions compile when a trigger is saved and run for every matching
 // event, so compile errors carry line, column and a snippet (CompileError),
-// and runs are bounded: a node limit and a closure-nesting limit at compile
-// time, a memory budget, bounded text building (limits.go) and a budget of
-// work (MaxSteps) per run, since expr has no timeout. No function with side effects or I/O
-// exists in the language.
+// and runs are bounded (limits.go): a node limit and a closure-nesting
+// limit at compile time; at run time a budget of work (MaxSteps) and of
+// bytes built (MaxRunBytes) that every operation charges by the size of
+// what it touches and builds, bounded strings and lists, and expr's own
+// element budget — expr has no timeout. No function with side effects or
+// I/O exists in the language.
+//
+// A program compiles in two passes. The first checks the expression as
+// written, with the patches that change the language (nil-safe paths,
+// comparisons with nil), so compile errors are expr's own. The second
+// (meter.go) rewrites the checked tree so every run creates its budget
+// first and every costly operation charges it; it is checked again and
+// compiled without expr's optimizer, whose rewrites (merging closures over
+// the same list) would undo the charges.
 //
 // Every member access is nil-safe: a missing field anywhere along a path
 // yields nil, never an error — the most common complaint about
@@ -19,30 +29,18 @@
 package rules
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
-	"github.com/expr-lang/expr/vm/runtime"
-)
-
-// Limits on every expression.
-const (
-	// MaxNodes bounds an expression's size at compile time: mappings are a
-	// few paths and an object literal, far below this.
-	MaxNodes = 2000
-	// MemoryBudget bounds what one run may allocate (in expr's units,
-	// roughly one per element created). A mapping of 1,000 recipients fits;
-	// `repeat("x", 1e9)` does not. Elements may be strings of up to
-	// MaxStringBytes, so this also bounds bytes: 10,000 × 32 KiB.
-	MemoryBudget = 10_000
-	// MaxSourceLen bounds the text of one expression.
-	MaxSourceLen = 8 << 10
 )
 
 // Program is a compiled expression.
@@ -92,47 +90,47 @@ func (nilSafe) Visit(n *ast.Node) {
 		// An ordering comparison with a missing value is false, not an
 		// error: `properties.count > 3` on an event without count does not
 		// match, like `properties.plan == "pro"` on one without plan.
-		if orderings[node.Operator] {
-			ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: compareName},
-				Arguments: []ast.Node{&ast.StringNode{Value: node.Operator}, node.Left, node.Right}})
+		if name, ok := orderings[node.Operator]; ok {
+			ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: name},
+				Arguments: []ast.Node{steps(node.Location()), node.Left, node.Right}})
 		}
 	}
 }
 
-var orderings = map[string]bool{"<": true, ">": true, "<=": true, ">=": true}
+// orderings are the functions ordering comparisons are rewritten to.
+var orderings = map[string]string{"<": "__lt", ">": "__gt", "<=": "__le", ">=": "__ge"}
 
-// compareName is the function ordering comparisons are rewritten to.
-const compareName = "__compare"
+// boundedAdd replaces `+` everywhere: a patch turns every binary + into a
+// call of addName, which refuses strings over MaxStringBytes and lists over
+// MaxListLen, charges the budget, and then adds as expr does.
+type boundedAdd struct{}
 
-// compare orders two values as expr does, except that nil on either side is
-// false.
-func compare(args ...any) (any, error) {
-	op, a, b := args[0].(string), args[1], args[2]
-	if a == nil || b == nil {
-		return false, nil
-	}
-	switch op {
-	case "<":
-		return runtime.Less(a, b), nil
-	case ">":
-		return runtime.More(a, b), nil
-	case "<=":
-		return runtime.LessOrEqual(a, b), nil
-	default:
-		return runtime.MoreOrEqual(a, b), nil
+func (boundedAdd) Visit(n *ast.Node) {
+	if b, ok := (*n).(*ast.BinaryNode); ok && b.Operator == "+" {
+		ast.Patch(n, &ast.CallNode{Callee: &ast.IdentifierNode{Value: addName},
+			Arguments: []ast.Node{steps(b.Location()), b.Left, b.Right}})
 	}
 }
 
-func options(extra ...expr.Option) []expr.Option {
-	return append([]expr.Option{
+// functions are what the patches call, made once.
+var functions = boundedFunctions()
+
+// options are the configuration of both passes. Patches run in order;
+// reserved sees the expression as written.
+func options(names *reserved, depth *closureDepth, extra ...expr.Option) []expr.Option {
+	opts := []expr.Option{
 		expr.Env(map[string]any{}),
 		expr.AllowUndefinedVariables(),
+		expr.Patch(names),
 		expr.Patch(nilSafe{}),
 		expr.Patch(boundedAdd{}),
+		expr.Patch(depth),
 		expr.MaxNodes(MaxNodes),
 		// now() and date() read the clock; they are not I/O and make
 		// conditions like "within office hours" possible, so they stay.
-	}, append(boundedBuiltins(), extra...)...)
+	}
+	opts = append(opts, functions...)
+	return append(opts, extra...)
 }
 
 // CompileCondition compiles a boolean expression. A condition whose value is
@@ -154,16 +152,56 @@ func compile(source string, extra ...expr.Option) (*Program, error) {
 	if strings.TrimSpace(source) == "" {
 		return nil, &CompileError{Source: source, Line: 1, Column: 1, Message: "the expression is empty"}
 	}
+	names := &reserved{}
 	depth := &closureDepth{depth: map[*ast.PredicateNode]int{}}
-	work := &countedWork{}
-	prog, err := expr.Compile(source, append(options(extra...), expr.Patch(depth), expr.Patch(work))...)
-	if err == nil {
-		err = cmp.Or(depth.err, work.err)
+	config := conf.CreateNew()
+	for _, opt := range options(names, depth, extra...) {
+		opt(config)
+	}
+	config.Check()
+	// The first pass: the expression as written.
+	tree, err := checker.ParseCheck(source, config)
+	if names.err != nil {
+		err = names.err.Bind(tree.Source)
+	} else if err == nil {
+		err = depth.err
 	}
 	if err != nil {
 		return nil, compileError(source, err)
 	}
+	// The second: charges, checked again so the new nodes have types.
+	m := &meter{}
+	ast.Walk(&tree.Node, m)
+	if fe, ok := m.err.(*file.Error); ok {
+		m.err = fe.Bind(tree.Source)
+	}
+	if m.err != nil {
+		return nil, compileError(source, m.err)
+	}
+	tree.Node = finish(tree.Node)
+	if _, err := checker.Check(tree, config); err != nil {
+		return nil, internalError(source, "check", err)
+	}
+	prog, err := compiler.Compile(tree, config)
+	if err != nil {
+		// expr's compiler refuses some expressions its checker lets
+		// through: then the expression as written does not compile either,
+		// and that is the error to show.
+		if plain, perr := checker.ParseCheck(source, config); perr == nil {
+			if _, perr = compiler.Compile(plain, config); perr != nil {
+				return nil, compileError(source, perr)
+			}
+		}
+		return nil, internalError(source, "compile", err)
+	}
 	return &Program{source: source, prog: prog}, nil
+}
+
+// internalError is a bounded program that does not check or compile
+// although the expression did: our bug, said so.
+func internalError(source, step string, err error) *CompileError {
+	return &CompileError{Source: source, Line: 1, Column: 1, Snippet: snippet(source, 1, 1),
+		Message: fmt.Sprintf("internal: the bounded expression does not %s: %v", step, err)}
 }
 
 func compileError(source string, err error) *CompileError {
@@ -189,25 +227,47 @@ func snippet(source string, line, column int) string {
 	return text + "\n" + strings.Repeat(" ", max(column-1, 0)) + "^"
 }
 
-// Eval runs the program against env with the memory budget.
+// Eval runs the program against env within the bounds. env is not
+// changed: the run's budget is a variable of the program, so one env serves
+// every trigger of an event, concurrently too.
 func (p *Program) Eval(env Env) (any, error) {
+	out, _, err := p.run(env)
+	return out, err
+}
+
+// run is Eval, also returning the run's budget (nil when the run stopped
+// before it made one).
+func (p *Program) run(env Env) (any, *budget, error) {
 	machine := vm.VM{MemoryBudget: MemoryBudget}
-	// A fresh step counter per run, in a shallow copy of the environment:
-	// the caller's env is shared by every trigger of the event.
-	run := make(map[string]any, len(env)+1)
-	for k, v := range env {
-		run[k] = v
+	out, err := machine.Run(p.prog, map[string]any(env))
+	// The budget is the program's first variable (finish declares it).
+	var b *budget
+	if len(machine.Variables) > 0 {
+		b, _ = machine.Variables[0].(*budget)
 	}
-	run[stepsName] = &steps{}
-	out, err := machine.Run(p.prog, run)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
-			return nil, &RuntimeError{Message: fmt.Sprintf("%s (at %d:%d)", fe.Message, max(fe.Line, 1), fe.Column+1)}
+			return nil, b, &RuntimeError{Message: shorten(fe.Message, MaxErrorBytes-20) +
+				fmt.Sprintf(" (at %d:%d)", max(fe.Line, 1), fe.Column+1)}
 		}
-		return nil, &RuntimeError{Message: err.Error()}
+		return nil, b, &RuntimeError{Message: shorten(err.Error(), MaxErrorBytes)}
 	}
-	return out, nil
+	return out, b, nil
+}
+
+// shorten cuts s to at most n bytes, on a character boundary, marking the
+// cut: an error that quotes a large field need not carry all of it.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // EvalBool runs a condition. nil is false.
