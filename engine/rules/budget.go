@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"reflect"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -30,10 +31,25 @@ import (
 type budget struct {
 	steps int // work done, in steps (see MaxSteps)
 	bytes int // bytes of values built (see MaxRunBytes)
+	// account is the event's, shared by every run of one Env; nil when the
+	// Env was not made by NewEnv.
+	account *account
 	// patterns are the regular expressions built at run time that this run
 	// has paid to compile.
 	patterns map[string]*pattern
 }
+
+// account totals the budgets of every run of one event (one Env), so that
+// an event matched by many triggers is bounded as a whole (MaxEventSteps,
+// MaxEventBytes). Runs of one event may run concurrently.
+type account struct {
+	steps, bytes atomic.Int64
+}
+
+var (
+	errEventSteps = fmt.Errorf("the event's expressions did more than %d steps of work in all", MaxEventSteps)
+	errEventBytes = fmt.Errorf("the event's expressions built more than %d bytes of values in all", MaxEventBytes)
+)
 
 var (
 	errSteps = fmt.Errorf("the expression did more than %d steps of work", MaxSteps)
@@ -53,6 +69,14 @@ func (b *budget) spend(steps, bytes int) error {
 	}
 	if b.bytes > MaxRunBytes {
 		return errBytes
+	}
+	if b.account != nil {
+		if b.account.steps.Add(int64(steps)) > MaxEventSteps {
+			return errEventSteps
+		}
+		if b.account.bytes.Add(int64(bytes)) > MaxEventBytes {
+			return errEventBytes
+		}
 	}
 	return nil
 }

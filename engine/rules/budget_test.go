@@ -249,7 +249,7 @@ func TestBudgetAllowsOrdinaryWork(t *testing.T) {
 // insert: the per-run budget and the metered functions.
 func TestReservedNames(t *testing.T) {
 	t.Parallel()
-	for _, source := range []string{`__steps`, `__add(1, 2)`, `__step(nil, 1)`, `let __x = 1; __x`, `map(1..3, __each)`} {
+	for _, source := range []string{`__steps`, `__add(1, 2)`, `__step(nil, 1)`, `let __x = 1; __x`, `map(1..3, __each)`, `$env`, `keys($env)`, `$env["__account"]`} {
 		_, err := rules.CompileValue(source)
 		var ce *rules.CompileError
 		if !errors.As(err, &ce) || !strings.Contains(ce.Message, "reserved") {

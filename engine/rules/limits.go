@@ -46,6 +46,12 @@ const (
 	// counts): the memory a run may take. It leaves room for mapped
 	// values of MaxValueBytes and for decoding a JSON text of about 40 KB.
 	MaxRunBytes = 2 << 20
+	// MaxEventSteps and MaxEventBytes bound all the runs of one event
+	// together — every condition and mapping of every trigger it matches,
+	// which share the event's Env — so that an event matched by many
+	// triggers also stops within a few milliseconds of CPU.
+	MaxEventSteps = 5_000_000
+	MaxEventBytes = 4 * MaxRunBytes
 	// MaxStringBytes bounds any one string an expression builds: as large
 	// as a whole event may be. Values passed through from the event are
 	// not built and not limited by this, and slices of them share it.

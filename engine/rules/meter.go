@@ -16,6 +16,7 @@ const (
 	reservedPrefix = "__"
 	stepsName      = "__steps"  // the run's *budget, a variable of the program
 	budgetName     = "__budget" // makes it
+	accountName    = "__account" // the event's account, in the Env (NewEnv)
 	eachName       = "__each"   // charges a closure for every element
 	sortKeyName    = "__sortKey"
 	groupKeyName   = "__groupKey"
@@ -43,9 +44,14 @@ func (r *reserved) Visit(n *ast.Node) {
 	case *ast.VariableDeclaratorNode:
 		name = node.Name
 	}
-	if strings.HasPrefix(name, reservedPrefix) {
+	switch {
+	case strings.HasPrefix(name, reservedPrefix):
 		r.err = &file.Error{Location: (*n).Location(),
 			Message: fmt.Sprintf("the name %s is reserved: names that start with %s are hark's own", name, reservedPrefix)}
+	case name == "$env":
+		// The whole environment would show what the bounds keep in it.
+		r.err = &file.Error{Location: (*n).Location(),
+			Message: "$env is reserved in hark expressions: name the fields (body.x, properties.x, headers[\"x\"])"}
 	}
 }
 
@@ -228,14 +234,17 @@ func (m *meter) binary(n *ast.Node, node *ast.BinaryNode) {
 }
 
 // finish makes the program create its budget first, charged with the
-// program's fixed cost: `let __steps = __budget(steps, bytes); root`.
+// program's fixed cost, on the event's account: `let __steps =
+// __budget(__account, steps, bytes); root`.
 func finish(root ast.Node) ast.Node {
 	s, b := staticCost(root)
 	loc := root.Location()
 	sn, bn := &ast.IntegerNode{Value: s}, &ast.IntegerNode{Value: b}
 	sn.SetLocation(loc)
 	bn.SetLocation(loc)
-	let := &ast.VariableDeclaratorNode{Name: stepsName, Value: call(budgetName, loc, sn, bn), Expr: root}
+	acct := &ast.IdentifierNode{Value: accountName}
+	acct.SetLocation(loc)
+	let := &ast.VariableDeclaratorNode{Name: stepsName, Value: call(budgetName, loc, acct, sn, bn), Expr: root}
 	let.SetLocation(loc)
 	return let
 }

@@ -81,9 +81,10 @@ func methodArg(args ...any) (any, error) {
 }
 
 func newBudget(args ...any) (any, error) {
-	s, _ := arg(args, 0).(int)
-	by, _ := arg(args, 1).(int)
-	b := &budget{}
+	acct, _ := arg(args, 0).(*account)
+	s, _ := arg(args, 1).(int)
+	by, _ := arg(args, 2).(int)
+	b := &budget{account: acct}
 	return b, b.spend(s, by)
 }
 

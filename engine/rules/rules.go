@@ -312,5 +312,6 @@ func NewEnv(original, data map[string]any, userID string, headers map[string]str
 		h[strings.ToLower(k)] = v
 	}
 	env["headers"] = h
+	env[accountName] = &account{}
 	return env
 }

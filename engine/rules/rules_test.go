@@ -577,9 +577,10 @@ func TestNewEnv(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", source, got, want)
 		}
 	}
-	if got, want := len(env), len(original); got != want {
+	if got, want := len(env), len(original)+1; got != want {
 		// Every original field plus the four reserved ones, which here
-		// replace four original fields of the same name.
+		// replace four original fields of the same name, and the event's
+		// account of expression work (hidden: names with __ are refused).
 		t.Errorf("len(env) = %d, want %d: %v", got, want, env)
 	}
 	if _, ok := env["headers"].(map[string]any); !ok {
@@ -679,15 +680,28 @@ func TestWorkBudget(t *testing.T) {
 			t.Errorf("%s: Eval = %v, want a RuntimeError starting %q", c.name, err, c.err)
 		}
 	}
-	// The budget is per run: a program that fits runs any number of times.
+	// The budget is per run: a program that fits runs any number of times,
+	// each time for another event.
 	p, err := rules.CompileValue(`sum(1..5000, #)`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 100 {
-		if _, err := p.Eval(env); err != nil {
+		if _, err := p.Eval(fixedEnv(t)); err != nil {
 			t.Fatalf("a run within the budget failed on repeat: %v", err)
 		}
+	}
+	// But the runs of one event share its account: an event matched by
+	// many triggers stops too, within MaxEventSteps in all.
+	var last error
+	runs := 0
+	for ; runs < 1000 && last == nil; runs++ {
+		_, last = p.Eval(env)
+	}
+	want := fmt.Sprintf("the event's expressions did more than %d steps of work in all", rules.MaxEventSteps)
+	var re *rules.RuntimeError
+	if !errors.As(last, &re) || !strings.HasPrefix(re.Message, want) || runs < 2 {
+		t.Fatalf("after %d runs on one event: %v, want a RuntimeError starting %q", runs, last, want)
 	}
 }
 
