@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -162,13 +164,22 @@ func (h *eventHub) unsubscribe(s *eventSub) {
 }
 
 // publish never blocks the committer: a watcher whose buffer is full is
-// closed and dropped.
-func (h *eventHub) publish(ev *harkv1.SourceEvent) {
+// closed and dropped. The event as watchers see it (with event, data and
+// traits decoded from raw) is built once, and only when one is watching.
+func (h *eventHub) publish(ev *harkv1.SourceEvent, raw EventJSON) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var full *harkv1.SourceEvent
 	for s := range h.subs {
 		if s.closed || s.env != ev.GetEnvironment() || (s.sourceID != "" && s.sourceID != ev.GetSourceId()) {
 			continue
+		}
+		if full == nil {
+			full = proto.CloneOf(ev)
+			if err := withStructs(full, raw); err != nil {
+				return
+			}
+			ev = full
 		}
 		select {
 		case s.ch <- ev:

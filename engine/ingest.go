@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -394,8 +393,8 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 			continue
 		}
 		for _, p := range chunk {
-			for _, ev := range p.events {
-				e.eventHub.publish(ev)
+			for i, ev := range p.events {
+				e.eventHub.publish(ev, p.raws[i])
 				e.metrics.EventLogged(p.req.src.GetType(), ev.GetType(), ev.GetStatus())
 				for _, a := range ev.GetActions() {
 					if a.GetType() == harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW {
@@ -467,6 +466,7 @@ type pendingDelivery struct {
 
 	// Filled by finishPrepare: the accepted events, in order, and the answer.
 	events []*harkv1.SourceEvent
+	raws   []EventJSON                     // each event's JSON as received
 	envs   []rules.Env                     // the expression environment of events with triggers
 	mapped []map[*compiledTrigger]*outcome // trigger outcomes mapped before the commit
 	fixed  [][]byte                        // each event's encoding without its outcome, see encodeFixed
@@ -478,6 +478,7 @@ type pendingDelivery struct {
 
 type preparedEvent struct {
 	ev     *harkv1.SourceEvent
+	raw    EventJSON
 	env    rules.Env
 	mapped map[*compiledTrigger]*outcome
 	fixed  []byte
@@ -485,10 +486,11 @@ type preparedEvent struct {
 }
 
 // encodeFixed encodes everything of a prepared event but its outcome
-// (status, reason, actions, original event): the bulk of the bytes, done on
-// all cores before the commit. The committer appends the outcome's encoding
-// (appendOutcome); concatenated protobuf encodings decode as one message, so
-// the stored record is the same as encoding the whole event at once.
+// (status, reason, actions, original event) and its JSON (stored as
+// received, beside the encoding; see Tx.PutSourceEvent), before the commit.
+// The committer appends the outcome's encoding (appendOutcome);
+// concatenated protobuf encodings decode as one message, so the stored
+// record is the same as encoding the whole event at once.
 func encodeFixed(ev *harkv1.SourceEvent) ([]byte, error) {
 	status, reason := ev.GetStatus(), ev.GetReason()
 	ev.Status, ev.Reason = harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_UNSPECIFIED, ""
@@ -542,7 +544,7 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			p := pending[jobs[n].p]
 			in := p.translation.Events[jobs[n].i]
 			out = &p.prepared[jobs[n].i]
-			out.ev, out.err = e.newSourceEvent(p.req, in)
+			out.ev, out.raw, out.err = e.newSourceEvent(p.req, in)
 			if out.err == nil {
 				out.fixed, out.err = encodeFixed(out.ev)
 			}
@@ -552,7 +554,7 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			// Conditions and mappings need only the event: run them here,
 			// on all cores, and leave the committer what reads state.
 			if matched := e.triggers.match(out.ev.GetEnvironment(), out.ev.GetSourceId(), out.ev.GetType(), out.ev.GetName()); len(matched) > 0 {
-				out.env = jsonEnv(in, p.req.delivery.Header)
+				out.env = jsonEnv(out.raw, in.UserID, p.req.delivery.Header)
 				out.mapped = make(map[*compiledTrigger]*outcome, len(matched))
 				for _, ct := range matched {
 					out.mapped[ct] = mapEvent(ct, out.ev, out.env)
@@ -589,6 +591,7 @@ func (p *pendingDelivery) finishPrepare() error {
 			continue
 		}
 		p.events = append(p.events, pe.ev)
+		p.raws = append(p.raws, pe.raw)
 		p.envs = append(p.envs, pe.env)
 		p.mapped = append(p.mapped, pe.mapped)
 		p.fixed = append(p.fixed, pe.fixed)
@@ -609,49 +612,13 @@ func (p *pendingDelivery) finishPrepare() error {
 
 // jsonEnv builds an event's expression environment straight from its JSON,
 // decoded once for all its triggers.
-func jsonEnv(in InEvent, headers http.Header) rules.Env {
-	original := decodeObject(in.Original) // validated by newSourceEvent
+func jsonEnv(raw EventJSON, userID string, headers http.Header) rules.Env {
+	original := decodeObject(raw.Event) // validated by newSourceEvent
 	var data map[string]any
-	if len(in.Data) > 0 {
-		data = decodeObject(in.Data)
+	if len(raw.Data) > 0 {
+		data = decodeObject(raw.Data)
 	}
-	return rules.NewEnv(original, data, in.UserID, firstValues(headers))
-}
-
-// decodeObject decodes a JSON object as expressions see it: numbers that a
-// float64 holds exactly are float64, others their text (as in the stored
-// event, see exactFloat). Invalid JSON gives nil.
-func decodeObject(raw []byte) map[string]any {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if dec.Decode(&m) != nil {
-		return nil
-	}
-	exactNumbers(m)
-	return m
-}
-
-// exactNumbers replaces, in place, every json.Number inside v by a float64
-// or, where a float64 would round it, its text.
-func exactNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil || !exactFloat([]byte(x), f) {
-			return string(x)
-		}
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = exactNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = exactNumbers(e)
-		}
-	}
-	return v
+	return rules.NewEnv(original, data, userID, firstValues(headers))
 }
 
 func firstValues(h http.Header) map[string]string {
@@ -666,8 +633,9 @@ func firstValues(h http.Header) map[string]string {
 
 func byIndex(a, b *harkv1.ReceivedEvent) int { return int(a.GetIndex() - b.GetIndex()) }
 
-// newSourceEvent builds the log entry of one event.
-func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceEvent, error) {
+// newSourceEvent builds the log entry of one event, and checks its JSON,
+// which the log keeps as received.
+func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceEvent, EventJSON, error) {
 	ev := &harkv1.SourceEvent{
 		Id:          newEventID(),
 		SourceId:    req.src.GetId(),
@@ -682,18 +650,28 @@ func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceE
 	if !in.Timestamp.IsZero() {
 		ev.Timestamp = timestamppb.New(in.Timestamp)
 	}
-	var err error
-	if ev.Data, err = jsonStruct(in.Data); err != nil {
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	if ev.Traits, err = jsonStruct(in.Traits); err != nil {
-		return nil, fmt.Errorf("traits: %w", err)
-	}
-	if ev.Event, err = jsonStruct(in.Original); err != nil {
-		return nil, fmt.Errorf("event: %w", err)
+	raw := EventJSON{Event: jsonOrNil(in.Original), Data: jsonOrNil(in.Data), Traits: jsonOrNil(in.Traits)}
+	for _, part := range []struct {
+		name string
+		b    []byte
+	}{{"data", raw.Data}, {"traits", raw.Traits}, {"event", raw.Event}} {
+		if part.b == nil {
+			continue
+		}
+		if err := checkObject(part.b); err != nil {
+			return nil, EventJSON{}, fmt.Errorf("%s: not a valid JSON object: %w", part.name, err)
+		}
 	}
 	ev.Status, ev.Reason = initialStatus(ev.GetType())
-	return ev, nil
+	return ev, raw, nil
+}
+
+// jsonOrNil is nil for an absent or null part of an event.
+func jsonOrNil(raw json.RawMessage) []byte {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
 }
 
 // initialStatus is an event's status before it runs: processed when hark
@@ -713,8 +691,10 @@ func initialStatus(typ string) (harkv1.SourceEventStatus, string) {
 // key separator) becomes U+FFFD, the way invalid text is shown elsewhere.
 func cleanLabel(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
 
-// jsonStruct decodes a JSON object into a Struct; nil or null is nil.
-func jsonStruct(raw json.RawMessage) (*structpb.Struct, error) {
+// StructFromJSON decodes a JSON object of the event log into a Struct, as
+// API calls show events; nil or null is nil. The ingest path checked it, so
+// an error means the stored record is damaged.
+func StructFromJSON(raw []byte) (*structpb.Struct, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
@@ -723,6 +703,20 @@ func jsonStruct(raw json.RawMessage) (*structpb.Struct, error) {
 		return nil, fmt.Errorf("not a valid JSON object: %w", err)
 	}
 	return s, nil
+}
+
+// withStructs fills an event's event, data and traits from its JSON, as
+// API calls show them.
+func withStructs(ev *harkv1.SourceEvent, raw EventJSON) error {
+	var err error
+	if ev.Event, err = StructFromJSON(raw.Event); err != nil {
+		return err
+	}
+	if ev.Data, err = StructFromJSON(raw.Data); err != nil {
+		return err
+	}
+	ev.Traits, err = StructFromJSON(raw.Traits)
+	return err
 }
 
 // commit writes a chunk of deliveries' effects in one transaction: for each
@@ -738,7 +732,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			// execute only ever sets these fields.
 			ev.Status, ev.Reason = initialStatus(ev.GetType())
 			ev.Actions, ev.OriginalEventId = nil, ""
-			started, err := e.execute(tx, p.req.se, ev, p.envs[i], p.mapped[i], p.req.delivery.Header)
+			started, err := e.execute(tx, p.req.se, ev, p.raws[i], p.envs[i], p.mapped[i], p.req.delivery.Header)
 			if err != nil {
 				return err
 			}
@@ -747,7 +741,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), encoded, ev.GetReceivedAt().AsTime().Add(e.eventRetention)); err != nil {
+			if err := tx.PutSourceEvent(ev.GetEnvironment(), ev.GetId(), encoded, p.raws[i], ev.GetReceivedAt().AsTime().Add(e.eventRetention)); err != nil {
 				return err
 			}
 			if err := countEventType(tx, ev); err != nil {
@@ -767,7 +761,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 // execute runs one event's effects inside tx and records them on ev: the
 // idempotency check, identify, then the triggers in creation order. It
 // reports whether a workflow run was started.
-func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, env rules.Env, mapped map[*compiledTrigger]*outcome, headers http.Header) (bool, error) {
+func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, raw EventJSON, env rules.Env, mapped map[*compiledTrigger]*outcome, headers http.Header) (bool, error) {
 	if se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
 		duplicate, err := e.checkIdempotency(tx, se, ev)
 		if err != nil || duplicate {
@@ -778,13 +772,20 @@ func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceE
 		return false, nil
 	}
 	if ev.GetType() == "identify" {
-		action, err := e.identify(tx, se, ev)
+		action, err := e.identify(tx, se, ev, raw)
 		if err != nil {
 			return false, err
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
-	return e.runTriggers(tx, ev, env, mapped, headers)
+	envOf := func() rules.Env {
+		if env == nil {
+			// A trigger was added since the event was prepared.
+			env = jsonEnv(raw, ev.GetUserId(), headers)
+		}
+		return env
+	}
+	return e.runTriggers(tx, ev, envOf, mapped)
 }
 
 // checkIdempotency marks ev as a duplicate when its key was processed within
@@ -812,7 +813,7 @@ func (e *Engine) checkIdempotency(tx Tx, se *harkv1.SourceEnvironment, ev *harkv
 
 // identify upserts the user an identify event describes (DESIGN §4). Outcomes
 // the sender caused are actions; only storage failures are errors.
-func (e *Engine) identify(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent) (*harkv1.Action, error) {
+func (e *Engine) identify(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, raw EventJSON) (*harkv1.Action, error) {
 	action := &harkv1.Action{Type: harkv1.ActionType_ACTION_TYPE_IDENTIFY_USER, UserId: ev.GetUserId()}
 	var v validation
 	checkUserID(&v, "userId", ev.GetUserId())
@@ -824,7 +825,11 @@ func (e *Engine) identify(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.Source
 	case v.err() != nil:
 		action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, v.err().Error()
 	default:
-		_, err := e.upsertUser(tx, ev.GetEnvironment(), ev.GetUserId(), patchFromTraits(ev.GetTraits()))
+		traits, err := StructFromJSON(raw.Traits)
+		if err != nil {
+			return nil, err
+		}
+		_, err = e.upsertUser(tx, ev.GetEnvironment(), ev.GetUserId(), patchFromTraits(traits))
 		var limit *UserLimitError
 		switch {
 		case errors.As(err, &limit):

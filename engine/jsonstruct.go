@@ -187,6 +187,19 @@ func (d *jsonDecoder) literal(word string, v *structpb.Value) (*structpb.Value, 
 // numberValue): then it is kept as its text, a string, so a 20-digit order
 // id comes back digit for digit instead of rounded.
 func (d *jsonDecoder) number() (*structpb.Value, error) {
+	text, f, err := d.numberText()
+	if err != nil {
+		return nil, err
+	}
+	if !exactFloat(text, f) {
+		return structpb.NewStringValue(string(text)), nil
+	}
+	return structpb.NewNumberValue(f), nil
+}
+
+// numberText reads a JSON number (RFC 8259's grammar): its text and its
+// value as a float64, which must be in range.
+func (d *jsonDecoder) numberText() ([]byte, float64, error) {
 	start := d.i
 	if d.b[d.i] == '-' {
 		d.i++
@@ -203,12 +216,12 @@ func (d *jsonDecoder) number() (*structpb.Value, error) {
 	case d.i < len(d.b) && d.b[d.i] == '0':
 		d.i++
 	case digits() == 0:
-		return nil, d.errorf("invalid number")
+		return nil, 0, d.errorf("invalid number")
 	}
 	if d.i < len(d.b) && d.b[d.i] == '.' {
 		d.i++
 		if digits() == 0 {
-			return nil, d.errorf("invalid number")
+			return nil, 0, d.errorf("invalid number")
 		}
 	}
 	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
@@ -217,23 +230,21 @@ func (d *jsonDecoder) number() (*structpb.Value, error) {
 			d.i++
 		}
 		if digits() == 0 {
-			return nil, d.errorf("invalid number")
+			return nil, 0, d.errorf("invalid number")
 		}
 	}
-	f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
+	text := d.b[start:d.i]
+	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil {
 		// Out of float64's range. Quote the number, not all of it: the
 		// reason goes back to the sender.
-		text := string(d.b[start:d.i])
-		if len(text) > 32 {
-			text = fmt.Sprintf("%s… (%d characters)", text[:24], len(text))
+		q := string(text)
+		if len(q) > 32 {
+			q = fmt.Sprintf("%s… (%d characters)", q[:24], len(q))
 		}
-		return nil, d.errorf("invalid value for number: %s", text)
+		return nil, 0, d.errorf("invalid value for number: %s", q)
 	}
-	if text := d.b[start:d.i]; !exactFloat(text, f) {
-		return structpb.NewStringValue(string(text)), nil
-	}
-	return structpb.NewNumberValue(f), nil
+	return text, f, nil
 }
 
 // exactFloat reports whether f, parsed from the JSON number text, has

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -38,6 +39,9 @@ func FuzzDecodeStruct(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeStruct(t, b) })
 }
 
+// checkDecodeStruct holds decodeStruct to protojson, and the ingest path's
+// checkObject and decodeObject to decodeStruct: the same inputs are valid,
+// and decodeObject gives the Go values of decodeStruct's Struct.
 func checkDecodeStruct(t *testing.T, b []byte) {
 	t.Helper()
 	got, gotErr := decodeStruct(b)
@@ -48,6 +52,14 @@ func checkDecodeStruct(t *testing.T, b []byte) {
 		t.Fatalf("decodeStruct(%q): err %v; protojson: err %v", b, gotErr, wantErr)
 	case gotErr == nil && !sameStruct(got, want):
 		t.Fatalf("decodeStruct(%q) = %v; protojson = %v", b, got, want)
+	}
+	if err := checkObject(b); (err == nil) != (gotErr == nil) {
+		t.Fatalf("checkObject(%q) = %v; decodeStruct: err %v", b, err, gotErr)
+	}
+	if gotErr == nil {
+		if m := decodeObject(b); !reflect.DeepEqual(m, got.AsMap()) {
+			t.Fatalf("decodeObject(%q) = %#v; decodeStruct's = %#v", b, m, got.AsMap())
+		}
 	}
 }
 

@@ -415,12 +415,11 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.Eve
 
 // runTriggers runs every trigger matching ev, in creation order, and records
 // each outcome as an action. One trigger's error does not stop the others.
-// env is the event's expression environment when it was prepared; nil
-// builds it here (a trigger was added since).
 //
 // mapped holds the outcomes mapEvent computed before the commit, by trigger;
-// a trigger added or changed since is mapped here.
-func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, env rules.Env, mapped map[*compiledTrigger]*outcome, headers http.Header) (started bool, err error) {
+// a trigger added or changed since is mapped here, in the event's
+// expression environment, which envOf returns.
+func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.Env, mapped map[*compiledTrigger]*outcome) (started bool, err error) {
 	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
 	if len(matched) == 0 {
 		return false, nil
@@ -428,10 +427,7 @@ func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, env rules.Env, mappe
 	for _, ct := range matched {
 		m, ok := mapped[ct]
 		if !ok {
-			if env == nil {
-				env = eventEnv(ev, headers)
-			}
-			m = mapEvent(ct, ev, env)
+			m = mapEvent(ct, ev, envOf())
 		}
 		o, err := e.finish(tx, ct, ev, m)
 		if err != nil {

@@ -70,14 +70,19 @@ type Tx interface {
 	PutWorkflow(wf *harkv1.Workflow) error
 	DeleteWorkflow(key string) error
 
-	// PutEncodedSourceEvent logs an event, given as its binary encoding (the
-	// ingest path encodes most of it before the commit; see encodeFixed),
-	// until expiresAt.
-	PutEncodedSourceEvent(env, id string, encoded []byte, expiresAt time.Time) error
+	// PutSourceEvent logs an event until expiresAt: meta is the binary
+	// encoding of the hark.v1.SourceEvent without event, data and traits
+	// (the ingest path encodes most of it before the commit; see
+	// encodeFixed), raw the event's JSON as received, which the log keeps.
+	PutSourceEvent(env, id string, meta []byte, raw EventJSON, expiresAt time.Time) error
+	// SourceEvent returns a logged event with event, data and traits
+	// decoded from its JSON (StructFromJSON).
 	SourceEvent(env, id string) (*harkv1.SourceEvent, error)
 	// SourceEvents returns an environment's events newest first, starting
 	// below the event id `before` (empty: the newest), those that keep
 	// accepts, at most limit of them, reading at most scanLimit entries.
+	// keep sees the event without its JSON parts, which only kept events
+	// get.
 	// lastScanned is the id of the last entry read when the scan limit cut
 	// the walk short, else "".
 	SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) (events []*harkv1.SourceEvent, lastScanned string, err error)
@@ -167,6 +172,12 @@ type Tx interface {
 	// answered: the request's digest and the run it started.
 	TriggerRequest(env, key string) (digest []byte, runID string, expiresAt time.Time, err error)
 	PutTriggerRequest(env, key string, digest []byte, runID string, expiresAt time.Time) error
+}
+
+// EventJSON is an event's JSON as the source sent it: the original event
+// and the parts the plugin picked out of it, each a JSON object or nil.
+type EventJSON struct {
+	Event, Data, Traits []byte
 }
 
 // DueDelivery is a delivery in the dispatcher's queue.

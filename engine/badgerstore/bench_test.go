@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
@@ -22,7 +21,7 @@ func BenchmarkCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	data, _ := structpb.NewStruct(map[string]any{"plan": "pro", "amount": 49.5, "email": "u@example.com"})
+	data := []byte(`{"plan":"pro","amount":49.5,"email":"u@example.com"}`)
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			seq := 0
@@ -33,14 +32,14 @@ func BenchmarkCommit(b *testing.B) {
 						seq++
 						ev := &harkv1.SourceEvent{
 							Id: fmt.Sprintf("evt_%026d", seq), Environment: "development", SourceId: "src_bench",
-							Type: "track", Name: "Bench", UserId: "u1", Data: data, Event: data,
+							Type: "track", Name: "Bench", UserId: "u1",
 							Status: harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED,
 						}
 						b, err := proto.Marshal(ev)
 						if err != nil {
 							return err
 						}
-						if err := tx.PutEncodedSourceEvent(ev.GetEnvironment(), ev.GetId(), b, time.Now().Add(time.Hour)); err != nil {
+						if err := tx.PutSourceEvent(ev.GetEnvironment(), ev.GetId(), b, engine.EventJSON{Event: data, Data: data}, time.Now().Add(time.Hour)); err != nil {
 							return err
 						}
 					}

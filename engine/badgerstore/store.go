@@ -654,16 +654,135 @@ func (t tx) DeleteWorkflow(k string) error {
 	return t.txn.Delete(key(tableWorkflow, k))
 }
 
-func (t tx) PutEncodedSourceEvent(env, id string, encoded []byte, expiresAt time.Time) error {
-	return t.txn.SetEntry(expiring(key(tableEvent, env, id), encoded, expiresAt))
+// eventRecord marks the event log's record form: 0x00, then uvarint-prefixed
+// the SourceEvent's encoding (without event, data, traits), the original
+// event's JSON and its data's, then its traits'. A protobuf encoding never
+// starts with 0x00 (field 0 does not exist), so records written before the
+// JSON was kept as received — a plain encoding — still read.
+const eventRecord = 0x00
+
+func (t tx) PutSourceEvent(env, id string, meta []byte, raw engine.EventJSON, expiresAt time.Time) error {
+	v := make([]byte, 0, 1+len(meta)+len(raw.Event)+len(raw.Data)+len(raw.Traits)+12)
+	v = append(v, eventRecord)
+	for _, part := range [][]byte{meta, raw.Event, raw.Data} {
+		v = binary.AppendUvarint(v, uint64(len(part)))
+		v = append(v, part...)
+	}
+	v = append(v, raw.Traits...)
+	return t.txn.SetEntry(expiring(key(tableEvent, env, id), v, expiresAt))
+}
+
+// decodeEvent reads an event log record: the event without its JSON parts,
+// and the parts.
+func decodeEvent(v []byte) (*harkv1.SourceEvent, engine.EventJSON, error) {
+	ev := &harkv1.SourceEvent{}
+	if len(v) == 0 || v[0] != eventRecord {
+		return ev, engine.EventJSON{}, proto.Unmarshal(v, ev) // the older form
+	}
+	v = v[1:]
+	var parts [3][]byte
+	for i := range parts {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || uint64(len(v)-k) < n {
+			return nil, engine.EventJSON{}, errors.New("event record is malformed")
+		}
+		parts[i] = v[k : k+int(n)]
+		v = v[k+int(n):]
+	}
+	if err := proto.Unmarshal(parts[0], ev); err != nil {
+		return nil, engine.EventJSON{}, err
+	}
+	raw := engine.EventJSON{Event: parts[1], Data: parts[2], Traits: v}
+	for _, p := range []*[]byte{&raw.Event, &raw.Data, &raw.Traits} {
+		if len(*p) == 0 {
+			*p = nil
+		}
+	}
+	return ev, raw, nil
+}
+
+// withJSON gives ev the Structs of its JSON parts (an event of the older
+// form has them already).
+func withJSON(ev *harkv1.SourceEvent, raw engine.EventJSON) error {
+	var err error
+	if raw.Event != nil {
+		if ev.Event, err = engine.StructFromJSON(raw.Event); err != nil {
+			return err
+		}
+	}
+	if raw.Data != nil {
+		if ev.Data, err = engine.StructFromJSON(raw.Data); err != nil {
+			return err
+		}
+	}
+	if raw.Traits != nil {
+		ev.Traits, err = engine.StructFromJSON(raw.Traits)
+	}
+	return err
 }
 
 func (t tx) SourceEvent(env, id string) (*harkv1.SourceEvent, error) {
-	return get(t, key(tableEvent, env, id), &harkv1.SourceEvent{}, "event", id)
+	item, err := t.txn.Get(key(tableEvent, env, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, &engine.NotFoundError{Resource: "event", ID: id}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event: %w", err)
+	}
+	var ev *harkv1.SourceEvent
+	err = item.Value(func(v []byte) error {
+		e, raw, err := decodeEvent(v)
+		if err == nil {
+			err = withJSON(e, raw)
+		}
+		ev = e
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode event %q: %w", id, err)
+	}
+	return ev, nil
 }
 
 func (t tx) SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) ([]*harkv1.SourceEvent, string, error) {
-	return scanNewest(t, append(key(tableEvent, env), sep), before, limit, scanLimit, keep, func() *harkv1.SourceEvent { return &harkv1.SourceEvent{} })
+	prefix := append(key(tableEvent, env), sep)
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
+	defer it.Close()
+	start := append(bytes.Clone(prefix), 0xFF)
+	if before != "" {
+		start = append(bytes.Clone(prefix), before...)
+	}
+	var (
+		out     []*harkv1.SourceEvent
+		scanned int
+		last    []byte
+	)
+	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+		item := it.Item()
+		if before != "" && bytes.Equal(item.Key(), start) {
+			continue
+		}
+		if scanned == scanLimit {
+			return out, string(last[len(prefix):]), nil
+		}
+		scanned++
+		last = item.KeyCopy(last[:0])
+		err := item.Value(func(v []byte) error {
+			ev, raw, err := decodeEvent(v)
+			if err != nil || !keep(ev) {
+				return err
+			}
+			if err := withJSON(ev, raw); err != nil {
+				return err
+			}
+			out = append(out, ev)
+			return nil
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("decode %q: %w", item.Key()[len(prefix):], err)
+		}
+	}
+	return out, "", nil
 }
 
 // scanNewest lists records under prefix newest first (keys are time-ordered
