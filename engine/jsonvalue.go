@@ -206,4 +206,3 @@ func (d *valueDecoder) word(w string) error {
 	d.i += len(w)
 	return nil
 }
-

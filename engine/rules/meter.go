@@ -14,10 +14,10 @@ import (
 // or call a metered function with costs of its own.
 const (
 	reservedPrefix = "__"
-	stepsName      = "__steps"  // the run's *budget, a variable of the program
-	budgetName     = "__budget" // makes it
+	stepsName      = "__steps"   // the run's *budget, a variable of the program
+	budgetName     = "__budget"  // makes it
 	accountName    = "__account" // the event's account, in the Env (NewEnv)
-	eachName       = "__each"   // charges a closure for every element
+	eachName       = "__each"    // charges a closure for every element
 	sortKeyName    = "__sortKey"
 	groupKeyName   = "__groupKey"
 	keyName        = "__key" // charges a key computed at run time
