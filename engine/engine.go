@@ -119,6 +119,7 @@ type Engine struct {
 	prepared chan []*pendingDelivery
 	eventHub eventHub
 	triggers triggerRegistry
+	catalog  catalogCache
 	runs     runSignal
 	stop     chan struct{}
 	wg       sync.WaitGroup

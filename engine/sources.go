@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -63,7 +65,7 @@ func (e *Engine) CreateSource(ctx context.Context, req *harkv1.CreateSourceReque
 	var out *harkv1.Source
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
-	err := e.store.Update(ctx, func(tx Tx) error {
+	err := e.updateCatalog(ctx, func(tx Tx) error {
 		if err := tx.GuardLayout(); err != nil {
 			return err
 		}
@@ -127,7 +129,7 @@ func (e *Engine) DeleteSource(ctx context.Context, id string) error {
 	e.triggerMu.Lock()
 	defer e.triggerMu.Unlock()
 	var dropped []string
-	err := e.store.Update(ctx, func(tx Tx) error {
+	err := e.updateCatalog(ctx, func(tx Tx) error {
 		dropped = dropped[:0]
 		if _, err := tx.Source(id); err != nil {
 			return err
@@ -175,7 +177,7 @@ func (e *Engine) GetSourceEnvironment(ctx context.Context, sourceID, env string)
 // UpdateSourceEnvironment changes the settings the request gives.
 func (e *Engine) UpdateSourceEnvironment(ctx context.Context, req *harkv1.UpdateSourceEnvironmentRequest) (*harkv1.SourceEnvironment, error) {
 	var out *harkv1.SourceEnvironment
-	err := e.store.Update(ctx, func(tx Tx) error {
+	err := e.updateCatalog(ctx, func(tx Tx) error {
 		src, err := tx.Source(req.GetSourceId())
 		if err != nil {
 			return err
@@ -258,7 +260,7 @@ func missingSettings(st *harkv1.SourceType, se *harkv1.SourceEnvironment) []stri
 // resolving in the same commit.
 func (e *Engine) RotateSourceToken(ctx context.Context, sourceID, env string) (*harkv1.SourceEnvironment, error) {
 	var out *harkv1.SourceEnvironment
-	err := e.store.Update(ctx, func(tx Tx) error {
+	err := e.updateCatalog(ctx, func(tx Tx) error {
 		se, err := e.loadSourceEnvironment(tx, sourceID, env)
 		if err != nil {
 			return err
@@ -280,7 +282,16 @@ func (e *Engine) RotateSourceToken(ctx context.Context, sourceID, env string) (*
 // token belongs to, with plugin settings unmasked: it is for the ingest path,
 // never for responses. An unknown token is a *NotFoundError that does not
 // repeat the token.
+//
+// Known tokens are cached (see catalogCache); the source and configuration
+// returned are shared and must not be changed.
 func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.Source, *harkv1.SourceEnvironment, error) {
+	gen := e.catalog.generation()
+	if v, ok := e.catalog.tokens.Load(token); ok {
+		if c := v.(*cachedToken); c.gen == gen {
+			return c.src, c.se, nil
+		}
+	}
 	var (
 		src *harkv1.Source
 		se  *harkv1.SourceEnvironment
@@ -306,7 +317,43 @@ func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.
 	if err != nil {
 		return nil, nil, err
 	}
+	e.catalog.tokens.Store(token, &cachedToken{gen: gen, src: src, se: se})
 	return src, se, nil
+}
+
+// catalogCache keeps what the ingest path reads of the catalog on every
+// delivery — which source environment a webhook token belongs to — so a
+// delivery costs no store read for it. Every write to sources, their
+// environments or tokens bumps the generation (updateCatalog), and an entry
+// of an older generation is not used: a reader takes the generation before
+// it reads the store, so an entry read across a write is never believed.
+// Only known tokens are cached, so its size is bounded by the source
+// environments.
+type catalogCache struct {
+	gen    atomic.Uint64
+	tokens sync.Map // token → *cachedToken
+}
+
+type cachedToken struct {
+	gen uint64
+	src *harkv1.Source
+	se  *harkv1.SourceEnvironment
+}
+
+func (c *catalogCache) generation() uint64 { return c.gen.Load() }
+
+// invalidate forgets everything cached.
+func (c *catalogCache) invalidate() {
+	c.gen.Add(1)
+	c.tokens.Clear()
+}
+
+// updateCatalog is store.Update for writes to sources, source environments,
+// tokens and environments: it invalidates the catalog cache after the
+// commit (after a failed one too, which is harmless).
+func (e *Engine) updateCatalog(ctx context.Context, fn func(Tx) error) error {
+	defer e.catalog.invalidate()
+	return e.store.Update(ctx, fn)
 }
 
 // completeLayout gives every source a configuration in every environment
@@ -315,7 +362,7 @@ func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.
 func (e *Engine) completeLayout(ctx context.Context) error {
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
-	return e.store.Update(ctx, func(tx Tx) error {
+	return e.updateCatalog(ctx, func(tx Tx) error {
 		if err := tx.GuardLayout(); err != nil {
 			return err
 		}
