@@ -724,6 +724,7 @@ func withStructs(ev *harkv1.SourceEvent, raw EventJSON) error {
 // may call it again after a conflict with an API write, so every run starts
 // from the prepared entries and keeps nothing from a previous run.
 func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
+	counts := eventTypeCounts{}
 	for _, p := range chunk {
 		p.startedRuns = false
 		byID := make(map[string]*harkv1.SourceEvent, len(p.events))
@@ -744,9 +745,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			if err := tx.PutSourceEvent(ev.GetEnvironment(), ev.GetId(), encoded, p.raws[i], ev.GetReceivedAt().AsTime().Add(e.eventRetention)); err != nil {
 				return err
 			}
-			if err := countEventType(tx, ev); err != nil {
-				return err
-			}
+			counts.add(ev)
 			byID[ev.GetId()] = ev
 		}
 		for _, re := range p.resp.Events {
@@ -755,7 +754,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 			}
 		}
 	}
-	return nil
+	return counts.write(tx)
 }
 
 // execute runs one event's effects inside tx and records them on ev: the
@@ -843,19 +842,44 @@ func (e *Engine) identify(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.Source
 	return action, nil
 }
 
-// countEventType updates the catalog of unique events.
-func countEventType(tx Tx, ev *harkv1.SourceEvent) error {
-	et, err := tx.EventType(ev.GetSourceId(), ev.GetEnvironment(), ev.GetType(), ev.GetName())
-	switch {
-	case isNotFound(err):
-		et = &harkv1.EventType{
-			SourceId: ev.GetSourceId(), Environment: ev.GetEnvironment(),
-			Type: ev.GetType(), Name: ev.GetName(), FirstReceivedAt: ev.GetReceivedAt(),
-		}
-	case err != nil:
-		return err
+// eventTypeCounts gathers a commit's additions to the catalog of unique
+// events, so each event type of the commit is read and written once, not
+// once per event.
+type eventTypeCounts map[eventTypeKeyOf]*eventTypeCount
+
+type eventTypeKeyOf struct{ source, env, typ, name string }
+
+type eventTypeCount struct {
+	n           int64
+	first, last *timestamppb.Timestamp
+}
+
+func (c eventTypeCounts) add(ev *harkv1.SourceEvent) {
+	k := eventTypeKeyOf{ev.GetSourceId(), ev.GetEnvironment(), ev.GetType(), ev.GetName()}
+	n, ok := c[k]
+	if !ok {
+		n = &eventTypeCount{first: ev.GetReceivedAt()}
+		c[k] = n
 	}
-	et.Count++
-	et.LastReceivedAt = ev.GetReceivedAt()
-	return tx.PutEventType(et)
+	n.n++
+	n.last = ev.GetReceivedAt()
+}
+
+// write updates the catalog of unique events with the counts.
+func (c eventTypeCounts) write(tx Tx) error {
+	for k, n := range c {
+		et, err := tx.EventType(k.source, k.env, k.typ, k.name)
+		switch {
+		case isNotFound(err):
+			et = &harkv1.EventType{SourceId: k.source, Environment: k.env, Type: k.typ, Name: k.name, FirstReceivedAt: n.first}
+		case err != nil:
+			return err
+		}
+		et.Count += n.n
+		et.LastReceivedAt = n.last
+		if err := tx.PutEventType(et); err != nil {
+			return err
+		}
+	}
+	return nil
 }
