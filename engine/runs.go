@@ -137,7 +137,7 @@ func (e *Engine) finish(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, mapp
 	if !o.conditionPassed {
 		return &o, nil
 	}
-	wf, err := tx.Workflow(ct.t.GetWorkflowKey())
+	wf, err := e.workflow(tx, ct.t.GetWorkflowKey())
 	switch {
 	case isNotFound(err):
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "workflow %q not found", ct.t.GetWorkflowKey()), nil

@@ -6,8 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -319,41 +317,6 @@ func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.
 	}
 	e.catalog.tokens.Store(token, &cachedToken{gen: gen, src: src, se: se})
 	return src, se, nil
-}
-
-// catalogCache keeps what the ingest path reads of the catalog on every
-// delivery — which source environment a webhook token belongs to — so a
-// delivery costs no store read for it. Every write to sources, their
-// environments or tokens bumps the generation (updateCatalog), and an entry
-// of an older generation is not used: a reader takes the generation before
-// it reads the store, so an entry read across a write is never believed.
-// Only known tokens are cached, so its size is bounded by the source
-// environments.
-type catalogCache struct {
-	gen    atomic.Uint64
-	tokens sync.Map // token → *cachedToken
-}
-
-type cachedToken struct {
-	gen uint64
-	src *harkv1.Source
-	se  *harkv1.SourceEnvironment
-}
-
-func (c *catalogCache) generation() uint64 { return c.gen.Load() }
-
-// invalidate forgets everything cached.
-func (c *catalogCache) invalidate() {
-	c.gen.Add(1)
-	c.tokens.Clear()
-}
-
-// updateCatalog is store.Update for writes to sources, source environments,
-// tokens and environments: it invalidates the catalog cache after the
-// commit (after a failed one too, which is harmless).
-func (e *Engine) updateCatalog(ctx context.Context, fn func(Tx) error) error {
-	defer e.catalog.invalidate()
-	return e.store.Update(ctx, fn)
 }
 
 // completeLayout gives every source a configuration in every environment

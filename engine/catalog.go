@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+// catalogCache keeps what the ingest path reads of the catalog on every
+// delivery and run — which source environment a webhook token belongs to,
+// the workflows, an environment's destinations — so they cost no store
+// read. Every write to the catalog (sources, their environments and tokens,
+// environments, workflows, destinations) bumps the generation
+// (updateCatalog), and an entry of an older generation is not used: a
+// reader takes the generation before it reads the store, so an entry read
+// across a write is never believed. Only what exists is cached, so its size
+// is bounded by the catalog.
+type catalogCache struct {
+	gen          atomic.Uint64
+	tokens       sync.Map // token → *cachedToken
+	workflows    sync.Map // key → *cachedWorkflow
+	destinations sync.Map // environment → *cachedDestinations
+}
+
+type cachedWorkflow struct {
+	gen uint64
+	wf  *harkv1.Workflow
+}
+
+type cachedDestinations struct {
+	gen   uint64
+	dests []*harkv1.Destination
+}
+
+type cachedToken struct {
+	gen uint64
+	src *harkv1.Source
+	se  *harkv1.SourceEnvironment
+}
+
+func (c *catalogCache) generation() uint64 { return c.gen.Load() }
+
+// invalidate forgets everything cached.
+func (c *catalogCache) invalidate() {
+	c.gen.Add(1)
+	c.tokens.Clear()
+	c.workflows.Clear()
+	c.destinations.Clear()
+}
+
+// workflow reads a workflow through the cache. The returned workflow is
+// shared and must not be changed.
+func (e *Engine) workflow(tx Tx, key string) (*harkv1.Workflow, error) {
+	gen := e.catalog.generation()
+	if v, ok := e.catalog.workflows.Load(key); ok {
+		if c := v.(*cachedWorkflow); c.gen == gen {
+			return c.wf, nil
+		}
+	}
+	wf, err := tx.Workflow(key)
+	if err != nil {
+		return nil, err
+	}
+	e.catalog.workflows.Store(key, &cachedWorkflow{gen: gen, wf: wf})
+	return wf, nil
+}
+
+// destinations reads an environment's destinations through the cache (a
+// store scan inside the ingest commit, with its pending writes, was a
+// twentieth of its CPU). The list is shared and must not be changed.
+func (e *Engine) destinations(tx Tx, env string) ([]*harkv1.Destination, error) {
+	gen := e.catalog.generation()
+	if v, ok := e.catalog.destinations.Load(env); ok {
+		if c := v.(*cachedDestinations); c.gen == gen {
+			return c.dests, nil
+		}
+	}
+	dests, err := tx.Destinations(env, "", maxDestinations)
+	if err != nil {
+		return nil, err
+	}
+	e.catalog.destinations.Store(env, &cachedDestinations{gen: gen, dests: dests})
+	return dests, nil
+}
+
+// updateCatalog is store.Update for writes to sources, source environments,
+// tokens and environments: it invalidates the catalog cache after the
+// commit (after a failed one too, which is harmless).
+func (e *Engine) updateCatalog(ctx context.Context, fn func(Tx) error) error {
+	defer e.catalog.invalidate()
+	return e.store.Update(ctx, fn)
+}
