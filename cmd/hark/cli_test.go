@@ -857,7 +857,7 @@ func demoCommands(t *testing.T, stdout string) (env []string, commands [][]strin
 			kv := strings.TrimPrefix(line, "export ")
 			k, v, _ := strings.Cut(kv, "=")
 			env = append(env, k+"="+strings.Trim(v, `'"`))
-		case strings.HasPrefix(line, "hark "):
+		case strings.HasPrefix(line, "hark "), strings.HasPrefix(line, harkBin+" "): // the demo names the CLI as it was started
 			commands = append(commands, strings.Fields(line)[1:])
 		}
 	}

@@ -76,6 +76,9 @@ type api struct {
 	triggers  harkv1connect.TriggerServiceClient
 	users     harkv1connect.UserServiceClient
 	runs      harkv1connect.WorkflowRunServiceClient
+
+	destinations harkv1connect.DestinationServiceClient
+	deliveries   harkv1connect.DeliveryServiceClient
 }
 
 // newAPI builds the clients for base with token. The HTTP client has no
@@ -98,6 +101,8 @@ func newAPI(base, token string, timeout time.Duration, out io.Writer, asJSON boo
 	a.triggers = harkv1connect.NewTriggerServiceClient(a.http, a.base, opts)
 	a.users = harkv1connect.NewUserServiceClient(a.http, a.base, opts)
 	a.runs = harkv1connect.NewWorkflowRunServiceClient(a.http, a.base, opts)
+	a.destinations = harkv1connect.NewDestinationServiceClient(a.http, a.base, opts)
+	a.deliveries = harkv1connect.NewDeliveryServiceClient(a.http, a.base, opts)
 	return a
 }
 
