@@ -820,7 +820,7 @@ func TestServeDemo(t *testing.T) {
 
 	// A second start prints the hints again and creates nothing.
 	p = launchWith(t, dataDir, []string{"--demo"})
-	base, _ = p.waitListening(t)
+	p.waitListening(t)
 	stdout = strings.Join(p.stdout, "\n")
 	if strings.Contains(stdout, "Demo seeded") {
 		t.Fatalf("second start seeded again:\n%s", stdout)
