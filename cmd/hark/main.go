@@ -72,7 +72,7 @@ Start with:  hark serve --demo`,
 	for _, c := range []*cobra.Command{
 		newEnvCommand(g), newSourcesCommand(g), newEventsCommand(g), newWorkflowsCommand(g),
 		newTriggersCommand(g), newUsersCommand(g), newRunsCommand(g), newSendCommand(g),
-		newDestinationsCommand(g), newDeliveriesCommand(g),
+		newDestinationsCommand(g), newDeliveriesCommand(g), newListenCommand(),
 	} {
 		c.GroupID = "manage"
 		root.AddCommand(c)
