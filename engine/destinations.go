@@ -19,8 +19,8 @@ import (
 // Status: ACTIVE destinations are sent to. PAUSED ones (set by the user)
 // and DISABLED ones (a receiver answered 410 Gone) still get a delivery for
 // every run change, held until the destination is ACTIVE again — nothing
-// is lost while a receiver is paused. Deleting a destination drops its
-// pending deliveries.
+// is lost while a receiver is paused. Deleting a destination fails its
+// pending deliveries ("the destination was deleted"): they are not sent.
 //
 // Secrets: settings marked secret by the type (api_key, write_key) read
 // back as SecretMask, and writing the mask back keeps them, as for source
@@ -254,18 +254,54 @@ func (e *Engine) UpdateDestination(ctx context.Context, req *harkv1.UpdateDestin
 	return destinationView(d), nil
 }
 
-// DeleteDestination deletes a destination; its pending deliveries are
-// dropped.
+// DeleteDestination deletes a destination; its pending deliveries are not
+// sent. Those held (it was paused or disabled) are FAILED here, saying why,
+// in chunks small enough for one transaction, the last of which deletes the
+// destination; those due fail the same way when the dispatcher reaches
+// them. A delete that fails part way leaves the destination in place, and
+// is finished by deleting again.
 func (e *Engine) DeleteDestination(ctx context.Context, env, id string) error {
-	return e.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.Environment(env); err != nil {
+	after := "" // the held index is walked in id order, so a stale entry cannot loop
+	for {
+		deleted, last := false, ""
+		err := e.store.Update(ctx, func(tx Tx) error {
+			deleted, last = false, ""
+			if _, err := tx.Environment(env); err != nil {
+				return err
+			}
+			if _, _, err := tx.Destination(env, id); err != nil {
+				return err
+			}
+			held, err := tx.HeldDeliveries(env, id, after, cancelChunk)
+			if err != nil {
+				return err
+			}
+			for _, did := range held {
+				dl, run, err := tx.Delivery(env, did)
+				if isNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				e.failDeleted(dl)
+				dl.UpdatedAt = e.timestamp()
+				if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
+					return err
+				}
+			}
+			if len(held) == cancelChunk {
+				last = held[len(held)-1]
+				return nil // more held: the next chunk
+			}
+			deleted = true
+			return tx.DeleteDestination(env, id)
+		})
+		if err != nil || deleted {
 			return err
 		}
-		if _, _, err := tx.Destination(env, id); err != nil {
-			return err
-		}
-		return tx.DeleteDestination(env, id)
-	})
+		after = last
+	}
 }
 
 // RotateDestinationSecret gives a webhook destination a new signing secret,

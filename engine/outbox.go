@@ -30,10 +30,17 @@ import (
 // commit wrote deliveries, and hands each to a sender goroutine: at most
 // DeliveryConcurrency at a time per destination, so a slow or dead receiver
 // holds up only its own deliveries, never ingestion (which only writes the
-// records) nor other destinations. The outcome of an attempt is written
-// with the delivery: SUCCEEDED; or due again after the schedule's wait (and
-// the receiver's Retry-After); or FAILED when the schedule is spent; or held
-// with its destination when the receiver answered 410 Gone.
+// records) nor other destinations. A due delivery whose destination has no
+// room is parked: kept in memory in its destination's queue, and skipped by
+// later reads of the store's queue without counting against their batch,
+// so the backlog of a slow destination, due before everything else, never
+// hides the deliveries behind it. When an attempt ends, its sender starts
+// the oldest parked delivery of its destination itself: a backlog drains as
+// fast as its receiver answers, without a read of the store's queue per
+// attempt. The outcome of an attempt is written with the delivery:
+// SUCCEEDED; or due again after the schedule's wait (and the receiver's
+// Retry-After); or FAILED when the schedule is spent; or held with its
+// destination when the receiver answered 410 Gone.
 
 // Defaults of the outbox.
 const (
@@ -60,9 +67,79 @@ type outbox struct {
 	wake chan struct{} // buffered 1: a commit wrote deliveries
 
 	mu       sync.Mutex
-	inflight map[string]bool // delivery ids being sent
-	perDest  map[string]int  // attempts under way, by destination id
+	inflight map[string]bool          // delivery ids handed to a sender goroutine
+	perDest  map[string]int           // attempts under way, by destination id
+	parked   map[string]string        // parked delivery id → its destination, which had no room
+	queues   map[string][]DueDelivery // parked deliveries by destination, oldest first (and ids no longer parked)
 	senders  sync.WaitGroup
+}
+
+// park remembers a due delivery whose destination has no room, at the end
+// of its destination's queue. Callers hold o.mu.
+func (o *outbox) park(dd DueDelivery, dest string) {
+	if o.parked == nil {
+		o.parked, o.queues = map[string]string{}, map[string][]DueDelivery{}
+	}
+	if _, ok := o.parked[dd.ID]; ok {
+		return
+	}
+	o.parked[dd.ID] = dest
+	o.queues[dest] = append(o.queues[dest], dd)
+}
+
+// unpark forgets a parked delivery that is being started; its queue entry
+// goes stale and is skipped. Callers hold o.mu.
+func (o *outbox) unpark(id string) { delete(o.parked, id) }
+
+// nextParked takes the oldest parked delivery of a destination whose
+// sender is not still at work, marks it in flight and returns it; false
+// when there is none. Callers hold o.mu.
+func (o *outbox) nextParked(dest string) (DueDelivery, bool) {
+	q := o.queues[dest]
+	for len(q) > 0 && o.parked[q[0].ID] != dest {
+		q = q[1:] // stale: started or forgotten since
+	}
+	defer func() {
+		if len(q) == 0 {
+			delete(o.queues, dest)
+		} else {
+			o.queues[dest] = q
+		}
+	}()
+	for i, dd := range q {
+		// One in flight is parked by its own sender, which is about to
+		// finish; it stays for the next attempt that ends.
+		if o.parked[dd.ID] == dest && !o.inflight[dd.ID] {
+			q = slices.Delete(q, i, i+1)
+			o.unpark(dd.ID)
+			o.inflight[dd.ID] = true
+			return dd, true
+		}
+	}
+	return DueDelivery{}, false
+}
+
+// forgetParked drops the parked deliveries that are no longer due, given
+// every due delivery's id. Callers hold o.mu.
+func (o *outbox) forgetParked(due map[string]bool) {
+	for id := range o.parked {
+		if !due[id] {
+			delete(o.parked, id)
+		}
+	}
+	for dest, q := range o.queues {
+		kept := q[:0]
+		for _, dd := range q {
+			if o.parked[dd.ID] == dest {
+				kept = append(kept, dd)
+			}
+		}
+		if len(kept) == 0 {
+			delete(o.queues, dest)
+		} else {
+			o.queues[dest] = kept
+		}
+	}
 }
 
 // notify wakes the dispatcher; it never blocks.
@@ -142,11 +219,22 @@ func (e *Engine) runDispatcher(ctx context.Context) {
 }
 
 // dispatchDue starts an attempt for every due delivery whose destination
-// has room, and reports whether the read of the queue was full.
+// may have room, and reports whether the read of the queue was full (more
+// are due than it read).
+//
+// Parked deliveries are skipped unless their destination has room now, and
+// then only as many as it has room for. The read takes dispatchBatch
+// deliveries beyond the parked and in-flight ones, which it skips, so the
+// deliveries behind a slow destination's backlog are always reached: at the
+// cost of reading the keys of that backlog (not its records) each time.
 func (e *Engine) dispatchDue(ctx context.Context) bool {
+	o := e.outbox
+	o.mu.Lock()
+	limit := dispatchBatch + len(o.parked) + len(o.inflight)
+	o.mu.Unlock()
 	var due []DueDelivery
 	err := e.store.View(ctx, func(tx Tx) (err error) {
-		due, err = tx.DueDeliveries(e.now(), dispatchBatch)
+		due, err = tx.DueDeliveries(e.now(), limit)
 		return err
 	})
 	if err != nil {
@@ -155,32 +243,63 @@ func (e *Engine) dispatchDue(ctx context.Context) bool {
 		}
 		return false
 	}
-	o := e.outbox
+	start := make([]DueDelivery, 0, min(len(due), dispatchBatch))
+	room := map[string]int{} // what this read may still start, by parked destination
+	o.mu.Lock()
 	for _, dd := range due {
-		o.mu.Lock()
-		busy := o.inflight[dd.ID]
-		if !busy {
-			o.inflight[dd.ID] = true
+		if len(start) == dispatchBatch {
+			break
 		}
-		o.mu.Unlock()
-		if busy {
+		if o.inflight[dd.ID] {
 			continue
 		}
-		o.senders.Go(func() {
-			defer func() {
-				o.mu.Lock()
-				delete(o.inflight, dd.ID)
-				o.mu.Unlock()
-			}()
-			defer func() {
-				if r := recover(); r != nil {
-					e.log.Error("sending a delivery panicked", "delivery", dd.ID, "panic", r, "stack", string(debug.Stack()))
-				}
-			}()
-			e.attempt(ctx, dd)
-		})
+		if dest, ok := o.parked[dd.ID]; ok {
+			r, seen := room[dest]
+			if !seen {
+				r = o.concurrency - o.perDest[dest]
+			}
+			if r <= 0 {
+				continue
+			}
+			room[dest] = r - 1
+			o.unpark(dd.ID)
+		}
+		o.inflight[dd.ID] = true
+		start = append(start, dd)
 	}
-	return len(due) == dispatchBatch
+	if len(due) < limit {
+		// The whole queue was read: a parked delivery not in it is no
+		// longer due (retried, expired), so forget it.
+		inQueue := make(map[string]bool, len(due))
+		for _, dd := range due {
+			inQueue[dd.ID] = true
+		}
+		o.forgetParked(inQueue)
+	}
+	o.mu.Unlock()
+	for _, dd := range start {
+		e.startAttempt(ctx, dd)
+	}
+	return len(due) == limit
+}
+
+// startAttempt makes an attempt at dd in a sender goroutine; the caller
+// has put dd in o.inflight.
+func (e *Engine) startAttempt(ctx context.Context, dd DueDelivery) {
+	o := e.outbox
+	o.senders.Go(func() {
+		defer func() {
+			o.mu.Lock()
+			delete(o.inflight, dd.ID)
+			o.mu.Unlock()
+		}()
+		defer func() {
+			if r := recover(); r != nil {
+				e.log.Error("sending a delivery panicked", "delivery", dd.ID, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		e.attempt(ctx, dd)
+	})
 }
 
 // attempt sends one due delivery, if its destination has room, and records
@@ -214,27 +333,43 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 	case dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil || dl.GetNextAttemptAt().AsTime().After(e.now()):
 		return // changed since the queue was read
 	case gone:
-		e.finishAttempt(ctx, dd, func(d *harkv1.Delivery) {
-			d.Status, d.NextAttemptAt = harkv1.DeliveryStatus_DELIVERY_STATUS_FAILED, nil
-			d.Attempts = append(d.Attempts, &harkv1.DeliveryAttempt{StartedAt: e.timestamp(), Error: "the destination was deleted"})
+		e.finishAttempt(ctx, dd, func(_ Tx, d *harkv1.Delivery) (bool, error) {
+			e.failDeleted(d)
+			return true, nil
 		})
 		return
 	case dest.GetStatus() != harkv1.DestinationStatus_DESTINATION_STATUS_ACTIVE:
-		e.finishAttempt(ctx, dd, func(d *harkv1.Delivery) { d.NextAttemptAt = nil }) // held with it
+		e.finishAttempt(ctx, dd, e.holdIfInactive)
 		return
 	}
 	o := e.outbox
 	o.mu.Lock()
 	if o.perDest[dest.GetId()] >= o.concurrency {
+		// Stays due, parked: an attempt to its destination that ends
+		// starts it.
+		o.park(dd, dest.GetId())
 		o.mu.Unlock()
-		return // stays due; the next read of the queue takes it
+		return
 	}
 	o.perDest[dest.GetId()]++
 	o.mu.Unlock()
 	defer func() {
 		o.mu.Lock()
-		o.perDest[dest.GetId()]--
+		if o.perDest[dest.GetId()]--; o.perDest[dest.GetId()] == 0 {
+			delete(o.perDest, dest.GetId())
+		}
+		next, ok := DueDelivery{}, false
+		if ctx.Err() == nil {
+			next, ok = o.nextParked(dest.GetId())
+		}
+		waiting := len(o.queues[dest.GetId()]) > 0
 		o.mu.Unlock()
+		switch {
+		case ok:
+			e.startAttempt(ctx, next)
+		case waiting:
+			o.notify() // only ones still in flight are parked: the next read takes them
+		}
 	}()
 
 	msg := delivery.Message{ID: dl.GetId(), EventType: delivery.EventType(dl.GetEventType()), Run: run, Timestamp: changeTime(dl, run)}
@@ -242,8 +377,10 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 	if ctx.Err() != nil && errors.Is(a.Err, context.Canceled) {
 		return // shutting down: the delivery stays due and is sent again
 	}
-	result := "failed"
-	e.finishAttempt(ctx, dd, func(d *harkv1.Delivery) {
+	var result string
+	disabled := false
+	recorded := e.finishAttempt(ctx, dd, func(tx Tx, d *harkv1.Delivery) (bool, error) {
+		result, disabled = "failed", false
 		d.Attempts = append(d.Attempts, a.Proto())
 		if n := len(d.Attempts); n > maxAttemptsKept {
 			d.Attempts = d.Attempts[n-maxAttemptsKept:]
@@ -253,7 +390,19 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 		case a.Succeeded:
 			d.Status, d.NextAttemptAt, result = harkv1.DeliveryStatus_DELIVERY_STATUS_SUCCEEDED, nil, "succeeded"
 		case a.Disable:
-			d.NextAttemptAt, result = nil, "disabled" // held with its destination
+			// Held with its destination, disabled in the same commit: a
+			// delivery held behind an active destination would never be
+			// sent.
+			d.NextAttemptAt, result = nil, "disabled"
+			var err error
+			disabled, err = e.disableDestination(tx, dest.GetEnvironment(), dest.GetId(), a.Error)
+			if isNotFound(err) {
+				d.Status = harkv1.DeliveryStatus_DELIVERY_STATUS_FAILED // deleted meanwhile: nowhere to go
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
 		case a.Permanent:
 			d.Status, d.NextAttemptAt, result = harkv1.DeliveryStatus_DELIVERY_STATUS_FAILED, nil, "gave_up"
 		default:
@@ -264,11 +413,41 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 				d.NextAttemptAt = timestamppb.New(e.now().Add(wait))
 			}
 		}
+		return true, nil
 	})
-	e.metrics.DeliveryAttempted(dest.GetType(), result, a.Duration)
-	if a.Disable {
-		e.disableDestination(ctx, dest, a.Error)
+	if result != "" {
+		e.metrics.DeliveryAttempted(dest.GetType(), result, a.Duration)
 	}
+	if recorded && disabled {
+		e.log.Warn("destination disabled: its receiver answered 410 Gone", "destination", dest.GetId(), "environment", dest.GetEnvironment())
+	}
+}
+
+// holdIfInactive holds a due delivery whose destination an attempt read
+// paused or disabled, deciding on the destination as the transaction sees
+// it: one resumed since (which released what was held before this one
+// would be) leaves the delivery due, and one deleted since fails it.
+func (e *Engine) holdIfInactive(tx Tx, d *harkv1.Delivery) (bool, error) {
+	dest, _, err := tx.Destination(d.GetEnvironment(), d.GetDestinationId())
+	switch {
+	case isNotFound(err):
+		e.failDeleted(d)
+		return true, nil
+	case err != nil:
+		return false, err
+	case dest.GetStatus() == harkv1.DestinationStatus_DESTINATION_STATUS_ACTIVE:
+		return false, nil // stays due: the next read of the queue takes it
+	}
+	d.NextAttemptAt = nil
+	return true, nil
+}
+
+// failDeleted makes a pending delivery whose destination was deleted
+// FAILED, with an attempt that says so: it has nowhere to go, and a delivery
+// left PENDING would look like work still to do.
+func (e *Engine) failDeleted(d *harkv1.Delivery) {
+	d.Status, d.NextAttemptAt = harkv1.DeliveryStatus_DELIVERY_STATUS_FAILED, nil
+	d.Attempts = append(d.Attempts, &harkv1.DeliveryAttempt{StartedAt: e.timestamp(), Error: "the destination was deleted"})
 }
 
 // changeTime is when the change a delivery carries happened.
@@ -279,13 +458,19 @@ func changeTime(dl *harkv1.Delivery, run *harkv1.WorkflowRun) time.Time {
 	return run.GetCreatedAt().AsTime()
 }
 
-// finishAttempt applies change to the stored delivery, if it is still the
-// pending one that was read (a retry through the API or an expiry may have
-// changed it meanwhile).
-func (e *Engine) finishAttempt(ctx context.Context, dd DueDelivery, change func(*harkv1.Delivery)) {
+// finishAttempt records what an attempt at dd decided, in one transaction.
+// change gets the transaction and the stored delivery, if it is still the
+// pending, due one that was read (a retry through the API or an expiry may
+// have changed it meanwhile), and may read and change the destination in
+// the same commit; it returns false to leave the delivery as it is. It
+// reports whether the change was committed. When the commit fails, nothing
+// of it is kept: the delivery stays due and is sent again.
+func (e *Engine) finishAttempt(ctx context.Context, dd DueDelivery, change func(Tx, *harkv1.Delivery) (bool, error)) bool {
 	// The attempt happened: record it even if the server is stopping.
 	ctx = context.WithoutCancel(ctx)
+	written := false
 	err := e.store.Update(ctx, func(tx Tx) error {
+		written = false
 		dl, run, err := tx.Delivery(dd.Environment, dd.ID)
 		if err != nil {
 			return err
@@ -293,36 +478,34 @@ func (e *Engine) finishAttempt(ctx context.Context, dd DueDelivery, change func(
 		if dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil {
 			return nil
 		}
-		change(dl)
+		if ok, err := change(tx, dl); err != nil || !ok {
+			return err
+		}
 		dl.UpdatedAt = e.timestamp()
+		written = true
 		return tx.PutDelivery(dl, nil, e.deliveryExpiry(run))
 	})
 	if err != nil && !isNotFound(err) {
 		e.log.Warn("record a delivery attempt; it will be sent again", "delivery", dd.ID, "err", err)
 	}
+	return err == nil && written
 }
 
-// disableDestination marks a destination DISABLED after its receiver
-// answered 410 Gone; its deliveries are held until it is set ACTIVE.
-func (e *Engine) disableDestination(ctx context.Context, dest *harkv1.Destination, reason string) {
-	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		d, secrets, err := tx.Destination(dest.GetEnvironment(), dest.GetId())
-		if err != nil {
-			return err
-		}
-		if d.GetStatus() == harkv1.DestinationStatus_DESTINATION_STATUS_DISABLED {
-			return nil
-		}
-		d.Status = harkv1.DestinationStatus_DESTINATION_STATUS_DISABLED
-		d.DisabledReason = "the receiver answered 410 Gone: " + reason
-		d.UpdatedAt = e.timestamp()
-		return tx.PutDestination(d, secrets)
-	})
+// disableDestination marks a destination DISABLED, in tx, after its
+// receiver answered 410 Gone; its deliveries are held until it is set
+// ACTIVE. It reports whether the destination was active until now.
+func (e *Engine) disableDestination(tx Tx, env, id, reason string) (bool, error) {
+	d, secrets, err := tx.Destination(env, id)
 	if err != nil {
-		e.log.Warn("disable a destination", "destination", dest.GetId(), "err", err)
-		return
+		return false, err
 	}
-	e.log.Warn("destination disabled: its receiver answered 410 Gone", "destination", dest.GetId(), "environment", dest.GetEnvironment())
+	if d.GetStatus() == harkv1.DestinationStatus_DESTINATION_STATUS_DISABLED {
+		return false, nil
+	}
+	d.Status = harkv1.DestinationStatus_DESTINATION_STATUS_DISABLED
+	d.DisabledReason = "the receiver answered 410 Gone: " + reason
+	d.UpdatedAt = e.timestamp()
+	return true, tx.PutDestination(d, secrets)
 }
 
 // releaseHeld makes a resumed destination's held deliveries due now.
@@ -529,9 +712,8 @@ func (e *Engine) ReplayDeliveries(ctx context.Context, req *harkv1.ReplayDeliver
 				if r.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED && r.GetUpdatedAt().AsTime().Before(until) {
 					events = append(events, delivery.EventRunCancelled)
 				}
-				snapshot := proto.CloneOf(r)
-				snapshot.Deliveries = nil
 				for _, ev := range events {
+					snapshot := runAsOf(r, ev)
 					dl := &harkv1.Delivery{
 						Id: newID("dlv_"), Environment: env, DestinationId: dest.GetId(), WorkflowRunId: r.GetId(),
 						EventType: string(ev), Status: harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING, CreatedAt: now, UpdatedAt: now,
@@ -554,6 +736,23 @@ func (e *Engine) ReplayDeliveries(ctx context.Context, req *harkv1.ReplayDeliver
 	}
 	e.outbox.notify()
 	return queued, nil
+}
+
+// runAsOf returns a run as it was at a change, for a replayed delivery to
+// send what the first one sent (the outbox keeps a snapshot per delivery,
+// but a replay starts from the run). A run changes once, when it is
+// cancelled, so as created it is ACTIVE and last updated when created; its
+// feed cursor of then is not kept, so it is left out rather than given
+// wrong.
+func runAsOf(run *harkv1.WorkflowRun, event delivery.EventType) *harkv1.WorkflowRun {
+	out := proto.CloneOf(run)
+	out.Deliveries = nil
+	if event == delivery.EventRunCreated && run.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
+		out.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE
+		out.UpdatedAt = run.GetCreatedAt()
+		out.Cursor = ""
+	}
+	return out
 }
 
 // boundaryID is the smallest id of newID(prefix) made at t: every id made
