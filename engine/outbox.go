@@ -155,7 +155,7 @@ func (o *outbox) notify() {
 // lists them on the run (the caller stores the run after). Deliveries to
 // paused or disabled destinations are held until they are active again.
 func (e *Engine) enqueueDeliveries(tx Tx, run *harkv1.WorkflowRun, event delivery.EventType) (bool, error) {
-	dests, err := tx.Destinations(run.GetEnvironment(), "", maxDestinations)
+	dests, err := e.destinations(tx, run.GetEnvironment())
 	if err != nil {
 		return false, err
 	}
@@ -419,6 +419,7 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 		e.metrics.DeliveryAttempted(dest.GetType(), result, a.Duration)
 	}
 	if recorded && disabled {
+		e.catalog.invalidate() // the destination changed
 		e.log.Warn("destination disabled: its receiver answered 410 Gone", "destination", dest.GetId(), "environment", dest.GetEnvironment())
 	}
 }

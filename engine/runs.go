@@ -402,10 +402,11 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.Eve
 	if err != nil {
 		return err
 	}
+	// The cursor first: deliveries carry the run as of this change.
+	run.Cursor = formatCursor(cursor)
 	if _, err := e.enqueueDeliveries(tx, run, event); err != nil {
 		return err
 	}
-	run.Cursor = formatCursor(cursor)
 	expiresAt := run.GetCreatedAt().AsTime().Add(e.runRetention)
 	if err := tx.PutWorkflowRun(run, expiresAt); err != nil {
 		return err
@@ -518,6 +519,11 @@ func (e *Engine) ListWorkflowRuns(ctx context.Context, req *harkv1.ListWorkflowR
 			return err
 		}
 		resp.WorkflowRuns, resp.NextPageToken = finishPage(runs, p, (*harkv1.WorkflowRun).GetId)
+		for _, r := range resp.WorkflowRuns {
+			if err := withDeliveries(tx, r); err != nil {
+				return err
+			}
+		}
 		if resp.NextPageToken == "" && last != "" {
 			resp.NextPageToken = encodePageToken(last)
 		}

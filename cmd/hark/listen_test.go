@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +54,7 @@ func TestListen(t *testing.T) {
 		req.Header.Set(delivery.HeaderID, "dlv_1")
 		req.Header.Set(delivery.HeaderTimestamp, fmt.Sprint(now.Unix()))
 		req.Header.Set(delivery.HeaderSignature, sig)
-		for deadline := time.Now().Add(testTimeout); ; {
+		for deadline := time.Now().Add(procTimeout); ; {
 			res, err := http.DefaultClient.Do(req)
 			if err == nil {
 				res.Body.Close()
@@ -76,7 +75,7 @@ func TestListen(t *testing.T) {
 		if want := "workflow_run.created run_1 workflow=welcome recipients=u1,u2 webhook-id=dlv_1"; line != want {
 			t.Fatalf("printed %q, want %q", line, want)
 		}
-	case <-time.After(testTimeout):
+	case <-time.After(procTimeout):
 		t.Fatal("hark listen printed nothing")
 	}
 	if got := post(delivery.NewSecret()); got != http.StatusUnauthorized {
@@ -90,4 +89,3 @@ type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
 
-var _ = strings.TrimSpace
