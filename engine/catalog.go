@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/harkhq/hark/engine/delivery"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -22,6 +23,13 @@ type catalogCache struct {
 	tokens       sync.Map // token → *cachedToken
 	workflows    sync.Map // key → *cachedWorkflow
 	destinations sync.Map // environment → *cachedDestinations
+	destination  sync.Map // environment 00 id → *cachedDestination
+}
+
+type cachedDestination struct {
+	gen     uint64
+	d       *harkv1.Destination
+	secrets delivery.Secrets
 }
 
 type cachedWorkflow struct {
@@ -48,6 +56,25 @@ func (c *catalogCache) invalidate() {
 	c.tokens.Clear()
 	c.workflows.Clear()
 	c.destinations.Clear()
+	c.destination.Clear()
+}
+
+// destination reads a destination and its secrets through the cache, for
+// the senders. The destination is shared and must not be changed.
+func (e *Engine) destination(tx Tx, env, id string) (*harkv1.Destination, delivery.Secrets, error) {
+	gen := e.catalog.generation()
+	k := env + "\x00" + id
+	if v, ok := e.catalog.destination.Load(k); ok {
+		if c := v.(*cachedDestination); c.gen == gen {
+			return c.d, c.secrets, nil
+		}
+	}
+	d, secrets, err := tx.Destination(env, id)
+	if err != nil {
+		return nil, delivery.Secrets{}, err
+	}
+	e.catalog.destination.Store(k, &cachedDestination{gen: gen, d: d, secrets: secrets})
+	return d, secrets, nil
 }
 
 // workflow reads a workflow through the cache. The returned workflow is

@@ -189,8 +189,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		schedule:    cfg.DeliverySchedule,
 		concurrency: cfg.DeliveryConcurrency,
 		wake:        make(chan struct{}, 1),
-		inflight:    map[string]bool{},
-		perDest:     map[string]int{},
+		outcomes:    make(chan outcomeOf, recordBatch),
+		known:       map[string]bool{},
+		queues:      map[string]*destQueue{},
 	}
 	if e.outbox.schedule == nil {
 		e.outbox.schedule = delivery.DefaultSchedule()

@@ -22,36 +22,48 @@ import (
 // destination are written in the same commit, so a run is never stored
 // without its deliveries, nor a delivery without its run; the dispatcher
 // then sends them, and a delivery is done only when its receiver answered
-// 2xx. Across kill -9 that is at least once: an attempt whose answer was
+// 2xx. Across kill -9 that is at least once: an attempt whose outcome was
 // not yet recorded is sent again, with the same webhook-id.
 //
-// The dispatcher is one goroutine that reads the queue of due deliveries
-// (the store's due index, earliest first) every second, or at once when a
-// commit wrote deliveries, and hands each to a sender goroutine: at most
-// DeliveryConcurrency at a time per destination, so a slow or dead receiver
-// holds up only its own deliveries, never ingestion (which only writes the
-// records) nor other destinations. A due delivery whose destination has no
-// room is parked: kept in memory in its destination's queue, and skipped by
-// later reads of the store's queue without counting against their batch,
-// so the backlog of a slow destination, due before everything else, never
-// hides the deliveries behind it. When an attempt ends, its sender starts
-// the oldest parked delivery of its destination itself: a backlog drains as
-// fast as its receiver answers, without a read of the store's queue per
-// attempt. The outcome of an attempt is written with the delivery:
-// SUCCEEDED; or due again after the schedule's wait (and the receiver's
-// Retry-After); or FAILED when the schedule is spent; or held with its
-// destination when the receiver answered 410 Gone.
+// Three kinds of goroutine, all owned by runDispatcher:
+//
+//   - the dispatcher reads the store's queue of due deliveries (keys only:
+//     each names its destination) from where its last read stopped, round
+//     robin, and appends each to its destination's queue in memory — every
+//     second, at once when a commit wrote deliveries, and whenever a queue
+//     runs low. A destination whose queue is full (a slow or dead receiver)
+//     is skipped, so its backlog never hides the deliveries behind it;
+//   - each destination has up to DeliveryConcurrency senders, which take
+//     from its queue, send, and pass the outcome on: a slow receiver holds
+//     up only its own deliveries, never ingestion (which only writes the
+//     records) nor other destinations;
+//   - one recorder writes outcomes, every outcome waiting in one commit
+//     (one fsync for many attempts): SUCCEEDED; or due again after the
+//     schedule's wait (and the receiver's Retry-After); or FAILED when the
+//     schedule is spent; or held with its destination — disabled in the
+//     same commit — when the receiver answered 410 Gone.
+//
+// A delivery is read into a queue again only once its outcome is recorded
+// (known), so it is never sent twice at once.
 
 // Defaults of the outbox.
 const (
 	// DefaultDeliveryConcurrency is how many attempts run at once per
 	// destination.
-	DefaultDeliveryConcurrency = 4
+	DefaultDeliveryConcurrency = 8
 	// dispatchPoll is how often the dispatcher reads the queue when nothing
 	// woke it: retries come due by the clock.
 	dispatchPoll = time.Second
 	// dispatchBatch is how many due deliveries one read of the queue takes.
 	dispatchBatch = 512
+	// dispatchGap is the least time between two reads of the queue that
+	// commits asked for: under load every commit writes deliveries, and
+	// reading the queue per commit cost more than sending them.
+	dispatchGap = 20 * time.Millisecond
+	// queuedPerDestination bounds a destination's queue in memory.
+	queuedPerDestination = 256
+	// recordBatch bounds the outcomes one commit of the recorder writes.
+	recordBatch = 256
 	// maxAttemptsKept bounds the attempts a delivery keeps (the schedule
 	// may be long, and RetryDelivery restarts it): the newest are kept.
 	maxAttemptsKept = 100
@@ -64,82 +76,31 @@ type outbox struct {
 	schedule    delivery.Schedule
 	concurrency int
 
-	wake chan struct{} // buffered 1: a commit wrote deliveries
+	wake     chan struct{} // buffered 1: deliveries were written, or a queue ran low
+	outcomes chan outcomeOf
 
-	mu       sync.Mutex
-	inflight map[string]bool          // delivery ids handed to a sender goroutine
-	perDest  map[string]int           // attempts under way, by destination id
-	parked   map[string]string        // parked delivery id → its destination, which had no room
-	queues   map[string][]DueDelivery // parked deliveries by destination, oldest first (and ids no longer parked)
-	senders  sync.WaitGroup
+	mu      sync.Mutex
+	known   map[string]bool       // queued, being sent or being recorded
+	queues  map[string]*destQueue // by destination id
+	after   *DueDelivery          // where the next read of the store's queue starts
+	soon    time.Time             // the earliest retry the recorder scheduled since the last read
+	senders sync.WaitGroup
 }
 
-// park remembers a due delivery whose destination has no room, at the end
-// of its destination's queue. Callers hold o.mu.
-func (o *outbox) park(dd DueDelivery, dest string) {
-	if o.parked == nil {
-		o.parked, o.queues = map[string]string{}, map[string][]DueDelivery{}
-	}
-	if _, ok := o.parked[dd.ID]; ok {
-		return
-	}
-	o.parked[dd.ID] = dest
-	o.queues[dest] = append(o.queues[dest], dd)
+// destQueue is one destination's due deliveries and its senders.
+type destQueue struct {
+	items   []DueDelivery
+	senders int
 }
 
-// unpark forgets a parked delivery that is being started; its queue entry
-// goes stale and is skipped. Callers hold o.mu.
-func (o *outbox) unpark(id string) { delete(o.parked, id) }
-
-// nextParked takes the oldest parked delivery of a destination whose
-// sender is not still at work, marks it in flight and returns it; false
-// when there is none. Callers hold o.mu.
-func (o *outbox) nextParked(dest string) (DueDelivery, bool) {
-	q := o.queues[dest]
-	for len(q) > 0 && o.parked[q[0].ID] != dest {
-		q = q[1:] // stale: started or forgotten since
-	}
-	defer func() {
-		if len(q) == 0 {
-			delete(o.queues, dest)
-		} else {
-			o.queues[dest] = q
-		}
-	}()
-	for i, dd := range q {
-		// One in flight is parked by its own sender, which is about to
-		// finish; it stays for the next attempt that ends.
-		if o.parked[dd.ID] == dest && !o.inflight[dd.ID] {
-			q = slices.Delete(q, i, i+1)
-			o.unpark(dd.ID)
-			o.inflight[dd.ID] = true
-			return dd, true
-		}
-	}
-	return DueDelivery{}, false
-}
-
-// forgetParked drops the parked deliveries that are no longer due, given
-// every due delivery's id. Callers hold o.mu.
-func (o *outbox) forgetParked(due map[string]bool) {
-	for id := range o.parked {
-		if !due[id] {
-			delete(o.parked, id)
-		}
-	}
-	for dest, q := range o.queues {
-		kept := q[:0]
-		for _, dd := range q {
-			if o.parked[dd.ID] == dest {
-				kept = append(kept, dd)
-			}
-		}
-		if len(kept) == 0 {
-			delete(o.queues, dest)
-		} else {
-			o.queues[dest] = kept
-		}
-	}
+// outcomeOf is what an attempt decided, for the recorder: change applies it
+// to the stored delivery inside the recorder's commit (nil: nothing to
+// write, the delivery is only forgotten), and after runs once it is
+// committed.
+type outcomeOf struct {
+	dd     DueDelivery
+	change func(Tx, *harkv1.Delivery) (bool, error)
+	after  func()
 }
 
 // notify wakes the dispatcher; it never blocks.
@@ -195,46 +156,74 @@ func (e *Engine) deliveryExpiry(run *harkv1.WorkflowRun) time.Time {
 
 // runDispatcher sends due deliveries until ctx ends, then waits for the
 // attempts under way (which ctx cancels: their deliveries stay due and are
-// sent again at the next start).
+// sent again at the next start) and records what they decided.
 func (e *Engine) runDispatcher(ctx context.Context) {
 	defer e.wg.Done()
 	o := e.outbox
-	defer o.senders.Wait()
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		e.runRecorder()
+	}()
+	defer func() {
+		o.senders.Wait()
+		close(o.outcomes)
+		<-recorded
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-o.wake:
+			if gap := dispatchGap - time.Since(last); gap > 0 {
+				// Coalesce: read once the gap has passed.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(gap):
+				}
+			}
 		case <-timer.C:
 		}
-		full := e.dispatchDue(ctx)
+		last = time.Now()
+		more := e.dispatchDue(ctx)
 		wait := dispatchPoll
-		if full {
-			wait = 10 * time.Millisecond // more are due; let senders start
+		o.mu.Lock()
+		if !o.soon.IsZero() {
+			wait = min(wait, max(time.Until(o.soon), time.Millisecond))
+			o.soon = time.Time{}
+		}
+		o.mu.Unlock()
+		if more {
+			wait = time.Millisecond // the read stopped at its batch: go on
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
 		timer.Reset(wait)
 	}
 }
 
-// dispatchDue starts an attempt for every due delivery whose destination
-// may have room, and reports whether the read of the queue was full (more
-// are due than it read).
-//
-// Parked deliveries are skipped unless their destination has room now, and
-// then only as many as it has room for. The read takes dispatchBatch
-// deliveries beyond the parked and in-flight ones, which it skips, so the
-// deliveries behind a slow destination's backlog are always reached: at the
-// cost of reading the keys of that backlog (not its records) each time.
+// dispatchDue reads the next batch of the store's queue into the
+// destinations' queues and starts their senders, and reports whether to
+// read on at once: the read stopped at its batch (more may be due behind
+// it) and queued something. A read that queued nothing — every delivery it
+// found queued already, or its destination's queue full — waits for a
+// queue to run low or for the poll, instead of reading the same keys again.
 func (e *Engine) dispatchDue(ctx context.Context) bool {
 	o := e.outbox
 	o.mu.Lock()
-	limit := dispatchBatch + len(o.parked) + len(o.inflight)
+	after := o.after
 	o.mu.Unlock()
 	var due []DueDelivery
 	err := e.store.View(ctx, func(tx Tx) (err error) {
-		due, err = tx.DueDeliveries(e.now(), limit)
+		due, err = tx.DueDeliveries(e.now(), after, dispatchBatch)
 		return err
 	})
 	if err != nil {
@@ -243,68 +232,79 @@ func (e *Engine) dispatchDue(ctx context.Context) bool {
 		}
 		return false
 	}
-	start := make([]DueDelivery, 0, min(len(due), dispatchBatch))
-	room := map[string]int{} // what this read may still start, by parked destination
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(due) < dispatchBatch {
+		o.after = nil // the end of what is due: the next read starts over
+	} else {
+		o.after = &due[len(due)-1]
+	}
+	queued := 0
 	for _, dd := range due {
-		if len(start) == dispatchBatch {
-			break
-		}
-		if o.inflight[dd.ID] {
+		if o.known[dd.ID] {
 			continue
 		}
-		if dest, ok := o.parked[dd.ID]; ok {
-			r, seen := room[dest]
-			if !seen {
-				r = o.concurrency - o.perDest[dest]
-			}
-			if r <= 0 {
-				continue
-			}
-			room[dest] = r - 1
-			o.unpark(dd.ID)
+		q := o.queues[dd.DestinationID]
+		if q == nil {
+			q = &destQueue{}
+			o.queues[dd.DestinationID] = q
 		}
-		o.inflight[dd.ID] = true
-		start = append(start, dd)
-	}
-	if len(due) < limit {
-		// The whole queue was read: a parked delivery not in it is no
-		// longer due (retried, expired), so forget it.
-		inQueue := make(map[string]bool, len(due))
-		for _, dd := range due {
-			inQueue[dd.ID] = true
+		if len(q.items) >= queuedPerDestination {
+			continue // full: read again when it has drained
 		}
-		o.forgetParked(inQueue)
+		o.known[dd.ID] = true
+		q.items = append(q.items, dd)
+		queued++
+		for q.senders < o.concurrency && q.senders < len(q.items) {
+			q.senders++
+			o.senders.Go(func() { e.sendQueue(ctx, dd.DestinationID) })
+		}
 	}
-	o.mu.Unlock()
-	for _, dd := range start {
-		e.startAttempt(ctx, dd)
-	}
-	return len(due) == limit
+	return len(due) == dispatchBatch && queued > 0
 }
 
-// startAttempt makes an attempt at dd in a sender goroutine; the caller
-// has put dd in o.inflight.
-func (e *Engine) startAttempt(ctx context.Context, dd DueDelivery) {
+// sendQueue is one sender of a destination: it sends its queue's
+// deliveries one by one until the queue is empty or ctx ends.
+func (e *Engine) sendQueue(ctx context.Context, dest string) {
 	o := e.outbox
-	o.senders.Go(func() {
-		defer func() {
-			o.mu.Lock()
-			delete(o.inflight, dd.ID)
-			o.mu.Unlock()
-		}()
-		defer func() {
-			if r := recover(); r != nil {
-				e.log.Error("sending a delivery panicked", "delivery", dd.ID, "panic", r, "stack", string(debug.Stack()))
+	for {
+		o.mu.Lock()
+		q := o.queues[dest]
+		if ctx.Err() != nil || len(q.items) == 0 {
+			q.senders--
+			if q.senders == 0 && len(q.items) == 0 {
+				delete(o.queues, dest)
 			}
-		}()
-		e.attempt(ctx, dd)
-	})
+			o.mu.Unlock()
+			return
+		}
+		dd := q.items[0]
+		q.items = q.items[1:]
+		low := len(q.items) == queuedPerDestination/2
+		o.mu.Unlock()
+		if low {
+			o.notify() // refill before it runs dry
+		}
+		e.attemptSafely(ctx, dd)
+	}
 }
 
-// attempt sends one due delivery, if its destination has room, and records
-// the outcome.
+// attemptSafely is attempt, with a panic logged and the delivery left due.
+func (e *Engine) attemptSafely(ctx context.Context, dd DueDelivery) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("sending a delivery panicked", "delivery", dd.ID, "panic", r, "stack", string(debug.Stack()))
+			e.outbox.outcomes <- outcomeOf{dd: dd}
+		}
+	}()
+	e.attempt(ctx, dd)
+}
+
+// attempt sends one due delivery and hands what it decided to the
+// recorder; every path hands exactly one outcome on, so the delivery is
+// forgotten (and can be read again) once that is recorded.
 func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
+	o := e.outbox
 	var (
 		dl      *harkv1.Delivery
 		run     *harkv1.WorkflowRun
@@ -316,70 +316,42 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 		if dl, run, err = tx.Delivery(dd.Environment, dd.ID); err != nil {
 			return err
 		}
-		dest, secrets, err = tx.Destination(dd.Environment, dl.GetDestinationId())
+		dest, secrets, err = e.destination(tx, dd.Environment, dl.GetDestinationId())
 		if isNotFound(err) {
 			gone, err = true, nil
 		}
 		return err
 	})
 	switch {
-	case isNotFound(err):
-		return // expired or deleted meanwhile; the index entry expires too
 	case err != nil:
-		if ctx.Err() == nil {
+		if !isNotFound(err) && ctx.Err() == nil {
 			e.log.Warn("read a delivery", "delivery", dd.ID, "err", err)
 		}
+		o.outcomes <- outcomeOf{dd: dd} // expired, or read again later
 		return
 	case dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil || dl.GetNextAttemptAt().AsTime().After(e.now()):
-		return // changed since the queue was read
+		o.outcomes <- outcomeOf{dd: dd} // changed since the queue was read
+		return
 	case gone:
-		e.finishAttempt(ctx, dd, func(_ Tx, d *harkv1.Delivery) (bool, error) {
+		o.outcomes <- outcomeOf{dd: dd, change: func(_ Tx, d *harkv1.Delivery) (bool, error) {
 			e.failDeleted(d)
 			return true, nil
-		})
+		}}
 		return
 	case dest.GetStatus() != harkv1.DestinationStatus_DESTINATION_STATUS_ACTIVE:
-		e.finishAttempt(ctx, dd, e.holdIfInactive)
+		o.outcomes <- outcomeOf{dd: dd, change: e.holdIfInactive}
 		return
 	}
-	o := e.outbox
-	o.mu.Lock()
-	if o.perDest[dest.GetId()] >= o.concurrency {
-		// Stays due, parked: an attempt to its destination that ends
-		// starts it.
-		o.park(dd, dest.GetId())
-		o.mu.Unlock()
-		return
-	}
-	o.perDest[dest.GetId()]++
-	o.mu.Unlock()
-	defer func() {
-		o.mu.Lock()
-		if o.perDest[dest.GetId()]--; o.perDest[dest.GetId()] == 0 {
-			delete(o.perDest, dest.GetId())
-		}
-		next, ok := DueDelivery{}, false
-		if ctx.Err() == nil {
-			next, ok = o.nextParked(dest.GetId())
-		}
-		waiting := len(o.queues[dest.GetId()]) > 0
-		o.mu.Unlock()
-		switch {
-		case ok:
-			e.startAttempt(ctx, next)
-		case waiting:
-			o.notify() // only ones still in flight are parked: the next read takes them
-		}
-	}()
 
 	msg := delivery.Message{ID: dl.GetId(), EventType: delivery.EventType(dl.GetEventType()), Run: run, Timestamp: changeTime(dl, run)}
 	a := o.client.Send(ctx, target(dest, secrets), msg)
 	if ctx.Err() != nil && errors.Is(a.Err, context.Canceled) {
-		return // shutting down: the delivery stays due and is sent again
+		o.outcomes <- outcomeOf{dd: dd} // shutting down: it stays due and is sent again
+		return
 	}
 	var result string
 	disabled := false
-	recorded := e.finishAttempt(ctx, dd, func(tx Tx, d *harkv1.Delivery) (bool, error) {
+	o.outcomes <- outcomeOf{dd: dd, change: func(tx Tx, d *harkv1.Delivery) (bool, error) {
 		result, disabled = "failed", false
 		d.Attempts = append(d.Attempts, a.Proto())
 		if n := len(d.Attempts); n > maxAttemptsKept {
@@ -414,14 +386,99 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 			}
 		}
 		return true, nil
+	}, after: func() {
+		if result != "" {
+			e.metrics.DeliveryAttempted(dest.GetType(), result, a.Duration)
+		}
+		if disabled {
+			e.catalog.invalidate() // the destination changed
+			e.log.Warn("destination disabled: its receiver answered 410 Gone", "destination", dest.GetId(), "environment", dest.GetEnvironment())
+		}
+	}}
+}
+
+// runRecorder writes outcomes until the channel closes: all those waiting,
+// up to recordBatch, in one commit. A commit that fails keeps nothing of
+// its outcomes: their deliveries stay due and are sent again.
+func (e *Engine) runRecorder() {
+	o := e.outbox
+	for first := range o.outcomes {
+		batch := []outcomeOf{first}
+	gather:
+		for len(batch) < recordBatch {
+			select {
+			case next, ok := <-o.outcomes:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, next)
+			default:
+				break gather
+			}
+		}
+		e.record(batch)
+	}
+}
+
+// record commits a batch of outcomes, then forgets their deliveries.
+func (e *Engine) record(batch []outcomeOf) {
+	o := e.outbox
+	var soon time.Time
+	written := make([]bool, len(batch))
+	err := e.store.Update(context.Background(), func(tx Tx) error {
+		soon = time.Time{}
+		for i, oc := range batch {
+			written[i] = false
+			if oc.change == nil {
+				continue
+			}
+			dl, run, err := tx.Delivery(oc.dd.Environment, oc.dd.ID)
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil {
+				continue // changed meanwhile (a retry through the API)
+			}
+			ok, err := oc.change(tx, dl)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			dl.UpdatedAt = e.timestamp()
+			if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
+				return err
+			}
+			written[i] = true
+			if next := dl.GetNextAttemptAt(); next != nil && (soon.IsZero() || next.AsTime().Before(soon)) {
+				soon = next.AsTime()
+			}
+		}
+		return nil
 	})
-	if result != "" {
-		e.metrics.DeliveryAttempted(dest.GetType(), result, a.Duration)
+	if err != nil {
+		e.log.Warn("record delivery attempts; they will be sent again", "attempts", len(batch), "err", err)
 	}
-	if recorded && disabled {
-		e.catalog.invalidate() // the destination changed
-		e.log.Warn("destination disabled: its receiver answered 410 Gone", "destination", dest.GetId(), "environment", dest.GetEnvironment())
+	o.mu.Lock()
+	for _, oc := range batch {
+		delete(o.known, oc.dd.ID)
 	}
+	if !soon.IsZero() && (o.soon.IsZero() || soon.Before(o.soon)) {
+		o.soon = soon
+	}
+	o.mu.Unlock()
+	if err == nil {
+		for i, oc := range batch {
+			if written[i] && oc.after != nil {
+				oc.after()
+			}
+		}
+	}
+	o.notify()
 }
 
 // holdIfInactive holds a due delivery whose destination an attempt read
@@ -457,39 +514,6 @@ func changeTime(dl *harkv1.Delivery, run *harkv1.WorkflowRun) time.Time {
 		return run.GetUpdatedAt().AsTime()
 	}
 	return run.GetCreatedAt().AsTime()
-}
-
-// finishAttempt records what an attempt at dd decided, in one transaction.
-// change gets the transaction and the stored delivery, if it is still the
-// pending, due one that was read (a retry through the API or an expiry may
-// have changed it meanwhile), and may read and change the destination in
-// the same commit; it returns false to leave the delivery as it is. It
-// reports whether the change was committed. When the commit fails, nothing
-// of it is kept: the delivery stays due and is sent again.
-func (e *Engine) finishAttempt(ctx context.Context, dd DueDelivery, change func(Tx, *harkv1.Delivery) (bool, error)) bool {
-	// The attempt happened: record it even if the server is stopping.
-	ctx = context.WithoutCancel(ctx)
-	written := false
-	err := e.store.Update(ctx, func(tx Tx) error {
-		written = false
-		dl, run, err := tx.Delivery(dd.Environment, dd.ID)
-		if err != nil {
-			return err
-		}
-		if dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil {
-			return nil
-		}
-		if ok, err := change(tx, dl); err != nil || !ok {
-			return err
-		}
-		dl.UpdatedAt = e.timestamp()
-		written = true
-		return tx.PutDelivery(dl, nil, e.deliveryExpiry(run))
-	})
-	if err != nil && !isNotFound(err) {
-		e.log.Warn("record a delivery attempt; it will be sent again", "delivery", dd.ID, "err", err)
-	}
-	return err == nil && written
 }
 
 // disableDestination marks a destination DISABLED, in tx, after its

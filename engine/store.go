@@ -158,8 +158,9 @@ type Tx interface {
 	// SourceEvents does events.
 	Deliveries(env, before string, limit, scanLimit int, keep func(*harkv1.Delivery) bool) (deliveries []*harkv1.Delivery, lastScanned string, err error)
 	// DueDeliveries lists deliveries of every environment due at or
-	// before until, earliest first, at most limit.
-	DueDeliveries(until time.Time, limit int) ([]DueDelivery, error)
+	// before until, earliest first, after the position `after` (nil: from
+	// the start), at most limit.
+	DueDeliveries(until time.Time, after *DueDelivery, limit int) ([]DueDelivery, error)
 	// HeldDeliveries lists the ids of a destination's held deliveries, in
 	// id order after `after`, at most limit.
 	HeldDeliveries(env, destinationID, after string, limit int) ([]string, error)
@@ -180,10 +181,12 @@ type EventJSON struct {
 	Event, Data, Traits []byte
 }
 
-// DueDelivery is a delivery in the dispatcher's queue.
+// DueDelivery is a delivery in the dispatcher's queue: its place in it
+// (Due, then the rest) and what the dispatcher needs to hand it to its
+// destination's senders without reading it.
 type DueDelivery struct {
-	Environment, ID string
-	Due             time.Time
+	Due                            time.Time
+	Environment, DestinationID, ID string
 }
 
 // RunFeedEntry is one change of a run in an environment's feed.

@@ -476,11 +476,12 @@ func TestDestinationsWebhook(t *testing.T) {
 			run   *harkv1.WorkflowRun
 		}{c.event, run}
 	}
-	reqs := rc.waitRequests(t, len(want))
+	rc.waitRequests(t, len(want))
 	for _, d := range f.deliveries(t, url.Values{"destinationId": {all.GetId()}}) {
 		f.waitStatus(t, d.GetId(), dlvSucceeded)
 	}
-	if reqs = rc.requests(); len(reqs) != len(want) {
+	reqs := rc.requests()
+	if len(reqs) != len(want) {
 		t.Fatalf("receiver got %d requests (%v), want %d", len(reqs), webhookIDs(reqs), len(want))
 	}
 	for _, req := range reqs {

@@ -177,9 +177,9 @@ func decodeDelivery(v []byte) (*harkv1.Delivery, []byte, error) {
 	return d, v[k+int(n):], nil
 }
 
-func dueKey(at time.Time, env, id string) []byte {
+func dueKey(at time.Time, env, destination, id string) []byte {
 	k := binary.BigEndian.AppendUint64([]byte{tableDueDelivery}, uint64(at.UnixNano()))
-	return append(append(append(k, env...), sep), id...)
+	return append(append(append(append(append(k, env...), sep), destination...), sep), id...)
 }
 
 // due is where a delivery's state puts it: the due index (at), the held
@@ -220,12 +220,12 @@ func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt t
 	oldAt, oldHeld := due(old)
 	newAt, newHeld := due(d)
 	if !oldAt.IsZero() && !oldAt.Equal(newAt) {
-		if err := t.txn.Delete(dueKey(oldAt, env, id)); err != nil {
+		if err := t.txn.Delete(dueKey(oldAt, env, old.GetDestinationId(), id)); err != nil {
 			return err
 		}
 	}
 	if !newAt.IsZero() && !newAt.Equal(oldAt) {
-		if err := t.txn.SetEntry(expiring(dueKey(newAt, env, id), nil, expiresAt)); err != nil {
+		if err := t.txn.SetEntry(expiring(dueKey(newAt, env, d.GetDestinationId(), id), nil, expiresAt)); err != nil {
 			return err
 		}
 	}
@@ -276,12 +276,22 @@ func (t tx) Deliveries(env, before string, limit, scanLimit int, keep func(*hark
 	return out, "", nil
 }
 
-func (t tx) DueDeliveries(until time.Time, limit int) ([]engine.DueDelivery, error) {
+func (t tx) DueDeliveries(until time.Time, after *engine.DueDelivery, limit int) ([]engine.DueDelivery, error) {
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tableDueDelivery}})
 	defer it.Close()
 	var out []engine.DueDelivery
-	for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+	var start []byte
+	if after != nil {
+		start = dueKey(after.Due, after.Environment, after.DestinationID, after.ID)
+		it.Seek(start)
+	} else {
+		it.Rewind()
+	}
+	for ; it.Valid() && len(out) < limit; it.Next() {
 		k := it.Item().Key()
+		if start != nil && bytes.Equal(k, start) {
+			continue
+		}
 		if len(k) < 1+8 {
 			return nil, fmt.Errorf("due index key %x is malformed", k)
 		}
@@ -289,11 +299,11 @@ func (t tx) DueDeliveries(until time.Time, limit int) ([]engine.DueDelivery, err
 		if at.After(until) {
 			break
 		}
-		env, id, ok := bytes.Cut(k[9:], []byte{sep})
-		if !ok {
+		parts := bytes.SplitN(k[9:], []byte{sep}, 3)
+		if len(parts) != 3 {
 			return nil, fmt.Errorf("due index key %x is malformed", k)
 		}
-		out = append(out, engine.DueDelivery{Environment: string(env), ID: string(id), Due: at})
+		out = append(out, engine.DueDelivery{Environment: string(parts[0]), DestinationID: string(parts[1]), ID: string(parts[2]), Due: at})
 	}
 	return out, nil
 }
@@ -321,8 +331,8 @@ func (t tx) OutboxDepth() (int, time.Time, error) {
 	var oldest string
 	for it.Rewind(); it.Valid(); it.Next() {
 		k := it.Item().Key()
-		if i := bytes.IndexByte(k[min(9, len(k)):], sep); i >= 0 {
-			if id := string(k[9+i+1:]); oldest == "" || id < oldest {
+		if i := bytes.LastIndexByte(k, sep); i >= 9 {
+			if id := string(k[i+1:]); oldest == "" || id < oldest {
 				oldest = id
 			}
 		}
