@@ -23,19 +23,23 @@ import (
 //	<!-- readme-test: background -->          a server: runs in the background until the next
 //	                                           background block (which stops it with SIGINT,
 //	                                           as Ctrl-C would) or the end
+//	<!-- readme-test: beside, wait for ADDR --> runs in the background beside the server (a
+//	                                           receiver), until the end; the next block waits
+//	                                           until ADDR accepts connections
 //	<!-- readme-test: interrupt after 2s -->  runs until interrupted, as a reader would Ctrl-C it
 //	<!-- readme-test: skip: reason -->         not run, for the reason given
 //
 // Any other block runs in the foreground and must succeed.
 type readmeBlock struct {
 	line int    // of the opening fence, for messages
-	mode string // "", "background", "interrupt", "skip"
+	mode string // "", "background", "beside", "interrupt", "skip"
 	wait time.Duration
 	why  string
+	addr string // beside: what to wait for
 	text string
 }
 
-var readmeMarker = regexp.MustCompile(`^<!-- readme-test: (background|interrupt after (\d+)s|skip: (.+)) -->$`)
+var readmeMarker = regexp.MustCompile(`^<!-- readme-test: (background|beside, wait for (\S+)|interrupt after (\d+)s|skip: (.+)) -->$`)
 
 // readmeBlocks reads the sh blocks of a README, in order. Blocks inside list
 // items are indented; the indentation of their fence is removed.
@@ -58,10 +62,12 @@ func readmeBlocks(t *testing.T, readme string) []readmeBlock {
 				case m[1] == "background":
 					cur.mode = "background"
 				case m[2] != "":
-					n, _ := strconv.Atoi(m[2])
+					cur.mode, cur.addr = "beside", m[2]
+				case m[3] != "":
+					n, _ := strconv.Atoi(m[3])
 					cur.mode, cur.wait = "interrupt", time.Duration(n)*time.Second
 				default:
-					cur.mode, cur.why = "skip", m[3]
+					cur.mode, cur.why = "skip", m[4]
 				}
 			} else if strings.HasPrefix(prev, "<!-- readme-test") {
 				t.Fatalf("README.md:%d: marker %q is not one the test knows", i, prev)
@@ -157,6 +163,16 @@ __wait_up() {
   echo "the server of README block $__block did not come up" >&2
   return 1
 }
+__wait_port() {
+  for _ in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "nothing listens on $1 for README block $__block" >&2
+  return 1
+}
 `)
 	for i, blk := range blocks {
 		text := strings.ReplaceAll(blk.text, "127.0.0.1:8080", addr)
@@ -166,6 +182,8 @@ __wait_up() {
 			fmt.Fprintf(&b, "echo '   skipped: %s'\n", strings.ReplaceAll(blk.why, "'", ""))
 		case "background":
 			fmt.Fprintf(&b, "__stop_bg\n(\n%s) > \"server-%d.log\" 2>&1 &\n__bg+=($!)\n__wait_up || { cat \"server-%d.log\" >&2; exit 1; }\n", text, i+1, i+1)
+		case "beside":
+			fmt.Fprintf(&b, "(\n%s) > \"beside-%d.log\" 2>&1 &\n__bg+=($!)\n__wait_port %q || { cat \"beside-%d.log\" >&2; exit 1; }\n", text, i+1, blk.addr, i+1)
 		case "interrupt":
 			fmt.Fprintf(&b, "(\n%s) &\n__p=$!\nsleep %d\nkill -INT -- \"-$__p\" 2>/dev/null || true\n__rc=0; wait \"$__p\" || __rc=$?\n"+
 				"if [ \"$__rc\" != 0 ] && [ \"$__rc\" != 130 ]; then echo \"README block $__block exited $__rc\" >&2; exit 1; fi\n",
