@@ -148,8 +148,9 @@ type Tx interface {
 	// Delivery returns an outbox record: the delivery and the run as of
 	// the change it carries.
 	Delivery(env, id string) (*harkv1.Delivery, *harkv1.WorkflowRun, error)
-	// PutDelivery stores a delivery until expiresAt, with the run as of its
-	// change (nil keeps the stored one), and keeps its place: a PENDING
+	// PutDelivery stores a delivery until expiresAt, and keeps its place.
+	// With run (the run as of the change it carries) it writes a new
+	// delivery; without, it updates a stored one, keeping its run. A PENDING
 	// delivery with next_attempt_at is due then (DueDeliveries); a PENDING
 	// one without is held for its destination (HeldDeliveries); others are
 	// done.

@@ -196,16 +196,20 @@ func due(d *harkv1.Delivery) (at time.Time, held bool) {
 
 func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt time.Time) error {
 	env, id := d.GetEnvironment(), d.GetId()
-	old, _, runBytes, err := t.delivery(env, id)
-	switch {
-	case errors.Is(err, engine.ErrNotFound):
-		old = nil
-	case err != nil:
-		return err
-	}
+	var (
+		old      *harkv1.Delivery
+		runBytes []byte
+		err      error
+	)
 	if run != nil {
+		// A new delivery (see engine.Tx): nothing stored to read.
 		if runBytes, err = proto.Marshal(run); err != nil {
 			return fmt.Errorf("encode run: %w", err)
+		}
+	} else {
+		old, _, runBytes, err = t.delivery(env, id)
+		if err != nil {
+			return err
 		}
 	}
 	b, err := proto.Marshal(d)
