@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/spf13/cobra"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // newListenCommand is `hark listen`: a webhook receiver for development,
