@@ -61,6 +61,13 @@ func (o *outcome) fail(status harkv1.ActionStatus, format string, args ...any) *
 	return o
 }
 
+// Outcomes that say only why nothing happened, shared: outcomes are never
+// changed once made (finish copies before it writes).
+var (
+	conditionFalse  = &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SKIPPED, reason: "condition false"}
+	triggerInactive = &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SKIPPED, reason: "the trigger is inactive"}
+)
+
 // eventEnv builds the expression environment of a logged event.
 // An event without data has data nil, as jsonEnv gives it.
 func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
@@ -75,19 +82,18 @@ func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
 // trigger's status, the condition and the mapping — so the ingest path can
 // run it on all cores before the commit. finish completes it.
 func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outcome {
-	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "the trigger is inactive")
+		return triggerInactive
 	}
+	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
 	o.conditionResult = true
 	if ct.condition != nil {
 		ok, err := ct.condition.EvalBool(env)
 		if err != nil {
 			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "condition: %v", err)
 		}
-		o.conditionResult = ok
 		if !ok {
-			return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "condition false")
+			return conditionFalse // most outcomes: one shared, not one per trigger and event
 		}
 	}
 	o.conditionPassed = true
@@ -133,10 +139,10 @@ func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outco
 // counts), and the recipients must be identified. It does not change mapped:
 // a commit that is retried finishes the same outcome again.
 func (e *Engine) finish(tx Tx, ct *compiledTrigger, ev *harkv1.SourceEvent, mapped *outcome) (*outcome, error) {
-	o := *mapped
-	if !o.conditionPassed {
-		return &o, nil
+	if !mapped.conditionPassed {
+		return mapped, nil
 	}
+	o := *mapped
 	wf, err := e.workflow(tx, ct.t.GetWorkflowKey())
 	switch {
 	case isNotFound(err):

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -238,7 +239,9 @@ func (p *Program) Eval(env Env) (any, error) {
 // run is Eval, also returning the run's budget (nil when the run stopped
 // before it made one).
 func (p *Program) run(env Env) (any, *budget, error) {
-	machine := vm.VM{MemoryBudget: MemoryBudget}
+	machine := vms.Get().(*vm.VM)
+	defer vms.Put(machine)
+	clear(machine.Variables) // a run that stops early must not find the last one's budget
 	out, err := machine.Run(p.prog, map[string]any(env))
 	// The budget is the program's first variable (finish declares it).
 	var b *budget
@@ -255,6 +258,10 @@ func (p *Program) run(env Env) (any, *budget, error) {
 	}
 	return out, b, nil
 }
+
+// vms are expr machines kept between runs: a machine's stack and scopes are
+// reused (vm.VM.Run resets them), which saved most of a run's allocations.
+var vms = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: MemoryBudget} }}
 
 // shorten cuts s to at most n bytes, on a character boundary, marking the
 // cut: an error that quotes a large field need not carry all of it.
