@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,9 @@ type metrics struct {
 	pluginSeconds  *prometheus.HistogramVec
 	attempts       *prometheus.CounterVec
 	attemptSeconds *prometheus.HistogramVec
+
+	eventCounters    sync.Map // eventLabels → prometheus.Counter
+	requestObservers sync.Map // requestLabels → prometheus.Observer
 }
 
 var _ engine.Metrics = (*metrics)(nil)
@@ -172,7 +176,20 @@ func (m *metrics) EventLogged(sourceType, eventType string, status harkv1.Source
 	if !specTypes[eventType] {
 		eventType = "other"
 	}
-	m.events.WithLabelValues(sourceType, eventType, enumLabel(status.String(), "SOURCE_EVENT_STATUS_")).Inc()
+	k := eventLabels{sourceType, eventType, status}
+	c, ok := m.eventCounters.Load(k)
+	if !ok {
+		c, _ = m.eventCounters.LoadOrStore(k, m.events.WithLabelValues(sourceType, eventType, enumLabel(status.String(), "SOURCE_EVENT_STATUS_")))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// eventLabels are hark_events_received_total's labels; the counter of each
+// set is looked up once (labels are bounded: see metrics) and kept, as the
+// ingest path counts every event.
+type eventLabels struct {
+	sourceType, eventType string
+	status                harkv1.SourceEventStatus
 }
 
 func (m *metrics) DeliveryRejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
@@ -239,8 +256,20 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		began := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(routeKind(r.URL.Path), strconv.Itoa(sw.code)).Observe(time.Since(began).Seconds())
+		k := requestLabels{routeKind(r.URL.Path), sw.code}
+		o, ok := m.requestObservers.Load(k)
+		if !ok {
+			o, _ = m.requestObservers.LoadOrStore(k, m.requests.WithLabelValues(k.route, strconv.Itoa(k.code)))
+		}
+		o.(prometheus.Observer).Observe(time.Since(began).Seconds())
 	})
+}
+
+// requestLabels are hark_http_request_duration_seconds's labels, kept as
+// eventLabels are.
+type requestLabels struct {
+	route string
+	code  int
 }
 
 // routeKind keeps the route label bounded.
