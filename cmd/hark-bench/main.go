@@ -3,7 +3,7 @@
 // each body, hit by the same client in the same run. The ratio of the two is
 // the figure that travels between machines.
 //
-//	go run ./cmd/hark-bench                       # 32 connections, single events, 10 s
+//	go run ./cmd/hark-bench --compare             # 32 connections, single events, 10 s, and the baseline
 //	go run ./cmd/hark-bench --batch 100           # Segment HTTP API batches of 100
 //	go run ./cmd/hark-bench --triggers 10000      # 10,000 triggers, 10 on the event
 //	go run ./cmd/hark-bench --url http://host:8080 --token T   # an existing server
@@ -48,7 +48,7 @@ type options struct {
 	triggers    int
 	warmup      time.Duration
 	json        bool
-	skipBase    bool
+	compare     bool
 	rate        float64
 	destination string
 }
@@ -82,7 +82,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 1, "events per request: 1 sends single events, more sends HTTP API batches")
 	flag.IntVar(&o.triggers, "triggers", 10, "triggers in the environment; 10 of them are on the benchmark event")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
-	flag.BoolVar(&o.skipBase, "no-baseline", false, "skip the baseline measurement")
+	flag.BoolVar(&o.compare, "compare", false, "also measure the baseline (a bare net/http server that reads and decodes each body) with the same load, in its own process, and print both ratios: throughput and CPU per event")
 	flag.StringVar(&o.destination, "destination", "", "webhook: also send every run to a webhook destination, a receiver in this process that verifies each signature")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second across all connections (0: as fast as the server answers); latency at a fixed rate is what senders see")
 	flag.Parse()
@@ -188,7 +188,7 @@ func run(ctx context.Context, o options) error {
 	if child != nil {
 		rep.Hark.PeakRSSMiB = child.peakRSS()
 	}
-	if !o.skipBase {
+	if o.compare {
 		fmt.Fprintln(os.Stderr, "hark-bench: measuring the baseline…")
 		base, err := startChild(ctx, baselineCommand)
 		if err != nil {
