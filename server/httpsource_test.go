@@ -244,3 +244,20 @@ func TestHTTPSourceSettings(t *testing.T) {
 		t.Fatalf("logged event = %v, want track a", got)
 	}
 }
+
+// TestHTTPSourceLongValues sends an event whose type and user id are as
+// long as an event may be: it must be refused alone with a reason (400),
+// never fail the commit it shares with other deliveries.
+func TestHTTPSourceLongValues(t *testing.T) {
+	t.Parallel()
+	h := startServer(t)
+	_, ingest := hsSource(t, h, "Long", `"preset":"none","event_type_path":"body.type","user_id_path":"body.user"`)
+	for _, body := range []string{
+		`{"type":"` + strings.Repeat("t", 100_000) + `"}`,
+		`{"type":"a","user":"` + strings.Repeat("u", 100_000) + `"}`,
+	} {
+		r, _ := h.deliver(t, ingest, []byte(body))
+		wantStatus(t, r, http.StatusBadRequest)
+	}
+	h.deliverOne(t, ingest, []byte(`{"type":"a"}`))
+}

@@ -29,8 +29,8 @@ import (
 //     header holds the body's HMAC, checked here by an oracle written from
 //     the providers' documentation;
 //   - every event of an accepted delivery is accounted for once, in order,
-//     with type track, a name, UTF-8 text and JSON objects for data and the
-//     original.
+//     with type track, a name, UTF-8 text within its bounds, and JSON
+//     objects for data and the original.
 func FuzzHTTPTranslate(f *testing.F) {
 	seed := func(body, preset, secret, sig, path string) { f.Add([]byte(body), preset, secret, sig, path) }
 	// The providers' documented vectors (see verify_test.go).
@@ -165,7 +165,8 @@ func checkAccounted(t *testing.T, body []byte, r sdk.Result) {
 		}
 		prev = e.Index
 		seen[e.Index]++
-		if e.Type != "track" || e.Name == "" || !utf8.ValidString(e.Name) || !utf8.ValidString(e.UserID) {
+		if e.Type != "track" || e.Name == "" || len(e.Name) > httpsource.MaxNameBytes || len(e.UserID) > httpsource.MaxUserIDBytes ||
+			!utf8.ValidString(e.Name) || !utf8.ValidString(e.UserID) {
 			t.Fatalf("event %d: type %q, name %q, user %q", e.Index, e.Type, e.Name, e.UserID)
 		}
 		if !json.Valid(e.Original) || !bytes.HasPrefix(e.Original, []byte("{")) || !bytes.Equal(e.Data, e.Original) {

@@ -57,9 +57,10 @@
 //     other values reject the event.
 //   - Data and the original event are the event's JSON object as received,
 //     so trigger expressions read it as `body.x`, `data.x` or `x`.
-//   - Limits: MaxEventBytes per event and MaxDepth levels of nesting (an
-//     event over either is rejected alone), MaxEvents per delivery; the
-//     body must be UTF-8.
+//   - Limits: MaxEventBytes per event, MaxDepth levels of nesting,
+//     MaxNameBytes per event type and MaxUserIDBytes per user id (an event
+//     over any is rejected alone, with the reason), MaxEvents per delivery;
+//     the body must be UTF-8.
 package httpsource
 
 import (
@@ -113,6 +114,13 @@ const (
 	// MaxDepth bounds the nesting of one event, as for Segment; it is
 	// measured before any decoder walks the body.
 	MaxDepth = 64
+	// MaxNameBytes bounds an event's name: it is the longest event name a
+	// trigger can match, and names are parts of store keys, which have a
+	// size limit of their own (a 100 KB name would fail the commit it
+	// shares with other deliveries).
+	MaxNameBytes = 200
+	// MaxUserIDBytes bounds a user id, as hark bounds the ids of users.
+	MaxUserIDBytes = 255
 )
 
 // maxBodyDepth bounds the nesting of a whole body before it is decoded.
@@ -304,6 +312,9 @@ func (f fields) event(raw json.RawMessage, headers map[string]string, array bool
 		if err != nil {
 			return sdk.Event{}, fmt.Sprintf("event_type_path %s: %s; an event type is a string", path, err)
 		}
+		if len(name) > MaxNameBytes {
+			return sdk.Event{}, fmt.Sprintf("event_type_path %s: the value is %d bytes; an event type is at most %d", path, len(name), MaxNameBytes)
+		}
 		if name != "" {
 			ev.Name = name
 		}
@@ -312,6 +323,9 @@ func (f fields) event(raw json.RawMessage, headers map[string]string, array bool
 		id, err := text(v)
 		if err != nil {
 			return sdk.Event{}, fmt.Sprintf("user_id_path %s: %s; a user id is a string or a number", path, err)
+		}
+		if len(id) > MaxUserIDBytes {
+			return sdk.Event{}, fmt.Sprintf("user_id_path %s: the value is %d bytes; a user id is at most %d", path, len(id), MaxUserIDBytes)
 		}
 		ev.UserID = id
 	}

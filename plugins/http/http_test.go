@@ -381,6 +381,10 @@ func TestTranslateFieldValues(t *testing.T) {
 		{name: "an array type", body: `{"t":["a"]}`, reject: "event_type_path body.t: the value is an array; an event type is a string"},
 		{name: "a boolean user", body: `{"u":true}`, reject: "user_id_path body.u: the value is a boolean; a user id is a string or a number"},
 		{name: "an object user", body: `{"u":{"id":"u1"}}`, reject: "user_id_path body.u: the value is an object; a user id is a string or a number"},
+		{name: "the longest type", body: `{"t":"` + strings.Repeat("t", httpsource.MaxNameBytes) + `"}`, want: wantEvent{name: strings.Repeat("t", httpsource.MaxNameBytes)}},
+		{name: "a type too long", body: `{"t":"` + strings.Repeat("t", httpsource.MaxNameBytes+1) + `"}`, reject: "event_type_path body.t: the value is 201 bytes; an event type is at most 200"},
+		{name: "the longest user id", body: `{"u":"` + strings.Repeat("u", httpsource.MaxUserIDBytes) + `"}`, want: wantEvent{name: "webhook", userID: strings.Repeat("u", httpsource.MaxUserIDBytes)}},
+		{name: "a user id too long", body: `{"u":"` + strings.Repeat("u", httpsource.MaxUserIDBytes+1) + `"}`, reject: "user_id_path body.u: the value is 256 bytes; a user id is at most 255"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
