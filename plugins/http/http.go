@@ -26,9 +26,10 @@
 // cannot verify (a verifying preset with no signing_secret, a secret with
 // preset none, an unknown preset) are 401 — nothing unverified gets in —
 // and a path setting that is not of the grammar is 400, with the setting
-// and the position in the message. Senders of webhooks retry such answers
-// (Stripe for days, Shopify and Svix for hours), so fixing the settings
-// loses nothing they still retry.
+// and the position in the message. Webhook senders retry any answer but a
+// 2xx (Stripe for up to three days, Svix and so Clerk for about a day,
+// Shopify for hours; GitHub not by itself, but its deliveries can be
+// redelivered), so fixing the settings loses nothing still retried.
 //
 // What a delivery becomes:
 //   - A JSON object is one event; a JSON array of objects is one event per
@@ -180,7 +181,7 @@ func (s *Source) Describe(context.Context) (sdk.Description, error) {
 			{Key: SettingSignatureHeader, Description: "For preset hmac_sha256_hex: the header holding the hex HMAC-SHA256 of the body (optionally after sha256=)."},
 			{Key: SettingEventTypePath, Description: `Path of the event type, the event's name (e.g. body.type, headers["x-github-event"]); replaces the preset's.`},
 			{Key: SettingIdempotencyKeyPath, Description: `Path of the idempotency key (e.g. body.id, headers["x-github-delivery"]); replaces the preset's.`},
-			{Key: SettingTimestampPath, Description: "Path of the event's time, RFC 3339 or Unix seconds (e.g. body.created); replaces the preset's."},
+			{Key: SettingTimestampPath, Description: "Path of the event's time: RFC 3339, Unix seconds or Unix milliseconds (e.g. body.created); replaces the preset's."},
 			{Key: SettingUserIDPath, Description: "Path of the user id (e.g. body.data.object.metadata.user_id)."},
 		},
 		IdempotencyKey: "idempotency_key_path",
