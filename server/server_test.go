@@ -42,6 +42,7 @@ import (
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
+	httpsource "github.com/harkhq/hark/plugins/http"
 	"github.com/harkhq/hark/plugins/segment"
 	"github.com/harkhq/hark/server"
 )
@@ -123,6 +124,9 @@ func TestMain(m *testing.M) {
 	case "segment":
 		segment.Serve()
 		os.Exit(0)
+	case "http":
+		httpsource.Serve()
+		os.Exit(0)
 	default:
 		fmt.Fprintf(os.Stderr, "%s=%q: no such built-in plugin\n", pluginEnv, typ)
 		os.Exit(2)
@@ -135,13 +139,15 @@ func builtinPlugins() map[string]func() *exec.Cmd {
 	if err != nil {
 		panic("find the test binary: " + err.Error())
 	}
-	return map[string]func() *exec.Cmd{
-		"segment": func() *exec.Cmd {
+	out := map[string]func() *exec.Cmd{}
+	for _, typ := range []string{"segment", "http"} {
+		out[typ] = func() *exec.Cmd {
 			cmd := exec.Command(self)
-			cmd.Env = append(os.Environ(), pluginEnv+"=segment")
+			cmd.Env = append(os.Environ(), pluginEnv+"="+typ)
 			return cmd
-		},
+		}
 	}
+	return out
 }
 
 // config is the server configuration of h.

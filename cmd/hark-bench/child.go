@@ -148,6 +148,7 @@ func runChild(args []string) error {
 		AllowPrivateDestinations: true,
 		BuiltinPlugins: map[string]func() *exec.Cmd{
 			"segment": func() *exec.Cmd { return exec.Command(self, "plugin") },
+			"http":    func() *exec.Cmd { return exec.Command(self, "plugin", "http") },
 		},
 	})
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
+	httpsource "github.com/harkhq/hark/plugins/http"
 	"github.com/harkhq/hark/plugins/segment"
 )
 
@@ -69,6 +70,10 @@ func main() {
 			}
 			return
 		case "plugin":
+			if len(os.Args) > 2 && os.Args[2] == "http" {
+				httpsource.Serve()
+				return
+			}
 			segment.Serve()
 			return
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	httpsource "github.com/harkhq/hark/plugins/http"
 	"github.com/harkhq/hark/plugins/segment"
 )
 
@@ -18,6 +19,7 @@ import (
 // `hark plugin <type>`, so a plugin crash costs only its own deliveries.
 var builtinPlugins = map[string]func(){
 	"segment": segment.Serve,
+	"http":    httpsource.Serve,
 }
 
 // newPluginCommand is the hidden entry point of built-in plugins.
