@@ -646,6 +646,14 @@ func (e *Engine) newSourceEvent(req *ingestRequest, in InEvent) (*harkv1.SourceE
 		UserId:      in.UserID,
 		AnonymousId: in.AnonymousID,
 	}
+	// Type and name are keys of the catalog of unique events; a plugin's
+	// long one would fail the whole commit it is in.
+	if len(ev.Type) > maxLabelLen || len(ev.Name) > maxLabelLen {
+		return nil, EventJSON{}, fmt.Errorf("the event's type or name is longer than %d bytes", maxLabelLen)
+	}
+	if len(ev.UserId) > maxUserIDLen || len(ev.AnonymousId) > maxUserIDLen {
+		return nil, EventJSON{}, fmt.Errorf("the event's userId or anonymousId is longer than %d bytes", maxUserIDLen)
+	}
 	ev.IdempotencyKey, ev.IdempotencyKeyError = idempotencyKey(in.IdempotencyKey)
 	if !in.Timestamp.IsZero() {
 		ev.Timestamp = timestamppb.New(in.Timestamp)
@@ -686,6 +694,10 @@ func initialStatus(typ string) (harkv1.SourceEventStatus, string) {
 		return harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED, ""
 	}
 }
+
+// maxLabelLen bounds an event's type and name: they are store keys, and
+// no trigger can match a name over 200 bytes (maxNameLen) anyway.
+const maxLabelLen = 1024
 
 // cleanLabel keeps type and name usable as store key segments: NUL (the
 // key separator) becomes U+FFFD, the way invalid text is shown elsewhere.

@@ -366,6 +366,10 @@ func TestHostileIngest(t *testing.T) {
 		// Huge numbers.
 		{name: "1e400 in properties", req: hosRequest{body: []byte(`{"type":"track","event":"Num","userId":"u1","properties":{"n":1e400}}`)},
 			want: 400, wantMsg: "1e400"},
+		// Type and name are store keys: a long one is refused alone,
+		// instead of failing the commit of every delivery beside it.
+		{name: "a 2 KB event name beside a good event", req: hosRequest{body: []byte(`[{"type":"track","event":"` + strings.Repeat("n", 2048) + `","userId":"u1"},` + hosGood + `]`)},
+			want: 200, wantMsg: "longer than 1024 bytes", wantStatuses: hosStatuses(statusRejected, statusProcessed)},
 		{name: "1e400 in properties beside a good event", req: hosRequest{body: []byte(`[{"type":"track","event":"Num","userId":"u1","properties":{"n":-1e400}},` + hosGood + `]`)},
 			want: 200, wantMsg: "1e400", wantStatuses: hosStatuses(statusRejected, statusProcessed)},
 		{name: "30-digit integer in properties", req: hosRequest{body: []byte(`{"type":"track","event":"Num","userId":"u1","properties":{"n":123456789012345678901234567890}}`)},
