@@ -19,6 +19,7 @@ import (
 
 	"github.com/harkhq/hark/plugins/host"
 	"github.com/harkhq/hark/plugins/sdk"
+	"github.com/harkhq/hark/plugins/segment"
 )
 
 // These tests run the host against real plugin processes: testdata/testplugin,
@@ -33,6 +34,10 @@ var testPlugin string
 const bound = 30 * time.Second
 
 func TestMain(m *testing.M) {
+	if os.Getenv(serveSegmentEnv) != "" {
+		segment.Serve() // this binary re-executed as the Segment plugin, see BenchmarkPluginHop
+		return
+	}
 	os.Exit(run(m))
 }
 
