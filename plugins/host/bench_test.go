@@ -48,55 +48,64 @@ func benchDeliveries(n int) []sdk.Delivery {
 
 // BenchmarkPluginHop measures one Translate call through the host to the
 // real Segment plugin running as its own process, with 1, 32 and 100
-// single-event deliveries per call: the plugin hop of the ingest path. Beside
-// ns/op it reports the CPU time per delivery of both processes, from
-// utime+stime in /proc (this process: the host and the caller; the plugin's
-// process), which moves less than wall time on a shared machine.
+// single-event deliveries per call: the plugin hop of the ingest path, over
+// the plugin's TranslateStream (stream) and with a call per batch as
+// protocol 1.0 plugins get (unary). Beside ns/op it reports the CPU time
+// per delivery of both processes, from utime+stime in /proc (this process:
+// the host and the caller; the plugin's process), which moves less than
+// wall time on a shared machine.
 func BenchmarkPluginHop(b *testing.B) {
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := host.Start(context.Background(), host.Config{
-		Builtins: map[string]func() *exec.Cmd{"segment": func() *exec.Cmd {
-			cmd := exec.Command(self)
-			cmd.Env = append(os.Environ(), serveSegmentEnv+"=1")
-			return cmd
-		}},
-		StartWait: time.Minute,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = h.Close() })
-	in, _ := h.Type("segment")
-	if !in.Healthy || in.PID == 0 {
-		b.Fatalf("the Segment plugin did not start: %+v", in)
-	}
-	for _, n := range []int{1, 32, 100} {
-		b.Run(fmt.Sprintf("deliveries=%d", n), func(b *testing.B) {
-			ds := benchDeliveries(n)
-			ctx := context.Background()
-			translate := func() {
-				res, err := h.Translate(ctx, "segment", ds)
-				if err != nil || len(res) != n || len(res[0].Events) != 1 {
-					b.Fatalf("translate: %v %+v", err, res)
-				}
+	for _, mode := range []string{"stream", "unary"} {
+		b.Run(mode, func(b *testing.B) {
+			h, err := host.Start(context.Background(), host.Config{
+				Builtins: map[string]func() *exec.Cmd{"segment": func() *exec.Cmd {
+					cmd := exec.Command(self)
+					cmd.Env = append(os.Environ(), serveSegmentEnv+"=1")
+					return cmd
+				}},
+				StartWait: time.Minute,
+				UnaryOnly: mode == "unary",
+			})
+			if err != nil {
+				b.Fatal(err)
 			}
-			translate() // warm the connection
-			b.ReportAllocs()
-			hostCPU, pluginCPU := cpuTime(b, os.Getpid()), cpuTime(b, in.PID)
-			for b.Loop() {
-				translate()
+			defer h.Close()
+			in, _ := h.Type("segment")
+			if !in.Healthy || in.PID == 0 || in.Stream != (mode == "stream") {
+				b.Fatalf("the Segment plugin is %+v, want it up, streaming: %v", in, mode == "stream")
 			}
-			hostCPU, pluginCPU = cpuTime(b, os.Getpid())-hostCPU, cpuTime(b, in.PID)-pluginCPU
-			deliveries := float64(b.N * n)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
-			b.ReportMetric(float64((hostCPU+pluginCPU).Microseconds())/deliveries, "cpu-µs/delivery")
-			b.ReportMetric(float64(hostCPU.Microseconds())/deliveries, "host-cpu-µs/delivery")
-			b.ReportMetric(float64(pluginCPU.Microseconds())/deliveries, "plugin-cpu-µs/delivery")
+			for _, n := range []int{1, 32, 100} {
+				b.Run(fmt.Sprintf("deliveries=%d", n), func(b *testing.B) { benchmarkHop(b, h, in.PID, n) })
+			}
 		})
 	}
+}
+
+func benchmarkHop(b *testing.B, h *host.Host, pid, n int) {
+	ds := benchDeliveries(n)
+	ctx := context.Background()
+	translate := func() {
+		res, err := h.Translate(ctx, "segment", ds)
+		if err != nil || len(res) != n || len(res[0].Events) != 1 {
+			b.Fatalf("translate: %v %+v", err, res)
+		}
+	}
+	translate() // warm the connection
+	b.ReportAllocs()
+	hostCPU, pluginCPU := cpuTime(b, os.Getpid()), cpuTime(b, pid)
+	for b.Loop() {
+		translate()
+	}
+	hostCPU, pluginCPU = cpuTime(b, os.Getpid())-hostCPU, cpuTime(b, pid)-pluginCPU
+	deliveries := float64(b.N * n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64((hostCPU+pluginCPU).Microseconds())/deliveries, "cpu-µs/delivery")
+	b.ReportMetric(float64(hostCPU.Microseconds())/deliveries, "host-cpu-µs/delivery")
+	b.ReportMetric(float64(pluginCPU.Microseconds())/deliveries, "plugin-cpu-µs/delivery")
 }
 
 // userHZ is the unit of utime and stime in /proc/<pid>/stat: USER_HZ, 100

@@ -1,11 +1,13 @@
 package sdk
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -93,8 +95,9 @@ func Logger() *slog.Logger {
 
 // TestSource runs src behind a real gRPC connection on loopback inside the
 // test process, without a subprocess, and returns the host's view of it:
-// what hark would call, with the same message limits. The connection closes
-// when the test ends.
+// what hark would call, with the same message limits, sending batches over
+// the plugin's TranslateStream as hark does. The connection closes when the
+// test ends.
 func TestSource(t testing.TB, src Source) Source {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -114,5 +117,16 @@ func TestSource(t testing.TB, src Source) Source {
 		conn.Close()
 		server.Stop()
 	})
-	return &grpcClient{c: pluginv1.NewSourcePluginServiceClient(conn)}
+	c := &grpcClient{c: pluginv1.NewSourcePluginServiceClient(conn)}
+	ctx, cancel := context.WithTimeout(context.Background(), testStreamWait)
+	defer cancel()
+	if err := c.OpenStream(ctx); err != nil {
+		t.Fatalf("open the test plugin's translate stream: %v", err)
+	}
+	t.Cleanup(c.CloseStream)
+	return c
 }
+
+// testStreamWait bounds how long TestSource waits for its stream to open:
+// milliseconds on loopback, but a test machine may be busy.
+const testStreamWait = time.Minute
