@@ -86,13 +86,15 @@ func (c *grpcClient) OpenStream(ctx context.Context) error {
 		return fmt.Errorf("%w: open the translate stream: no answer: %w", ErrUnavailable, ctx.Err())
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.open { // opened meanwhile by another OpenStream: keep that one
+		c.mu.Unlock()
 		end()
+		st.wait()
 		return nil
 	}
 	c.open, c.cur, c.life, c.end = true, st, life, end
 	c.streams = append(c.streams, st)
+	c.mu.Unlock()
 	return nil
 }
 
@@ -138,13 +140,14 @@ func (c *grpcClient) stream(ctx context.Context) (*clientStream, error) {
 		return c.cur, nil
 	}
 	c.cur = st
-	c.streams = append(slicesDeleteBroken(c.streams), st)
+	c.streams = append(pruneStopped(c.streams), st)
 	go st.run()
 	return st, nil
 }
 
-// slicesDeleteBroken drops the streams whose goroutines have ended.
-func slicesDeleteBroken(streams []*clientStream) []*clientStream {
+// pruneStopped drops the streams whose goroutines have ended, so a long
+// life of broken and reopened streams keeps no list of them.
+func pruneStopped(streams []*clientStream) []*clientStream {
 	out := streams[:0]
 	for _, st := range streams {
 		select {
