@@ -144,17 +144,33 @@ func skipSpace(b []byte, i int) int {
 // stringEnd returns the index after the string that starts at b[i] (a
 // quote), and whether it has escapes.
 func stringEnd(b []byte, i int) (int, bool) {
-	escaped := false
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			escaped = true
-			i++
-		case '"':
-			return i + 1, escaped
-		}
+	q := closingQuote(b, i)
+	if q < 0 {
+		return len(b), true
 	}
-	return len(b), escaped
+	return q + 1, bytes.IndexByte(b[i+1:q], '\\') >= 0
+}
+
+// closingQuote returns the index of the quote that ends the string opened
+// by the quote at b[open], or -1 when it does not end: the first quote after
+// it with an even number of backslashes before it. It jumps from quote to
+// quote (bytes.IndexByte) instead of looking at every byte.
+func closingQuote(b []byte, open int) int {
+	for i := open + 1; ; {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		q := i + j
+		backslashes := 0
+		for k := q - 1; b[k] == '\\'; k-- { // stops at the opening quote at the latest
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
 }
 
 // valueEnd returns the index after the value that starts at b[i].

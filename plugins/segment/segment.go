@@ -502,27 +502,20 @@ func nameFromProperties(props []byte) string {
 
 // nesting returns the deepest nesting of arrays and objects in a JSON text,
 // without decoding it, so a hostile body is measured before any decoder
-// recurses into it.
+// recurses into it. Strings are skipped whole (closingQuote), so brackets
+// in them do not count.
 func nesting(b []byte) int {
 	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			if i = closingQuote(b, i); i < 0 { // the string never ends
+				return deepest
 			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
+		case '{', '[':
 			depth++
 			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
+		case '}', ']':
 			depth--
 		}
 	}
