@@ -121,6 +121,9 @@ func (p pluginSources) translation(typ string, r sdk.Result) engine.Translation 
 		}
 		return engine.Translation{Err: &engine.DeliveryError{Kind: engine.PluginFailed, Message: errInvalidAnswer}}
 	}
+	// One block for the events and one for the rejections: the JSON parts
+	// are passed on as they are (slices of the delivery's body, for a
+	// plugin of protocol 1.1), never copied.
 	t := engine.Translation{Events: make([]engine.InEvent, len(r.Events))}
 	for i, e := range r.Events {
 		t.Events[i] = engine.InEvent{
@@ -129,8 +132,11 @@ func (p pluginSources) translation(typ string, r sdk.Result) engine.Translation 
 			Data: e.Data, Traits: e.Traits, Original: e.Original,
 		}
 	}
-	for _, rej := range r.Rejections {
-		t.Rejections = append(t.Rejections, engine.Rejection{Index: rej.Index, Reason: host.TrimMessage(rej.Reason)})
+	if len(r.Rejections) > 0 {
+		t.Rejections = make([]engine.Rejection, len(r.Rejections))
+		for i, rej := range r.Rejections {
+			t.Rejections[i] = engine.Rejection{Index: rej.Index, Reason: host.TrimMessage(rej.Reason)}
+		}
 	}
 	return t
 }
@@ -142,15 +148,21 @@ func (p pluginSources) translation(typ string, r sdk.Result) engine.Translation 
 // order" depends on it.)
 func checkIndexes(r sdk.Result) error {
 	n := len(r.Events) + len(r.Rejections)
-	seen := make([]bool, n)
+	// A bit per event, on the stack for every delivery Segment can send
+	// (4,000 events at most).
+	var onStack [64]uint64
+	seen := onStack[:]
+	if words := (n + 63) / 64; words > len(onStack) {
+		seen = make([]uint64, words)
+	}
 	check := func(what string, i int) error {
 		switch {
 		case i < 0 || i >= n:
 			return fmt.Errorf("%s index %d is outside the %d events of its answer", what, i, n)
-		case seen[i]:
+		case seen[i/64]&(1<<(i%64)) != 0:
 			return fmt.Errorf("%s index %d is given twice", what, i)
 		}
-		seen[i] = true
+		seen[i/64] |= 1 << (i % 64)
 		return nil
 	}
 	for _, e := range r.Events {

@@ -29,6 +29,13 @@
 //     background, and Start waits at most StartWait for them. A call to a
 //     plugin still on its first start waits up to StartingWait for it; a
 //     call to a plugin that was up and went down fails at once.
+//   - Batches to a plugin of protocol 1.1 go over one long-lived
+//     TranslateStream per generation, opened after Describe (a call per
+//     batch costs several times what a message on an open stream does);
+//     plugins of protocol 1.0 get a call per batch. Either way a call has
+//     the same deadlines and failures: a batch whose stream breaks fails
+//     with ErrUnavailable and takes its generation down, as a failed call
+//     does, and the next generation opens its own stream.
 //
 // The host holds plugins only through the sdk.Source interface.
 package host
@@ -120,6 +127,10 @@ type Config struct {
 	PingInterval time.Duration
 	// PingTimeout bounds each ping; 0 means DefaultPingTimeout.
 	PingTimeout time.Duration
+	// UnaryOnly makes every Translate a call of its own, as with plugins of
+	// protocol 1.0, even to plugins that serve TranslateStream: for
+	// measuring the stream against calls, and for ruling it out.
+	UnaryOnly bool
 }
 
 // State is where a plugin is in its life.
@@ -169,6 +180,10 @@ type Info struct {
 	Healthy bool
 	// PID is the process id of the running plugin; 0 when none is up.
 	PID int
+	// Stream is true while batches go over the plugin's TranslateStream
+	// (protocol 1.1), false while they are calls of their own (protocol
+	// 1.0, Config.UnaryOnly) or no process is up.
+	Stream bool
 	// Restarts counts successful starts after the first: a restart that
 	// fails is not counted (its error is in LastError).
 	Restarts int

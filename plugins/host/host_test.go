@@ -19,13 +19,15 @@ import (
 
 	"github.com/harkhq/hark/plugins/host"
 	"github.com/harkhq/hark/plugins/sdk"
+	"github.com/harkhq/hark/plugins/segment"
 )
 
 // These tests run the host against real plugin processes: testdata/testplugin,
 // built once by TestMain, misbehaves on request (see its doc).
 
-// testPlugin is the built test plugin binary.
-var testPlugin string
+// testPlugin is the built test plugin binary; oldPlugin the one of
+// protocol 1.0 (testdata/oldplugin).
+var testPlugin, oldPlugin string
 
 // bound limits every wait of these tests, so that a host that hangs fails
 // its test instead of the whole run. It is not a speed goal: everything it
@@ -33,6 +35,10 @@ var testPlugin string
 const bound = 30 * time.Second
 
 func TestMain(m *testing.M) {
+	if os.Getenv(serveSegmentEnv) != "" {
+		segment.Serve() // this binary re-executed as the Segment plugin, see BenchmarkPluginHop
+		return
+	}
 	os.Exit(run(m))
 }
 
@@ -43,12 +49,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	testPlugin = filepath.Join(dir, "testplugin")
+	testPlugin, oldPlugin = filepath.Join(dir, "testplugin"), filepath.Join(dir, "oldplugin")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", testPlugin, "./testdata/testplugin").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build the test plugin: %v\n%s", err, out)
-		return 1
+	for _, bin := range []string{testPlugin, oldPlugin} {
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./testdata/"+filepath.Base(bin)).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", filepath.Base(bin), err, out)
+			return 1
+		}
 	}
 	return m.Run()
 }
@@ -63,6 +71,10 @@ type fixture struct {
 	control string
 	marker  string
 	logs    *syncBuffer
+	// bin is the plugin binary, testPlugin unless set; env is added to
+	// its environment.
+	bin string
+	env []string
 }
 
 // newFixture prepares a control directory; start starts the host.
@@ -104,8 +116,13 @@ func (f *fixture) builtins(types ...string) map[string]func() *exec.Cmd {
 	out := map[string]func() *exec.Cmd{}
 	for _, typ := range types {
 		out[typ] = func() *exec.Cmd {
-			cmd := exec.Command(testPlugin)
+			bin := f.bin
+			if bin == "" {
+				bin = testPlugin
+			}
+			cmd := exec.Command(bin)
 			cmd.Env = append(os.Environ(), "HARK_TESTPLUGIN_TYPE="+typ, "HARK_TESTPLUGIN_CONTROL="+f.control, markerEnv+"="+f.marker)
+			cmd.Env = append(cmd.Env, f.env...)
 			return cmd
 		}
 	}

@@ -74,6 +74,9 @@ type generation struct {
 	src    sdk.Source
 	conn   *grpc.ClientConn // for the liveness ping
 	pid    int
+	// stream is src's stream control when batches go over its
+	// TranslateStream; nil when they are calls of their own.
+	stream sdk.StreamSource
 	// ctx ends when the generation is down, with the reason as its cause;
 	// calls made on the generation end with it.
 	ctx  context.Context
@@ -96,7 +99,7 @@ func (m *managed) info() Info {
 		State: m.state, Healthy: m.state == Up, Restarts: m.restarts, LastError: m.lastErr,
 	}
 	if m.cur != nil {
-		in.PID = m.cur.pid
+		in.PID, in.Stream = m.cur.pid, m.cur.stream != nil
 	}
 	return in
 }
@@ -211,6 +214,17 @@ func (m *managed) start() (*generation, error) {
 		return fail(fmt.Errorf("plugin says its type is %q, but it was installed as %q", desc.Type, m.typ))
 	}
 	g := &generation{desc: desc, client: client, src: src, conn: grpcClient.Conn, kill: kill}
+	if ss, ok := src.(sdk.StreamSource); ok && desc.ProtocolMinor >= 1 && !h.cfg.UnaryOnly {
+		switch err := ss.OpenStream(ctx); {
+		case err == nil:
+			g.stream = ss
+		case errors.Is(err, sdk.ErrStreamUnsupported):
+			// It says 1.1 but serves no stream: calls still work.
+			h.log.Warn("source plugin says it speaks protocol 1.1 but serves no TranslateStream; calling Translate per batch", "type", m.typ, "err", err)
+		default:
+			return fail(fmt.Errorf("open the translate stream: %w", err))
+		}
+	}
 	if rc := client.ReattachConfig(); rc != nil {
 		g.pid = rc.Pid
 	}
@@ -404,12 +418,17 @@ func (m *managed) translate(ctx context.Context, ds []sdk.Delivery) ([]sdk.Resul
 	}
 }
 
-// stopProcess ends g's process and releases it without waiting on the
-// plugin. go-plugin's Kill first asks the plugin to exit over RPC and waits
+// stopProcess ends g's stream and process and releases them without
+// waiting on the plugin. go-plugin's Kill first asks the plugin to exit over RPC and waits
 // for that with no deadline (forever, for a stopped process); it runs in a
 // goroutine, and a process that has not exited after stopGrace, or when
 // abort is closed, is SIGKILLed, which also ends Kill's wait.
 func (h *Host) stopProcess(g *generation, abort <-chan struct{}) {
+	if g.stream != nil {
+		// Its goroutines end with their context, at once; Close waits
+		// for them (bounded) with the other reapers.
+		h.reapers.Go(g.stream.CloseStream)
+	}
 	done := h.reap(g.client)
 	t := time.NewTimer(stopGrace)
 	defer t.Stop()

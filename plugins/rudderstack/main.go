@@ -10,12 +10,11 @@
 package main
 
 import (
-	"github.com/harkhq/hark/plugins/sdk"
 	"github.com/harkhq/hark/plugins/segment"
 )
 
 func main() {
-	sdk.Serve(segment.New(segment.Options{
+	segment.ServeSource(segment.New(segment.Options{
 		Type:        "rudderstack",
 		DisplayName: "RudderStack",
 		Version:     "0.1.0",

@@ -26,6 +26,17 @@
 // Test a plugin in-process with TestSource, which runs it over a real gRPC
 // connection without a subprocess.
 //
+// The protocol is versioned as major.minor: a major version is a new proto
+// package, a minor only adds, and the host reads the plugin's minor from
+// Describe. This package speaks 1.1 (ProtocolMinor): hark sends batches over
+// one long-lived TranslateStream instead of a call each, and plugins of 1.0
+// still get calls. Nothing changes for a plugin's code; but an answer costs
+// less to send when an event's Original is a slice of its delivery's Body
+// and its Data and Traits are slices of Original (as plugins/segment's are):
+// those go back to hark as offsets into bytes it already holds, not as the
+// same JSON again. Copies work too, and a Body the plugin changed in place is
+// sent as it is now.
+//
 // The package imports nothing from hark's engine or server: the protocol in
 // proto/hark/plugin/v1 and this package are the whole contract.
 package sdk

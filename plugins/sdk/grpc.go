@@ -3,19 +3,22 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pluginv1 "github.com/harkhq/hark/gen/hark/plugin/v1"
 )
 
 // ProtocolMinor is the minor version of protocol 1 this package speaks. Minor
-// versions only add; a host reads the plugin's minor from Describe.
-const ProtocolMinor = 0
+// versions only add; a host reads the plugin's minor from Describe:
+//
+//   - 0: Describe and Translate.
+//   - 1: TranslateStream (see StreamSource), with events that give their
+//     parts as offsets and deliveries that carry their headers as one block.
+const ProtocolMinor = 1
 
 // grpcPlugin is the go-plugin glue for protocol version 1: it serves a Source
 // over gRPC in the plugin process and hands the host a Source that calls it.
@@ -60,31 +63,60 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) 
 }
 
 func (s *grpcServer) Translate(ctx context.Context, req *pluginv1.TranslateRequest) (*pluginv1.TranslateResponse, error) {
-	ds := make([]Delivery, len(req.GetDeliveries()))
-	for i, d := range req.GetDeliveries() {
-		h := make(http.Header, len(d.GetHeaders()))
-		for _, kv := range d.GetHeaders() {
-			h.Add(kv.GetName(), string(kv.GetValue()))
-		}
-		ds[i] = Delivery{Header: h, Body: d.GetBody(), ContentType: d.GetContentType(), Settings: d.GetSettings()}
-	}
-	results, err := s.impl.Translate(ctx, ds)
+	resp, err := s.translate(ctx, req, false)
 	if err != nil {
 		return nil, callErrorToStatus(err)
 	}
+	return resp, nil
+}
+
+// translate runs one batch through the author's Source. With lean (the
+// stream), parts of the answer that are slices of what the plugin received
+// go as offsets (see resultToWire); a body the Source changed in place is
+// not offered as the place of anything, since the host holds it as sent.
+func (s *grpcServer) translate(ctx context.Context, req *pluginv1.TranslateRequest, lean bool) (*pluginv1.TranslateResponse, error) {
+	ds, err := deliveriesFromProto(req)
+	if err != nil {
+		return nil, err
+	}
+	var sums []uint32
+	if lean {
+		sums = make([]uint32, len(ds))
+		for i, d := range ds {
+			sums[i] = checksum(d.Body)
+		}
+	}
+	results, err := s.impl.Translate(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
 	if len(results) != len(ds) {
-		return nil, callErrorToStatus(fmt.Errorf("plugin returned %d results for %d deliveries", len(results), len(ds)))
+		return nil, fmt.Errorf("plugin returned %d results for %d deliveries", len(results), len(ds))
 	}
 	out := &pluginv1.TranslateResponse{Results: make([]*pluginv1.DeliveryResult, len(results))}
 	for i, r := range results {
-		out.Results[i] = resultToProto(r)
+		var body []byte
+		if lean && checksum(ds[i].Body) == sums[i] {
+			body = ds[i].Body
+		}
+		out.Results[i] = resultToWire(r, body, lean)
 	}
 	return out, nil
 }
 
-// grpcClient runs in the host and implements Source by calling the plugin.
+// grpcClient runs in the host and implements Source by calling the plugin:
+// a call per batch, or a message on the plugin's TranslateStream once
+// OpenStream succeeded (see StreamSource).
 type grpcClient struct {
-	c pluginv1.SourcePluginServiceClient
+	c   pluginv1.SourcePluginServiceClient
+	ids atomic.Uint64 // batch ids on streams, from 1
+
+	mu      sync.Mutex
+	open    bool               // between OpenStream and CloseStream
+	cur     *clientStream      // the stream batches go over; reopened when broken
+	life    context.Context    // the streams' lifetime, ended by CloseStream
+	end     context.CancelFunc // ends life
+	streams []*clientStream    // opened since OpenStream, for CloseStream to wait for
 }
 
 func (c *grpcClient) Describe(ctx context.Context) (Description, error) {
@@ -108,84 +140,32 @@ func (c *grpcClient) Describe(ctx context.Context) (Description, error) {
 }
 
 func (c *grpcClient) Translate(ctx context.Context, deliveries []Delivery) ([]Result, error) {
-	req := &pluginv1.TranslateRequest{Deliveries: make([]*pluginv1.Delivery, len(deliveries))}
-	for i, d := range deliveries {
-		pd := &pluginv1.Delivery{Body: d.Body, ContentType: strings.ToValidUTF8(d.ContentType, "\uFFFD"), Settings: d.Settings}
-		for name, values := range d.Header {
-			for _, v := range values {
-				pd.Headers = append(pd.Headers, &pluginv1.Header{Name: strings.ToValidUTF8(name, "\uFFFD"), Value: []byte(v)})
-			}
-		}
-		req.Deliveries[i] = pd
+	st, err := c.stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return c.translateOverStream(ctx, st, deliveries)
+	}
+	req, err := deliveriesToProto(deliveries, false)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.c.Translate(ctx, req)
 	if err != nil {
 		return nil, callErrorFromStatus(err)
 	}
+	return resultsFromProto(resp, deliveries)
+}
+
+// resultsFromProto pairs an answer's results with the batch's deliveries.
+func resultsFromProto(resp *pluginv1.TranslateResponse, deliveries []Delivery) ([]Result, error) {
 	if len(resp.GetResults()) != len(deliveries) {
 		return nil, fmt.Errorf("source plugin returned %d results for %d deliveries", len(resp.GetResults()), len(deliveries))
 	}
 	out := make([]Result, len(deliveries))
 	for i, r := range resp.GetResults() {
-		out[i] = resultFromProto(r)
+		out[i] = resultFromWire(r, deliveries[i].Body)
 	}
 	return out, nil
-}
-
-func resultToProto(r Result) *pluginv1.DeliveryResult {
-	out := &pluginv1.DeliveryResult{}
-	if r.Err != nil {
-		out.ErrorCode, out.ErrorMessage = deliveryErrorToProto(r.Err)
-		return out
-	}
-	out.Events = make([]*pluginv1.Event, len(r.Events))
-	for i, e := range r.Events {
-		pe := &pluginv1.Event{
-			Index:              int32(e.Index),
-			Type:               e.Type,
-			Name:               e.Name,
-			UserId:             e.UserID,
-			AnonymousId:        e.AnonymousID,
-			IdempotencyKeyJson: e.IdempotencyKey,
-			DataJson:           e.Data,
-			TraitsJson:         e.Traits,
-			EventJson:          e.Original,
-		}
-		if !e.Timestamp.IsZero() {
-			pe.Timestamp = timestamppb.New(e.Timestamp)
-		}
-		out.Events[i] = pe
-	}
-	for _, rej := range r.Rejections {
-		out.Rejections = append(out.Rejections, &pluginv1.Rejection{Index: int32(rej.Index), Reason: rej.Reason})
-	}
-	return out
-}
-
-func resultFromProto(r *pluginv1.DeliveryResult) Result {
-	if err := deliveryErrorFromProto(r.GetErrorCode(), r.GetErrorMessage()); err != nil {
-		return Result{Err: err}
-	}
-	out := Result{Events: make([]Event, len(r.GetEvents()))}
-	for i, e := range r.GetEvents() {
-		ev := Event{
-			Index:          int(e.GetIndex()),
-			Type:           e.GetType(),
-			Name:           e.GetName(),
-			UserID:         e.GetUserId(),
-			AnonymousID:    e.GetAnonymousId(),
-			IdempotencyKey: e.GetIdempotencyKeyJson(),
-			Data:           e.GetDataJson(),
-			Traits:         e.GetTraitsJson(),
-			Original:       e.GetEventJson(),
-		}
-		if e.GetTimestamp() != nil {
-			ev.Timestamp = e.GetTimestamp().AsTime()
-		}
-		out.Events[i] = ev
-	}
-	for _, rej := range r.GetRejections() {
-		out.Rejections = append(out.Rejections, Rejection{Index: int(rej.GetIndex()), Reason: rej.GetReason()})
-	}
-	return out
 }

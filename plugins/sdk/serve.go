@@ -1,11 +1,13 @@
 package sdk
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -46,13 +48,37 @@ func PluginSets(impl Source) map[int]plugin.PluginSet {
 // be larger than any batch it sends.
 const MaxMessageBytes = 256 << 20
 
+// Flow-control windows of plugin connections, both ways. Fixed windows turn
+// off gRPC's bandwidth-delay estimation, which answers data with a ping to
+// measure the link: on a local socket there is nothing to measure, and the
+// pings cost each round trip about as many writes, reads and wake-ups as the
+// batch itself. The windows are large enough that a full 4 MiB delivery
+// streams through without waiting for window updates.
+const (
+	streamWindowBytes = 8 << 20
+	connWindowBytes   = 16 << 20
+)
+
 // GRPCDialOptions are the options hosts dial plugins with (go-plugin's
-// ClientConfig.GRPCDialOptions): message limits that match Serve's.
+// ClientConfig.GRPCDialOptions): message limits and windows that match
+// Serve's.
 func GRPCDialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageBytes),
-		grpc.MaxCallSendMsgSize(MaxMessageBytes),
-	)}
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
+			grpc.MaxCallSendMsgSize(MaxMessageBytes),
+		),
+		grpc.WithInitialWindowSize(streamWindowBytes),
+		grpc.WithInitialConnWindowSize(connWindowBytes),
+	}
+}
+
+// grpcServerOptions are the server's side of GRPCDialOptions.
+func grpcServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.InitialWindowSize(streamWindowBytes), grpc.InitialConnWindowSize(connWindowBytes),
+	}
 }
 
 // Serve serves src as a hark source plugin and returns when the host is done
@@ -63,7 +89,7 @@ func Serve(src Source) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: PluginSets(src),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
+			return grpc.NewServer(append(opts, grpcServerOptions()...)...)
 		},
 	})
 }
@@ -93,15 +119,16 @@ func Logger() *slog.Logger {
 
 // TestSource runs src behind a real gRPC connection on loopback inside the
 // test process, without a subprocess, and returns the host's view of it:
-// what hark would call, with the same message limits. The connection closes
-// when the test ends.
+// what hark would call, with the same message limits, sending batches over
+// the plugin's TranslateStream as hark does. The connection closes when the
+// test ends.
 func TestSource(t testing.TB, src Source) Source {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen for the test plugin: %v", err)
 	}
-	server := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+	server := grpc.NewServer(grpcServerOptions()...)
 	pluginv1.RegisterSourcePluginServiceServer(server, &grpcServer{impl: src})
 	go func() { _ = server.Serve(ln) }()
 	conn, err := grpc.NewClient(ln.Addr().String(),
@@ -114,5 +141,16 @@ func TestSource(t testing.TB, src Source) Source {
 		conn.Close()
 		server.Stop()
 	})
-	return &grpcClient{c: pluginv1.NewSourcePluginServiceClient(conn)}
+	c := &grpcClient{c: pluginv1.NewSourcePluginServiceClient(conn)}
+	ctx, cancel := context.WithTimeout(context.Background(), testStreamWait)
+	defer cancel()
+	if err := c.OpenStream(ctx); err != nil {
+		t.Fatalf("open the test plugin's translate stream: %v", err)
+	}
+	t.Cleanup(c.CloseStream)
+	return c
 }
+
+// testStreamWait bounds how long TestSource waits for its stream to open:
+// milliseconds on loopback, but a test machine may be busy.
+const testStreamWait = time.Minute

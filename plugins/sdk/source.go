@@ -96,10 +96,13 @@ type Event struct {
 	// Timestamp is when the event happened; zero when unknown.
 	Timestamp time.Time
 	// Data is a JSON object: track/page/screen properties. Nil means {}.
+	// A slice of Original costs least to send (see the package doc).
 	Data json.RawMessage
-	// Traits is a JSON object: identify/group traits. Nil means {}.
+	// Traits is a JSON object: identify/group traits. Nil means {}. A slice
+	// of Original costs least to send.
 	Traits json.RawMessage
-	// Original is the event object as JSON, as the sender meant it.
+	// Original is the event object as JSON, as the sender meant it. A slice
+	// of the delivery's Body costs least to send.
 	Original json.RawMessage
 }
 

@@ -9,6 +9,7 @@ package pluginv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -329,6 +330,163 @@ func (x *TranslateRequest) GetDeliveries() []*Delivery {
 	return nil
 }
 
+// TranslateStreamRequest is one message from the host on TranslateStream: a
+// batch to translate, or the cancellation of one.
+type TranslateStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id names the batch; its answer carries the same id. The host numbers
+	// the batches of a stream from 1.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Request is the batch, as Translate takes it.
+	Request *TranslateRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// Timeout is how long the host waits for the answer, from when it sent
+	// the batch: the plugin's context for the batch ends after it, as a
+	// Translate call's deadline would. Unset means no deadline.
+	Timeout *durationpb.Duration `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Cancel says the host no longer waits for batch id (its caller gave up):
+	// the plugin should stop working on it, and may leave it unanswered.
+	// Request is empty then.
+	Cancel        bool `protobuf:"varint,4,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TranslateStreamRequest) Reset() {
+	*x = TranslateStreamRequest{}
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranslateStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranslateStreamRequest) ProtoMessage() {}
+
+func (x *TranslateStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranslateStreamRequest.ProtoReflect.Descriptor instead.
+func (*TranslateStreamRequest) Descriptor() ([]byte, []int) {
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TranslateStreamRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TranslateStreamRequest) GetRequest() *TranslateRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *TranslateStreamRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *TranslateStreamRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+// TranslateStreamResponse is one message from the plugin on
+// TranslateStream: the answer to one batch, or, as the first message of the
+// stream, the empty answer of id 0 that says the stream is served.
+type TranslateStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id is the id of the batch answered.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Response is the batch's answer, as Translate returns it; empty when
+	// error_code is set. Its events may use Event's offset fields.
+	Response *TranslateResponse `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	// ErrorCode fails the whole batch, as the status of a failed Translate
+	// call would: a gRPC status code (google.rpc.Code), 0 (OK) when the batch
+	// has a response.
+	ErrorCode uint32 `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// ErrorMessage says why the batch failed.
+	ErrorMessage  string `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TranslateStreamResponse) Reset() {
+	*x = TranslateStreamResponse{}
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranslateStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranslateStreamResponse) ProtoMessage() {}
+
+func (x *TranslateStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranslateStreamResponse.ProtoReflect.Descriptor instead.
+func (*TranslateStreamResponse) Descriptor() ([]byte, []int) {
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TranslateStreamResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TranslateStreamResponse) GetResponse() *TranslateResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *TranslateStreamResponse) GetErrorCode() uint32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *TranslateStreamResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 // Delivery is one HTTP request a source made, as received.
 type Delivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -340,14 +498,21 @@ type Delivery struct {
 	// UTF-8 replaced by U+FFFD (the raw value is among the headers).
 	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// Settings are the source environment's plugin settings, secrets included.
-	Settings      map[string]string `protobuf:"bytes,4,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Settings map[string]string `protobuf:"bytes,4,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// HeaderBlock (protocol 1.1, only in TranslateStream requests) carries the
+	// headers in one field instead of a message each, which costs the plugin
+	// an allocation per header: for each header value in turn, the varint
+	// length of its name, the name, the varint length of the value and the
+	// value (varints as protobuf writes them). Values of one name are
+	// consecutive, in order. Headers is empty when it is set.
+	HeaderBlock   []byte `protobuf:"bytes,5,opt,name=header_block,json=headerBlock,proto3" json:"header_block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +524,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +537,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Delivery) GetHeaders() []*Header {
@@ -403,6 +568,13 @@ func (x *Delivery) GetSettings() map[string]string {
 	return nil
 }
 
+func (x *Delivery) GetHeaderBlock() []byte {
+	if x != nil {
+		return x.HeaderBlock
+	}
+	return nil
+}
+
 // Header is one request header value.
 type Header struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -417,7 +589,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +601,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +614,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Header) GetName() string {
@@ -470,7 +642,7 @@ type TranslateResponse struct {
 
 func (x *TranslateResponse) Reset() {
 	*x = TranslateResponse{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +654,7 @@ func (x *TranslateResponse) String() string {
 func (*TranslateResponse) ProtoMessage() {}
 
 func (x *TranslateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +667,7 @@ func (x *TranslateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateResponse.ProtoReflect.Descriptor instead.
 func (*TranslateResponse) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TranslateResponse) GetResults() []*DeliveryResult {
@@ -524,7 +696,7 @@ type DeliveryResult struct {
 
 func (x *DeliveryResult) Reset() {
 	*x = DeliveryResult{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +708,7 @@ func (x *DeliveryResult) String() string {
 func (*DeliveryResult) ProtoMessage() {}
 
 func (x *DeliveryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +721,7 @@ func (x *DeliveryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryResult.ProtoReflect.Descriptor instead.
 func (*DeliveryResult) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeliveryResult) GetErrorCode() DeliveryErrorCode {
@@ -593,7 +765,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +777,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +790,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Rejection) GetIndex() int32 {
@@ -655,20 +827,37 @@ type Event struct {
 	IdempotencyKeyJson []byte `protobuf:"bytes,6,opt,name=idempotency_key_json,json=idempotencyKeyJson,proto3" json:"idempotency_key_json,omitempty"`
 	// Timestamp is when the event happened, when the event says.
 	Timestamp *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	// DataJson is a JSON object: the track/page/screen properties.
+	// DataJson is a JSON object: the track/page/screen properties. Empty
+	// when data_length is set.
 	DataJson []byte `protobuf:"bytes,8,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
-	// TraitsJson is a JSON object: the identify/group traits.
+	// TraitsJson is a JSON object: the identify/group traits. Empty when
+	// traits_length is set.
 	TraitsJson []byte `protobuf:"bytes,9,opt,name=traits_json,json=traitsJson,proto3" json:"traits_json,omitempty"`
 	// EventJson is the original event object as JSON, with any batch-level
-	// fields merged in.
-	EventJson     []byte `protobuf:"bytes,10,opt,name=event_json,json=eventJson,proto3" json:"event_json,omitempty"`
+	// fields merged in. Empty when event_length is set.
+	EventJson []byte `protobuf:"bytes,10,opt,name=event_json,json=eventJson,proto3" json:"event_json,omitempty"`
+	// EventOffset is where the event JSON starts in its delivery's body.
+	EventOffset uint32 `protobuf:"varint,11,opt,name=event_offset,json=eventOffset,proto3" json:"event_offset,omitempty"`
+	// EventLength, when not 0, says the event JSON is the body's bytes
+	// [event_offset, event_offset+event_length).
+	EventLength uint32 `protobuf:"varint,12,opt,name=event_length,json=eventLength,proto3" json:"event_length,omitempty"`
+	// DataOffset is where the data JSON starts in the event JSON.
+	DataOffset uint32 `protobuf:"varint,13,opt,name=data_offset,json=dataOffset,proto3" json:"data_offset,omitempty"`
+	// DataLength, when not 0, says the data JSON is the event JSON's bytes
+	// [data_offset, data_offset+data_length).
+	DataLength uint32 `protobuf:"varint,14,opt,name=data_length,json=dataLength,proto3" json:"data_length,omitempty"`
+	// TraitsOffset is where the traits JSON starts in the event JSON.
+	TraitsOffset uint32 `protobuf:"varint,15,opt,name=traits_offset,json=traitsOffset,proto3" json:"traits_offset,omitempty"`
+	// TraitsLength, when not 0, says the traits JSON is the event JSON's
+	// bytes [traits_offset, traits_offset+traits_length).
+	TraitsLength  uint32 `protobuf:"varint,16,opt,name=traits_length,json=traitsLength,proto3" json:"traits_length,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +869,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +882,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Event) GetIndex() int32 {
@@ -766,11 +955,53 @@ func (x *Event) GetEventJson() []byte {
 	return nil
 }
 
+func (x *Event) GetEventOffset() uint32 {
+	if x != nil {
+		return x.EventOffset
+	}
+	return 0
+}
+
+func (x *Event) GetEventLength() uint32 {
+	if x != nil {
+		return x.EventLength
+	}
+	return 0
+}
+
+func (x *Event) GetDataOffset() uint32 {
+	if x != nil {
+		return x.DataOffset
+	}
+	return 0
+}
+
+func (x *Event) GetDataLength() uint32 {
+	if x != nil {
+		return x.DataLength
+	}
+	return 0
+}
+
+func (x *Event) GetTraitsOffset() uint32 {
+	if x != nil {
+		return x.TraitsOffset
+	}
+	return 0
+}
+
+func (x *Event) GetTraitsLength() uint32 {
+	if x != nil {
+		return x.TraitsLength
+	}
+	return 0
+}
+
 var File_hark_plugin_v1_source_proto protoreflect.FileDescriptor
 
 const file_hark_plugin_v1_source_proto_rawDesc = "" +
 	"\n" +
-	"\x1bhark/plugin/v1/source.proto\x12\x0ehark.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
+	"\x1bhark/plugin/v1/source.proto\x12\x0ehark.plugin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
 	"\x0fDescribeRequest\"\xe8\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12!\n" +
@@ -787,12 +1018,24 @@ const file_hark_plugin_v1_source_proto_rawDesc = "" +
 	"\x10TranslateRequest\x128\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x18.hark.plugin.v1.DeliveryR\n" +
-	"deliveries\"\xf4\x01\n" +
+	"deliveries\"\xb1\x01\n" +
+	"\x16TranslateStreamRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12:\n" +
+	"\arequest\x18\x02 \x01(\v2 .hark.plugin.v1.TranslateRequestR\arequest\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x16\n" +
+	"\x06cancel\x18\x04 \x01(\bR\x06cancel\"\xac\x01\n" +
+	"\x17TranslateStreamResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12=\n" +
+	"\bresponse\x18\x02 \x01(\v2!.hark.plugin.v1.TranslateResponseR\bresponse\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x03 \x01(\rR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"\x97\x02\n" +
 	"\bDelivery\x120\n" +
 	"\aheaders\x18\x01 \x03(\v2\x16.hark.plugin.v1.HeaderR\aheaders\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12!\n" +
 	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12B\n" +
-	"\bsettings\x18\x04 \x03(\v2&.hark.plugin.v1.Delivery.SettingsEntryR\bsettings\x1a;\n" +
+	"\bsettings\x18\x04 \x03(\v2&.hark.plugin.v1.Delivery.SettingsEntryR\bsettings\x12!\n" +
+	"\fheader_block\x18\x05 \x01(\fR\vheaderBlock\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"2\n" +
@@ -811,7 +1054,7 @@ const file_hark_plugin_v1_source_proto_rawDesc = "" +
 	"rejections\"9\n" +
 	"\tRejection\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xca\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x9c\x04\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
@@ -825,15 +1068,24 @@ const file_hark_plugin_v1_source_proto_rawDesc = "" +
 	"traitsJson\x12\x1d\n" +
 	"\n" +
 	"event_json\x18\n" +
-	" \x01(\fR\teventJson*\xa6\x01\n" +
+	" \x01(\fR\teventJson\x12!\n" +
+	"\fevent_offset\x18\v \x01(\rR\veventOffset\x12!\n" +
+	"\fevent_length\x18\f \x01(\rR\veventLength\x12\x1f\n" +
+	"\vdata_offset\x18\r \x01(\rR\n" +
+	"dataOffset\x12\x1f\n" +
+	"\vdata_length\x18\x0e \x01(\rR\n" +
+	"dataLength\x12#\n" +
+	"\rtraits_offset\x18\x0f \x01(\rR\ftraitsOffset\x12#\n" +
+	"\rtraits_length\x18\x10 \x01(\rR\ftraitsLength*\xa6\x01\n" +
 	"\x11DeliveryErrorCode\x12#\n" +
 	"\x1fDELIVERY_ERROR_CODE_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fDELIVERY_ERROR_CODE_BAD_REQUEST\x10\x01\x12%\n" +
 	"!DELIVERY_ERROR_CODE_BAD_SIGNATURE\x10\x02\x12 \n" +
-	"\x1cDELIVERY_ERROR_CODE_INTERNAL\x10\x032\xb6\x01\n" +
+	"\x1cDELIVERY_ERROR_CODE_INTERNAL\x10\x032\x9e\x02\n" +
 	"\x13SourcePluginService\x12M\n" +
 	"\bDescribe\x12\x1f.hark.plugin.v1.DescribeRequest\x1a .hark.plugin.v1.DescribeResponse\x12P\n" +
-	"\tTranslate\x12 .hark.plugin.v1.TranslateRequest\x1a!.hark.plugin.v1.TranslateResponseB4Z2github.com/harkhq/hark/gen/hark/plugin/v1;pluginv1b\x06proto3"
+	"\tTranslate\x12 .hark.plugin.v1.TranslateRequest\x1a!.hark.plugin.v1.TranslateResponse\x12f\n" +
+	"\x0fTranslateStream\x12&.hark.plugin.v1.TranslateStreamRequest\x1a'.hark.plugin.v1.TranslateStreamResponse(\x010\x01B4Z2github.com/harkhq/hark/gen/hark/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_hark_plugin_v1_source_proto_rawDescOnce sync.Once
@@ -848,41 +1100,49 @@ func file_hark_plugin_v1_source_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_plugin_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hark_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_hark_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_hark_plugin_v1_source_proto_goTypes = []any{
-	(DeliveryErrorCode)(0),        // 0: hark.plugin.v1.DeliveryErrorCode
-	(*DescribeRequest)(nil),       // 1: hark.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil),      // 2: hark.plugin.v1.DescribeResponse
-	(*Setting)(nil),               // 3: hark.plugin.v1.Setting
-	(*TranslateRequest)(nil),      // 4: hark.plugin.v1.TranslateRequest
-	(*Delivery)(nil),              // 5: hark.plugin.v1.Delivery
-	(*Header)(nil),                // 6: hark.plugin.v1.Header
-	(*TranslateResponse)(nil),     // 7: hark.plugin.v1.TranslateResponse
-	(*DeliveryResult)(nil),        // 8: hark.plugin.v1.DeliveryResult
-	(*Rejection)(nil),             // 9: hark.plugin.v1.Rejection
-	(*Event)(nil),                 // 10: hark.plugin.v1.Event
-	nil,                           // 11: hark.plugin.v1.Delivery.SettingsEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(DeliveryErrorCode)(0),          // 0: hark.plugin.v1.DeliveryErrorCode
+	(*DescribeRequest)(nil),         // 1: hark.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil),        // 2: hark.plugin.v1.DescribeResponse
+	(*Setting)(nil),                 // 3: hark.plugin.v1.Setting
+	(*TranslateRequest)(nil),        // 4: hark.plugin.v1.TranslateRequest
+	(*TranslateStreamRequest)(nil),  // 5: hark.plugin.v1.TranslateStreamRequest
+	(*TranslateStreamResponse)(nil), // 6: hark.plugin.v1.TranslateStreamResponse
+	(*Delivery)(nil),                // 7: hark.plugin.v1.Delivery
+	(*Header)(nil),                  // 8: hark.plugin.v1.Header
+	(*TranslateResponse)(nil),       // 9: hark.plugin.v1.TranslateResponse
+	(*DeliveryResult)(nil),          // 10: hark.plugin.v1.DeliveryResult
+	(*Rejection)(nil),               // 11: hark.plugin.v1.Rejection
+	(*Event)(nil),                   // 12: hark.plugin.v1.Event
+	nil,                             // 13: hark.plugin.v1.Delivery.SettingsEntry
+	(*durationpb.Duration)(nil),     // 14: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
 }
 var file_hark_plugin_v1_source_proto_depIdxs = []int32{
 	3,  // 0: hark.plugin.v1.DescribeResponse.settings:type_name -> hark.plugin.v1.Setting
-	5,  // 1: hark.plugin.v1.TranslateRequest.deliveries:type_name -> hark.plugin.v1.Delivery
-	6,  // 2: hark.plugin.v1.Delivery.headers:type_name -> hark.plugin.v1.Header
-	11, // 3: hark.plugin.v1.Delivery.settings:type_name -> hark.plugin.v1.Delivery.SettingsEntry
-	8,  // 4: hark.plugin.v1.TranslateResponse.results:type_name -> hark.plugin.v1.DeliveryResult
-	0,  // 5: hark.plugin.v1.DeliveryResult.error_code:type_name -> hark.plugin.v1.DeliveryErrorCode
-	10, // 6: hark.plugin.v1.DeliveryResult.events:type_name -> hark.plugin.v1.Event
-	9,  // 7: hark.plugin.v1.DeliveryResult.rejections:type_name -> hark.plugin.v1.Rejection
-	12, // 8: hark.plugin.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	1,  // 9: hark.plugin.v1.SourcePluginService.Describe:input_type -> hark.plugin.v1.DescribeRequest
-	4,  // 10: hark.plugin.v1.SourcePluginService.Translate:input_type -> hark.plugin.v1.TranslateRequest
-	2,  // 11: hark.plugin.v1.SourcePluginService.Describe:output_type -> hark.plugin.v1.DescribeResponse
-	7,  // 12: hark.plugin.v1.SourcePluginService.Translate:output_type -> hark.plugin.v1.TranslateResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	7,  // 1: hark.plugin.v1.TranslateRequest.deliveries:type_name -> hark.plugin.v1.Delivery
+	4,  // 2: hark.plugin.v1.TranslateStreamRequest.request:type_name -> hark.plugin.v1.TranslateRequest
+	14, // 3: hark.plugin.v1.TranslateStreamRequest.timeout:type_name -> google.protobuf.Duration
+	9,  // 4: hark.plugin.v1.TranslateStreamResponse.response:type_name -> hark.plugin.v1.TranslateResponse
+	8,  // 5: hark.plugin.v1.Delivery.headers:type_name -> hark.plugin.v1.Header
+	13, // 6: hark.plugin.v1.Delivery.settings:type_name -> hark.plugin.v1.Delivery.SettingsEntry
+	10, // 7: hark.plugin.v1.TranslateResponse.results:type_name -> hark.plugin.v1.DeliveryResult
+	0,  // 8: hark.plugin.v1.DeliveryResult.error_code:type_name -> hark.plugin.v1.DeliveryErrorCode
+	12, // 9: hark.plugin.v1.DeliveryResult.events:type_name -> hark.plugin.v1.Event
+	11, // 10: hark.plugin.v1.DeliveryResult.rejections:type_name -> hark.plugin.v1.Rejection
+	15, // 11: hark.plugin.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	1,  // 12: hark.plugin.v1.SourcePluginService.Describe:input_type -> hark.plugin.v1.DescribeRequest
+	4,  // 13: hark.plugin.v1.SourcePluginService.Translate:input_type -> hark.plugin.v1.TranslateRequest
+	5,  // 14: hark.plugin.v1.SourcePluginService.TranslateStream:input_type -> hark.plugin.v1.TranslateStreamRequest
+	2,  // 15: hark.plugin.v1.SourcePluginService.Describe:output_type -> hark.plugin.v1.DescribeResponse
+	9,  // 16: hark.plugin.v1.SourcePluginService.Translate:output_type -> hark.plugin.v1.TranslateResponse
+	6,  // 17: hark.plugin.v1.SourcePluginService.TranslateStream:output_type -> hark.plugin.v1.TranslateStreamResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_hark_plugin_v1_source_proto_init() }
@@ -896,7 +1156,7 @@ func file_hark_plugin_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_plugin_v1_source_proto_rawDesc), len(file_hark_plugin_v1_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SourcePluginService_Describe_FullMethodName  = "/hark.plugin.v1.SourcePluginService/Describe"
-	SourcePluginService_Translate_FullMethodName = "/hark.plugin.v1.SourcePluginService/Translate"
+	SourcePluginService_Describe_FullMethodName        = "/hark.plugin.v1.SourcePluginService/Describe"
+	SourcePluginService_Translate_FullMethodName       = "/hark.plugin.v1.SourcePluginService/Translate"
+	SourcePluginService_TranslateStream_FullMethodName = "/hark.plugin.v1.SourcePluginService/TranslateStream"
 )
 
 // SourcePluginServiceClient is the client API for SourcePluginService service.
@@ -29,7 +30,11 @@ const (
 //
 // SourcePluginService is what a source plugin serves to hark over go-plugin's
 // gRPC transport. Protocol version 1; minor versions only add fields and
-// RPCs, which the host detects through DescribeResponse.protocol_minor.
+// RPCs, which the host detects through DescribeResponse.protocol_minor:
+//
+//   - 1.0: Describe and Translate.
+//   - 1.1: TranslateStream, and the offset fields of Event, which plugins set
+//     only in TranslateStream answers (a 1.0 host never reads them).
 type SourcePluginServiceClient interface {
 	// Describe says who the plugin is and which settings it takes. The host
 	// calls it once after starting the plugin.
@@ -38,6 +43,17 @@ type SourcePluginServiceClient interface {
 	// batched: one call carries many deliveries (a call costs 0.1-0.3 ms, an
 	// item about 4 µs), and the answer has one result per delivery, in order.
 	Translate(ctx context.Context, in *TranslateRequest, opts ...grpc.CallOption) (*TranslateResponse, error)
+	// TranslateStream (protocol 1.1) carries Translate batches over one
+	// long-lived stream, so a batch costs one message each way instead of a
+	// call: a call's setup (an HTTP/2 stream, headers, a goroutine on each
+	// side) is most of what a small batch costs. The host opens it after
+	// Describe and keeps it open; the plugin first answers with an empty
+	// response of id 0, so the host knows the stream is served. Then every
+	// request is a batch (or the cancellation of one) named by its id, and the
+	// plugin answers each batch once, with its id, in any order: several
+	// batches may be in flight. A batch whose stream breaks fails as a failed
+	// Translate call does, and the host opens a new stream.
+	TranslateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TranslateStreamRequest, TranslateStreamResponse], error)
 }
 
 type sourcePluginServiceClient struct {
@@ -68,13 +84,30 @@ func (c *sourcePluginServiceClient) Translate(ctx context.Context, in *Translate
 	return out, nil
 }
 
+func (c *sourcePluginServiceClient) TranslateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TranslateStreamRequest, TranslateStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SourcePluginService_ServiceDesc.Streams[0], SourcePluginService_TranslateStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TranslateStreamRequest, TranslateStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SourcePluginService_TranslateStreamClient = grpc.BidiStreamingClient[TranslateStreamRequest, TranslateStreamResponse]
+
 // SourcePluginServiceServer is the server API for SourcePluginService service.
 // All implementations must embed UnimplementedSourcePluginServiceServer
 // for forward compatibility.
 //
 // SourcePluginService is what a source plugin serves to hark over go-plugin's
 // gRPC transport. Protocol version 1; minor versions only add fields and
-// RPCs, which the host detects through DescribeResponse.protocol_minor.
+// RPCs, which the host detects through DescribeResponse.protocol_minor:
+//
+//   - 1.0: Describe and Translate.
+//   - 1.1: TranslateStream, and the offset fields of Event, which plugins set
+//     only in TranslateStream answers (a 1.0 host never reads them).
 type SourcePluginServiceServer interface {
 	// Describe says who the plugin is and which settings it takes. The host
 	// calls it once after starting the plugin.
@@ -83,6 +116,17 @@ type SourcePluginServiceServer interface {
 	// batched: one call carries many deliveries (a call costs 0.1-0.3 ms, an
 	// item about 4 µs), and the answer has one result per delivery, in order.
 	Translate(context.Context, *TranslateRequest) (*TranslateResponse, error)
+	// TranslateStream (protocol 1.1) carries Translate batches over one
+	// long-lived stream, so a batch costs one message each way instead of a
+	// call: a call's setup (an HTTP/2 stream, headers, a goroutine on each
+	// side) is most of what a small batch costs. The host opens it after
+	// Describe and keeps it open; the plugin first answers with an empty
+	// response of id 0, so the host knows the stream is served. Then every
+	// request is a batch (or the cancellation of one) named by its id, and the
+	// plugin answers each batch once, with its id, in any order: several
+	// batches may be in flight. A batch whose stream breaks fails as a failed
+	// Translate call does, and the host opens a new stream.
+	TranslateStream(grpc.BidiStreamingServer[TranslateStreamRequest, TranslateStreamResponse]) error
 	mustEmbedUnimplementedSourcePluginServiceServer()
 }
 
@@ -98,6 +142,9 @@ func (UnimplementedSourcePluginServiceServer) Describe(context.Context, *Describ
 }
 func (UnimplementedSourcePluginServiceServer) Translate(context.Context, *TranslateRequest) (*TranslateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Translate not implemented")
+}
+func (UnimplementedSourcePluginServiceServer) TranslateStream(grpc.BidiStreamingServer[TranslateStreamRequest, TranslateStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method TranslateStream not implemented")
 }
 func (UnimplementedSourcePluginServiceServer) mustEmbedUnimplementedSourcePluginServiceServer() {}
 func (UnimplementedSourcePluginServiceServer) testEmbeddedByValue()                             {}
@@ -156,6 +203,13 @@ func _SourcePluginService_Translate_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SourcePluginService_TranslateStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SourcePluginServiceServer).TranslateStream(&grpc.GenericServerStream[TranslateStreamRequest, TranslateStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SourcePluginService_TranslateStreamServer = grpc.BidiStreamingServer[TranslateStreamRequest, TranslateStreamResponse]
+
 // SourcePluginService_ServiceDesc is the grpc.ServiceDesc for SourcePluginService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -172,6 +226,13 @@ var SourcePluginService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SourcePluginService_Translate_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "TranslateStream",
+			Handler:       _SourcePluginService_TranslateStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "hark/plugin/v1/source.proto",
 }

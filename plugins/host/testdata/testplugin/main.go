@@ -20,6 +20,9 @@
 //   - dup-rejection: an event and a rejection, both at index 0.
 //   - huge-error: refuse the delivery (bad request) with a 5 MB message.
 //   - huge-reason: one event and one rejection with a 5 MB reason.
+//   - how: one event whose name is the gRPC method the batch came by and
+//     whose user id names the server stream it came over, so a test sees
+//     whether batches share a stream.
 //
 // Any other object is one event: its "type", "event" and "userId" become the
 // event's type, name and user id, "properties" its data.
@@ -28,10 +31,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/harkhq/hark/plugins/sdk"
 )
@@ -76,7 +82,7 @@ func (s source) Translate(ctx context.Context, ds []sdk.Delivery) ([]sdk.Result,
 	return sdk.TranslateEach(ctx, ds, translate), nil
 }
 
-func translate(_ context.Context, d sdk.Delivery) sdk.Result {
+func translate(ctx context.Context, d sdk.Delivery) sdk.Result {
 	var body map[string]any
 	if err := json.Unmarshal(d.Body, &body); err != nil {
 		return sdk.Result{Err: sdk.BadRequest("the body is not a JSON object: %v", err)}
@@ -101,6 +107,10 @@ func translate(_ context.Context, d sdk.Delivery) sdk.Result {
 		return sdk.Result{Err: sdk.BadRequest("%s", huge())}
 	case "huge-reason":
 		return sdk.Result{Events: []sdk.Event{ev}, Rejections: []sdk.Rejection{{Index: 1, Reason: huge()}}}
+	case "how":
+		ev.Name, _ = grpc.Method(ctx)
+		ev.UserID = fmt.Sprintf("%p", grpc.ServerTransportStreamFromContext(ctx))
+		return sdk.Result{Events: []sdk.Event{ev}}
 	}
 	return sdk.Result{Events: []sdk.Event{ev}}
 }

@@ -39,6 +39,9 @@ const (
 	// SourcePluginServiceTranslateProcedure is the fully-qualified name of the SourcePluginService's
 	// Translate RPC.
 	SourcePluginServiceTranslateProcedure = "/hark.plugin.v1.SourcePluginService/Translate"
+	// SourcePluginServiceTranslateStreamProcedure is the fully-qualified name of the
+	// SourcePluginService's TranslateStream RPC.
+	SourcePluginServiceTranslateStreamProcedure = "/hark.plugin.v1.SourcePluginService/TranslateStream"
 )
 
 // SourcePluginServiceClient is a client for the hark.plugin.v1.SourcePluginService service.
@@ -50,6 +53,17 @@ type SourcePluginServiceClient interface {
 	// batched: one call carries many deliveries (a call costs 0.1-0.3 ms, an
 	// item about 4 µs), and the answer has one result per delivery, in order.
 	Translate(context.Context, *connect.Request[v1.TranslateRequest]) (*connect.Response[v1.TranslateResponse], error)
+	// TranslateStream (protocol 1.1) carries Translate batches over one
+	// long-lived stream, so a batch costs one message each way instead of a
+	// call: a call's setup (an HTTP/2 stream, headers, a goroutine on each
+	// side) is most of what a small batch costs. The host opens it after
+	// Describe and keeps it open; the plugin first answers with an empty
+	// response of id 0, so the host knows the stream is served. Then every
+	// request is a batch (or the cancellation of one) named by its id, and the
+	// plugin answers each batch once, with its id, in any order: several
+	// batches may be in flight. A batch whose stream breaks fails as a failed
+	// Translate call does, and the host opens a new stream.
+	TranslateStream(context.Context) *connect.BidiStreamForClient[v1.TranslateStreamRequest, v1.TranslateStreamResponse]
 }
 
 // NewSourcePluginServiceClient constructs a client for the hark.plugin.v1.SourcePluginService
@@ -75,13 +89,20 @@ func NewSourcePluginServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(sourcePluginServiceMethods.ByName("Translate")),
 			connect.WithClientOptions(opts...),
 		),
+		translateStream: connect.NewClient[v1.TranslateStreamRequest, v1.TranslateStreamResponse](
+			httpClient,
+			baseURL+SourcePluginServiceTranslateStreamProcedure,
+			connect.WithSchema(sourcePluginServiceMethods.ByName("TranslateStream")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // sourcePluginServiceClient implements SourcePluginServiceClient.
 type sourcePluginServiceClient struct {
-	describe  *connect.Client[v1.DescribeRequest, v1.DescribeResponse]
-	translate *connect.Client[v1.TranslateRequest, v1.TranslateResponse]
+	describe        *connect.Client[v1.DescribeRequest, v1.DescribeResponse]
+	translate       *connect.Client[v1.TranslateRequest, v1.TranslateResponse]
+	translateStream *connect.Client[v1.TranslateStreamRequest, v1.TranslateStreamResponse]
 }
 
 // Describe calls hark.plugin.v1.SourcePluginService.Describe.
@@ -94,6 +115,11 @@ func (c *sourcePluginServiceClient) Translate(ctx context.Context, req *connect.
 	return c.translate.CallUnary(ctx, req)
 }
 
+// TranslateStream calls hark.plugin.v1.SourcePluginService.TranslateStream.
+func (c *sourcePluginServiceClient) TranslateStream(ctx context.Context) *connect.BidiStreamForClient[v1.TranslateStreamRequest, v1.TranslateStreamResponse] {
+	return c.translateStream.CallBidiStream(ctx)
+}
+
 // SourcePluginServiceHandler is an implementation of the hark.plugin.v1.SourcePluginService
 // service.
 type SourcePluginServiceHandler interface {
@@ -104,6 +130,17 @@ type SourcePluginServiceHandler interface {
 	// batched: one call carries many deliveries (a call costs 0.1-0.3 ms, an
 	// item about 4 µs), and the answer has one result per delivery, in order.
 	Translate(context.Context, *connect.Request[v1.TranslateRequest]) (*connect.Response[v1.TranslateResponse], error)
+	// TranslateStream (protocol 1.1) carries Translate batches over one
+	// long-lived stream, so a batch costs one message each way instead of a
+	// call: a call's setup (an HTTP/2 stream, headers, a goroutine on each
+	// side) is most of what a small batch costs. The host opens it after
+	// Describe and keeps it open; the plugin first answers with an empty
+	// response of id 0, so the host knows the stream is served. Then every
+	// request is a batch (or the cancellation of one) named by its id, and the
+	// plugin answers each batch once, with its id, in any order: several
+	// batches may be in flight. A batch whose stream breaks fails as a failed
+	// Translate call does, and the host opens a new stream.
+	TranslateStream(context.Context, *connect.BidiStream[v1.TranslateStreamRequest, v1.TranslateStreamResponse]) error
 }
 
 // NewSourcePluginServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -125,12 +162,20 @@ func NewSourcePluginServiceHandler(svc SourcePluginServiceHandler, opts ...conne
 		connect.WithSchema(sourcePluginServiceMethods.ByName("Translate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	sourcePluginServiceTranslateStreamHandler := connect.NewBidiStreamHandler(
+		SourcePluginServiceTranslateStreamProcedure,
+		svc.TranslateStream,
+		connect.WithSchema(sourcePluginServiceMethods.ByName("TranslateStream")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hark.plugin.v1.SourcePluginService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SourcePluginServiceDescribeProcedure:
 			sourcePluginServiceDescribeHandler.ServeHTTP(w, r)
 		case SourcePluginServiceTranslateProcedure:
 			sourcePluginServiceTranslateHandler.ServeHTTP(w, r)
+		case SourcePluginServiceTranslateStreamProcedure:
+			sourcePluginServiceTranslateStreamHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -146,4 +191,8 @@ func (UnimplementedSourcePluginServiceHandler) Describe(context.Context, *connec
 
 func (UnimplementedSourcePluginServiceHandler) Translate(context.Context, *connect.Request[v1.TranslateRequest]) (*connect.Response[v1.TranslateResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hark.plugin.v1.SourcePluginService.Translate is not implemented"))
+}
+
+func (UnimplementedSourcePluginServiceHandler) TranslateStream(context.Context, *connect.BidiStream[v1.TranslateStreamRequest, v1.TranslateStreamResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("hark.plugin.v1.SourcePluginService.TranslateStream is not implemented"))
 }
