@@ -679,3 +679,18 @@ func TestCallsAfterClose(t *testing.T) {
 		t.Errorf("after Close the plugin is %+v, want closed", in)
 	}
 }
+
+// TestSlowPingsAreNotAFreeze has every liveness ping of a running plugin
+// miss its deadline, as on a machine starved of CPU: the plugin is taken
+// down only after missing three in a row, not at the first. A single late
+// ping used to kill a healthy plugin, turning a loaded machine's slow
+// moment into 503s for every Segment delivery.
+func TestSlowPingsAreNotAFreeze(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.start(t, host.Config{PingInterval: 20 * time.Millisecond, PingTimeout: time.Nanosecond}, "starved")
+	waitUntil(t, "the starved plugin to be taken down", func() bool { return info(t, h, "starved").LastError != "" })
+	if got := info(t, h, "starved").LastError; !strings.Contains(got, "no answer to 3 liveness ping(s)") {
+		t.Fatalf("the plugin was taken down with %q, want it to have missed 3 pings in a row", got)
+	}
+}

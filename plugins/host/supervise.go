@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -276,6 +278,7 @@ func (m *managed) watch(g *generation) string {
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	var ping <-chan time.Time
+	missed := 0
 	if m.host.cfg.PingInterval > 0 {
 		t := time.NewTicker(m.host.cfg.PingInterval)
 		defer t.Stop()
@@ -292,14 +295,43 @@ func (m *managed) watch(g *generation) string {
 				return "the plugin process exited"
 			}
 		case <-ping:
-			if err := m.ping(g); err != nil {
-				if g.ctx.Err() != nil {
-					return context.Cause(g.ctx).Error()
-				}
-				return fmt.Sprintf("no answer to the liveness ping within %v: %v", m.host.cfg.PingTimeout, err)
+			err := m.ping(g)
+			if err == nil {
+				missed = 0
+				continue
+			}
+			if g.ctx.Err() != nil {
+				return context.Cause(g.ctx).Error()
+			}
+			missed++
+			// A stopped process (SIGSTOP) is frozen for certain: down at
+			// once. A running one that misses pings may only be starved of
+			// CPU on a loaded machine: it is down after missedPings in a row.
+			if stopped(g.pid) || missed >= missedPings {
+				return fmt.Sprintf("no answer to %d liveness ping(s) within %v each: %v", missed, m.host.cfg.PingTimeout, err)
 			}
 		}
 	}
+}
+
+// missedPings is how many liveness pings in a row a running plugin may miss
+// before it is taken down: at load 10 on two cores a healthy plugin can
+// miss one, and killing it then turns a slow machine into an outage.
+const missedPings = 3
+
+// stopped reports whether a process is stopped (state T in /proc), as
+// kill -STOP leaves it; false when that cannot be read.
+func stopped(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'T' || s[i+2] == 't')
 }
 
 // ping asks g's go-plugin server whether it serves, with PingTimeout. It
