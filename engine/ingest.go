@@ -460,6 +460,7 @@ type pendingDelivery struct {
 	req         *ingestRequest
 	translation Translation
 	size        int
+	headers     rules.Headers // the delivery's, as expressions see them
 
 	// Filled by prepareEvents, one per translated event.
 	prepared []preparedEvent
@@ -518,6 +519,7 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 	var jobs []job
 	for pi, p := range pending {
 		p.prepared = make([]preparedEvent, len(p.translation.Events))
+		p.headers = rules.NewHeaders(firstValues(p.req.delivery.Header))
 		for i := range p.translation.Events {
 			jobs = append(jobs, job{pi, i})
 		}
@@ -554,7 +556,7 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			// Conditions and mappings need only the event: run them here,
 			// on all cores, and leave the committer what reads state.
 			if matched := e.triggers.match(out.ev.GetEnvironment(), out.ev.GetSourceId(), out.ev.GetType(), out.ev.GetName()); len(matched) > 0 {
-				out.env = jsonEnv(out.raw, in.UserID, p.req.delivery.Header)
+				out.env = jsonEnv(out.raw, in.UserID, p.headers)
 				out.mapped = make(map[*compiledTrigger]*outcome, len(matched))
 				for _, ct := range matched {
 					out.mapped[ct] = mapEvent(ct, out.ev, out.env)
@@ -612,13 +614,13 @@ func (p *pendingDelivery) finishPrepare() error {
 
 // jsonEnv builds an event's expression environment straight from its JSON,
 // decoded once for all its triggers.
-func jsonEnv(raw EventJSON, userID string, headers http.Header) rules.Env {
+func jsonEnv(raw EventJSON, userID string, headers rules.Headers) rules.Env {
 	original := decodeObject(raw.Event) // validated by newSourceEvent
 	var data map[string]any
 	if len(raw.Data) > 0 {
 		data = decodeObject(raw.Data)
 	}
-	return rules.NewEnv(original, data, userID, firstValues(headers))
+	return rules.NewEnvWith(original, data, userID, headers)
 }
 
 func firstValues(h http.Header) map[string]string {
@@ -792,7 +794,7 @@ func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceE
 	envOf := func() rules.Env {
 		if env == nil {
 			// A trigger was added since the event was prepared.
-			env = jsonEnv(raw, ev.GetUserId(), headers)
+			env = jsonEnv(raw, ev.GetUserId(), rules.NewHeaders(firstValues(headers)))
 		}
 		return env
 	}

@@ -307,18 +307,33 @@ type Env map[string]any
 //
 // The reserved names win over top-level fields of the same name.
 func NewEnv(original, data map[string]any, userID string, headers map[string]string) Env {
-	env := make(Env, len(original)+4)
+	return NewEnvWith(original, data, userID, NewHeaders(headers))
+}
+
+// Headers are request headers as expressions see them, by lowercase name.
+// One value serves every event of a delivery: it is only read.
+type Headers map[string]any
+
+// NewHeaders builds Headers from header values.
+func NewHeaders(headers map[string]string) Headers {
+	h := make(Headers, len(headers))
+	for k, v := range headers {
+		h[strings.ToLower(k)] = v
+	}
+	return h
+}
+
+// NewEnvWith is NewEnv with the headers built already (NewHeaders), so a
+// delivery's events share them.
+func NewEnvWith(original, data map[string]any, userID string, headers Headers) Env {
+	env := make(Env, len(original)+5)
 	for k, v := range original {
 		env[k] = v
 	}
 	env["body"] = original
 	env["data"] = data
 	env["user_id"] = userID
-	h := make(map[string]any, len(headers))
-	for k, v := range headers {
-		h[strings.ToLower(k)] = v
-	}
-	env["headers"] = h
+	env["headers"] = map[string]any(headers)
 	env[accountName] = &account{}
 	return env
 }
