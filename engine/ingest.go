@@ -346,6 +346,33 @@ func (e *Engine) commitChunk(ctx context.Context, chunk []*pendingDelivery) erro
 	return e.store.Update(ctx, func(tx Tx) error { return e.commit(tx, chunk) })
 }
 
+// commitInParts commits a delivery too large for one store commit as two
+// halves, in order, splitting again where a half is still too large. Only
+// an event that alone exceeds the store's limit is refused (ErrTooLarge):
+// a valid Segment batch of 4,000 events that each start a run with a
+// destination writes more than one Badger transaction may hold, and a 400
+// would lose it for good. A delivery committed in parts is not atomic: if
+// a later part fails the caller answers 503, and the sender's retry finds
+// the parts already stored by their idempotency keys (DESIGN §4).
+func (e *Engine) commitInParts(ctx context.Context, p *pendingDelivery) error {
+	n := len(p.events)
+	if n < 2 {
+		return ErrTooLarge
+	}
+	p.startedRuns = false
+	for _, part := range []*pendingDelivery{p.part(0, n/2), p.part(n/2, n)} {
+		err := e.commitChunk(ctx, []*pendingDelivery{part})
+		if errors.Is(err, ErrTooLarge) {
+			err = e.commitInParts(ctx, part)
+		}
+		if err != nil {
+			return err
+		}
+		p.startedRuns = p.startedRuns || part.startedRuns
+	}
+	return nil
+}
+
 // commitBatch commits prepared deliveries in chunks under the store's
 // transaction size, each delivery wholly inside one commit, and answers
 // them.
@@ -381,8 +408,11 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 			continue
 		}
 		if errors.Is(err, ErrTooLarge) {
+			err = e.commitInParts(ctx, chunk[0])
+		}
+		if errors.Is(err, ErrTooLarge) {
 			chunk[0].req.done <- ingestResult{err: &DeliveryError{Kind: BadRequest,
-				Message: "the delivery is too large to store in one commit; send fewer or smaller events per request"}}
+				Message: "an event is too large to store in one commit; send smaller events"}}
 			continue
 		}
 		if err != nil {
@@ -475,6 +505,16 @@ type pendingDelivery struct {
 
 	// startedRuns is set by commit when a workflow run was stored.
 	startedRuns bool
+}
+
+// part returns the delivery's events [i, j) as a delivery of their own,
+// sharing its request and answer (commit fills in only its events').
+func (p *pendingDelivery) part(i, j int) *pendingDelivery {
+	return &pendingDelivery{
+		req: p.req, translation: p.translation, headers: p.headers, resp: p.resp,
+		size:   p.size * (j - i) / len(p.events),
+		events: p.events[i:j], raws: p.raws[i:j], envs: p.envs[i:j], mapped: p.mapped[i:j], fixed: p.fixed[i:j],
+	}
 }
 
 type preparedEvent struct {

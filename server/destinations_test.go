@@ -1928,3 +1928,34 @@ func TestDestinationsMetrics(t *testing.T) {
 
 // timestampOf is t as the API's timestamp.
 func timestampOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// TestLargeBatchOfRunsIsCommittedInParts: a valid Segment batch of 4,000
+// events that each start a run with a destination writes more than one
+// Badger transaction holds; it is committed in parts, not refused with a
+// 400 that would lose it (Segment drops what gets a 4xx).
+func TestLargeBatchOfRunsIsCommittedInParts(t *testing.T) {
+	t.Parallel()
+	f := dstStart(t, dstFastSchedule)
+	f.setIdentify(t, "development", true)
+	rc := newDstReceiver(t, nil)
+	f.webhook(t, rc, nil)
+	const n = 4000 // the most one request may carry
+	var batch bytes.Buffer
+	batch.WriteString(`{"batch":[{"type":"identify","userId":"big-1","messageId":"id-0","traits":{"name":"Big"}}`)
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&batch, `,{"type":"track","event":"Ordered","userId":"big-1","messageId":"m-%d","properties":{"order":"o-%d"}}`, i, i)
+	}
+	batch.WriteString(`]}`)
+	res := f.h.mustDeliver(t, f.ingestURL(t, "development"), batch.Bytes(), n)
+	for i, ev := range res.GetEvents() {
+		if ev.GetStatus() != trgProcessed {
+			t.Fatalf("event %d = %v, want it processed", i, ev)
+		}
+	}
+	if got := len(f.runs(t, "development", url.Values{"workflowKey": {"wf-a"}})); got != n-1 {
+		t.Fatalf("the batch started %d wf-a runs, want %d", got, n-1)
+	}
+	if got := len(f.deliveries(t, nil)); got != n-1 {
+		t.Fatalf("the batch made %d deliveries, want %d", got, n-1)
+	}
+}

@@ -163,6 +163,14 @@ func runChild(args []string) error {
 	}()
 	fmt.Println("listening " + ln.Addr().String())
 	err = srv.Serve(ln)
+	// HARK_BENCH_HEAPPROFILE writes a heap profile of the server side at
+	// the end, for `go tool pprof -sample_index=inuse_space`.
+	if path := os.Getenv("HARK_BENCH_HEAPPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	// HARK_BENCH_MEMSTATS prints how much of the server's memory is Go's,
 	// to tell it from Badger's mmapped files in the peak RSS.
 	if os.Getenv("HARK_BENCH_MEMSTATS") != "" {

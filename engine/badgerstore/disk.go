@@ -23,9 +23,10 @@ import (
 // writes once the space is there again.
 
 // DefaultMinFreeBytes is MinFreeBytes for the sizes Open gives Badger: one
-// value-log file (64 MiB), three memtables' worth (3 × 32 MiB) and 32 MiB
-// for a compaction: 192 MiB.
-const DefaultMinFreeBytes = 64<<20 + 3*32<<20 + 32<<20
+// value-log file (64 MiB), three memtables' worth of level-zero tables
+// (3 × 16 MiB) and 80 MiB for a compaction, which rewrites those tables
+// and the level-one tables they overlap before it deletes them: 192 MiB.
+const DefaultMinFreeBytes = 64<<20 + 3*16<<20 + 80<<20
 
 // statfsInterval is how often the guard asks the kernel: a statfs is cheap,
 // but commits come by the thousand a second.

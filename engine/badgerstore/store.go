@@ -44,7 +44,7 @@
 //
 // Writes are synced to disk before Update returns (SyncWrites). Badger's
 // defaults reserve over 600 MB (five 64 MB memtables, a 256 MB block cache);
-// Open sizes them for a small service instead. A background loop, stopped by
+// Open sizes them for a small service instead (see openBadger). A background loop, stopped by
 // Close, runs value-log garbage collection.
 package badgerstore
 
@@ -64,6 +64,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/harkhq/hark/engine"
@@ -190,18 +191,23 @@ func openBadger(opts Options, readOnly bool) (*badger.DB, error) {
 		WithReadOnly(readOnly).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithSyncWrites(true).
-		// Memory for a small service: 2 × 32 MiB memtables instead of
-		// 5 × 64 MiB, a 32 MiB block cache instead of 256 MiB, and a bounded
-		// index cache so table indexes do not grow with the data. A
-		// transaction may hold 15% of a memtable (4.8 MiB); values over
-		// 512 bytes live in the value log and count only as a pointer, so
-		// one full 4 MiB delivery commits in one transaction.
-		WithMemTableSize(32 << 20).
+		// Memory for a small service: 2 × 16 MiB memtables instead of
+		// 5 × 64 MiB and a bounded index cache, so table indexes do not
+		// grow with the data. No block cache and no compression: hark's
+		// reads are point lookups of recent keys (mostly still in a
+		// memtable) and its big values — events' JSON — live in the value
+		// log, which Badger never compresses; Snappy buffers for every table
+		// flushed cost 30 MiB of heap and CPU for keys that barely shrink.
+		// A transaction may hold 15% of a memtable (2.4 MiB); values over
+		// 512 bytes count only as a pointer, and the engine commits a
+		// delivery too large for one transaction in parts.
+		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
 		WithValueThreshold(512).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(32 << 20).
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
 		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2)
