@@ -178,6 +178,16 @@ func runChild(args []string) error {
 		runtime.ReadMemStats(&m)
 		fmt.Fprintf(os.Stderr, "hark-bench server: Go runtime holds %d MiB from the OS (heap %d MiB, of which in use now %d MiB)\n",
 			m.Sys>>20, m.HeapSys>>20, m.HeapInuse>>20)
+		// Resident now, by kind: anonymous (Go's heap and stacks) and
+		// file-backed (Badger's memory-mapped tables and value log, page
+		// cache the kernel can drop).
+		if status, err := os.ReadFile("/proc/self/status"); err == nil {
+			for _, line := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(line, "RssAnon:") || strings.HasPrefix(line, "RssFile:") {
+					fmt.Fprintln(os.Stderr, "hark-bench server: "+strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
 	}
 	return err
 }
