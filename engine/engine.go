@@ -118,6 +118,7 @@ type Engine struct {
 	lanesWG  sync.WaitGroup
 	prepared chan []*pendingDelivery
 	eventHub eventHub
+	refusals refusalLog
 	triggers triggerRegistry
 	catalog  catalogCache
 	runs     runSignal

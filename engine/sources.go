@@ -155,6 +155,7 @@ func (e *Engine) DeleteSource(ctx context.Context, id string) error {
 	for _, trigger := range dropped {
 		e.triggers.update(nil, trigger)
 	}
+	e.refusals.forget(id)
 	return nil
 }
 

@@ -33,7 +33,7 @@ func ingestREST(e *engine.Engine, log *slog.Logger) http.Handler {
 		})
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
-			writeStatus(w, toConnectError(r.Context(), log, "POST "+engine.IngestPath+"{token}", err))
+			writeStatus(w, refused(r.Context(), e, log, "POST "+engine.IngestPath+"{token}", r.PathValue("token"), int(r.ContentLength), err))
 			return
 		}
 		_, _ = w.Write(appendReceiveResponse(make([]byte, 0, 16+96*len(resp.GetEvents())), resp))

@@ -56,6 +56,10 @@ type ingestEdge struct {
 	known   func(ctx context.Context, token string) (bool, error)
 	errors  *connect.ErrorWriter
 	refused func(reason string)
+	// record logs a refusal in the refused-delivery log of the webhook
+	// URL's source environment (REST deliveries: a Connect or gRPC one's
+	// token is in the body the edge refused to read).
+	record func(ctx context.Context, token string, status int, reason string, size int64)
 }
 
 func (g *ingestEdge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +226,8 @@ func (g *ingestEdge) readFailed(w http.ResponseWriter, r *http.Request, err erro
 	var ne net.Error
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		g.refused("timeout")
-		if strings.HasPrefix(r.URL.Path, engine.IngestPath) {
+		if token, ok := strings.CutPrefix(r.URL.Path, engine.IngestPath); ok {
+			g.record(r.Context(), token, http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", engine.HumanDuration(g.bodyTimeout)), r.ContentLength)
 			w.Header().Set("Connection", "close")
 			writeStatusCode(w, http.StatusRequestTimeout, connect.NewError(connect.CodeDeadlineExceeded,
 				fmt.Errorf("the request body did not arrive within %s", engine.HumanDuration(g.bodyTimeout))))
@@ -248,9 +253,13 @@ func (g *ingestEdge) tooLarge(w http.ResponseWriter, r *http.Request) {
 func (g *ingestEdge) fail(w http.ResponseWriter, r *http.Request, code connect.Code, msg string) {
 	w.Header().Set("Connection", "close")
 	err := connect.NewError(code, errors.New(msg))
-	if !strings.HasPrefix(r.URL.Path, engine.IngestPath) && g.errors.IsSupported(r) {
+	token, rest := strings.CutPrefix(r.URL.Path, engine.IngestPath)
+	if !rest && g.errors.IsSupported(r) {
 		_ = g.errors.Write(w, r, err)
 		return
+	}
+	if rest && code != connect.CodeNotFound {
+		g.record(r.Context(), token, httpStatus(code), msg, r.ContentLength)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	writeStatus(w, err)

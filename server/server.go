@@ -336,7 +336,7 @@ func (s *Server) handler() (http.Handler, error) {
 	// the body as base64, a third larger, so Connect's own limit here only
 	// has to stop what cannot be a delivery.
 	ingestLimit := connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes*4/3 + 64<<10))
-	add(harkv1connect.NewIngestServiceHandler(newIngestService(s.engine, s.cfg.MaxBodyBytes), common, ingestLimit, connect.WithInterceptors(errs)))
+	add(harkv1connect.NewIngestServiceHandler(newIngestService(s.engine, s.log, s.cfg.MaxBodyBytes), common, ingestLimit, connect.WithInterceptors(errs)))
 
 	mux := http.NewServeMux()
 	services := make([]*vanguard.Service, 0, len(mounts))
@@ -391,6 +391,7 @@ func (s *Server) handler() (http.Handler, error) {
 		},
 		errors:  errWriter,
 		refused: s.metrics.DeliveryRejected,
+		record:  s.engine.RecordRefusal,
 	}
 	return s.metrics.instrument(edge), nil
 }

@@ -52,3 +52,8 @@ func (s *sourceService) RotateSourceToken(ctx context.Context, req *connect.Requ
 	se, err := s.e.RotateSourceToken(ctx, req.Msg.GetSourceId(), req.Msg.GetEnvironment())
 	return respond(&harkv1.RotateSourceTokenResponse{SourceEnvironment: se}, err)
 }
+
+func (s *sourceService) ListRefusals(ctx context.Context, req *connect.Request[harkv1.ListRefusalsRequest]) (*connect.Response[harkv1.ListRefusalsResponse], error) {
+	refusals, err := s.e.ListRefusals(ctx, req.Msg)
+	return respond(&harkv1.ListRefusalsResponse{Refusals: refusals}, err)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -432,6 +433,32 @@ func TestCLICommands(t *testing.T) {
 	if !se.IdentifyEnabled {
 		t.Fatalf("sources settings --identify=on: %+v", se)
 	}
+	// An unsigned delivery to production, which has a shared secret, is
+	// refused and shows in the refusal log.
+	for _, e := range src.Environments {
+		if e.Environment != "production" {
+			continue
+		}
+		res, err := http.Post(e.IngestURL, "application/json", strings.NewReader(`{"type":"track","event":"Unsigned","userId":"u1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unsigned delivery to production: %d, want 401", res.StatusCode)
+		}
+	}
+	wantContains(t, "sources refusals", mustHark(t, env, "sources", "refusals", src.ID, "--env", "production"), "STATUS", "401", "X-Signature")
+	var refusals struct {
+		Refusals []struct {
+			StatusCode int `json:"statusCode"`
+		} `json:"refusals"`
+	}
+	harkJSON(t, env, &refusals, "sources", "refusals", src.ID, "--env", "development")
+	if len(refusals.Refusals) != 0 {
+		t.Fatalf("sources refusals of development -o json: %+v, want none", refusals)
+	}
+
 	var rotated jsonSourceEnv
 	harkJSON(t, env, &rotated, "sources", "rotate-token", src.ID, "--env", "staging")
 	for _, e := range src.Environments {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -22,12 +23,12 @@ func newSourcesCommand(g *globalOptions) *cobra.Command {
 	}
 	cmd.AddCommand(
 		sourcesList(g), sourcesGet(g), sourcesCreate(g), sourcesDelete(g),
-		sourcesSettings(g), sourcesRotateToken(g), sourcesTypes(g),
+		sourcesSettings(g), sourcesRotateToken(g), sourcesRefusals(g), sourcesTypes(g),
 	)
 	ids := g.completeSources()
 	for _, c := range cmd.Commands() {
 		switch c.Name() {
-		case "get", "delete", "settings", "rotate-token":
+		case "get", "delete", "settings", "rotate-token", "refusals":
 			c.ValidArgsFunction = func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 				if len(args) > 0 {
 					return nil, cobra.ShellCompDirectiveNoFileComp
@@ -295,6 +296,40 @@ func sourcesRotateToken(g *globalOptions) *cobra.Command {
 		},
 	}
 	envFlag(g, cmd, &env)
+	return cmd
+}
+
+func sourcesRefusals(g *globalOptions) *cobra.Command {
+	var (
+		env   string
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "refusals ID --env ENV",
+		Short: "List the deliveries a source environment's webhook refused, newest first",
+		Long: "List the deliveries a source environment's webhook refused (400, 401, 408, 503), newest first:\n" +
+			"when, the status, why and the size — never the body. The newest 1,000 per source environment\n" +
+			"are kept, in memory, since hark started.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				res, err := a.sources.ListRefusals(ctx, connect.NewRequest(&harkv1.ListRefusalsRequest{SourceId: args[0], Environment: env, PageSize: int32(limit)}))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				rows := make([][]string, 0, len(res.Msg.GetRefusals()))
+				for _, r := range res.Msg.GetRefusals() {
+					rows = append(rows, []string{fmtTime(r.GetTime()), strconv.Itoa(int(r.GetStatusCode())), strconv.FormatInt(r.GetSizeBytes(), 10), r.GetReason()})
+				}
+				return table(a.out, []string{"TIME", "STATUS", "BYTES", "REASON"}, rows)
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many to show (at most 1000)")
 	return cmd
 }
 

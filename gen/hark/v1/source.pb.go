@@ -1325,6 +1325,192 @@ func (x *RotateSourceTokenResponse) GetSourceEnvironment() *SourceEnvironment {
 	return nil
 }
 
+// Refusal is one delivery a webhook refused.
+type Refusal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Time the answer was given.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// StatusCode is the HTTP status of the answer (gRPC and Connect
+	// deliveries: the status their code maps to).
+	StatusCode int32 `protobuf:"varint,2,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// Reason is the answer's message.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// SizeBytes is the body's size as far as it was read (the announced
+	// Content-Length for a body refused before it was read).
+	SizeBytes     int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Refusal) Reset() {
+	*x = Refusal{}
+	mi := &file_hark_v1_source_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Refusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Refusal) ProtoMessage() {}
+
+func (x *Refusal) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_source_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
+func (*Refusal) Descriptor() ([]byte, []int) {
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Refusal) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Refusal) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *Refusal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Refusal) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+// ListRefusalsRequest selects a source environment's refusals.
+type ListRefusalsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Environment slug.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// SourceID of the source.
+	SourceId string `protobuf:"bytes,2,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	// PageSize is how many to return, newest first: 50 when 0, at most
+	// 1,000.
+	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRefusalsRequest) Reset() {
+	*x = ListRefusalsRequest{}
+	mi := &file_hark_v1_source_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRefusalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRefusalsRequest) ProtoMessage() {}
+
+func (x *ListRefusalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_source_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRefusalsRequest.ProtoReflect.Descriptor instead.
+func (*ListRefusalsRequest) Descriptor() ([]byte, []int) {
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListRefusalsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListRefusalsRequest) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+func (x *ListRefusalsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListRefusalsResponse carries refusals, newest first.
+type ListRefusalsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Refusals, newest first.
+	Refusals      []*Refusal `protobuf:"bytes,1,rep,name=refusals,proto3" json:"refusals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRefusalsResponse) Reset() {
+	*x = ListRefusalsResponse{}
+	mi := &file_hark_v1_source_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRefusalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRefusalsResponse) ProtoMessage() {}
+
+func (x *ListRefusalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_source_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRefusalsResponse.ProtoReflect.Descriptor instead.
+func (*ListRefusalsResponse) Descriptor() ([]byte, []int) {
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListRefusalsResponse) GetRefusals() []*Refusal {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
+}
+
 var File_hark_v1_source_proto protoreflect.FileDescriptor
 
 const file_hark_v1_source_proto_rawDesc = "" +
@@ -1411,7 +1597,20 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\"f\n" +
 	"\x19RotateSourceTokenResponse\x12I\n" +
-	"\x12source_environment\x18\x01 \x01(\v2\x1a.hark.v1.SourceEnvironmentR\x11sourceEnvironment*z\n" +
+	"\x12source_environment\x18\x01 \x01(\v2\x1a.hark.v1.SourceEnvironmentR\x11sourceEnvironment\"\x91\x01\n" +
+	"\aRefusal\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
+	"\vstatus_code\x18\x02 \x01(\x05R\n" +
+	"statusCode\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x04 \x01(\x03R\tsizeBytes\"q\n" +
+	"\x13ListRefusalsRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1b\n" +
+	"\tsource_id\x18\x02 \x01(\tR\bsourceId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"D\n" +
+	"\x14ListRefusalsResponse\x12,\n" +
+	"\brefusals\x18\x01 \x03(\v2\x10.hark.v1.RefusalR\brefusals*z\n" +
 	"\x10SourceTypeOrigin\x12\"\n" +
 	"\x1eSOURCE_TYPE_ORIGIN_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSOURCE_TYPE_ORIGIN_BUILT_IN\x10\x01\x12!\n" +
@@ -1419,7 +1618,7 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\x10SourceTypeHealth\x12\"\n" +
 	"\x1eSOURCE_TYPE_HEALTH_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSOURCE_TYPE_HEALTH_SERVING\x10\x01\x12\"\n" +
-	"\x1eSOURCE_TYPE_HEALTH_UNAVAILABLE\x10\x022\xcc\b\n" +
+	"\x1eSOURCE_TYPE_HEALTH_UNAVAILABLE\x10\x022\xdf\t\n" +
 	"\rSourceService\x12n\n" +
 	"\x0fListSourceTypes\x12\x1f.hark.v1.ListSourceTypesRequest\x1a .hark.v1.ListSourceTypesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/source-types\x12k\n" +
 	"\fCreateSource\x12\x1c.hark.v1.CreateSourceRequest\x1a\x1d.hark.v1.CreateSourceResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*b\x06source\"\v/v1/sources\x12d\n" +
@@ -1428,7 +1627,8 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\fDeleteSource\x12\x1c.hark.v1.DeleteSourceRequest\x1a\x1d.hark.v1.DeleteSourceResponse\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/sources/{id}\x12\xb3\x01\n" +
 	"\x14GetSourceEnvironment\x12$.hark.v1.GetSourceEnvironmentRequest\x1a%.hark.v1.GetSourceEnvironmentResponse\"N\x82\xd3\xe4\x93\x02Hb\x12source_environment\x122/v1/sources/{source_id}/environments/{environment}\x12\xbf\x01\n" +
 	"\x17UpdateSourceEnvironment\x12'.hark.v1.UpdateSourceEnvironmentRequest\x1a(.hark.v1.UpdateSourceEnvironmentResponse\"Q\x82\xd3\xe4\x93\x02K:\x01*b\x12source_environment22/v1/sources/{source_id}/environments/{environment}\x12\xb9\x01\n" +
-	"\x11RotateSourceToken\x12!.hark.v1.RotateSourceTokenRequest\x1a\".hark.v1.RotateSourceTokenResponse\"]\x82\xd3\xe4\x93\x02W:\x01*b\x12source_environment\">/v1/sources/{source_id}/environments/{environment}:rotateTokenB+Z)github.com/harkhq/hark/gen/hark/v1;harkv1b\x06proto3"
+	"\x11RotateSourceToken\x12!.hark.v1.RotateSourceTokenRequest\x1a\".hark.v1.RotateSourceTokenResponse\"]\x82\xd3\xe4\x93\x02W:\x01*b\x12source_environment\">/v1/sources/{source_id}/environments/{environment}:rotateToken\x12\x90\x01\n" +
+	"\fListRefusals\x12\x1c.hark.v1.ListRefusalsRequest\x1a\x1d.hark.v1.ListRefusalsResponse\"C\x82\xd3\xe4\x93\x02=\x12;/v1/environments/{environment}/sources/{source_id}/refusalsB+Z)github.com/harkhq/hark/gen/hark/v1;harkv1b\x06proto3"
 
 var (
 	file_hark_v1_source_proto_rawDescOnce sync.Once
@@ -1443,7 +1643,7 @@ func file_hark_v1_source_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hark_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_hark_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_hark_v1_source_proto_goTypes = []any{
 	(SourceTypeOrigin)(0),                   // 0: hark.v1.SourceTypeOrigin
 	(SourceTypeHealth)(0),                   // 1: hark.v1.SourceTypeHealth
@@ -1467,50 +1667,57 @@ var file_hark_v1_source_proto_goTypes = []any{
 	(*UpdateSourceEnvironmentResponse)(nil), // 19: hark.v1.UpdateSourceEnvironmentResponse
 	(*RotateSourceTokenRequest)(nil),        // 20: hark.v1.RotateSourceTokenRequest
 	(*RotateSourceTokenResponse)(nil),       // 21: hark.v1.RotateSourceTokenResponse
-	nil,                                     // 22: hark.v1.SourceEnvironment.PluginSettingsEntry
-	nil,                                     // 23: hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
-	(*timestamppb.Timestamp)(nil),           // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 25: google.protobuf.Duration
+	(*Refusal)(nil),                         // 22: hark.v1.Refusal
+	(*ListRefusalsRequest)(nil),             // 23: hark.v1.ListRefusalsRequest
+	(*ListRefusalsResponse)(nil),            // 24: hark.v1.ListRefusalsResponse
+	nil,                                     // 25: hark.v1.SourceEnvironment.PluginSettingsEntry
+	nil,                                     // 26: hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
+	(*timestamppb.Timestamp)(nil),           // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 28: google.protobuf.Duration
 }
 var file_hark_v1_source_proto_depIdxs = []int32{
 	0,  // 0: hark.v1.SourceType.origin:type_name -> hark.v1.SourceTypeOrigin
 	1,  // 1: hark.v1.SourceType.health:type_name -> hark.v1.SourceTypeHealth
 	3,  // 2: hark.v1.SourceType.settings:type_name -> hark.v1.SourceTypeSetting
 	5,  // 3: hark.v1.Source.environments:type_name -> hark.v1.SourceEnvironment
-	24, // 4: hark.v1.Source.created_at:type_name -> google.protobuf.Timestamp
-	25, // 5: hark.v1.SourceEnvironment.idempotency_window:type_name -> google.protobuf.Duration
-	22, // 6: hark.v1.SourceEnvironment.plugin_settings:type_name -> hark.v1.SourceEnvironment.PluginSettingsEntry
-	24, // 7: hark.v1.SourceEnvironment.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 4: hark.v1.Source.created_at:type_name -> google.protobuf.Timestamp
+	28, // 5: hark.v1.SourceEnvironment.idempotency_window:type_name -> google.protobuf.Duration
+	25, // 6: hark.v1.SourceEnvironment.plugin_settings:type_name -> hark.v1.SourceEnvironment.PluginSettingsEntry
+	27, // 7: hark.v1.SourceEnvironment.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 8: hark.v1.ListSourceTypesResponse.source_types:type_name -> hark.v1.SourceType
 	4,  // 9: hark.v1.CreateSourceResponse.source:type_name -> hark.v1.Source
 	4,  // 10: hark.v1.GetSourceResponse.source:type_name -> hark.v1.Source
 	4,  // 11: hark.v1.ListSourcesResponse.sources:type_name -> hark.v1.Source
 	5,  // 12: hark.v1.GetSourceEnvironmentResponse.source_environment:type_name -> hark.v1.SourceEnvironment
-	25, // 13: hark.v1.UpdateSourceEnvironmentRequest.idempotency_window:type_name -> google.protobuf.Duration
-	23, // 14: hark.v1.UpdateSourceEnvironmentRequest.plugin_settings:type_name -> hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
+	28, // 13: hark.v1.UpdateSourceEnvironmentRequest.idempotency_window:type_name -> google.protobuf.Duration
+	26, // 14: hark.v1.UpdateSourceEnvironmentRequest.plugin_settings:type_name -> hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
 	5,  // 15: hark.v1.UpdateSourceEnvironmentResponse.source_environment:type_name -> hark.v1.SourceEnvironment
 	5,  // 16: hark.v1.RotateSourceTokenResponse.source_environment:type_name -> hark.v1.SourceEnvironment
-	6,  // 17: hark.v1.SourceService.ListSourceTypes:input_type -> hark.v1.ListSourceTypesRequest
-	8,  // 18: hark.v1.SourceService.CreateSource:input_type -> hark.v1.CreateSourceRequest
-	10, // 19: hark.v1.SourceService.GetSource:input_type -> hark.v1.GetSourceRequest
-	12, // 20: hark.v1.SourceService.ListSources:input_type -> hark.v1.ListSourcesRequest
-	14, // 21: hark.v1.SourceService.DeleteSource:input_type -> hark.v1.DeleteSourceRequest
-	16, // 22: hark.v1.SourceService.GetSourceEnvironment:input_type -> hark.v1.GetSourceEnvironmentRequest
-	18, // 23: hark.v1.SourceService.UpdateSourceEnvironment:input_type -> hark.v1.UpdateSourceEnvironmentRequest
-	20, // 24: hark.v1.SourceService.RotateSourceToken:input_type -> hark.v1.RotateSourceTokenRequest
-	7,  // 25: hark.v1.SourceService.ListSourceTypes:output_type -> hark.v1.ListSourceTypesResponse
-	9,  // 26: hark.v1.SourceService.CreateSource:output_type -> hark.v1.CreateSourceResponse
-	11, // 27: hark.v1.SourceService.GetSource:output_type -> hark.v1.GetSourceResponse
-	13, // 28: hark.v1.SourceService.ListSources:output_type -> hark.v1.ListSourcesResponse
-	15, // 29: hark.v1.SourceService.DeleteSource:output_type -> hark.v1.DeleteSourceResponse
-	17, // 30: hark.v1.SourceService.GetSourceEnvironment:output_type -> hark.v1.GetSourceEnvironmentResponse
-	19, // 31: hark.v1.SourceService.UpdateSourceEnvironment:output_type -> hark.v1.UpdateSourceEnvironmentResponse
-	21, // 32: hark.v1.SourceService.RotateSourceToken:output_type -> hark.v1.RotateSourceTokenResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	27, // 17: hark.v1.Refusal.time:type_name -> google.protobuf.Timestamp
+	22, // 18: hark.v1.ListRefusalsResponse.refusals:type_name -> hark.v1.Refusal
+	6,  // 19: hark.v1.SourceService.ListSourceTypes:input_type -> hark.v1.ListSourceTypesRequest
+	8,  // 20: hark.v1.SourceService.CreateSource:input_type -> hark.v1.CreateSourceRequest
+	10, // 21: hark.v1.SourceService.GetSource:input_type -> hark.v1.GetSourceRequest
+	12, // 22: hark.v1.SourceService.ListSources:input_type -> hark.v1.ListSourcesRequest
+	14, // 23: hark.v1.SourceService.DeleteSource:input_type -> hark.v1.DeleteSourceRequest
+	16, // 24: hark.v1.SourceService.GetSourceEnvironment:input_type -> hark.v1.GetSourceEnvironmentRequest
+	18, // 25: hark.v1.SourceService.UpdateSourceEnvironment:input_type -> hark.v1.UpdateSourceEnvironmentRequest
+	20, // 26: hark.v1.SourceService.RotateSourceToken:input_type -> hark.v1.RotateSourceTokenRequest
+	23, // 27: hark.v1.SourceService.ListRefusals:input_type -> hark.v1.ListRefusalsRequest
+	7,  // 28: hark.v1.SourceService.ListSourceTypes:output_type -> hark.v1.ListSourceTypesResponse
+	9,  // 29: hark.v1.SourceService.CreateSource:output_type -> hark.v1.CreateSourceResponse
+	11, // 30: hark.v1.SourceService.GetSource:output_type -> hark.v1.GetSourceResponse
+	13, // 31: hark.v1.SourceService.ListSources:output_type -> hark.v1.ListSourcesResponse
+	15, // 32: hark.v1.SourceService.DeleteSource:output_type -> hark.v1.DeleteSourceResponse
+	17, // 33: hark.v1.SourceService.GetSourceEnvironment:output_type -> hark.v1.GetSourceEnvironmentResponse
+	19, // 34: hark.v1.SourceService.UpdateSourceEnvironment:output_type -> hark.v1.UpdateSourceEnvironmentResponse
+	21, // 35: hark.v1.SourceService.RotateSourceToken:output_type -> hark.v1.RotateSourceTokenResponse
+	24, // 36: hark.v1.SourceService.ListRefusals:output_type -> hark.v1.ListRefusalsResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_source_proto_init() }
@@ -1525,7 +1732,7 @@ func file_hark_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_source_proto_rawDesc), len(file_hark_v1_source_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	SourceService_GetSourceEnvironment_FullMethodName    = "/hark.v1.SourceService/GetSourceEnvironment"
 	SourceService_UpdateSourceEnvironment_FullMethodName = "/hark.v1.SourceService/UpdateSourceEnvironment"
 	SourceService_RotateSourceToken_FullMethodName       = "/hark.v1.SourceService/RotateSourceToken"
+	SourceService_ListRefusals_FullMethodName            = "/hark.v1.SourceService/ListRefusals"
 )
 
 // SourceServiceClient is the client API for SourceService service.
@@ -58,6 +59,13 @@ type SourceServiceClient interface {
 	// RotateSourceToken replaces the secret token of a source environment's
 	// webhook URL. The old URL answers 404 from then on.
 	RotateSourceToken(ctx context.Context, in *RotateSourceTokenRequest, opts ...grpc.CallOption) (*RotateSourceTokenResponse, error)
+	// ListRefusals lists the deliveries a source environment's webhook
+	// refused (400, 401, 408, 413, 503), newest first: time, status, reason
+	// and size, never the body. So a broken setup — a wrong signing secret, a
+	// sender posting the wrong format — is visible rather than silent. The
+	// log is bounded (the newest 1,000 per source environment) and kept in
+	// memory: it starts empty when hark starts.
+	ListRefusals(ctx context.Context, in *ListRefusalsRequest, opts ...grpc.CallOption) (*ListRefusalsResponse, error)
 }
 
 type sourceServiceClient struct {
@@ -148,6 +156,16 @@ func (c *sourceServiceClient) RotateSourceToken(ctx context.Context, in *RotateS
 	return out, nil
 }
 
+func (c *sourceServiceClient) ListRefusals(ctx context.Context, in *ListRefusalsRequest, opts ...grpc.CallOption) (*ListRefusalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRefusalsResponse)
+	err := c.cc.Invoke(ctx, SourceService_ListRefusals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServiceServer is the server API for SourceService service.
 // All implementations must embed UnimplementedSourceServiceServer
 // for forward compatibility.
@@ -177,6 +195,13 @@ type SourceServiceServer interface {
 	// RotateSourceToken replaces the secret token of a source environment's
 	// webhook URL. The old URL answers 404 from then on.
 	RotateSourceToken(context.Context, *RotateSourceTokenRequest) (*RotateSourceTokenResponse, error)
+	// ListRefusals lists the deliveries a source environment's webhook
+	// refused (400, 401, 408, 413, 503), newest first: time, status, reason
+	// and size, never the body. So a broken setup — a wrong signing secret, a
+	// sender posting the wrong format — is visible rather than silent. The
+	// log is bounded (the newest 1,000 per source environment) and kept in
+	// memory: it starts empty when hark starts.
+	ListRefusals(context.Context, *ListRefusalsRequest) (*ListRefusalsResponse, error)
 	mustEmbedUnimplementedSourceServiceServer()
 }
 
@@ -210,6 +235,9 @@ func (UnimplementedSourceServiceServer) UpdateSourceEnvironment(context.Context,
 }
 func (UnimplementedSourceServiceServer) RotateSourceToken(context.Context, *RotateSourceTokenRequest) (*RotateSourceTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateSourceToken not implemented")
+}
+func (UnimplementedSourceServiceServer) ListRefusals(context.Context, *ListRefusalsRequest) (*ListRefusalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRefusals not implemented")
 }
 func (UnimplementedSourceServiceServer) mustEmbedUnimplementedSourceServiceServer() {}
 func (UnimplementedSourceServiceServer) testEmbeddedByValue()                       {}
@@ -376,6 +404,24 @@ func _SourceService_RotateSourceToken_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SourceService_ListRefusals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRefusalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServiceServer).ListRefusals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SourceService_ListRefusals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServiceServer).ListRefusals(ctx, req.(*ListRefusalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SourceService_ServiceDesc is the grpc.ServiceDesc for SourceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -414,6 +460,10 @@ var SourceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateSourceToken",
 			Handler:    _SourceService_RotateSourceToken_Handler,
+		},
+		{
+			MethodName: "ListRefusals",
+			Handler:    _SourceService_ListRefusals_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

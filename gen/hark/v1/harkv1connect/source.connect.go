@@ -56,6 +56,9 @@ const (
 	// SourceServiceRotateSourceTokenProcedure is the fully-qualified name of the SourceService's
 	// RotateSourceToken RPC.
 	SourceServiceRotateSourceTokenProcedure = "/hark.v1.SourceService/RotateSourceToken"
+	// SourceServiceListRefusalsProcedure is the fully-qualified name of the SourceService's
+	// ListRefusals RPC.
+	SourceServiceListRefusalsProcedure = "/hark.v1.SourceService/ListRefusals"
 )
 
 // SourceServiceClient is a client for the hark.v1.SourceService service.
@@ -81,6 +84,13 @@ type SourceServiceClient interface {
 	// RotateSourceToken replaces the secret token of a source environment's
 	// webhook URL. The old URL answers 404 from then on.
 	RotateSourceToken(context.Context, *connect.Request[v1.RotateSourceTokenRequest]) (*connect.Response[v1.RotateSourceTokenResponse], error)
+	// ListRefusals lists the deliveries a source environment's webhook
+	// refused (400, 401, 408, 413, 503), newest first: time, status, reason
+	// and size, never the body. So a broken setup — a wrong signing secret, a
+	// sender posting the wrong format — is visible rather than silent. The
+	// log is bounded (the newest 1,000 per source environment) and kept in
+	// memory: it starts empty when hark starts.
+	ListRefusals(context.Context, *connect.Request[v1.ListRefusalsRequest]) (*connect.Response[v1.ListRefusalsResponse], error)
 }
 
 // NewSourceServiceClient constructs a client for the hark.v1.SourceService service. By default, it
@@ -142,6 +152,12 @@ func NewSourceServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(sourceServiceMethods.ByName("RotateSourceToken")),
 			connect.WithClientOptions(opts...),
 		),
+		listRefusals: connect.NewClient[v1.ListRefusalsRequest, v1.ListRefusalsResponse](
+			httpClient,
+			baseURL+SourceServiceListRefusalsProcedure,
+			connect.WithSchema(sourceServiceMethods.ByName("ListRefusals")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -155,6 +171,7 @@ type sourceServiceClient struct {
 	getSourceEnvironment    *connect.Client[v1.GetSourceEnvironmentRequest, v1.GetSourceEnvironmentResponse]
 	updateSourceEnvironment *connect.Client[v1.UpdateSourceEnvironmentRequest, v1.UpdateSourceEnvironmentResponse]
 	rotateSourceToken       *connect.Client[v1.RotateSourceTokenRequest, v1.RotateSourceTokenResponse]
+	listRefusals            *connect.Client[v1.ListRefusalsRequest, v1.ListRefusalsResponse]
 }
 
 // ListSourceTypes calls hark.v1.SourceService.ListSourceTypes.
@@ -197,6 +214,11 @@ func (c *sourceServiceClient) RotateSourceToken(ctx context.Context, req *connec
 	return c.rotateSourceToken.CallUnary(ctx, req)
 }
 
+// ListRefusals calls hark.v1.SourceService.ListRefusals.
+func (c *sourceServiceClient) ListRefusals(ctx context.Context, req *connect.Request[v1.ListRefusalsRequest]) (*connect.Response[v1.ListRefusalsResponse], error) {
+	return c.listRefusals.CallUnary(ctx, req)
+}
+
 // SourceServiceHandler is an implementation of the hark.v1.SourceService service.
 type SourceServiceHandler interface {
 	// ListSourceTypes lists the installed source plugins with their version,
@@ -220,6 +242,13 @@ type SourceServiceHandler interface {
 	// RotateSourceToken replaces the secret token of a source environment's
 	// webhook URL. The old URL answers 404 from then on.
 	RotateSourceToken(context.Context, *connect.Request[v1.RotateSourceTokenRequest]) (*connect.Response[v1.RotateSourceTokenResponse], error)
+	// ListRefusals lists the deliveries a source environment's webhook
+	// refused (400, 401, 408, 413, 503), newest first: time, status, reason
+	// and size, never the body. So a broken setup — a wrong signing secret, a
+	// sender posting the wrong format — is visible rather than silent. The
+	// log is bounded (the newest 1,000 per source environment) and kept in
+	// memory: it starts empty when hark starts.
+	ListRefusals(context.Context, *connect.Request[v1.ListRefusalsRequest]) (*connect.Response[v1.ListRefusalsResponse], error)
 }
 
 // NewSourceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -277,6 +306,12 @@ func NewSourceServiceHandler(svc SourceServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(sourceServiceMethods.ByName("RotateSourceToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	sourceServiceListRefusalsHandler := connect.NewUnaryHandler(
+		SourceServiceListRefusalsProcedure,
+		svc.ListRefusals,
+		connect.WithSchema(sourceServiceMethods.ByName("ListRefusals")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hark.v1.SourceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SourceServiceListSourceTypesProcedure:
@@ -295,6 +330,8 @@ func NewSourceServiceHandler(svc SourceServiceHandler, opts ...connect.HandlerOp
 			sourceServiceUpdateSourceEnvironmentHandler.ServeHTTP(w, r)
 		case SourceServiceRotateSourceTokenProcedure:
 			sourceServiceRotateSourceTokenHandler.ServeHTTP(w, r)
+		case SourceServiceListRefusalsProcedure:
+			sourceServiceListRefusalsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -334,4 +371,8 @@ func (UnimplementedSourceServiceHandler) UpdateSourceEnvironment(context.Context
 
 func (UnimplementedSourceServiceHandler) RotateSourceToken(context.Context, *connect.Request[v1.RotateSourceTokenRequest]) (*connect.Response[v1.RotateSourceTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hark.v1.SourceService.RotateSourceToken is not implemented"))
+}
+
+func (UnimplementedSourceServiceHandler) ListRefusals(context.Context, *connect.Request[v1.ListRefusalsRequest]) (*connect.Response[v1.ListRefusalsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hark.v1.SourceService.ListRefusals is not implemented"))
 }
