@@ -265,13 +265,69 @@ func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error
 	if _, err := tx.Environment(t.GetEnvironment()); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Source(t.GetSourceId()); err != nil {
+	src, err := tx.Source(t.GetSourceId())
+	if err != nil {
 		return nil, err
 	}
 	if _, err := tx.Workflow(t.GetWorkflowKey()); err != nil {
 		return nil, err
 	}
-	return compileTrigger(t)
+	ct, err := compileTrigger(t)
+	if err != nil {
+		return nil, err
+	}
+	if roots, ok := sourceRoots[src.GetType()]; ok {
+		if err := ct.checkRoots(roots); err != nil {
+			return nil, err
+		}
+	}
+	return ct, nil
+}
+
+// sourceRoots are the names expressions may start a path with, by source
+// type: the top-level fields its events are known to have, besides hark's
+// own (body, data, user_id, headers). A name outside them is a typo, refused
+// when a trigger is saved or tested (DESIGN §4: a missing field is nil, so
+// `propertes.plan == "pro"` would otherwise never be true, silently).
+//
+// Segment and RudderStack events follow the Segment spec. Other sources (the
+// http source, third-party plugins) deliver events whose top-level fields
+// are the sender's own and unknown until one arrives, so their roots are not
+// checked. The check is for saving only: stored triggers are compiled as
+// they always were (loadTriggers), so none stops running.
+var sourceRoots = map[string]rules.Roots{
+	"segment":     segmentRoots,
+	"rudderstack": segmentRoots,
+}
+
+var segmentRoots = rules.NewRoots(rules.SegmentFields...)
+
+// checkRoots returns an *ExpressionError for the first expression of ct
+// that starts a path outside roots.
+func (ct *compiledTrigger) checkRoots(roots rules.Roots) error {
+	for _, f := range []struct {
+		field string
+		p     *rules.Program
+	}{
+		{"condition", ct.condition},
+		{"mapping.recipients", ct.recipients},
+		{"mapping.actor", ct.actor},
+		{"mapping.tenant", ct.tenant},
+		{"mapping.data", ct.data},
+		{"mapping.cancellationKey", ct.cancellation},
+	} {
+		if f.p == nil {
+			continue
+		}
+		if err := f.p.CheckRoots(roots); err != nil {
+			var ce *rules.CompileError
+			if errors.As(err, &ce) {
+				return &ExpressionError{Field: f.field, CompileError: ce}
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // saveTrigger checks t (see checkTrigger) and writes it, returning its
