@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/vanguard"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -32,7 +33,36 @@ func (jsonCodec) Unmarshal(b []byte, m any) error {
 	if !ok {
 		return fmt.Errorf("json codec: %T is not a proto.Message", m)
 	}
-	// Unknown fields are ignored, as Connect's own codec does, so clients
-	// built against a newer API keep working.
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, msg)
+	return strictJSON.Unmarshal(b, msg)
+}
+
+// strictJSON refuses unknown fields (Connect answers InvalidArgument, with
+// protojson's `unknown field "evnt"`), unlike Connect's and vanguard's own
+// codecs. hark's requests are mostly writes a person types: a misspelt field
+// silently dropped saves something else than was meant — a trigger without
+// its `event` matches every event of its type. A client built against a
+// newer API learns at once that this server lacks the field.
+var strictJSON = protojson.UnmarshalOptions{}
+
+// restJSONCodec is vanguard's JSON codec with strictJSON, so a REST body is
+// refused on an unknown field as a Connect JSON body is: vanguard decodes
+// REST bodies itself and hands the handlers binary protobuf.
+func restJSONCodec(res vanguard.TypeResolver) vanguard.Codec {
+	c := vanguard.NewJSONCodec(res)
+	c.UnmarshalOptions = strictJSON
+	c.UnmarshalOptions.Resolver = res
+	return restJSON{c}
+}
+
+// restJSON is vanguard's JSON codec whose body errors are InvalidArgument:
+// vanguard would report them as internal errors (500), which senders retry.
+type restJSON struct{ *vanguard.JSONCodec }
+
+var _ vanguard.RESTCodec = restJSON{}
+
+func (c restJSON) Unmarshal(b []byte, msg proto.Message) error {
+	if err := c.JSONCodec.Unmarshal(b, msg); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("invalid request body: %w", err))
+	}
+	return nil
 }

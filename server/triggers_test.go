@@ -1319,6 +1319,57 @@ func TestTriggersValidation(t *testing.T) {
 	})
 }
 
+// TestUnknownJSONFieldsAreRefused checks that a request field the API does
+// not have is InvalidArgument naming it, over REST (vanguard) and Connect
+// JSON, at the top and nested: a misspelt field silently dropped would save
+// a trigger that matches every event of its type (`evnt` for `event`).
+func TestUnknownJSONFieldsAreRefused(t *testing.T) {
+	t.Parallel()
+	f := trgStart(t)
+	wantNamed := func(t *testing.T, r httpResult, field string) {
+		t.Helper()
+		wantStatus(t, r, http.StatusBadRequest)
+		m := decodeMap(t, r)
+		if code := fmt.Sprint(m["code"]); code != "3" && code != "invalid_argument" {
+			t.Fatalf("code = %v, want InvalidArgument; body: %s", m["code"], r.body)
+		}
+		if msg, _ := m["message"].(string); !strings.Contains(msg, `unknown field "`+field+`"`) {
+			t.Fatalf("message %q does not name the field %s", msg, field)
+		}
+	}
+	for _, c := range []struct {
+		name, method, path, field string
+		fields                    map[string]any
+	}{
+		{"REST create", http.MethodPost, "/v1/environments/development/triggers", "evnt", map[string]any{"evnt": "x"}},
+		{"REST create nested", http.MethodPost, "/v1/environments/development/triggers", "recipent",
+			map[string]any{"event": "x", "mapping": map[string]any{"recipent": "userId"}}},
+		{"Connect JSON create", http.MethodPost, "/hark.v1.TriggerService/CreateTrigger", "evnt",
+			map[string]any{"environment": "development", "evnt": "x"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			wantNamed(t, f.h.rest(t, c.method, c.path, f.triggerBody(t, c.fields)), c.field)
+		})
+	}
+	t.Run("REST update", func(t *testing.T) {
+		t.Parallel()
+		tr := f.createTrigger(t, "development", map[string]any{"event": "Unknown Fields"})
+		wantNamed(t, f.h.rest(t, http.MethodPatch, "/v1/environments/development/triggers/"+tr.GetId(), `{"condtion":"true"}`), "condtion")
+		if got := f.getTrigger(t, "development", tr.GetId()); !proto.Equal(got, tr) {
+			t.Fatalf("a refused update changed the trigger:\n got %v\nwant %v", got, tr)
+		}
+	})
+	t.Run("nothing stored", func(t *testing.T) {
+		t.Parallel()
+		r := f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers", f.triggerBody(t, map[string]any{"event": "Never Stored", "evnt": "x"}))
+		wantStatus(t, r, http.StatusBadRequest)
+		if got := f.listTriggers(t, "development", url.Values{"event": {"Never Stored"}}); len(got) != 0 {
+			t.Fatalf("a refused trigger was stored: %v", got)
+		}
+	})
+}
+
 // TestTriggersRefusedAreNotStored checks on a server of its own that no
 // refused trigger was saved.
 func TestTriggersRefusedAreNotStored(t *testing.T) {
