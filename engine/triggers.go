@@ -31,20 +31,7 @@ func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
 // (nil: no sharing).
 func compileTriggerCached(t *harkv1.Trigger, cache programCache) (*compiledTrigger, error) {
 	ct := &compiledTrigger{t: t}
-	m := t.GetMapping()
-	for _, f := range []struct {
-		field  string
-		source string
-		dst    **rules.Program
-		cond   bool
-	}{
-		{"condition", t.GetCondition(), &ct.condition, true},
-		{"mapping.recipients", m.GetRecipients(), &ct.recipients, false},
-		{"mapping.actor", m.GetActor(), &ct.actor, false},
-		{"mapping.tenant", m.GetTenant(), &ct.tenant, false},
-		{"mapping.data", m.GetData(), &ct.data, false},
-		{"mapping.cancellationKey", m.GetCancellationKey(), &ct.cancellation, false},
-	} {
+	for _, f := range ct.expressions() {
 		if f.source == "" {
 			continue
 		}
@@ -302,24 +289,36 @@ var sourceRoots = map[string]rules.Roots{
 
 var segmentRoots = rules.NewRoots(rules.SegmentFields...)
 
+// expression is one expression field of a trigger and its program.
+type expression struct {
+	field  string // as ExpressionError names it
+	source string
+	dst    **rules.Program
+	cond   bool // a condition: compiled as a boolean
+}
+
+// expressions are ct's expression fields, in the order they are compiled
+// and their roots checked.
+func (ct *compiledTrigger) expressions() []expression {
+	m := ct.t.GetMapping()
+	return []expression{
+		{"condition", ct.t.GetCondition(), &ct.condition, true},
+		{"mapping.recipients", m.GetRecipients(), &ct.recipients, false},
+		{"mapping.actor", m.GetActor(), &ct.actor, false},
+		{"mapping.tenant", m.GetTenant(), &ct.tenant, false},
+		{"mapping.data", m.GetData(), &ct.data, false},
+		{"mapping.cancellationKey", m.GetCancellationKey(), &ct.cancellation, false},
+	}
+}
+
 // checkRoots returns an *ExpressionError for the first expression of ct
 // that starts a path outside roots.
 func (ct *compiledTrigger) checkRoots(roots rules.Roots) error {
-	for _, f := range []struct {
-		field string
-		p     *rules.Program
-	}{
-		{"condition", ct.condition},
-		{"mapping.recipients", ct.recipients},
-		{"mapping.actor", ct.actor},
-		{"mapping.tenant", ct.tenant},
-		{"mapping.data", ct.data},
-		{"mapping.cancellationKey", ct.cancellation},
-	} {
-		if f.p == nil {
+	for _, f := range ct.expressions() {
+		if *f.dst == nil {
 			continue
 		}
-		if err := f.p.CheckRoots(roots); err != nil {
+		if err := (*f.dst).CheckRoots(roots); err != nil {
 			var ce *rules.CompileError
 			if errors.As(err, &ce) {
 				return &ExpressionError{Field: f.field, CompileError: ce}
