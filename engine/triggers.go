@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -225,8 +226,9 @@ func (e *Engine) loadTriggers(ctx context.Context) error {
 const defaultEventType = "track"
 
 // checkTrigger validates a trigger's fields and references inside tx and
-// compiles it.
-func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error) {
+// compiles it. The roots of the expressions fresh says are new are checked
+// (sourceRoots); nil means all of them.
+func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) (*compiledTrigger, error) {
 	var v validation
 	if t.GetWorkflowKey() == "" {
 		v.add("workflowKey", "is required")
@@ -264,7 +266,7 @@ func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error
 		return nil, err
 	}
 	if roots, ok := sourceRoots[src.GetType()]; ok {
-		if err := ct.checkRoots(roots); err != nil {
+		if err := ct.checkRoots(roots, fresh); err != nil {
 			return nil, err
 		}
 	}
@@ -312,10 +314,10 @@ func (ct *compiledTrigger) expressions() []expression {
 }
 
 // checkRoots returns an *ExpressionError for the first expression of ct
-// that starts a path outside roots.
-func (ct *compiledTrigger) checkRoots(roots rules.Roots) error {
+// that starts a path outside roots, of those fresh says are new (nil: all).
+func (ct *compiledTrigger) checkRoots(roots rules.Roots, fresh func(field string) bool) error {
 	for _, f := range ct.expressions() {
-		if *f.dst == nil {
+		if *f.dst == nil || (fresh != nil && !fresh(f.field)) {
 			continue
 		}
 		if err := (*f.dst).CheckRoots(roots); err != nil {
@@ -331,8 +333,8 @@ func (ct *compiledTrigger) checkRoots(roots rules.Roots) error {
 
 // saveTrigger checks t (see checkTrigger) and writes it, returning its
 // compiled form for the registry.
-func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error) {
-	ct, err := e.checkTrigger(tx, t)
+func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) (*compiledTrigger, error) {
+	ct, err := e.checkTrigger(tx, t, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +367,7 @@ func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerReq
 	}
 	var ct *compiledTrigger
 	err := e.store.Update(ctx, func(tx Tx) (err error) {
-		ct, err = e.saveTrigger(tx, t)
+		ct, err = e.saveTrigger(tx, t, nil)
 		return err
 	})
 	if err != nil {
@@ -471,7 +473,14 @@ func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerReq
 			t.Status = req.GetStatus()
 		}
 		t.UpdatedAt = e.timestamp()
-		ct, err = e.saveTrigger(tx, t)
+		// Only the expressions the update gives (all of them on a move to
+		// another source) have their roots checked: a trigger saved before
+		// the check existed can still be paused or renamed as it is.
+		fresh := func(field string) bool {
+			return req.SourceId != nil || (field == "condition" && req.Condition != nil) ||
+				(strings.HasPrefix(field, "mapping.") && req.Mapping != nil)
+		}
+		ct, err = e.saveTrigger(tx, t, fresh)
 		return err
 	})
 	if err != nil {
