@@ -1360,6 +1360,17 @@ func TestUnknownJSONFieldsAreRefused(t *testing.T) {
 			t.Fatalf("a refused update changed the trigger:\n got %v\nwant %v", got, tr)
 		}
 	})
+	t.Run("unknown enum name", func(t *testing.T) {
+		t.Parallel()
+		// Discarding unknown fields also discarded unknown enum names: a
+		// misspelt status left the trigger active.
+		tr := f.createTrigger(t, "development", map[string]any{"event": "Unknown Enum"})
+		r := f.h.rest(t, http.MethodPatch, "/v1/environments/development/triggers/"+tr.GetId(), `{"status":"TRIGGER_STATUS_INACTIV"}`)
+		wantStatus(t, r, http.StatusBadRequest)
+		if st, _, _ := trgRESTError(t, r); st.GetCode() != int32(connect.CodeInvalidArgument) || !strings.Contains(st.GetMessage(), "TRIGGER_STATUS_INACTIV") {
+			t.Fatalf("REST error = %v, want InvalidArgument naming the value", st)
+		}
+	})
 	t.Run("nothing stored", func(t *testing.T) {
 		t.Parallel()
 		r := f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers", f.triggerBody(t, map[string]any{"event": "Never Stored", "evnt": "x"}))
