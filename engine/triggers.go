@@ -291,8 +291,8 @@ var sourceRoots = map[string]rules.Roots{
 
 var segmentRoots = rules.NewRoots(rules.SegmentFields...)
 
-// expression is one expression field of a trigger and its program.
-type expression struct {
+// triggerExpression is one expression field of a trigger and its program.
+type triggerExpression struct {
 	field  string // as ExpressionError names it
 	source string
 	dst    **rules.Program
@@ -301,9 +301,9 @@ type expression struct {
 
 // expressions are ct's expression fields, in the order they are compiled
 // and their roots checked.
-func (ct *compiledTrigger) expressions() []expression {
+func (ct *compiledTrigger) expressions() []triggerExpression {
 	m := ct.t.GetMapping()
-	return []expression{
+	return []triggerExpression{
 		{"condition", ct.t.GetCondition(), &ct.condition, true},
 		{"mapping.recipients", m.GetRecipients(), &ct.recipients, false},
 		{"mapping.actor", m.GetActor(), &ct.actor, false},

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// jsonCodec is Connect's JSON codec with unpopulated fields written out.
-// Vanguard writes REST responses that way when it re-encodes them (routes
+// jsonCodec is Connect's JSON codec with unpopulated fields written out and
+// unknown fields refused (strictJSON). Vanguard writes REST responses that way when it re-encodes them (routes
 // with response_body), but passes a Connect JSON body through as it is; this
 // makes both paths agree, so `"index": 0` and `"identifyEnabled": false`
 // appear in every JSON response instead of only some.
@@ -39,9 +39,11 @@ func (jsonCodec) Unmarshal(b []byte, m any) error {
 // strictJSON refuses unknown fields (Connect answers InvalidArgument, with
 // protojson's `unknown field "evnt"`), unlike Connect's and vanguard's own
 // codecs. hark's requests are mostly writes a person types: a misspelt field
-// silently dropped saves something else than was meant — a trigger without
-// its `event` matches every event of its type. A client built against a
-// newer API learns at once that this server lacks the field.
+// silently dropped saves something else than was meant — a trigger whose
+// `condtion` is dropped has no condition and starts its workflow for every
+// matching event. A client built against a newer API learns at once that
+// this server lacks the field. Discarding would also drop unknown enum
+// names (`"status": "TRIGGER_STATUS_INACTIV"`); those are refused too.
 var strictJSON = protojson.UnmarshalOptions{}
 
 // restJSONCodec is vanguard's JSON codec with strictJSON, so a REST body is
