@@ -10,10 +10,11 @@ import (
 )
 
 // jsonCodec is Connect's JSON codec with unpopulated fields written out and
-// unknown fields refused (strictJSON). Vanguard writes REST responses that way when it re-encodes them (routes
-// with response_body), but passes a Connect JSON body through as it is; this
-// makes both paths agree, so `"index": 0` and `"identifyEnabled": false`
-// appear in every JSON response instead of only some.
+// unknown fields refused (strictJSON). Vanguard writes unpopulated fields in
+// REST responses when it re-encodes them (routes with response_body), but
+// passes a Connect JSON body through as it is; this makes both paths agree,
+// so `"index": 0` and `"identifyEnabled": false` appear in every JSON
+// response instead of only some.
 type jsonCodec struct{}
 
 var _ connect.Codec = jsonCodec{}
