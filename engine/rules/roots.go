@@ -53,7 +53,7 @@ var SegmentFields = []string{
 	// Per call type: track, page and screen, identify and group, alias.
 	"event", "properties", "name", "category", "traits", "groupId", "previousId",
 	// Added by Segment's and RudderStack's delivery, and the legacy type.
-	"writeKey", "projectId", "rudderId", "request_ip", "action",
+	"writeKey", "projectId", "_metadata", "rudderId", "request_ip", "action",
 }
 
 // Has reports whether name is one of the roots.
