@@ -840,7 +840,7 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 			t = proto.CloneOf(req.GetTrigger())
 			t.Environment = req.GetEnvironment()
 		}
-		ct, err := e.checkTrigger(tx, t)
+		ct, err := e.checkTrigger(tx, t, nil)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -31,20 +32,7 @@ func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
 // (nil: no sharing).
 func compileTriggerCached(t *harkv1.Trigger, cache programCache) (*compiledTrigger, error) {
 	ct := &compiledTrigger{t: t}
-	m := t.GetMapping()
-	for _, f := range []struct {
-		field  string
-		source string
-		dst    **rules.Program
-		cond   bool
-	}{
-		{"condition", t.GetCondition(), &ct.condition, true},
-		{"mapping.recipients", m.GetRecipients(), &ct.recipients, false},
-		{"mapping.actor", m.GetActor(), &ct.actor, false},
-		{"mapping.tenant", m.GetTenant(), &ct.tenant, false},
-		{"mapping.data", m.GetData(), &ct.data, false},
-		{"mapping.cancellationKey", m.GetCancellationKey(), &ct.cancellation, false},
-	} {
+	for _, f := range ct.expressions() {
 		if f.source == "" {
 			continue
 		}
@@ -238,8 +226,9 @@ func (e *Engine) loadTriggers(ctx context.Context) error {
 const defaultEventType = "track"
 
 // checkTrigger validates a trigger's fields and references inside tx and
-// compiles it.
-func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error) {
+// compiles it. The roots of the expressions fresh says are new are checked
+// (sourceRoots); nil means all of them.
+func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) (*compiledTrigger, error) {
 	var v validation
 	if t.GetWorkflowKey() == "" {
 		v.add("workflowKey", "is required")
@@ -265,19 +254,87 @@ func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error
 	if _, err := tx.Environment(t.GetEnvironment()); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Source(t.GetSourceId()); err != nil {
+	src, err := tx.Source(t.GetSourceId())
+	if err != nil {
 		return nil, err
 	}
 	if _, err := tx.Workflow(t.GetWorkflowKey()); err != nil {
 		return nil, err
 	}
-	return compileTrigger(t)
+	ct, err := compileTrigger(t)
+	if err != nil {
+		return nil, err
+	}
+	if roots, ok := sourceRoots[src.GetType()]; ok {
+		if err := ct.checkRoots(roots, fresh); err != nil {
+			return nil, err
+		}
+	}
+	return ct, nil
+}
+
+// sourceRoots are the names expressions may start a path with, by source
+// type: the top-level fields its events are known to have, besides hark's
+// own (body, data, user_id, headers). A name outside them is a typo, refused
+// when a trigger is saved or tested (DESIGN §4: a missing field is nil, so
+// `propertes.plan == "pro"` would otherwise never be true, silently).
+//
+// Segment and RudderStack events follow the Segment spec. Other sources (the
+// http source, third-party plugins) deliver events whose top-level fields
+// are the sender's own and unknown until one arrives, so their roots are not
+// checked. The check is for saving only: stored triggers are compiled as
+// they always were (loadTriggers), so none stops running.
+var sourceRoots = map[string]rules.Roots{
+	"segment":     segmentRoots,
+	"rudderstack": segmentRoots,
+}
+
+var segmentRoots = rules.NewRoots(rules.SegmentFields...)
+
+// triggerExpression is one expression field of a trigger and its program.
+type triggerExpression struct {
+	field  string // as ExpressionError names it
+	source string
+	dst    **rules.Program
+	cond   bool // a condition: compiled as a boolean
+}
+
+// expressions are ct's expression fields, in the order they are compiled
+// and their roots checked.
+func (ct *compiledTrigger) expressions() []triggerExpression {
+	m := ct.t.GetMapping()
+	return []triggerExpression{
+		{"condition", ct.t.GetCondition(), &ct.condition, true},
+		{"mapping.recipients", m.GetRecipients(), &ct.recipients, false},
+		{"mapping.actor", m.GetActor(), &ct.actor, false},
+		{"mapping.tenant", m.GetTenant(), &ct.tenant, false},
+		{"mapping.data", m.GetData(), &ct.data, false},
+		{"mapping.cancellationKey", m.GetCancellationKey(), &ct.cancellation, false},
+	}
+}
+
+// checkRoots returns an *ExpressionError for the first expression of ct
+// that starts a path outside roots, of those fresh says are new (nil: all).
+func (ct *compiledTrigger) checkRoots(roots rules.Roots, fresh func(field string) bool) error {
+	for _, f := range ct.expressions() {
+		if *f.dst == nil || (fresh != nil && !fresh(f.field)) {
+			continue
+		}
+		if err := (*f.dst).CheckRoots(roots); err != nil {
+			var ce *rules.CompileError
+			if errors.As(err, &ce) {
+				return &ExpressionError{Field: f.field, CompileError: ce}
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // saveTrigger checks t (see checkTrigger) and writes it, returning its
 // compiled form for the registry.
-func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger) (*compiledTrigger, error) {
-	ct, err := e.checkTrigger(tx, t)
+func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) (*compiledTrigger, error) {
+	ct, err := e.checkTrigger(tx, t, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +367,7 @@ func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerReq
 	}
 	var ct *compiledTrigger
 	err := e.store.Update(ctx, func(tx Tx) (err error) {
-		ct, err = e.saveTrigger(tx, t)
+		ct, err = e.saveTrigger(tx, t, nil)
 		return err
 	})
 	if err != nil {
@@ -416,7 +473,14 @@ func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerReq
 			t.Status = req.GetStatus()
 		}
 		t.UpdatedAt = e.timestamp()
-		ct, err = e.saveTrigger(tx, t)
+		// Only the expressions the update gives (all of them on a move to
+		// another source) have their roots checked: a trigger saved before
+		// the check existed can still be paused or renamed as it is.
+		fresh := func(field string) bool {
+			return req.SourceId != nil || (field == "condition" && req.Condition != nil) ||
+				(strings.HasPrefix(field, "mapping.") && req.Mapping != nil)
+		}
+		ct, err = e.saveTrigger(tx, t, fresh)
 		return err
 	})
 	if err != nil {

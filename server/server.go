@@ -346,12 +346,13 @@ func (s *Server) handler() (http.Handler, error) {
 		// The hop from vanguard to the handler is in-process: compressing it
 		// costs CPU (gzip was a tenth of the ingest profile) and saves nothing.
 		services = append(services, vanguard.NewService(m.path, m.handler, vanguard.WithNoTargetCompression(),
-			// Unknown query parameters are ignored, as unknown JSON fields
-			// are: vanguard would otherwise answer them with a 500.
+			// Unknown query parameters are ignored (unlike unknown JSON
+			// fields, see strictJSON): vanguard would otherwise answer them
+			// with a 500, and a GET changes nothing.
 			vanguard.WithRESTUnmarshalOptions(vanguard.RESTUnmarshalOptions{DiscardUnknownQueryParams: true})))
 		names = append(names, strings.Trim(m.path, "/"))
 	}
-	transcoder, err := vanguard.NewTranscoder(services)
+	transcoder, err := vanguard.NewTranscoder(services, vanguard.WithCodec(restJSONCodec))
 	if err != nil {
 		return nil, fmt.Errorf("build REST transcoder: %w", err)
 	}

@@ -1198,6 +1198,61 @@ func TestTriggersValidation(t *testing.T) {
 		}
 	})
 
+	t.Run("typo in a root name over REST", func(t *testing.T) {
+		t.Parallel()
+		const typo = "properties.plan == \"pro\" &&\n  propertes.vip"
+		body := f.triggerBody(t, map[string]any{"event": "Typo", "condition": typo})
+		r := f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers", body)
+		wantStatus(t, r, http.StatusBadRequest)
+		st, x, fields := trgRESTError(t, r)
+		const msg = "unknown name propertes; did you mean properties?"
+		if st.GetCode() != int32(connect.CodeInvalidArgument) || !strings.Contains(st.GetMessage(), "condition: 2:3: "+msg) {
+			t.Fatalf("REST error = %v, want InvalidArgument with condition: 2:3: %s", st, msg)
+		}
+		want := &harkv1.ExpressionError{
+			Field: "condition", Expression: typo, Line: 2, Column: 3, Message: msg,
+			Snippet: "  propertes.vip\n  ^",
+		}
+		if !proto.Equal(x, want) {
+			t.Fatalf("REST ExpressionError detail = %v, want %v", x, want)
+		}
+		wantViolation(t, fields, "condition")
+
+		// An update and a test of an unsaved trigger are checked the same way.
+		tr := f.createTrigger(t, "development", map[string]any{"event": "Typo Update"})
+		r = f.h.rest(t, http.MethodPatch, "/v1/environments/development/triggers/"+tr.GetId(), `{"mapping":{"actor":"usrId"}}`)
+		wantStatus(t, r, http.StatusBadRequest)
+		if _, x, _ := trgRESTError(t, r); x.GetField() != "mapping.actor" || x.GetLine() != 1 || x.GetColumn() != 1 || x.GetMessage() != "unknown name usrId; did you mean userId?" {
+			t.Fatalf("PATCH typo'd actor: ExpressionError = %v", x)
+		}
+		r = f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers:test", trgJSON(t, map[string]any{
+			"trigger": map[string]any{"sourceId": f.src.GetId(), "workflowKey": "new-comment", "event": "Typo",
+				"mapping": map[string]any{"recipients": "[userId, propertes.other]"}},
+			"event": map[string]any{"type": "track", "event": "Typo", "userId": "actor1"},
+		}))
+		wantStatus(t, r, http.StatusBadRequest)
+		if _, x, _ := trgRESTError(t, r); x.GetField() != "mapping.recipients" || x.GetColumn() != 10 || x.GetMessage() != "unknown name propertes; did you mean properties?" {
+			t.Fatalf("test with a typo'd recipients: ExpressionError = %v", x)
+		}
+		// Over Connect, the same typed detail.
+		req := valid()
+		req.Mapping.Tenant = `trats.company`
+		_, err := call(t, c.CreateTrigger, req)
+		wantCode(t, err, connect.CodeInvalidArgument)
+		if x := trgConnectExpressionError(t, err); x.GetField() != "mapping.tenant" || x.GetMessage() != "unknown name trats; did you mean traits?" {
+			t.Fatalf("Connect typo'd tenant: ExpressionError = %v", x)
+		}
+	})
+
+	t.Run("roots of a webhook source are its own", func(t *testing.T) {
+		t.Parallel()
+		// An http source's events have the sender's top-level fields,
+		// unknown when the trigger is saved: they are not checked.
+		src := f.h.createSourceOfType(t, "Typo Webhooks", "http")
+		f.createTrigger(t, "development", map[string]any{"sourceId": src.GetId(), "event": "customer.created",
+			"condition": `livemode == false && object == "event"`})
+	})
+
 	t.Run("missing references", func(t *testing.T) {
 		t.Parallel()
 		for _, c := range []struct {
@@ -1261,6 +1316,68 @@ func TestTriggersValidation(t *testing.T) {
 		}
 		wantStatus(t, f.h.rest(t, http.MethodPatch, "/v1/environments/development/triggers/trg_nope", `{"event":"X"}`), http.StatusNotFound)
 		wantStatus(t, f.h.rest(t, http.MethodGet, "/v1/environments/staging/triggers", ""), http.StatusNotFound)
+	})
+}
+
+// TestUnknownJSONFieldsAreRefused checks that a request field the API does
+// not have is InvalidArgument naming it, over REST (vanguard) and Connect
+// JSON, at the top and nested: a misspelt field silently dropped would save
+// a trigger that matches every event of its type (`evnt` for `event`).
+func TestUnknownJSONFieldsAreRefused(t *testing.T) {
+	t.Parallel()
+	f := trgStart(t)
+	wantNamed := func(t *testing.T, r httpResult, field string) {
+		t.Helper()
+		wantStatus(t, r, http.StatusBadRequest)
+		m := decodeMap(t, r)
+		if code := fmt.Sprint(m["code"]); code != "3" && code != "invalid_argument" {
+			t.Fatalf("code = %v, want InvalidArgument; body: %s", m["code"], r.body)
+		}
+		if msg, _ := m["message"].(string); !strings.Contains(msg, `unknown field "`+field+`"`) {
+			t.Fatalf("message %q does not name the field %s", msg, field)
+		}
+	}
+	for _, c := range []struct {
+		name, method, path, field string
+		fields                    map[string]any
+	}{
+		{"REST create", http.MethodPost, "/v1/environments/development/triggers", "evnt", map[string]any{"evnt": "x"}},
+		{"REST create nested", http.MethodPost, "/v1/environments/development/triggers", "recipent",
+			map[string]any{"event": "x", "mapping": map[string]any{"recipent": "userId"}}},
+		{"Connect JSON create", http.MethodPost, "/hark.v1.TriggerService/CreateTrigger", "evnt",
+			map[string]any{"environment": "development", "evnt": "x"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			wantNamed(t, f.h.rest(t, c.method, c.path, f.triggerBody(t, c.fields)), c.field)
+		})
+	}
+	t.Run("REST update", func(t *testing.T) {
+		t.Parallel()
+		tr := f.createTrigger(t, "development", map[string]any{"event": "Unknown Fields"})
+		wantNamed(t, f.h.rest(t, http.MethodPatch, "/v1/environments/development/triggers/"+tr.GetId(), `{"condtion":"true"}`), "condtion")
+		if got := f.getTrigger(t, "development", tr.GetId()); !proto.Equal(got, tr) {
+			t.Fatalf("a refused update changed the trigger:\n got %v\nwant %v", got, tr)
+		}
+	})
+	t.Run("unknown enum name", func(t *testing.T) {
+		t.Parallel()
+		// Discarding unknown fields also discarded unknown enum names: a
+		// misspelt status left the trigger active.
+		tr := f.createTrigger(t, "development", map[string]any{"event": "Unknown Enum"})
+		r := f.h.rest(t, http.MethodPatch, "/v1/environments/development/triggers/"+tr.GetId(), `{"status":"TRIGGER_STATUS_INACTIV"}`)
+		wantStatus(t, r, http.StatusBadRequest)
+		if st, _, _ := trgRESTError(t, r); st.GetCode() != int32(connect.CodeInvalidArgument) || !strings.Contains(st.GetMessage(), "TRIGGER_STATUS_INACTIV") {
+			t.Fatalf("REST error = %v, want InvalidArgument naming the value", st)
+		}
+	})
+	t.Run("nothing stored", func(t *testing.T) {
+		t.Parallel()
+		r := f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers", f.triggerBody(t, map[string]any{"event": "Never Stored", "evnt": "x"}))
+		wantStatus(t, r, http.StatusBadRequest)
+		if got := f.listTriggers(t, "development", url.Values{"event": {"Never Stored"}}); len(got) != 0 {
+			t.Fatalf("a refused trigger was stored: %v", got)
+		}
 	})
 }
 

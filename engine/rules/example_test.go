@@ -110,3 +110,22 @@ func ExampleNewEnv() {
 	// body.properties.plan = pro
 	// headers["x-forwarded-for"] = 203.0.113.7
 }
+
+func ExampleProgram_CheckRoots() {
+	// A typo in the name a path starts from compiles (the path is nil-safe)
+	// and would never match; saving the trigger checks its roots.
+	cond, err := rules.CompileCondition(`propertes.plan == "pro"`)
+	if err != nil {
+		panic(err)
+	}
+	err = cond.CheckRoots(rules.NewRoots(rules.SegmentFields...))
+	var ce *rules.CompileError
+	if errors.As(err, &ce) {
+		fmt.Println(ce)
+		fmt.Println(ce.Snippet)
+	}
+	// Output:
+	// 1:1: unknown name propertes; did you mean properties?
+	// propertes.plan == "pro"
+	// ^
+}

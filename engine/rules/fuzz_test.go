@@ -57,10 +57,16 @@ func FuzzCompileEval(f *testing.F) {
 		}
 		if p, err := rules.CompileValue(source); err != nil {
 			checkCompileError(err)
-		} else if v, err := p.Eval(env); err != nil {
-			var re *rules.RuntimeError
-			if !errors.As(err, &re) || v != nil || strings.HasPrefix(re.Message, "internal") {
-				t.Fatalf("Eval(%q) = %#v, %T %v; want a value or a *rules.RuntimeError", source, v, err, err)
+		} else {
+			if err := p.CheckRoots(segmentRoots); err != nil {
+				// Refused roots are pointed at as compile errors are.
+				checkCompileError(err)
+			}
+			if v, err := p.Eval(env); err != nil {
+				var re *rules.RuntimeError
+				if !errors.As(err, &re) || v != nil || strings.HasPrefix(re.Message, "internal") {
+					t.Fatalf("Eval(%q) = %#v, %T %v; want a value or a *rules.RuntimeError", source, v, err, err)
+				}
 			}
 		}
 		if p, err := rules.CompileCondition(source); err != nil {

@@ -48,6 +48,7 @@ import (
 type Program struct {
 	source string
 	prog   *vm.Program
+	roots  []root // as written, in source order (CheckRoots)
 }
 
 // Source returns the expression's text.
@@ -117,12 +118,13 @@ func (boundedAdd) Visit(n *ast.Node) {
 var functions = boundedFunctions()
 
 // options are the configuration of both passes. Patches run in order;
-// reserved sees the expression as written.
-func options(names *reserved, depth *closureDepth, extra ...expr.Option) []expr.Option {
+// reserved and the root finder see the expression as written.
+func options(names *reserved, finder *rootFinder, depth *closureDepth, extra ...expr.Option) []expr.Option {
 	opts := []expr.Option{
 		expr.Env(map[string]any{}),
 		expr.AllowUndefinedVariables(),
 		expr.Patch(names),
+		expr.Patch(finder),
 		expr.Patch(nilSafe{}),
 		expr.Patch(boundedAdd{}),
 		expr.Patch(depth),
@@ -155,9 +157,15 @@ func compile(source string, extra ...expr.Option) (*Program, error) {
 	}
 	names := &reserved{}
 	depth := &closureDepth{depth: map[*ast.PredicateNode]int{}}
+	finder := &rootFinder{bound: map[*ast.IdentifierNode]bool{}}
 	config := conf.CreateNew()
-	for _, opt := range options(names, depth, extra...) {
+	for _, opt := range options(names, finder, depth, extra...) {
 		opt(config)
+	}
+	finder.funcs = func(name string) bool {
+		_, fn := config.Functions[name]
+		_, bi := config.Builtins[name]
+		return fn || bi
 	}
 	config.Check()
 	// The first pass: the expression as written.
@@ -195,7 +203,7 @@ func compile(source string, extra ...expr.Option) (*Program, error) {
 		}
 		return nil, internalError(source, "compile", err)
 	}
-	return &Program{source: source, prog: prog}, nil
+	return &Program{source: source, prog: prog, roots: finder.roots()}, nil
 }
 
 // internalError is a bounded program that does not check or compile
