@@ -84,7 +84,7 @@ func outboxEngine(t *testing.T, respond http.HandlerFunc, schedule delivery.Sche
 	t.Cleanup(func() { bs.Close() })
 	store := &faultStore{Store: bs}
 	e, err := engine.New(ctx, engine.Config{
-		Store: store, SourceTypes: requiredTypes{}, Translator: noTranslator{},
+		Store: store, SourceTypes: oneSourceType{withRequired}, Translator: noTranslator{},
 		AllowPrivateDestinations: true, DeliverySchedule: schedule,
 	})
 	if err != nil {

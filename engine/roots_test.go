@@ -6,20 +6,8 @@ import (
 	"testing"
 
 	"github.com/harkhq/hark/engine"
-	"github.com/harkhq/hark/engine/badgerstore"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
-
-// segmentType stands in for the plugin host with the segment source type,
-// whose events follow the Segment spec.
-type segmentType struct{}
-
-var segment = &harkv1.SourceType{Type: "segment"}
-
-func (segmentType) SourceType(name string) (*harkv1.SourceType, bool) {
-	return segment, name == segment.GetType()
-}
-func (segmentType) SourceTypes() []*harkv1.SourceType { return []*harkv1.SourceType{segment} }
 
 // TestStoredTriggerWithUnknownRoot checks what happens to a trigger saved
 // before roots were checked, whose condition starts from a typo: it can
@@ -28,16 +16,7 @@ func (segmentType) SourceTypes() []*harkv1.SourceType { return []*harkv1.SourceT
 func TestStoredTriggerWithUnknownRoot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	e, err := engine.New(ctx, engine.Config{Store: store, SourceTypes: segmentType{}, Translator: noTranslator{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e, store := newEngine(t, &harkv1.SourceType{Type: "segment"})
 	src, err := e.CreateSource(ctx, &harkv1.CreateSourceRequest{Name: "s", Type: "segment"})
 	if err != nil {
 		t.Fatal(err)

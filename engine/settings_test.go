@@ -11,20 +11,38 @@ import (
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
-// requiredTypes has one source type with a required setting. It stands in
-// for the plugin host: what is tested is the engine's handling of what a
-// plugin describes.
-type requiredTypes struct{}
-
+// withRequired is a source type with a required setting.
 var withRequired = &harkv1.SourceType{Type: "needs-key", Settings: []*harkv1.SourceTypeSetting{
 	{Key: "api_key", Secret: true, Required: true},
 	{Key: "region"},
 }}
 
-func (requiredTypes) SourceType(name string) (*harkv1.SourceType, bool) {
-	return withRequired, name == withRequired.GetType()
+// oneSourceType stands in for the plugin host with one source type: what is
+// tested is the engine's handling of what a plugin describes.
+type oneSourceType struct{ st *harkv1.SourceType }
+
+func (o oneSourceType) SourceType(name string) (*harkv1.SourceType, bool) {
+	return o.st, name == o.st.GetType()
 }
-func (requiredTypes) SourceTypes() []*harkv1.SourceType { return []*harkv1.SourceType{withRequired} }
+func (o oneSourceType) SourceTypes() []*harkv1.SourceType { return []*harkv1.SourceType{o.st} }
+
+// newEngine starts an engine on a Badger store in a temporary directory,
+// with the one source type st and no plugin behind it (noTranslator), and
+// returns the store too, for tests that write what the engine would not.
+func newEngine(t *testing.T, st *harkv1.SourceType) (*engine.Engine, *badgerstore.Store) {
+	t.Helper()
+	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e, err := engine.New(context.Background(), engine.Config{Store: store, SourceTypes: oneSourceType{st}, Translator: noTranslator{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, store
+}
 
 // TestRequiredSettings: a source environment cannot be updated into a
 // state without a required setting, and its webhook answers 503 with the
@@ -33,16 +51,7 @@ func (requiredTypes) SourceTypes() []*harkv1.SourceType { return []*harkv1.Sourc
 func TestRequiredSettings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	e, err := engine.New(ctx, engine.Config{Store: store, SourceTypes: requiredTypes{}, Translator: noTranslator{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e, _ := newEngine(t, withRequired)
 	src, err := e.CreateSource(ctx, &harkv1.CreateSourceRequest{Name: "s", Type: "needs-key"})
 	if err != nil {
 		t.Fatal(err)
