@@ -130,7 +130,7 @@ func TestHTTPSourceStripe(t *testing.T) {
 // TestHTTPSourceProviders sends each provider's sample delivery, signed as
 // it documents, to an http source with its preset: each is processed under
 // the event name its preset reads, and the same delivery with its body
-// changed is 401.
+// changed is 401 and in the source environment's refused-delivery log.
 func TestHTTPSourceProviders(t *testing.T) {
 	t.Parallel()
 	h := startServer(t)
@@ -173,8 +173,14 @@ func TestHTTPSourceProviders(t *testing.T) {
 			t.Parallel()
 			src, ingest := hsSource(t, h, tt.preset, `"preset":"`+tt.preset+`","signing_secret":`+trgJSON(t, tt.secret))
 			headers := tt.headers(tt.body)
-			r, _ := h.deliver(t, ingest, []byte(strings.Replace(tt.body, "}", `,"x":1}`, 1)), headers...)
+			tampered := strings.Replace(tt.body, "}", `,"x":1}`, 1)
+			r, _ := h.deliver(t, ingest, []byte(tampered), headers...)
 			wantStatus(t, r, http.StatusUnauthorized)
+			refused := h.listRefusals(t, "development", src.GetId(), nil)
+			if len(refused) != 1 || refused[0].GetStatusCode() != http.StatusUnauthorized ||
+				refused[0].GetSizeBytes() != int64(len(tampered)) || refused[0].GetReason() == "" {
+				t.Fatalf("refusal log after a tampered %s delivery = %v, want one 401 of %d bytes with its reason", tt.preset, refused, len(tampered))
+			}
 			got := h.getEvent(t, "development", h.deliverOne(t, ingest, []byte(tt.body), headers...).GetId())
 			if got.GetType() != "track" || got.GetName() != tt.name || got.GetIdempotencyKey() != tt.key || got.GetSourceId() != src.GetId() {
 				t.Fatalf("logged event = type %q name %q key %q; want track, %q, %q", got.GetType(), got.GetName(), got.GetIdempotencyKey(), tt.name, tt.key)
