@@ -3,15 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -24,7 +22,8 @@ import (
 const maxAnswer = 8 << 20
 
 func newSendCommand(g *globalOptions) *cobra.Command {
-	var env, source, secret string
+	var env, source, secret, scheme, sigHeader string
+	var headers []string
 	cmd := &cobra.Command{
 		Use:   "send --env ENV --source ID FILE",
 		Short: "Post a payload file to a source's webhook URL, as the source would (for trying things out)",
@@ -32,16 +31,29 @@ func newSendCommand(g *globalOptions) *cobra.Command {
 the source itself would: for a Segment source, a single event, an HTTP API
 batch {"batch":[…]} or a bare array of events. FILE - reads standard input.
 It prints what hark did with each event. With --secret, the body is signed
-with X-Signature as Segment signs it, for a source environment with a
-shared_secret setting.
+as its sender signs it: by default with X-Signature as Segment does (for a
+source environment with a shared_secret setting); with --sign, as the http
+source's preset of that name verifies it (stripe, standard_webhooks, clerk,
+shopify, github, or hmac_sha256_hex with --signature-header). --header adds
+the headers a preset reads, e.g. X-GitHub-Event.
 
 The webhook URL needs no admin token (its own token is the secret), so
 send only asks the API for the URL.`,
 		Example: `  hark send --env development --source src_123 signed-up.json
-  echo '{"type":"track","event":"Signed Up","userId":"u1"}' | hark send --env development --source src_123 -`,
+  echo '{"type":"track","event":"Signed Up","userId":"u1"}' | hark send --env development --source src_123 -
+  hark send --env development --source src_456 --sign github --secret "$SECRET" \
+    --header 'X-GitHub-Event: issues' --header 'X-GitHub-Delivery: 72d3162e' issue.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.run(cmd, func(ctx context.Context, a *api) error {
+				sign, err := newSigner(scheme, secret, sigHeader)
+				if err != nil {
+					return usageError{err, "see 'hark send --help'"}
+				}
+				extra, err := parseHeaders(headers)
+				if err != nil {
+					return usageError{err, "see 'hark send --help'"}
+				}
 				body, err := readPayload(args[0])
 				if err != nil {
 					return err
@@ -61,7 +73,7 @@ send only asks the API for the URL.`,
 				if url == "" {
 					return fmt.Errorf("source %s has no environment %q (it has: %s)", source, env, strings.Join(envs, ", "))
 				}
-				ans, err := a.post(ctx, url, body, secret)
+				ans, err := a.post(ctx, url, body, extra, sign)
 				if err != nil {
 					return err
 				}
@@ -74,7 +86,10 @@ send only asks the API for the URL.`,
 	}
 	envFlag(g, cmd, &env)
 	cmd.Flags().StringVar(&source, "source", "", "source id")
-	cmd.Flags().StringVar(&secret, "secret", "", "shared secret to sign the body with (X-Signature)")
+	cmd.Flags().StringVar(&secret, "secret", "", "secret to sign the body with (Segment's X-Signature unless --sign says otherwise)")
+	cmd.Flags().StringVar(&scheme, "sign", "", "how to sign with --secret: "+strings.Join(signSchemes, ", ")+" (default segment)")
+	cmd.Flags().StringVar(&sigHeader, "signature-header", "", "the signature header of --sign hmac_sha256_hex")
+	cmd.Flags().StringArrayVarP(&headers, "header", "H", nil, `a request header to send, "Name: value" (repeatable)`)
 	_ = cmd.MarkFlagRequired("source")
 	return cmd
 }
@@ -96,7 +111,7 @@ func readPayload(name string) ([]byte, error) {
 // post sends body to a webhook URL and reads hark's answer. The admin token
 // is not sent: the URL carries its own secret, and it may be a public
 // address that should never see the admin token.
-func (a *api) post(ctx context.Context, url string, body []byte, secret string) (*harkv1.ReceiveResponse, error) {
+func (a *api) post(ctx context.Context, url string, body []byte, headers http.Header, sign *signer) (*harkv1.ReceiveResponse, error) {
 	if a.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.timeout)
@@ -106,10 +121,17 @@ func (a *api) post(ctx context.Context, url string, body []byte, secret string) 
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	for name, values := range headers {
+		req.Header[name] = values
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("User-Agent", "hark-cli")
-	if secret != "" {
-		req.Header.Set("X-Signature", signature(body, secret))
+	if sign != nil {
+		if err := sign.sign(req.Header, body, time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	res, err := a.http.Do(req)
 	if err != nil {
@@ -128,21 +150,6 @@ func (a *api) post(ctx context.Context, url string, body []byte, secret string) 
 		return nil, fmt.Errorf("read the answer of %s: %w", url, err)
 	}
 	return out, nil
-}
-
-// signature is Segment's X-Signature: the hex HMAC-SHA1 of the body, or of
-// the first element's raw bytes when the body is a bare array.
-func signature(body []byte, secret string) string {
-	signed := body
-	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
-		var elems []json.RawMessage
-		if json.Unmarshal(t, &elems) == nil && len(elems) > 0 {
-			signed = elems[0]
-		}
-	}
-	mac := hmac.New(sha1.New, []byte(secret))
-	mac.Write(signed)
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // answerMessage is the message of an error answer (a google.rpc.Status or
