@@ -42,6 +42,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	if strings.Contains(dev, "dev-secret") || strings.Contains(dev, "sk_dev") {
 		t.Fatalf("export shows a secret:\n%s", dev)
 	}
+	wantSchemaValid(t, dev)
 	if again := mustHark(t, env, "export", "--env", "development"); again != dev {
 		t.Fatalf("a second export differs:\n%s\nfirst:\n%s", again, dev)
 	}
@@ -100,6 +101,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		t.Fatalf("plan of the edited file:\n%s\nwant:\n%s", plan, want)
 	}
 	mustHark(t, secrets, "apply", "-f", editedFile, "--env", "staging", "--yes")
+	wantSchemaValid(t, edited)
 	if got := mustHark(t, env, "export", "--env", "staging"); got != edited {
 		t.Fatalf("export after applying the edited file:\n%s\nwant the file:\n%s", got, edited)
 	}
@@ -113,6 +115,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	wantContains(t, "plan without --prune", plan, "No changes")
 	plan = mustHark(t, secrets, "apply", "-f", prunedFile, "--env", "staging", "--prune", "--yes")
 	wantContains(t, "apply --prune", plan, `- delete trigger Shop track "Plan Upgraded" → upgraded`, "- delete destination Knock", "0 to create, 0 to update, 2 to delete")
+	wantSchemaValid(t, pruned)
 	if got := mustHark(t, env, "export", "--env", "staging"); got != pruned {
 		t.Fatalf("export after prune:\n%s\nwant:\n%s", got, pruned)
 	}
