@@ -265,9 +265,9 @@ func destinationStatusWord(s harkv1.DestinationStatus) string {
 	return "active"
 }
 
-// ParseConfigDuration reads a document's duration: Go's form ("36h",
+// parseConfigDuration reads a document's duration: Go's form ("36h",
 // "90m") or whole days ("7d").
-func ParseConfigDuration(s string) (time.Duration, error) {
+func parseConfigDuration(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err != nil || days < 0 {
@@ -595,7 +595,7 @@ func (r *configRun) sources() error {
 		}
 		window := DefaultIdempotencyWindow
 		if w := s.GetIdempotencyWindow(); w != "" {
-			if window, err = ParseConfigDuration(w); err != nil {
+			if window, err = parseConfigDuration(w); err != nil {
 				r.v.add(path+".idempotencyWindow", "%s", err.Error())
 				continue
 			}

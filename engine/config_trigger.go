@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -89,12 +88,6 @@ func configToTrigger(c *harkv1.ConfigTrigger, sourceID string, t *harkv1.Trigger
 // document; the document refuses to list one twice.
 func triggerIdentity(c *harkv1.ConfigTrigger) string {
 	return fmt.Sprintf("%s %s %q → %s", c.GetSource(), c.GetEventType(), c.GetEvent(), c.GetWorkflowKey())
-}
-
-// triggerExpressionField maps an ExpressionError's field ("mapping.actor",
-// "mapping.cancellationKey") to the document's (the same names).
-func triggerExpressionField(path, field string) string {
-	return path + "." + strings.TrimPrefix(field, ".")
 }
 
 func cmpOr(s, def string) string {
