@@ -164,3 +164,47 @@ func TestConfigServiceErrors(t *testing.T) {
 		t.Fatalf("a refused apply created workflow ok: %v", err)
 	}
 }
+
+// TestConfigServiceNewSource: a document may create the source and the
+// workflow its trigger names; the new source gets a configuration in every
+// environment, the document's settings in the one applied to.
+func TestConfigServiceNewSource(t *testing.T) {
+	t.Parallel()
+	h := startServer(t)
+	doc := &harkv1.ConfigDocument{
+		ApiVersion: "hark/v1",
+		Workflows:  []*harkv1.ConfigWorkflow{{Key: "welcome"}},
+		Sources: []*harkv1.ConfigSource{{Name: "New", Type: "segment", IdempotencyEnabled: true, IdempotencyWindow: "7d",
+			Settings: map[string]string{"shared_secret": "s3cret"}}},
+		Triggers: []*harkv1.ConfigTrigger{{Source: "New", Event: "Signed Up", WorkflowKey: "welcome"}},
+	}
+	res := mustCall(t, h.configService().ApplyConfig, &harkv1.ApplyConfigRequest{Environment: "production", Document: doc})
+	if len(res.GetChanges()) != 3 {
+		t.Fatalf("changes %q, want the workflow, the source and the trigger", cfgKinds(res.GetChanges()))
+	}
+	for _, f := range res.GetChanges()[1].GetFields() {
+		if f.GetField() == "settings.shared_secret" && f.GetAfter() != "(secret)" {
+			t.Fatalf("a plan shows a secret: %v", f)
+		}
+	}
+	srcs := mustCall(t, h.sources().ListSources, &harkv1.ListSourcesRequest{}).GetSources()
+	if len(srcs) != 1 || len(srcs[0].GetEnvironments()) != 2 {
+		t.Fatalf("sources %v, want New with a configuration in both environments", srcs)
+	}
+	prod, dev := envByName(t, srcs[0], "production"), envByName(t, srcs[0], "development")
+	if !prod.GetIdempotencyEnabled() || prod.GetIdempotencyWindow().AsDuration().Hours() != 7*24 || prod.GetPluginSettings()["shared_secret"] != "********" {
+		t.Fatalf("production's configuration %v, want the document's", prod)
+	}
+	if dev.GetIdempotencyEnabled() || len(dev.GetPluginSettings()) != 0 {
+		t.Fatalf("development's configuration %v, want the defaults", dev)
+	}
+	exported := mustCall(t, h.configService().ExportConfig, &harkv1.ExportConfigRequest{Environment: "production"}).GetDocument()
+	if s := exported.GetSources()[0]; s.GetSettings()["shared_secret"] != "${NEW_SHARED_SECRET}" || s.GetIdempotencyWindow() != "7d" {
+		t.Fatalf("exported source %v", s)
+	}
+	// Applying the export with the secret resolved changes nothing.
+	exported.GetSources()[0].GetSettings()["shared_secret"] = "s3cret"
+	if again := mustCall(t, h.configService().PlanConfig, &harkv1.PlanConfigRequest{Environment: "production", Document: exported}); len(again.GetChanges()) != 0 {
+		t.Fatalf("plan of the export: %q", cfgKinds(again.GetChanges()))
+	}
+}
