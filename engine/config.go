@@ -41,7 +41,7 @@ import (
 // resolves them from its environment before sending the document, and a
 // value of SecretMask keeps the secret as it is. A webhook destination's
 // signing secret is never part of a document: a destination created by
-// apply gets a new one (see it with rotate-secret).
+// apply gets a new one, returned this once in its change (never by a plan).
 //
 // Atomicity. Apply checks and writes everything in one store transaction,
 // with the same checks as the resource APIs (triggers are compiled and
@@ -332,6 +332,9 @@ func (e *Engine) configure(ctx context.Context, env string, doc *harkv1.ConfigDo
 	if !commit {
 		return r.result(), nil
 	}
+	for c, secret := range r.secrets {
+		c.SigningSecret = secret
+	}
 	for _, ct := range r.puts {
 		e.triggers.update(ct, "")
 	}
@@ -359,6 +362,7 @@ type configRun struct {
 	expression *ExpressionError // the first expression that does not compile
 
 	changes, deletes []*harkv1.ConfigChange
+	secrets          map[*harkv1.ConfigChange]string // new webhook destinations' signing secrets
 	puts             []*compiledTrigger
 	removed          []string
 	resume           []string // destinations made ACTIVE again
@@ -448,13 +452,14 @@ func (r *configRun) nested(path string, err error, rename func(string) string) e
 	return nil
 }
 
-func (r *configRun) record(action harkv1.ConfigChangeAction, kind, name, path string, fields []*harkv1.ConfigFieldChange) {
+func (r *configRun) record(action harkv1.ConfigChangeAction, kind, name, path string, fields []*harkv1.ConfigFieldChange) *harkv1.ConfigChange {
 	c := &harkv1.ConfigChange{Action: action, Kind: kind, Name: name, Path: path, Fields: fields}
 	if action == harkv1.ConfigChangeAction_CONFIG_CHANGE_ACTION_DELETE {
 		r.deletes = append(r.deletes, c)
 	} else {
 		r.changes = append(r.changes, c)
 	}
+	return c
 }
 
 // createOrUpdate is the action for an object that exists or not.
@@ -821,7 +826,13 @@ func (r *configRun) destinations() error {
 		if found && was != want && want == harkv1.DestinationStatus_DESTINATION_STATUS_ACTIVE {
 			r.resume = append(r.resume, d.GetId())
 		}
-		r.record(createOrUpdate(found), "destination", name, path, fields)
+		c := r.record(createOrUpdate(found), "destination", name, path, fields)
+		if !found && secrets.Current != "" {
+			if r.secrets == nil {
+				r.secrets = map[*harkv1.ConfigChange]string{}
+			}
+			r.secrets[c] = secrets.Current
+		}
 	}
 	if r.prune {
 		for _, d := range all {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -177,10 +178,19 @@ func TestConfigServiceNewSource(t *testing.T) {
 		Sources: []*harkv1.ConfigSource{{Name: "New", Type: "segment", IdempotencyEnabled: true, IdempotencyWindow: "7d",
 			Settings: map[string]string{"shared_secret": "s3cret"}}},
 		Triggers: []*harkv1.ConfigTrigger{{Source: "New", Event: "Signed Up", WorkflowKey: "welcome"}},
+		// Paused, and at a name that never resolves: nothing is sent.
+		Destinations: []*harkv1.ConfigDestination{{Name: "hook", Type: "webhook", Url: "https://receiver.invalid/hark", Status: "paused"}},
+	}
+	plan := mustCall(t, h.configService().PlanConfig, &harkv1.PlanConfigRequest{Environment: "production", Document: doc})
+	if len(plan.GetChanges()) != 4 || plan.GetChanges()[3].GetSigningSecret() != "" {
+		t.Fatalf("plan %v, want 4 changes and no signing secret", plan.GetChanges())
 	}
 	res := mustCall(t, h.configService().ApplyConfig, &harkv1.ApplyConfigRequest{Environment: "production", Document: doc})
-	if len(res.GetChanges()) != 3 {
-		t.Fatalf("changes %q, want the workflow, the source and the trigger", cfgKinds(res.GetChanges()))
+	if len(res.GetChanges()) != 4 {
+		t.Fatalf("changes %q, want the workflow, the source, the trigger and the destination", cfgKinds(res.GetChanges()))
+	}
+	if s := res.GetChanges()[3].GetSigningSecret(); !strings.HasPrefix(s, "whsec_") {
+		t.Fatalf("the new webhook destination's signing secret is %q, want it shown once", s)
 	}
 	for _, f := range res.GetChanges()[1].GetFields() {
 		if f.GetField() == "settings.shared_secret" && f.GetAfter() != "(secret)" {
@@ -201,6 +211,9 @@ func TestConfigServiceNewSource(t *testing.T) {
 	exported := mustCall(t, h.configService().ExportConfig, &harkv1.ExportConfigRequest{Environment: "production"}).GetDocument()
 	if s := exported.GetSources()[0]; s.GetSettings()["shared_secret"] != "${NEW_SHARED_SECRET}" || s.GetIdempotencyWindow() != "7d" {
 		t.Fatalf("exported source %v", s)
+	}
+	if d := exported.GetDestinations()[0]; len(d.GetSettings()) != 0 || d.GetStatus() != "paused" {
+		t.Fatalf("exported destination %v, want it paused and without its secret", d)
 	}
 	// Applying the export with the secret resolved changes nothing.
 	exported.GetSources()[0].GetSettings()["shared_secret"] = "s3cret"

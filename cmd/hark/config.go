@@ -240,6 +240,11 @@ func (a *api) applyDocument(ctx context.Context, cmd *cobra.Command, f *configFi
 		return a.printJSON(res.Msg)
 	}
 	fmt.Fprintf(a.out, "Applied %s to %s.\n", countChanges(res.Msg.GetChanges()), env)
+	for _, c := range res.Msg.GetChanges() {
+		if s := c.GetSigningSecret(); s != "" {
+			fmt.Fprintf(a.out, "Signing secret of the new destination %s (shown this once): %s\n", c.GetName(), s)
+		}
+	}
 	return nil
 }
 

@@ -887,7 +887,11 @@ type ConfigChange struct {
 	// deletion.
 	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
 	// Fields that change, with their values before and after.
-	Fields        []*ConfigFieldChange `protobuf:"bytes,5,rep,name=fields,proto3" json:"fields,omitempty"`
+	Fields []*ConfigFieldChange `protobuf:"bytes,5,rep,name=fields,proto3" json:"fields,omitempty"`
+	// SigningSecret is the signing secret of a webhook destination that
+	// ApplyConfig created, shown this once (as CreateDestination does); plans
+	// never carry it.
+	SigningSecret string `protobuf:"bytes,6,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -955,6 +959,13 @@ func (x *ConfigChange) GetFields() []*ConfigFieldChange {
 		return x.Fields
 	}
 	return nil
+}
+
+func (x *ConfigChange) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
 }
 
 // ConfigFieldChange is one field's value before and after a change.
@@ -1087,13 +1098,14 @@ const file_hark_v1_config_proto_rawDesc = "" +
 	"\x05prune\x18\x03 \x01(\bR\x05prune\x12\x12\n" +
 	"\x04only\x18\x04 \x03(\tR\x04only\"F\n" +
 	"\x13ApplyConfigResponse\x12/\n" +
-	"\achanges\x18\x01 \x03(\v2\x15.hark.v1.ConfigChangeR\achanges\"\xb3\x01\n" +
+	"\achanges\x18\x01 \x03(\v2\x15.hark.v1.ConfigChangeR\achanges\"\xda\x01\n" +
 	"\fConfigChange\x123\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1b.hark.v1.ConfigChangeActionR\x06action\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x04 \x01(\tR\x04path\x122\n" +
-	"\x06fields\x18\x05 \x03(\v2\x1a.hark.v1.ConfigFieldChangeR\x06fields\"W\n" +
+	"\x06fields\x18\x05 \x03(\v2\x1a.hark.v1.ConfigFieldChangeR\x06fields\x12%\n" +
+	"\x0esigning_secret\x18\x06 \x01(\tR\rsigningSecret\"W\n" +
 	"\x11ConfigFieldChange\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
