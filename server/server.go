@@ -330,6 +330,7 @@ func (s *Server) handler() (http.Handler, error) {
 	add(harkv1connect.NewWorkflowRunServiceHandler(newWorkflowRunService(s.engine), admin))
 	add(harkv1connect.NewDestinationServiceHandler(newDestinationService(s.engine), admin))
 	add(harkv1connect.NewDeliveryServiceHandler(newDeliveryService(s.engine), admin))
+	add(harkv1connect.NewConfigServiceHandler(newConfigService(s.engine), admin))
 	// Ingest is authorized by the secret token in its URL, not the admin token.
 	// Its request is already bounded (and decompressed) by ingestEdge, and
 	// Receive bounds the delivery inside it; a Connect JSON request carries

@@ -79,6 +79,7 @@ type api struct {
 
 	destinations harkv1connect.DestinationServiceClient
 	deliveries   harkv1connect.DeliveryServiceClient
+	config       harkv1connect.ConfigServiceClient
 }
 
 // newAPI builds the clients for base with token. The HTTP client has no
@@ -103,6 +104,7 @@ func newAPI(base, token string, timeout time.Duration, out io.Writer, asJSON boo
 	a.runs = harkv1connect.NewWorkflowRunServiceClient(a.http, a.base, opts)
 	a.destinations = harkv1connect.NewDestinationServiceClient(a.http, a.base, opts)
 	a.deliveries = harkv1connect.NewDeliveryServiceClient(a.http, a.base, opts)
+	a.config = harkv1connect.NewConfigServiceClient(a.http, a.base, opts)
 	return a
 }
 

@@ -73,6 +73,7 @@ Start with:  hark serve --demo`,
 		newEnvCommand(g), newSourcesCommand(g), newEventsCommand(g), newWorkflowsCommand(g),
 		newTriggersCommand(g), newUsersCommand(g), newRunsCommand(g), newSendCommand(g),
 		newDestinationsCommand(g), newDeliveriesCommand(g), newListenCommand(),
+		newExportCommand(g), newApplyCommand(g), newPromoteCommand(g),
 	} {
 		c.GroupID = "manage"
 		root.AddCommand(c)
