@@ -753,15 +753,12 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 		if err != nil {
 			return err
 		}
-		ev, err := e.testEvent(tx, t, req.GetEvent())
+		ev, err := e.testEvent(tx, t, req.GetEvent(), req.GetSourceEventId())
 		if err != nil {
 			return err
 		}
 		resp.SourceEventId = ev.GetId()
-		headers := http.Header{}
-		for k, v := range req.GetHeaders() {
-			headers.Set(k, v)
-		}
+		headers := testHeaders(ev.GetHeaders(), req.GetHeaders())
 		o, err := e.finish(tx, ct, ev, mapEvent(ct, ev, eventEnv(ev, headers)))
 		if err != nil {
 			return err
@@ -787,9 +784,9 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 }
 
 // testEvent is the event a test runs against: the given original event, read
-// as the Segment common form, or the latest logged event of the trigger's
-// source, type and name.
-func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct) (*harkv1.SourceEvent, error) {
+// as the Segment common form, the logged event named by id, or the latest
+// logged event of the trigger's source, type and name.
+func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct, id string) (*harkv1.SourceEvent, error) {
 	if given != nil {
 		ev := &harkv1.SourceEvent{
 			Environment: t.GetEnvironment(), SourceId: t.GetSourceId(),
@@ -800,6 +797,14 @@ func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct) (*h
 		if props := fields["properties"].GetStructValue(); props != nil {
 			ev.Data = props
 		}
+		return ev, nil
+	}
+	if id != "" {
+		ev, err := tx.SourceEvent(t.GetEnvironment(), id)
+		if err != nil {
+			return nil, err
+		}
+		ev.Actions = nil
 		return ev, nil
 	}
 	keep := func(ev *harkv1.SourceEvent) bool {

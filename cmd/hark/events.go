@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -189,6 +190,15 @@ func (a *api) printEvent(e *harkv1.SourceEvent) error {
 	}
 	if e.GetEvent() != nil {
 		fmt.Fprintf(a.out, "\nOriginal event:\n%s\n", indentedJSON(e.GetEvent()))
+	}
+	if len(e.GetHeaders()) > 0 || e.GetHeadersDropped() > 0 {
+		fmt.Fprintln(a.out, "\nHeaders:")
+		for _, name := range slices.Sorted(maps.Keys(e.GetHeaders())) {
+			fmt.Fprintf(a.out, "  %s: %s\n", name, cell(e.GetHeaders()[name]))
+		}
+		if n := e.GetHeadersDropped(); n > 0 {
+			fmt.Fprintf(a.out, "  (%d more dropped: at most 8 KiB of headers are kept)\n", n)
+		}
 	}
 	return nil
 }

@@ -346,8 +346,18 @@ type SourceEvent struct {
 	// (not a string, empty, longer than 255 characters): the event was
 	// processed without deduplication. Empty when the key was used or absent.
 	IdempotencyKeyError string `protobuf:"bytes,18,opt,name=idempotency_key_error,json=idempotencyKeyError,proto3" json:"idempotency_key_error,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Headers are the request headers the event was delivered with, so header
+	// mappings (`headers.x-foo`) can be tested against it: the first value of
+	// each, by lowercase name, shared by every event of the delivery. Secrets
+	// (authorization, cookies, signatures, tokens, API keys) keep their name
+	// with the value "[redacted]"; expressions at ingest saw the real values.
+	// At most 8 KiB of names and values in all.
+	Headers map[string]string `protobuf:"bytes,19,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// HeadersDropped counts the headers left out of `headers` past its 8 KiB
+	// bound (in name order, so the same request always keeps the same ones).
+	HeadersDropped int32 `protobuf:"varint,20,opt,name=headers_dropped,json=headersDropped,proto3" json:"headers_dropped,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SourceEvent) Reset() {
@@ -504,6 +514,20 @@ func (x *SourceEvent) GetIdempotencyKeyError() string {
 		return x.IdempotencyKeyError
 	}
 	return ""
+}
+
+func (x *SourceEvent) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *SourceEvent) GetHeadersDropped() int32 {
+	if x != nil {
+		return x.HeadersDropped
+	}
+	return 0
 }
 
 // EventType is one unique event a source has sent to an environment.
@@ -1113,7 +1137,7 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"trigger_id\x18\x04 \x01(\tR\ttriggerId\x12!\n" +
 	"\fworkflow_key\x18\x05 \x01(\tR\vworkflowKey\x12&\n" +
 	"\x0fworkflow_run_id\x18\x06 \x01(\tR\rworkflowRunId\x12\x17\n" +
-	"\auser_id\x18\a \x01(\tR\x06userId\"\xc4\x05\n" +
+	"\auser_id\x18\a \x01(\tR\x06userId\"\xe6\x06\n" +
 	"\vSourceEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsource_id\x18\x02 \x01(\tR\bsourceId\x12 \n" +
@@ -1134,7 +1158,12 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"\x06reason\x18\x0f \x01(\tR\x06reason\x12)\n" +
 	"\aactions\x18\x10 \x03(\v2\x0f.hark.v1.ActionR\aactions\x12*\n" +
 	"\x11original_event_id\x18\x11 \x01(\tR\x0foriginalEventId\x122\n" +
-	"\x15idempotency_key_error\x18\x12 \x01(\tR\x13idempotencyKeyError\"\x96\x02\n" +
+	"\x15idempotency_key_error\x18\x12 \x01(\tR\x13idempotencyKeyError\x12;\n" +
+	"\aheaders\x18\x13 \x03(\v2!.hark.v1.SourceEvent.HeadersEntryR\aheaders\x12'\n" +
+	"\x0fheaders_dropped\x18\x14 \x01(\x05R\x0eheadersDropped\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x96\x02\n" +
 	"\tEventType\x12\x1b\n" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x12\n" +
@@ -1212,7 +1241,7 @@ func file_hark_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_hark_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_hark_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_hark_v1_event_proto_goTypes = []any{
 	(SourceEventStatus)(0),            // 0: hark.v1.SourceEventStatus
 	(ActionType)(0),                   // 1: hark.v1.ActionType
@@ -1228,39 +1257,41 @@ var file_hark_v1_event_proto_goTypes = []any{
 	(*GetSourceEventResponse)(nil),    // 11: hark.v1.GetSourceEventResponse
 	(*WatchSourceEventsRequest)(nil),  // 12: hark.v1.WatchSourceEventsRequest
 	(*WatchSourceEventsResponse)(nil), // 13: hark.v1.WatchSourceEventsResponse
-	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),           // 15: google.protobuf.Struct
+	nil,                               // 14: hark.v1.SourceEvent.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),           // 16: google.protobuf.Struct
 }
 var file_hark_v1_event_proto_depIdxs = []int32{
 	1,  // 0: hark.v1.Action.type:type_name -> hark.v1.ActionType
 	2,  // 1: hark.v1.Action.status:type_name -> hark.v1.ActionStatus
-	14, // 2: hark.v1.SourceEvent.received_at:type_name -> google.protobuf.Timestamp
-	14, // 3: hark.v1.SourceEvent.timestamp:type_name -> google.protobuf.Timestamp
-	15, // 4: hark.v1.SourceEvent.data:type_name -> google.protobuf.Struct
-	15, // 5: hark.v1.SourceEvent.traits:type_name -> google.protobuf.Struct
-	15, // 6: hark.v1.SourceEvent.event:type_name -> google.protobuf.Struct
+	15, // 2: hark.v1.SourceEvent.received_at:type_name -> google.protobuf.Timestamp
+	15, // 3: hark.v1.SourceEvent.timestamp:type_name -> google.protobuf.Timestamp
+	16, // 4: hark.v1.SourceEvent.data:type_name -> google.protobuf.Struct
+	16, // 5: hark.v1.SourceEvent.traits:type_name -> google.protobuf.Struct
+	16, // 6: hark.v1.SourceEvent.event:type_name -> google.protobuf.Struct
 	0,  // 7: hark.v1.SourceEvent.status:type_name -> hark.v1.SourceEventStatus
 	3,  // 8: hark.v1.SourceEvent.actions:type_name -> hark.v1.Action
-	14, // 9: hark.v1.EventType.first_received_at:type_name -> google.protobuf.Timestamp
-	14, // 10: hark.v1.EventType.last_received_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: hark.v1.ListEventTypesResponse.event_types:type_name -> hark.v1.EventType
-	0,  // 12: hark.v1.ListSourceEventsRequest.status:type_name -> hark.v1.SourceEventStatus
-	4,  // 13: hark.v1.ListSourceEventsResponse.source_events:type_name -> hark.v1.SourceEvent
-	4,  // 14: hark.v1.GetSourceEventResponse.source_event:type_name -> hark.v1.SourceEvent
-	4,  // 15: hark.v1.WatchSourceEventsResponse.source_event:type_name -> hark.v1.SourceEvent
-	6,  // 16: hark.v1.EventService.ListEventTypes:input_type -> hark.v1.ListEventTypesRequest
-	8,  // 17: hark.v1.EventService.ListSourceEvents:input_type -> hark.v1.ListSourceEventsRequest
-	10, // 18: hark.v1.EventService.GetSourceEvent:input_type -> hark.v1.GetSourceEventRequest
-	12, // 19: hark.v1.EventService.WatchSourceEvents:input_type -> hark.v1.WatchSourceEventsRequest
-	7,  // 20: hark.v1.EventService.ListEventTypes:output_type -> hark.v1.ListEventTypesResponse
-	9,  // 21: hark.v1.EventService.ListSourceEvents:output_type -> hark.v1.ListSourceEventsResponse
-	11, // 22: hark.v1.EventService.GetSourceEvent:output_type -> hark.v1.GetSourceEventResponse
-	13, // 23: hark.v1.EventService.WatchSourceEvents:output_type -> hark.v1.WatchSourceEventsResponse
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 9: hark.v1.SourceEvent.headers:type_name -> hark.v1.SourceEvent.HeadersEntry
+	15, // 10: hark.v1.EventType.first_received_at:type_name -> google.protobuf.Timestamp
+	15, // 11: hark.v1.EventType.last_received_at:type_name -> google.protobuf.Timestamp
+	5,  // 12: hark.v1.ListEventTypesResponse.event_types:type_name -> hark.v1.EventType
+	0,  // 13: hark.v1.ListSourceEventsRequest.status:type_name -> hark.v1.SourceEventStatus
+	4,  // 14: hark.v1.ListSourceEventsResponse.source_events:type_name -> hark.v1.SourceEvent
+	4,  // 15: hark.v1.GetSourceEventResponse.source_event:type_name -> hark.v1.SourceEvent
+	4,  // 16: hark.v1.WatchSourceEventsResponse.source_event:type_name -> hark.v1.SourceEvent
+	6,  // 17: hark.v1.EventService.ListEventTypes:input_type -> hark.v1.ListEventTypesRequest
+	8,  // 18: hark.v1.EventService.ListSourceEvents:input_type -> hark.v1.ListSourceEventsRequest
+	10, // 19: hark.v1.EventService.GetSourceEvent:input_type -> hark.v1.GetSourceEventRequest
+	12, // 20: hark.v1.EventService.WatchSourceEvents:input_type -> hark.v1.WatchSourceEventsRequest
+	7,  // 21: hark.v1.EventService.ListEventTypes:output_type -> hark.v1.ListEventTypesResponse
+	9,  // 22: hark.v1.EventService.ListSourceEvents:output_type -> hark.v1.ListSourceEventsResponse
+	11, // 23: hark.v1.EventService.GetSourceEvent:output_type -> hark.v1.GetSourceEventResponse
+	13, // 24: hark.v1.EventService.WatchSourceEvents:output_type -> hark.v1.WatchSourceEventsResponse
+	21, // [21:25] is the sub-list for method output_type
+	17, // [17:21] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_event_proto_init() }
@@ -1274,7 +1305,7 @@ func file_hark_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_event_proto_rawDesc), len(file_hark_v1_event_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
