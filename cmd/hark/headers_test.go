@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIEventHeaders: `hark events get` shows the request headers logged
@@ -41,5 +43,88 @@ func TestCLIEventHeaders(t *testing.T) {
 	}
 	if res.SourceEventID != id || string(res.Data["agent"]) != `"hark-cli"` || string(res.Data["sig"]) != `"[redacted]"` || string(res.Data["extra"]) != `"given"` {
 		t.Fatalf("triggers test --event-id = %s, want the logged user-agent, the redacted signature and the given x-extra", out)
+	}
+}
+
+// TestCLIEventsTailShowsRefusals: a delivery with a wrong signature shows
+// in `hark events tail` as it is refused, with its status and reason; with
+// -o json as a refusedDelivery line; --refusals=false leaves it out.
+func TestCLIEventsTailShowsRefusals(t *testing.T) {
+	t.Parallel()
+	s := startCLIServer(t)
+	env := s.env
+	var src jsonSource
+	harkJSON(t, env, &src, "sources", "create", "--type", "segment", "--name", "Signed")
+	mustHark(t, env, "sources", "settings", src.ID, "--env", "development", "--set", "shared_secret=right")
+	file := writeFile(t, "e.json", `{"type":"track","event":"Signed Up","userId":"u1"}`)
+	refuse := func() { wantFail(t, env, "send", "--env", "development", "--source", src.ID, "--secret", "wrong", file) }
+
+	tail := startStream(t, env, "events", "tail", "--env", "development")
+	quiet := startStream(t, env, "events", "tail", "--env", "development", "--refusals=false", "-o", "json")
+	jsonTail := startStream(t, env, "events", "tail", "--env", "development", "--source", src.ID, "-o", "json")
+	// Nothing tells when a tail is live: refuse until both show one.
+	var line, jsonLine string
+	for i := 0; line == "" || jsonLine == ""; i++ {
+		if i == 50 {
+			t.Fatalf("events tail showed no refusal after 50 refused deliveries; stderr:\n%s", tail.stderr)
+		}
+		refuse()
+		if line == "" {
+			line, _ = tail.waitLine(t, "REFUSED", 200*time.Millisecond)
+		}
+		if jsonLine == "" {
+			jsonLine, _ = jsonTail.waitLine(t, "refusedDelivery", 200*time.Millisecond)
+		}
+	}
+	wantContains(t, "events tail", line, "(refused)", src.ID, "HTTP 401", "X-Signature")
+	var m struct {
+		RefusedDelivery struct {
+			SourceID string `json:"sourceId"`
+			Refusal  struct {
+				StatusCode int `json:"statusCode"`
+			} `json:"refusal"`
+		} `json:"refusedDelivery"`
+	}
+	if err := json.Unmarshal([]byte(jsonLine), &m); err != nil || m.RefusedDelivery.SourceID != src.ID || m.RefusedDelivery.Refusal.StatusCode != 401 {
+		t.Fatalf("events tail -o json printed %q (%v), want the refused delivery", jsonLine, err)
+	}
+	// The quiet tail shows accepted events and none of the refusals sent
+	// meanwhile: read it until an accepted event shows.
+	var r jsonReceived
+	for i := 0; ; i++ {
+		if i == 50 {
+			t.Fatal("the --refusals=false tail showed no event")
+		}
+		harkJSON(t, env, &r, "send", "--env", "development", "--source", src.ID, "--secret", "right", file)
+		refuse()
+		if quietShows(t, quiet, r.Events[0].ID) {
+			break
+		}
+	}
+	tail.interrupt(t)
+	quiet.interrupt(t)
+	jsonTail.interrupt(t)
+}
+
+// quietShows reads a tail's lines for up to 200 ms until one holds want,
+// failing on any refused delivery.
+func quietShows(t *testing.T, h *harkStream, want string) bool {
+	t.Helper()
+	deadline := time.After(200 * time.Millisecond)
+	for {
+		select {
+		case line, open := <-h.lines:
+			if !open {
+				t.Fatalf("the tail exited; stderr:\n%s", h.stderr)
+			}
+			if strings.Contains(line, "refusedDelivery") {
+				t.Fatalf("--refusals=false printed %q", line)
+			}
+			if strings.Contains(line, want) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
 	}
 }
