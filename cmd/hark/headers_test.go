@@ -57,7 +57,9 @@ func TestCLIEventsTailShowsRefusals(t *testing.T) {
 	harkJSON(t, env, &src, "sources", "create", "--type", "segment", "--name", "Signed")
 	mustHark(t, env, "sources", "settings", src.ID, "--env", "development", "--set", "shared_secret=right")
 	file := writeFile(t, "e.json", `{"type":"track","event":"Signed Up","userId":"u1"}`)
-	refuse := func() { wantFail(t, env, "send", "--env", "development", "--source", src.ID, "--secret", "wrong", file) }
+	refuse := func() {
+		wantFail(t, env, "send", "--env", "development", "--source", src.ID, "--secret", "wrong", file)
+	}
 
 	tail := startStream(t, env, "events", "tail", "--env", "development")
 	quiet := startStream(t, env, "events", "tail", "--env", "development", "--refusals=false", "-o", "json")
