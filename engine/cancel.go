@@ -178,28 +178,9 @@ func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, match
 	var done []*harkv1.RunCancellation
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
-	err := e.store.Update(ctx, func(tx Tx) error {
-		done = done[:0]
-		for _, id := range ids {
-			run, err := tx.WorkflowRun(env, id)
-			if isNotFound(err) {
-				continue // expired
-			}
-			if err != nil {
-				return err
-			}
-			if !matches(run) {
-				continue
-			}
-			cancelled, err := e.cancelRecipients(tx, run, recipients, cancelReasonAPI)
-			if err != nil {
-				return err
-			}
-			if len(cancelled) > 0 {
-				done = append(done, &harkv1.RunCancellation{WorkflowRunId: run.GetId(), Recipients: cancelled, Status: run.GetStatus()})
-			}
-		}
-		return nil
+	err := e.store.Update(ctx, func(tx Tx) (err error) {
+		done, err = e.cancelInTx(tx, env, ids, matches, recipients, cancelReasonAPI)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -207,6 +188,37 @@ func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, match
 	if len(done) > 0 {
 		e.runs.notify()
 		e.outbox.notify()
+	}
+	return done, nil
+}
+
+// cancelInTx cancels, inside tx, those of the runs ids that match (all
+// when matches is nil) for the recipients (all when empty), with
+// cancelRecipients, and says what it did per run changed. A run that
+// expired is passed over. A cancel action in the ingest commit calls it with
+// the ids of tx.CancellableRuns; like cancelRecipients, its callers hold
+// runMu and notify e.runs and e.outbox after the commit when it changed a
+// run.
+func (e *Engine) cancelInTx(tx Tx, env string, ids []string, matches func(*harkv1.WorkflowRun) bool, recipients []string, reason string) ([]*harkv1.RunCancellation, error) {
+	var done []*harkv1.RunCancellation
+	for _, id := range ids {
+		run, err := tx.WorkflowRun(env, id)
+		if isNotFound(err) {
+			continue // expired
+		}
+		if err != nil {
+			return nil, err
+		}
+		if matches != nil && !matches(run) {
+			continue
+		}
+		cancelled, err := e.cancelRecipients(tx, run, recipients, reason)
+		if err != nil {
+			return nil, err
+		}
+		if len(cancelled) > 0 {
+			done = append(done, &harkv1.RunCancellation{WorkflowRunId: run.GetId(), Recipients: cancelled, Status: run.GetStatus()})
+		}
 	}
 	return done, nil
 }
