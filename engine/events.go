@@ -92,18 +92,26 @@ func (e *Engine) GetSourceEvent(ctx context.Context, env, id string) (*harkv1.So
 const watchBuffer = 1024
 
 // WatchSourceEvents calls send for every event logged in the environment (and
-// source, when given) from now until ctx ends or send fails. A watcher that
-// falls more than watchBuffer events behind is ended with ErrUnavailable; it
-// is a live tail, and the log itself keeps every event.
+// source, when given) from now until ctx ends or send fails, and, with
+// include_refusals, for every delivery its webhooks refuse, in the order
+// they happen. A watcher that falls more than watchBuffer messages behind is
+// ended with ErrUnavailable; it is a live tail, and the log itself (and the
+// refused-delivery log) keeps every event.
 //
 // ready is called once the watcher is subscribed: events logged from then on
 // reach it. The server uses it to send the response headers, so a client
 // knows when its tail has started.
-func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceEventsRequest, ready func() error, send func(*harkv1.SourceEvent) error) error {
+func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceEventsRequest, ready func() error, send func(*harkv1.WatchSourceEventsResponse) error) error {
 	if _, err := e.getEnvironment(ctx, req.GetEnvironment()); err != nil {
 		return err
 	}
-	sub := e.eventHub.subscribe(req.GetEnvironment(), req.GetSourceId())
+	if req.GetSourceId() != "" && req.GetIncludeRefusals() {
+		// The refusals of an unknown source would never come: say so.
+		if _, err := e.GetSourceEnvironment(ctx, req.GetSourceId(), req.GetEnvironment()); err != nil {
+			return err
+		}
+	}
+	sub := e.eventHub.subscribe(req.GetEnvironment(), req.GetSourceId(), req.GetIncludeRefusals())
 	defer e.eventHub.unsubscribe(sub)
 	if err := ready(); err != nil {
 		return err
@@ -114,11 +122,11 @@ func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceE
 			return nil
 		case <-e.streamsEnd:
 			return fmt.Errorf("%w: the server is shutting down; watch again", ErrUnavailable)
-		case ev, ok := <-sub.ch:
+		case msg, ok := <-sub.ch:
 			if !ok {
 				return fmt.Errorf("%w: the watcher fell more than %d events behind; watch again", ErrUnavailable, watchBuffer)
 			}
-			if err := send(ev); err != nil {
+			if err := send(msg); err != nil {
 				return err
 			}
 		}
@@ -142,12 +150,13 @@ type eventHub struct {
 
 type eventSub struct {
 	env, sourceID string
-	ch            chan *harkv1.SourceEvent
+	refusals      bool // the watcher takes refused deliveries too
+	ch            chan *harkv1.WatchSourceEventsResponse
 	closed        bool
 }
 
-func (h *eventHub) subscribe(env, sourceID string) *eventSub {
-	s := &eventSub{env: env, sourceID: sourceID, ch: make(chan *harkv1.SourceEvent, watchBuffer)}
+func (h *eventHub) subscribe(env, sourceID string, refusals bool) *eventSub {
+	s := &eventSub{env: env, sourceID: sourceID, refusals: refusals, ch: make(chan *harkv1.WatchSourceEventsResponse, watchBuffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.subs == nil {
@@ -169,25 +178,49 @@ func (h *eventHub) unsubscribe(s *eventSub) {
 func (h *eventHub) publish(ev *harkv1.SourceEvent, raw EventJSON) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var full *harkv1.SourceEvent
+	var msg *harkv1.WatchSourceEventsResponse
 	for s := range h.subs {
 		if s.closed || s.env != ev.GetEnvironment() || (s.sourceID != "" && s.sourceID != ev.GetSourceId()) {
 			continue
 		}
-		if full == nil {
-			full = proto.CloneOf(ev)
+		if msg == nil {
+			full := proto.CloneOf(ev)
 			if err := withStructs(full, raw); err != nil {
 				return
 			}
-			ev = full
+			msg = &harkv1.WatchSourceEventsResponse{Message: &harkv1.WatchSourceEventsResponse_SourceEvent{SourceEvent: full}}
 		}
-		select {
-		case s.ch <- ev:
-		default:
-			s.closed = true
-			close(s.ch)
-			delete(h.subs, s)
+		h.sendLocked(s, msg)
+	}
+}
+
+// publishRefusal sends a refused delivery to the watchers that take them.
+// Like publish, it never blocks: the refusal is answered to its sender
+// right after.
+func (h *eventHub) publishRefusal(r *harkv1.RefusedDelivery) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var msg *harkv1.WatchSourceEventsResponse
+	for s := range h.subs {
+		if s.closed || !s.refusals || s.env != r.GetEnvironment() || (s.sourceID != "" && s.sourceID != r.GetSourceId()) {
+			continue
 		}
+		if msg == nil {
+			msg = &harkv1.WatchSourceEventsResponse{Message: &harkv1.WatchSourceEventsResponse_RefusedDelivery{RefusedDelivery: r}}
+		}
+		h.sendLocked(s, msg)
+	}
+}
+
+// sendLocked sends msg to s, or closes and drops s when its buffer is full.
+// The caller holds h.mu.
+func (h *eventHub) sendLocked(s *eventSub, msg *harkv1.WatchSourceEventsResponse) {
+	select {
+	case s.ch <- msg:
+	default:
+		s.closed = true
+		close(s.ch)
+		delete(h.subs, s)
 	}
 }
 

@@ -492,6 +492,13 @@ type pendingDelivery struct {
 	size        int
 	headers     rules.Headers // the delivery's, as expressions see them
 
+	// logged and loggedRec are the headers kept with each event, as a map
+	// (for the events in memory) and encoded once for all of them (see
+	// headers.go).
+	logged        map[string]string
+	loggedDropped int32
+	loggedRec     []byte
+
 	// Filled by prepareEvents, one per translated event.
 	prepared []preparedEvent
 
@@ -511,7 +518,7 @@ type pendingDelivery struct {
 // sharing its request and answer (commit fills in only its events').
 func (p *pendingDelivery) part(i, j int) *pendingDelivery {
 	return &pendingDelivery{
-		req: p.req, translation: p.translation, headers: p.headers, resp: p.resp,
+		req: p.req, translation: p.translation, headers: p.headers, logged: p.logged, loggedDropped: p.loggedDropped, loggedRec: p.loggedRec, resp: p.resp,
 		size:   p.size * (j - i) / len(p.events),
 		events: p.events[i:j], raws: p.raws[i:j], envs: p.envs[i:j], mapped: p.mapped[i:j], fixed: p.fixed[i:j],
 	}
@@ -540,11 +547,13 @@ func encodeFixed(ev *harkv1.SourceEvent) ([]byte, error) {
 	return b, err
 }
 
-// appendOutcome returns fixed followed by the encoding of ev's outcome, in a
+// appendOutcome returns fixed followed by the delivery's logged headers
+// (encoded once for all its events) and the encoding of ev's outcome, in a
 // new slice (a commit may be retried).
-func appendOutcome(fixed []byte, ev *harkv1.SourceEvent) ([]byte, error) {
-	out := make([]byte, len(fixed), len(fixed)+64)
+func appendOutcome(fixed, headers []byte, ev *harkv1.SourceEvent) ([]byte, error) {
+	out := make([]byte, len(fixed)+len(headers), len(fixed)+len(headers)+64)
 	copy(out, fixed)
+	copy(out[len(fixed):], headers)
 	return proto.MarshalOptions{}.MarshalAppend(out, &harkv1.SourceEvent{
 		Status: ev.GetStatus(), Reason: ev.GetReason(), Actions: ev.GetActions(), OriginalEventId: ev.GetOriginalEventId(),
 	})
@@ -560,6 +569,12 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 	for pi, p := range pending {
 		p.prepared = make([]preparedEvent, len(p.translation.Events))
 		p.headers = rules.NewHeaders(firstValues(p.req.delivery.Header))
+		var dropped int32
+		p.logged, dropped = loggedHeaders(p.req.delivery.Header)
+		// The encoding cannot fail for a map of strings; if it did, the
+		// events would be logged without their headers rather than lost.
+		p.loggedRec, _ = encodeLoggedHeaders(p.logged, dropped)
+		p.loggedDropped = dropped
 		for i := range p.translation.Events {
 			jobs = append(jobs, job{pi, i})
 		}
@@ -589,6 +604,9 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 			out.ev, out.raw, out.err = e.newSourceEvent(p.req, in)
 			if out.err == nil {
 				out.fixed, out.err = encodeFixed(out.ev)
+				// After the encoding: the headers are encoded once per
+				// delivery (loggedRec), and the events share one map.
+				out.ev.Headers, out.ev.HeadersDropped = p.logged, p.loggedDropped
 			}
 			if out.err != nil || out.ev.GetStatus() != harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED {
 				continue // skipped types run no triggers
@@ -792,7 +810,7 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 				return err
 			}
 			p.startedRuns = p.startedRuns || started
-			encoded, err := appendOutcome(p.fixed[i], ev)
+			encoded, err := appendOutcome(p.fixed[i], p.loggedRec, ev)
 			if err != nil {
 				return err
 			}

@@ -130,6 +130,7 @@ func (e *Engine) enqueueDeliveries(tx Tx, run *harkv1.WorkflowRun, event deliver
 		if snapshot == nil {
 			snapshot = proto.CloneOf(run)
 			snapshot.Deliveries = nil
+			withRecipientStates(snapshot)
 		}
 		dl := &harkv1.Delivery{
 			Id: newID("dlv_"), Environment: run.GetEnvironment(), DestinationId: d.GetId(), WorkflowRunId: run.GetId(),
@@ -734,7 +735,7 @@ func (e *Engine) ReplayDeliveries(ctx context.Context, req *harkv1.ReplayDeliver
 					continue
 				}
 				events := []delivery.EventType{delivery.EventRunCreated}
-				if r.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED && r.GetUpdatedAt().AsTime().Before(until) {
+				if cancelledSome(r) && r.GetUpdatedAt().AsTime().Before(until) {
 					events = append(events, delivery.EventRunCancelled)
 				}
 				for _, ev := range events {
@@ -765,19 +766,46 @@ func (e *Engine) ReplayDeliveries(ctx context.Context, req *harkv1.ReplayDeliver
 
 // runAsOf returns a run as it was at a change, for a replayed delivery to
 // send what the first one sent (the outbox keeps a snapshot per delivery,
-// but a replay starts from the run). A run changes once, when it is
-// cancelled, so as created it is ACTIVE and last updated when created; its
-// feed cursor of then is not kept, so it is left out rather than given
-// wrong.
+// but a replay starts from the run). As created, a run is ACTIVE for every
+// recipient and last updated when created; its feed cursor of then is not
+// kept, so it is left out rather than given wrong. The cancellations of a
+// run (one, or several partial ones) replay as one: the run as it is now,
+// naming every recipient cancelled so far.
 func runAsOf(run *harkv1.WorkflowRun, event delivery.EventType) *harkv1.WorkflowRun {
 	out := proto.CloneOf(run)
 	out.Deliveries = nil
-	if event == delivery.EventRunCreated && run.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
-		out.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE
-		out.UpdatedAt = run.GetCreatedAt()
-		out.Cursor = ""
+	states := recipientStates(out)
+	switch event {
+	case delivery.EventRunCreated:
+		if run.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE || len(run.GetCancelledRecipients()) > 0 {
+			out.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE
+			out.UpdatedAt = run.GetCreatedAt()
+			out.Cursor = ""
+		}
+		out.CancelledRecipients = nil
+		out.RecipientStates = make([]*harkv1.RunRecipient, len(states))
+		for i, st := range states {
+			out.RecipientStates[i] = &harkv1.RunRecipient{Id: st.GetId(), Status: harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE}
+		}
+	case delivery.EventRunCancelled:
+		out.RecipientStates, out.CancelledRecipients = states, nil
+		for _, st := range states {
+			if st.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED {
+				out.CancelledRecipients = append(out.CancelledRecipients, st.GetId())
+			}
+		}
 	}
 	return out
+}
+
+// cancelledSome reports whether the run was cancelled for any recipient.
+func cancelledSome(run *harkv1.WorkflowRun) bool {
+	if run.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED {
+		return true
+	}
+	return slices.ContainsFunc(run.GetRecipientStates(), func(st *harkv1.RunRecipient) bool {
+		return st.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED
+	})
 }
 
 // boundaryID is the smallest id of newID(prefix) made at t: every id made
@@ -798,6 +826,7 @@ func timestampOrNil(t time.Time) *timestamppb.Timestamp {
 
 // withDeliveries fills a run's deliveries with their current statuses.
 func withDeliveries(tx Tx, run *harkv1.WorkflowRun) error {
+	withRecipientStates(run)
 	for _, rd := range run.GetDeliveries() {
 		d, _, err := tx.Delivery(run.GetEnvironment(), rd.GetDeliveryId())
 		if isNotFound(err) {

@@ -41,8 +41,10 @@ type refusalRing struct {
 }
 
 // RecordRefusal logs that the delivery to a webhook token was refused with
-// an HTTP status. A token that names no source environment has nobody to
-// show the refusal to and is not logged (it is counted in metrics).
+// an HTTP status, and streams it to the live tails that asked for refusals
+// (WatchSourceEvents include_refusals). A token that names no source
+// environment has nobody to show the refusal to and is not logged (it is
+// counted in metrics).
 func (e *Engine) RecordRefusal(ctx context.Context, token string, status int, reason string, size int64) {
 	_, se, err := e.ResolveIngestToken(ctx, token)
 	if err != nil {
@@ -67,6 +69,9 @@ func (e *Engine) RecordRefusal(ctx context.Context, token string, status int, re
 	ring.items[ring.next] = r
 	ring.next = (ring.next + 1) % refusalsKept
 	ring.n = min(ring.n+1, refusalsKept)
+	// Live tails (events tail) see it as it happens; under l.mu, so they
+	// get refusals in the order the log keeps them.
+	e.eventHub.publishRefusal(&harkv1.RefusedDelivery{SourceId: k.sourceID, Environment: k.env, Refusal: r})
 }
 
 // ListRefusals returns a source environment's refusals, newest first.

@@ -596,6 +596,7 @@ func (e *Engine) WatchWorkflowRuns(ctx context.Context, req *harkv1.WatchWorkflo
 					continue
 				}
 				run.Cursor = formatCursor(entry.Cursor)
+				withRecipientStates(run)
 				batch = append(batch, run)
 			}
 			return nil
@@ -725,98 +726,6 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 	return &harkv1.TriggerWorkflowResponse{WorkflowRunId: runID}, replayed, nil
 }
 
-// CancelWorkflow cancels the active runs of a workflow with the
-// cancellation key (and, when given, those with one of the recipients).
-//
-// The runs are found through the store's cancellation index, without a
-// lock, and cancelled in chunks of cancelChunk, each its own commit holding
-// runMu only for that chunk: a cancel of many runs never stalls ingestion
-// or exceeds a transaction. Each run is read again inside its chunk's
-// commit, so a run that changed meanwhile is judged as it is now. If the
-// call fails part way, the runs of the committed chunks stay cancelled and
-// calling again cancels the rest.
-func (e *Engine) CancelWorkflow(ctx context.Context, req *harkv1.CancelWorkflowRequest) (*harkv1.CancelWorkflowResponse, error) {
-	if req.GetCancellationKey() == "" {
-		return nil, &ValidationError{Violations: []FieldViolation{{Field: "cancellationKey", Description: "is required"}}}
-	}
-	env, wfKey, ck := req.GetEnvironment(), req.GetKey(), req.GetCancellationKey()
-	matches := func(r *harkv1.WorkflowRun) bool {
-		if r.GetWorkflowKey() != wfKey || r.GetCancellationKey() != ck ||
-			r.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
-			return false
-		}
-		return len(req.GetRecipients()) == 0 ||
-			slices.ContainsFunc(r.GetRecipients(), func(id string) bool { return slices.Contains(req.GetRecipients(), id) })
-	}
-	resp := &harkv1.CancelWorkflowResponse{}
-	after := ""
-	for {
-		var ids []string
-		err := e.store.View(ctx, func(tx Tx) (err error) {
-			if after == "" {
-				if _, err := tx.Environment(env); err != nil {
-					return err
-				}
-				if _, err := tx.Workflow(wfKey); err != nil {
-					return err
-				}
-			}
-			ids, err = tx.CancellableRuns(env, wfKey, ck, after, cancelChunk)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			return resp, nil
-		}
-		after = ids[len(ids)-1]
-		cancelled, err := e.cancelRuns(ctx, env, ids, matches)
-		if err != nil {
-			return nil, err
-		}
-		resp.WorkflowRunIds = append(resp.WorkflowRunIds, cancelled...)
-	}
-}
-
-// cancelRuns cancels, in one commit under runMu, those of the runs that
-// still match, and returns their ids.
-func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, matches func(*harkv1.WorkflowRun) bool) ([]string, error) {
-	var cancelled []string
-	e.runMu.Lock()
-	defer e.runMu.Unlock()
-	err := e.store.Update(ctx, func(tx Tx) error {
-		cancelled = cancelled[:0]
-		for _, id := range ids {
-			run, err := tx.WorkflowRun(env, id)
-			if isNotFound(err) {
-				continue // expired
-			}
-			if err != nil {
-				return err
-			}
-			if !matches(run) {
-				continue
-			}
-			run.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED
-			run.UpdatedAt = e.timestamp()
-			if err := e.putRunChange(tx, run, delivery.EventRunCancelled); err != nil {
-				return err
-			}
-			cancelled = append(cancelled, run.GetId())
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(cancelled) > 0 {
-		e.runs.notify()
-		e.outbox.notify()
-	}
-	return cancelled, nil
-}
-
 // TestTrigger runs a saved or unsaved trigger against a given event, or the
 // latest logged event it matches, and reports what it would do. It writes
 // nothing: inline users are reported as recipients without being stored.
@@ -844,15 +753,12 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 		if err != nil {
 			return err
 		}
-		ev, err := e.testEvent(tx, t, req.GetEvent())
+		ev, err := e.testEvent(tx, t, req.GetEvent(), req.GetSourceEventId())
 		if err != nil {
 			return err
 		}
 		resp.SourceEventId = ev.GetId()
-		headers := http.Header{}
-		for k, v := range req.GetHeaders() {
-			headers.Set(k, v)
-		}
+		headers := testHeaders(ev.GetHeaders(), req.GetHeaders())
 		o, err := e.finish(tx, ct, ev, mapEvent(ct, ev, eventEnv(ev, headers)))
 		if err != nil {
 			return err
@@ -878,9 +784,9 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 }
 
 // testEvent is the event a test runs against: the given original event, read
-// as the Segment common form, or the latest logged event of the trigger's
-// source, type and name.
-func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct) (*harkv1.SourceEvent, error) {
+// as the Segment common form, the logged event named by id, or the latest
+// logged event of the trigger's source, type and name.
+func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct, id string) (*harkv1.SourceEvent, error) {
 	if given != nil {
 		ev := &harkv1.SourceEvent{
 			Environment: t.GetEnvironment(), SourceId: t.GetSourceId(),
@@ -891,6 +797,14 @@ func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct) (*h
 		if props := fields["properties"].GetStructValue(); props != nil {
 			ev.Data = props
 		}
+		return ev, nil
+	}
+	if id != "" {
+		ev, err := tx.SourceEvent(t.GetEnvironment(), id)
+		if err != nil {
+			return nil, err
+		}
+		ev.Actions = nil
 		return ev, nil
 	}
 	keep := func(ev *harkv1.SourceEvent) bool {

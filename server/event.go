@@ -33,7 +33,5 @@ func (s *eventService) WatchSourceEvents(ctx context.Context, req *connect.Reque
 	// Send(nil) sends the response headers without a message: the client's
 	// call returns as soon as the tail is live.
 	ready := func() error { return stream.Send(nil) }
-	return s.e.WatchSourceEvents(ctx, req.Msg, ready, func(ev *harkv1.SourceEvent) error {
-		return stream.Send(&harkv1.WatchSourceEventsResponse{SourceEvent: ev})
-	})
+	return s.e.WatchSourceEvents(ctx, req.Msg, ready, stream.Send)
 }

@@ -503,6 +503,7 @@ func TestTriggersDoneWhen(t *testing.T) {
 		Data:              trgStruct(t, map[string]any{"comment": "Nice post", "post": "Hello", "lib": "analytics.js"}),
 		CancellationKey:   "7",
 		Status:            trgActive,
+		RecipientStates:   []*harkv1.RunRecipient{{Id: "u2", Status: trgActive}, {Id: "u7", Status: trgActive}},
 	}
 	if !proto.Equal(trgStable(runA), wantA) {
 		t.Fatalf("run of the mapped trigger =\n%v\nwant\n%v", runA, wantA)
@@ -514,9 +515,10 @@ func TestTriggersDoneWhen(t *testing.T) {
 	wantB := &harkv1.WorkflowRun{
 		Id: actions[1].GetWorkflowRunId(), Environment: "development", WorkflowKey: "new-comment",
 		TriggerId: plain.GetId(), SourceEventId: evID,
-		Recipients: []string{"actor1"},
-		Data:       trgStruct(t, props),
-		Status:     trgActive,
+		Recipients:      []string{"actor1"},
+		Data:            trgStruct(t, props),
+		Status:          trgActive,
+		RecipientStates: []*harkv1.RunRecipient{{Id: "actor1", Status: trgActive}},
 	}
 	if !proto.Equal(trgStable(runB), wantB) {
 		t.Fatalf("run of the trigger without mapping =\n%v\nwant\n%v", runB, wantB)
@@ -1682,6 +1684,7 @@ func TestTriggersAPITrigger(t *testing.T) {
 		Id: id, Environment: "development", WorkflowKey: "new-comment",
 		Recipients: []string{"u2", "api-user"}, Actor: "actor1", Tenant: "acme",
 		Data: trgStruct(t, map[string]any{"k": "v", "n": 1}), CancellationKey: "ck-api", Status: trgActive,
+		RecipientStates: []*harkv1.RunRecipient{{Id: "u2", Status: trgActive}, {Id: "api-user", Status: trgActive}},
 	}
 	if !proto.Equal(trgStable(run), want) {
 		t.Fatalf("API run =\n%v\nwant\n%v", run, want)
@@ -1809,7 +1812,8 @@ func TestTriggersCancelWorkflow(t *testing.T) {
 	f.createWorkflow(t, "second-wf")
 	otherWF := f.mustTriggerWorkflow(t, "development", "second-wf", `{"recipients":["u2"],"cancellationKey":"ck-1"}`)
 
-	// With recipients: only runs for one of them.
+	// With recipients: the runs for one of them stop for that recipient
+	// only; r3 goes on for u2.
 	got := f.cancel(t, "development", "new-comment", `{"cancellationKey":"ck-1","recipients":["u3"]}`)
 	slices.Sort(got)
 	want := []string{r2.GetId(), r3.GetId()}
@@ -1820,14 +1824,19 @@ func TestTriggersCancelWorkflow(t *testing.T) {
 	for _, c := range []struct {
 		id     string
 		status harkv1.WorkflowRunStatus
-	}{{r1.GetId(), trgActive}, {r2.GetId(), trgCancelled}, {r3.GetId(), trgCancelled}, {other.GetId(), trgActive}, {otherWF, trgActive}} {
+	}{{r1.GetId(), trgActive}, {r2.GetId(), trgCancelled}, {r3.GetId(), trgActive}, {other.GetId(), trgActive}, {otherWF, trgActive}} {
 		if s := f.run(t, "development", c.id).GetStatus(); s != c.status {
 			t.Errorf("run %s status = %v, want %v", c.id, s, c.status)
 		}
 	}
-	// Without: every active run of the workflow with the key.
-	if got := f.cancel(t, "development", "new-comment", `{"cancellationKey":"ck-1"}`); !slices.Equal(got, []string{r1.GetId()}) {
-		t.Fatalf("cancel ck-1 = %v, want only the still active %s", got, r1.GetId())
+	// Without: every active run of the workflow with the key, for every
+	// recipient still active.
+	got = f.cancel(t, "development", "new-comment", `{"cancellationKey":"ck-1"}`)
+	slices.Sort(got)
+	want = []string{r1.GetId(), r3.GetId()}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("cancel ck-1 = %v, want the still active %v", got, want)
 	}
 	if got := f.cancel(t, "development", "new-comment", `{"cancellationKey":"ck-1"}`); len(got) != 0 {
 		t.Fatalf("cancelling again = %v, want nothing", got)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -190,16 +191,32 @@ func (a *api) printEvent(e *harkv1.SourceEvent) error {
 	if e.GetEvent() != nil {
 		fmt.Fprintf(a.out, "\nOriginal event:\n%s\n", indentedJSON(e.GetEvent()))
 	}
+	if len(e.GetHeaders()) > 0 || e.GetHeadersDropped() > 0 {
+		fmt.Fprintln(a.out, "\nHeaders:")
+		for _, name := range slices.Sorted(maps.Keys(e.GetHeaders())) {
+			fmt.Fprintf(a.out, "  %s: %s\n", name, cell(e.GetHeaders()[name]))
+		}
+		if n := e.GetHeadersDropped(); n > 0 {
+			fmt.Fprintf(a.out, "  (%d more dropped: at most 8 KiB of headers are kept)\n", n)
+		}
+	}
 	return nil
 }
 
 func eventsTail(g *globalOptions) *cobra.Command {
 	var env, source string
+	var refusals bool
 	cmd := &cobra.Command{
-		Use:   "tail --env ENV [--source ID]",
+		Use:   "tail --env ENV [--source ID] [--refusals=false]",
 		Short: "Follow events as they are logged, until Ctrl-C",
 		Long: `Follow events as they are logged, until Ctrl-C. It shows new events only;
-hark events list shows the log. With -o json, each event is one line of JSON.
+hark events list shows the log. With -o json, each event is one line of JSON
+({"sourceEvent":…}).
+
+Deliveries the webhooks refuse (a bad signature, malformed JSON, too large,
+the store unavailable) show too, as they are refused, as rows with the status
+REFUSED, the HTTP status and the reason ({"refusedDelivery":…} with -o json);
+--refusals=false leaves them out. hark sources refusals lists the ones kept.
 
 When the connection is lost (hark serve restarts), tail says so on stderr and
 reconnects with backoff (1s, doubling up to 30s). The live tail has no
@@ -217,7 +234,7 @@ the gap and prints those events first, each once; at most 1,000 of them.`,
 				t := newTail(a, env, source)
 				first := true
 				return follow(ctx, a.errOut, func(ctx context.Context, answered func()) error {
-					stream, err := a.events.WatchSourceEvents(ctx, connect.NewRequest(&harkv1.WatchSourceEventsRequest{Environment: env, SourceId: source}))
+					stream, err := a.events.WatchSourceEvents(ctx, connect.NewRequest(&harkv1.WatchSourceEventsRequest{Environment: env, SourceId: source, IncludeRefusals: refusals}))
 					if err != nil {
 						return err
 					}
@@ -233,7 +250,13 @@ the gap and prints those events first, each once; at most 1,000 of them.`,
 						first = false
 					}
 					for stream.Receive() {
-						if err := t.print(stream.Msg().GetSourceEvent()); err != nil {
+						var err error
+						if r := stream.Msg().GetRefusedDelivery(); r != nil {
+							err = t.printRefusal(r)
+						} else if ev := stream.Msg().GetSourceEvent(); ev != nil {
+							err = t.print(ev)
+						}
+						if err != nil {
 							return &fatalStreamError{err}
 						}
 					}
@@ -244,6 +267,7 @@ the gap and prints those events first, each once; at most 1,000 of them.`,
 	}
 	envFlag(g, cmd, &env)
 	cmd.Flags().StringVar(&source, "source", "", "only events of this source")
+	cmd.Flags().BoolVar(&refusals, "refusals", true, "show the deliveries the webhooks refuse, as they are refused")
 	return cmd
 }
 
@@ -287,9 +311,24 @@ func (t *tail) print(ev *harkv1.SourceEvent) error {
 	}
 	t.remember(t.printed, ev)
 	if t.a.json {
-		return t.a.printJSONLine(&harkv1.WatchSourceEventsResponse{SourceEvent: ev})
+		return t.a.printJSONLine(&harkv1.WatchSourceEventsResponse{Message: &harkv1.WatchSourceEventsResponse_SourceEvent{SourceEvent: ev}})
 	}
 	_, err := fmt.Fprintln(t.a.out, streamRow(eventWidths, eventRow(ev)))
+	return err
+}
+
+// printRefusal prints a refused delivery as a row of the tail: no id (it
+// was not stored), the HTTP status in the name's column, the reason and
+// size in the actions'. Refusals are not caught up after a reconnect: the
+// refused-delivery log (hark sources refusals) keeps them.
+func (t *tail) printRefusal(r *harkv1.RefusedDelivery) error {
+	if t.a.json {
+		return t.a.printJSONLine(&harkv1.WatchSourceEventsResponse{Message: &harkv1.WatchSourceEventsResponse_RefusedDelivery{RefusedDelivery: r}})
+	}
+	ref := r.GetRefusal()
+	row := []string{"(refused)", fmtTime(ref.GetTime()), r.GetSourceId(), "", fmt.Sprintf("HTTP %d", ref.GetStatusCode()), "", "REFUSED",
+		fmt.Sprintf("%s (%d bytes)", ref.GetReason(), ref.GetSizeBytes())}
+	_, err := fmt.Fprintln(t.a.out, streamRow(eventWidths, row))
 	return err
 }
 

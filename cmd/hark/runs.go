@@ -30,8 +30,24 @@ func runRow(r *harkv1.WorkflowRun) []string {
 	if trigger == "" {
 		trigger = "(api)"
 	}
-	return []string{r.GetId(), fmtTime(r.GetCreatedAt()), r.GetWorkflowKey(), strings.Join(r.GetRecipients(), ","),
+	return []string{r.GetId(), fmtTime(r.GetCreatedAt()), r.GetWorkflowKey(), recipientsCell(r),
 		enumName(r.GetStatus(), runStatusPrefix), trigger, r.GetSourceEventId()}
+}
+
+// recipientsCell lists a run's recipients, marking those the run was
+// cancelled for while it goes on for others: "u1,u2 (cancelled)".
+func recipientsCell(r *harkv1.WorkflowRun) string {
+	if r.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE || len(r.GetRecipientStates()) == 0 {
+		return strings.Join(r.GetRecipients(), ",")
+	}
+	cells := make([]string, len(r.GetRecipientStates()))
+	for i, st := range r.GetRecipientStates() {
+		cells[i] = st.GetId()
+		if st.GetStatus() == harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED {
+			cells[i] += " (cancelled)"
+		}
+	}
+	return strings.Join(cells, ",")
 }
 
 func runsList(g *globalOptions) *cobra.Command {
@@ -121,6 +137,16 @@ func (a *api) printRun(r *harkv1.WorkflowRun) error {
 		field{"Updated", fmtTime(r.GetUpdatedAt())},
 	); err != nil {
 		return err
+	}
+	if states := r.GetRecipientStates(); len(states) > 0 {
+		rows := make([][]string, len(states))
+		for i, st := range states {
+			rows[i] = []string{st.GetId(), enumName(st.GetStatus(), runStatusPrefix), fmtTime(st.GetCancelledAt()), st.GetCancelReason()}
+		}
+		fmt.Fprintln(a.out, "\nRecipients:")
+		if err := table(a.out, []string{"RECIPIENT", "STATUS", "CANCELLED", "BY"}, rows); err != nil {
+			return err
+		}
 	}
 	if r.GetData() != nil {
 		fmt.Fprintf(a.out, "\nData:\n%s\n", indentedJSON(r.GetData()))

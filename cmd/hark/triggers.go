@@ -339,7 +339,7 @@ func triggersStatus(g *globalOptions, active bool) *cobra.Command {
 }
 
 func triggersTest(g *globalOptions) *cobra.Command {
-	var env, eventFile string
+	var env, eventFile, eventID string
 	var tf triggerFlags
 	var headers []string
 	cmd := &cobra.Command{
@@ -351,8 +351,10 @@ would be left out. Nothing is stored and no run starts.
 
 Test a saved trigger by its ID, or an unsaved one given with the flags of
 hark triggers create. The event is the original event (as the source sends
-it, e.g. a Segment track call) in --event-file, or else the latest logged
-event of the trigger's source, type and name.`,
+it, e.g. a Segment track call) in --event-file, the logged event --event-id,
+or else the latest logged event of the trigger's source, type and name. A
+logged event brings the request headers it was received with (secrets
+redacted); --header lays values over them.`,
 		Example: `  hark triggers test trg_123 --env development
   hark triggers test --env development --workflow welcome --source src_123 --event "Signed Up" \
       --recipients 'properties.recipients' --event-file signed-up.json`,
@@ -378,6 +380,7 @@ event of the trigger's source, type and name.`,
 					}
 					req.Event = ev
 				}
+				req.SourceEventId = eventID
 				hs, err := keyValues("header", headers)
 				if err != nil {
 					return err
@@ -397,7 +400,9 @@ event of the trigger's source, type and name.`,
 	envFlag(g, cmd, &env)
 	tf.bind(cmd)
 	cmd.Flags().StringVar(&eventFile, "event-file", "", "JSON file with the original event to test against (default: the latest logged matching event)")
-	cmd.Flags().StringArrayVar(&headers, "header", nil, "request header name=value the expressions see as headers; repeatable")
+	cmd.Flags().StringVar(&eventID, "event-id", "", "logged event to test against, with its logged headers")
+	cmd.Flags().StringArrayVar(&headers, "header", nil, "request header name=value the expressions see as headers (over a logged event's); repeatable")
+	cmd.MarkFlagsMutuallyExclusive("event-file", "event-id")
 	return cmd
 }
 

@@ -19,7 +19,7 @@ func newWorkflowsCommand(g *globalOptions) *cobra.Command {
 		Aliases: []string{"workflow"},
 		Short:   "Manage workflows, the notifications triggers start, and trigger them by API",
 	}
-	cmd.AddCommand(workflowsList(g), workflowsGet(g), workflowsCreate(g), workflowsDelete(g), workflowsTrigger(g))
+	cmd.AddCommand(workflowsList(g), workflowsGet(g), workflowsCreate(g), workflowsDelete(g), workflowsTrigger(g), workflowsCancel(g))
 	return cmd
 }
 
@@ -209,6 +209,49 @@ another.`,
 	f.StringVar(&cancellationKey, "cancellation-key", "", "key to cancel the run by later")
 	f.StringVar(&idempotencyKey, "idempotency-key", "", "Idempotency-Key: a retry with it returns the first run")
 	_ = cmd.MarkFlagRequired("recipients")
+	return cmd
+}
+
+func workflowsCancel(g *globalOptions) *cobra.Command {
+	var env, cancellationKey string
+	var recipients []string
+	cmd := &cobra.Command{
+		Use:   "cancel KEY --env ENV --cancellation-key K [--recipients ID[,ID…]]",
+		Short: "Cancel the active runs of a workflow started with a cancellation key",
+		Long: `Cancel the active runs of a workflow that were started with the cancellation
+key. With --recipients, the runs stop for those recipients only and go on for
+their others (Knock's semantics); a run is cancelled once every recipient is.
+Prints, per run changed, the recipients cancelled and the run's status.`,
+		Example: `  hark workflows cancel new-comment --env development --cancellation-key post-1 --recipients u2`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				res, err := a.workflows.CancelWorkflow(ctx, connect.NewRequest(&harkv1.CancelWorkflowRequest{
+					Environment: env, Key: args[0], CancellationKey: cancellationKey, Recipients: recipients,
+				}))
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(res.Msg)
+				}
+				if len(res.Msg.GetCancellations()) == 0 {
+					_, err = fmt.Fprintln(a.out, "No active run matched: nothing cancelled")
+					return err
+				}
+				rows := make([][]string, len(res.Msg.GetCancellations()))
+				for i, c := range res.Msg.GetCancellations() {
+					rows[i] = []string{c.GetWorkflowRunId(), strings.Join(c.GetRecipients(), ","), enumName(c.GetStatus(), runStatusPrefix)}
+				}
+				return table(a.out, []string{"RUN", "CANCELLED FOR", "RUN STATUS"}, rows)
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	f := cmd.Flags()
+	f.StringVar(&cancellationKey, "cancellation-key", "", "the key the runs were started with")
+	f.StringSliceVar(&recipients, "recipients", nil, "cancel for these user ids only, comma-separated or repeated")
+	_ = cmd.MarkFlagRequired("cancellation-key")
 	return cmd
 }
 

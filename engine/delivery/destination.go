@@ -196,3 +196,15 @@ type Message struct {
 	// webhook-timestamp header is the attempt's own time.
 	Timestamp time.Time
 }
+
+// CancelledRecipients are the recipients a `workflow_run.cancelled` change
+// cancelled the run for: its cancelled_recipients, or, for a run stored
+// before hark kept them (cancelled whole), all its recipients. Destinations
+// act on these alone: a partial cancellation stops the workflow for them
+// and leaves the run going on for the others.
+func CancelledRecipients(run *harkv1.WorkflowRun) []string {
+	if len(run.GetCancelledRecipients()) > 0 {
+		return run.GetCancelledRecipients()
+	}
+	return run.GetRecipients()
+}

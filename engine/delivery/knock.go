@@ -28,8 +28,9 @@ type knockTrigger struct {
 }
 
 // knockCancel is the body of Knock's POST /v1/workflows/{key}/cancel.
-// Recipients scope the cancellation to this run's recipients, as hark's
-// run was cancelled for them.
+// Recipients scope the cancellation to the recipients this change cancelled
+// hark's run for (all of the run's for a whole cancellation): Knock's
+// workflow stops for them and goes on for the others, as hark's run does.
 type knockCancel struct {
 	CancellationKey string   `json:"cancellation_key"`
 	Recipients      []string `json:"recipients,omitempty"`
@@ -82,7 +83,7 @@ func buildKnock(t Target, m Message) ([]outbound, error) {
 		if run.GetCancellationKey() == "" {
 			return nil, errors.New("cancelled run has no cancellation key, so Knock cannot cancel it")
 		}
-		body, err = json.Marshal(knockCancel{CancellationKey: run.GetCancellationKey(), Recipients: run.GetRecipients()})
+		body, err = json.Marshal(knockCancel{CancellationKey: run.GetCancellationKey(), Recipients: CancelledRecipients(run)})
 		endpoint = base + "/cancel"
 	}
 	if err != nil {

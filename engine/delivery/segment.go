@@ -132,7 +132,11 @@ func buildSegment(t Target, m Message, now time.Time) ([]outbound, error) {
 		out = append(out, outbound{url: endpoint, header: h, body: body.Bytes()})
 		batch, size = nil, 0
 	}
-	for _, recipient := range run.GetRecipients() {
+	recipients := run.GetRecipients()
+	if m.EventType == EventRunCancelled {
+		recipients = CancelledRecipients(run)
+	}
+	for _, recipient := range recipients {
 		track, err := json.Marshal(segmentTrack{
 			Type:       "track",
 			Event:      event,

@@ -346,8 +346,18 @@ type SourceEvent struct {
 	// (not a string, empty, longer than 255 characters): the event was
 	// processed without deduplication. Empty when the key was used or absent.
 	IdempotencyKeyError string `protobuf:"bytes,18,opt,name=idempotency_key_error,json=idempotencyKeyError,proto3" json:"idempotency_key_error,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Headers are the request headers the event was delivered with, so header
+	// mappings (`headers.x-foo`) can be tested against it: the first value of
+	// each, by lowercase name, shared by every event of the delivery. Secrets
+	// (authorization, cookies, signatures, tokens, API keys) keep their name
+	// with the value "[redacted]"; expressions at ingest saw the real values.
+	// At most 8 KiB of names and values in all.
+	Headers map[string]string `protobuf:"bytes,19,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// HeadersDropped counts the headers left out of `headers` past its 8 KiB
+	// bound (in name order, so the same request always keeps the same ones).
+	HeadersDropped int32 `protobuf:"varint,20,opt,name=headers_dropped,json=headersDropped,proto3" json:"headers_dropped,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SourceEvent) Reset() {
@@ -504,6 +514,20 @@ func (x *SourceEvent) GetIdempotencyKeyError() string {
 		return x.IdempotencyKeyError
 	}
 	return ""
+}
+
+func (x *SourceEvent) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *SourceEvent) GetHeadersDropped() int32 {
+	if x != nil {
+		return x.HeadersDropped
+	}
+	return 0
 }
 
 // EventType is one unique event a source has sent to an environment.
@@ -1005,9 +1029,14 @@ type WatchSourceEventsRequest struct {
 	// Environment slug.
 	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
 	// SourceID, when given, keeps events of that source.
-	SourceId      string `protobuf:"bytes,2,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SourceId string `protobuf:"bytes,2,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	// IncludeRefusals also streams, as `refused_delivery` messages, the
+	// deliveries the environment's webhooks refuse (400, 401, 413, 503, …) as
+	// they are refused: a broken sender shows up in the tail, not only in
+	// SourceService.ListRefusals.
+	IncludeRefusals bool `protobuf:"varint,3,opt,name=include_refusals,json=includeRefusals,proto3" json:"include_refusals,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WatchSourceEventsRequest) Reset() {
@@ -1054,11 +1083,24 @@ func (x *WatchSourceEventsRequest) GetSourceId() string {
 	return ""
 }
 
-// WatchSourceEventsResponse carries one newly logged event.
+func (x *WatchSourceEventsRequest) GetIncludeRefusals() bool {
+	if x != nil {
+		return x.IncludeRefusals
+	}
+	return false
+}
+
+// WatchSourceEventsResponse carries one newly logged event or, with
+// include_refusals, one refused delivery.
 type WatchSourceEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// SourceEvent that was logged.
-	SourceEvent   *SourceEvent `protobuf:"bytes,1,opt,name=source_event,json=sourceEvent,proto3" json:"source_event,omitempty"`
+	// Message is what happened.
+	//
+	// Types that are valid to be assigned to Message:
+	//
+	//	*WatchSourceEventsResponse_SourceEvent
+	//	*WatchSourceEventsResponse_RefusedDelivery
+	Message       isWatchSourceEventsResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1093,9 +1135,111 @@ func (*WatchSourceEventsResponse) Descriptor() ([]byte, []int) {
 	return file_hark_v1_event_proto_rawDescGZIP(), []int{10}
 }
 
+func (x *WatchSourceEventsResponse) GetMessage() isWatchSourceEventsResponse_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 func (x *WatchSourceEventsResponse) GetSourceEvent() *SourceEvent {
 	if x != nil {
-		return x.SourceEvent
+		if x, ok := x.Message.(*WatchSourceEventsResponse_SourceEvent); ok {
+			return x.SourceEvent
+		}
+	}
+	return nil
+}
+
+func (x *WatchSourceEventsResponse) GetRefusedDelivery() *RefusedDelivery {
+	if x != nil {
+		if x, ok := x.Message.(*WatchSourceEventsResponse_RefusedDelivery); ok {
+			return x.RefusedDelivery
+		}
+	}
+	return nil
+}
+
+type isWatchSourceEventsResponse_Message interface {
+	isWatchSourceEventsResponse_Message()
+}
+
+type WatchSourceEventsResponse_SourceEvent struct {
+	// SourceEvent that was logged.
+	SourceEvent *SourceEvent `protobuf:"bytes,1,opt,name=source_event,json=sourceEvent,proto3,oneof"`
+}
+
+type WatchSourceEventsResponse_RefusedDelivery struct {
+	// RefusedDelivery is a delivery a webhook refused; nothing of it was
+	// stored.
+	RefusedDelivery *RefusedDelivery `protobuf:"bytes,2,opt,name=refused_delivery,json=refusedDelivery,proto3,oneof"`
+}
+
+func (*WatchSourceEventsResponse_SourceEvent) isWatchSourceEventsResponse_Message() {}
+
+func (*WatchSourceEventsResponse_RefusedDelivery) isWatchSourceEventsResponse_Message() {}
+
+// RefusedDelivery is a delivery refused by a source environment's webhook,
+// as WatchSourceEvents streams it.
+type RefusedDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SourceID of the source whose webhook refused it.
+	SourceId string `protobuf:"bytes,1,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	// Environment of the webhook.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Refusal as the refused-delivery log keeps it (no body).
+	Refusal       *Refusal `protobuf:"bytes,3,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusedDelivery) Reset() {
+	*x = RefusedDelivery{}
+	mi := &file_hark_v1_event_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusedDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusedDelivery) ProtoMessage() {}
+
+func (x *RefusedDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_event_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusedDelivery.ProtoReflect.Descriptor instead.
+func (*RefusedDelivery) Descriptor() ([]byte, []int) {
+	return file_hark_v1_event_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RefusedDelivery) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+func (x *RefusedDelivery) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *RefusedDelivery) GetRefusal() *Refusal {
+	if x != nil {
+		return x.Refusal
 	}
 	return nil
 }
@@ -1104,7 +1248,7 @@ var File_hark_v1_event_proto protoreflect.FileDescriptor
 
 const file_hark_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x13hark/v1/event.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n" +
+	"\x13hark/v1/event.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14hark/v1/source.proto\"\xfb\x01\n" +
 	"\x06Action\x12'\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x13.hark.v1.ActionTypeR\x04type\x12-\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x15.hark.v1.ActionStatusR\x06status\x12\x16\n" +
@@ -1113,7 +1257,7 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"trigger_id\x18\x04 \x01(\tR\ttriggerId\x12!\n" +
 	"\fworkflow_key\x18\x05 \x01(\tR\vworkflowKey\x12&\n" +
 	"\x0fworkflow_run_id\x18\x06 \x01(\tR\rworkflowRunId\x12\x17\n" +
-	"\auser_id\x18\a \x01(\tR\x06userId\"\xc4\x05\n" +
+	"\auser_id\x18\a \x01(\tR\x06userId\"\xe6\x06\n" +
 	"\vSourceEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsource_id\x18\x02 \x01(\tR\bsourceId\x12 \n" +
@@ -1134,7 +1278,12 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"\x06reason\x18\x0f \x01(\tR\x06reason\x12)\n" +
 	"\aactions\x18\x10 \x03(\v2\x0f.hark.v1.ActionR\aactions\x12*\n" +
 	"\x11original_event_id\x18\x11 \x01(\tR\x0foriginalEventId\x122\n" +
-	"\x15idempotency_key_error\x18\x12 \x01(\tR\x13idempotencyKeyError\"\x96\x02\n" +
+	"\x15idempotency_key_error\x18\x12 \x01(\tR\x13idempotencyKeyError\x12;\n" +
+	"\aheaders\x18\x13 \x03(\v2!.hark.v1.SourceEvent.HeadersEntryR\aheaders\x12'\n" +
+	"\x0fheaders_dropped\x18\x14 \x01(\x05R\x0eheadersDropped\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x96\x02\n" +
 	"\tEventType\x12\x1b\n" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x12\n" +
@@ -1170,12 +1319,19 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"Q\n" +
 	"\x16GetSourceEventResponse\x127\n" +
-	"\fsource_event\x18\x01 \x01(\v2\x14.hark.v1.SourceEventR\vsourceEvent\"Y\n" +
+	"\fsource_event\x18\x01 \x01(\v2\x14.hark.v1.SourceEventR\vsourceEvent\"\x84\x01\n" +
 	"\x18WatchSourceEventsRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1b\n" +
-	"\tsource_id\x18\x02 \x01(\tR\bsourceId\"T\n" +
-	"\x19WatchSourceEventsResponse\x127\n" +
-	"\fsource_event\x18\x01 \x01(\v2\x14.hark.v1.SourceEventR\vsourceEvent*\xe2\x01\n" +
+	"\tsource_id\x18\x02 \x01(\tR\bsourceId\x12)\n" +
+	"\x10include_refusals\x18\x03 \x01(\bR\x0fincludeRefusals\"\xa8\x01\n" +
+	"\x19WatchSourceEventsResponse\x129\n" +
+	"\fsource_event\x18\x01 \x01(\v2\x14.hark.v1.SourceEventH\x00R\vsourceEvent\x12E\n" +
+	"\x10refused_delivery\x18\x02 \x01(\v2\x18.hark.v1.RefusedDeliveryH\x00R\x0frefusedDeliveryB\t\n" +
+	"\amessage\"|\n" +
+	"\x0fRefusedDelivery\x12\x1b\n" +
+	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12*\n" +
+	"\arefusal\x18\x03 \x01(\v2\x10.hark.v1.RefusalR\arefusal*\xe2\x01\n" +
 	"\x11SourceEventStatus\x12#\n" +
 	"\x1fSOURCE_EVENT_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dSOURCE_EVENT_STATUS_PROCESSED\x10\x01\x12\"\n" +
@@ -1212,7 +1368,7 @@ func file_hark_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_hark_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_hark_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_hark_v1_event_proto_goTypes = []any{
 	(SourceEventStatus)(0),            // 0: hark.v1.SourceEventStatus
 	(ActionType)(0),                   // 1: hark.v1.ActionType
@@ -1228,39 +1384,45 @@ var file_hark_v1_event_proto_goTypes = []any{
 	(*GetSourceEventResponse)(nil),    // 11: hark.v1.GetSourceEventResponse
 	(*WatchSourceEventsRequest)(nil),  // 12: hark.v1.WatchSourceEventsRequest
 	(*WatchSourceEventsResponse)(nil), // 13: hark.v1.WatchSourceEventsResponse
-	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),           // 15: google.protobuf.Struct
+	(*RefusedDelivery)(nil),           // 14: hark.v1.RefusedDelivery
+	nil,                               // 15: hark.v1.SourceEvent.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),           // 17: google.protobuf.Struct
+	(*Refusal)(nil),                   // 18: hark.v1.Refusal
 }
 var file_hark_v1_event_proto_depIdxs = []int32{
 	1,  // 0: hark.v1.Action.type:type_name -> hark.v1.ActionType
 	2,  // 1: hark.v1.Action.status:type_name -> hark.v1.ActionStatus
-	14, // 2: hark.v1.SourceEvent.received_at:type_name -> google.protobuf.Timestamp
-	14, // 3: hark.v1.SourceEvent.timestamp:type_name -> google.protobuf.Timestamp
-	15, // 4: hark.v1.SourceEvent.data:type_name -> google.protobuf.Struct
-	15, // 5: hark.v1.SourceEvent.traits:type_name -> google.protobuf.Struct
-	15, // 6: hark.v1.SourceEvent.event:type_name -> google.protobuf.Struct
+	16, // 2: hark.v1.SourceEvent.received_at:type_name -> google.protobuf.Timestamp
+	16, // 3: hark.v1.SourceEvent.timestamp:type_name -> google.protobuf.Timestamp
+	17, // 4: hark.v1.SourceEvent.data:type_name -> google.protobuf.Struct
+	17, // 5: hark.v1.SourceEvent.traits:type_name -> google.protobuf.Struct
+	17, // 6: hark.v1.SourceEvent.event:type_name -> google.protobuf.Struct
 	0,  // 7: hark.v1.SourceEvent.status:type_name -> hark.v1.SourceEventStatus
 	3,  // 8: hark.v1.SourceEvent.actions:type_name -> hark.v1.Action
-	14, // 9: hark.v1.EventType.first_received_at:type_name -> google.protobuf.Timestamp
-	14, // 10: hark.v1.EventType.last_received_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: hark.v1.ListEventTypesResponse.event_types:type_name -> hark.v1.EventType
-	0,  // 12: hark.v1.ListSourceEventsRequest.status:type_name -> hark.v1.SourceEventStatus
-	4,  // 13: hark.v1.ListSourceEventsResponse.source_events:type_name -> hark.v1.SourceEvent
-	4,  // 14: hark.v1.GetSourceEventResponse.source_event:type_name -> hark.v1.SourceEvent
-	4,  // 15: hark.v1.WatchSourceEventsResponse.source_event:type_name -> hark.v1.SourceEvent
-	6,  // 16: hark.v1.EventService.ListEventTypes:input_type -> hark.v1.ListEventTypesRequest
-	8,  // 17: hark.v1.EventService.ListSourceEvents:input_type -> hark.v1.ListSourceEventsRequest
-	10, // 18: hark.v1.EventService.GetSourceEvent:input_type -> hark.v1.GetSourceEventRequest
-	12, // 19: hark.v1.EventService.WatchSourceEvents:input_type -> hark.v1.WatchSourceEventsRequest
-	7,  // 20: hark.v1.EventService.ListEventTypes:output_type -> hark.v1.ListEventTypesResponse
-	9,  // 21: hark.v1.EventService.ListSourceEvents:output_type -> hark.v1.ListSourceEventsResponse
-	11, // 22: hark.v1.EventService.GetSourceEvent:output_type -> hark.v1.GetSourceEventResponse
-	13, // 23: hark.v1.EventService.WatchSourceEvents:output_type -> hark.v1.WatchSourceEventsResponse
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 9: hark.v1.SourceEvent.headers:type_name -> hark.v1.SourceEvent.HeadersEntry
+	16, // 10: hark.v1.EventType.first_received_at:type_name -> google.protobuf.Timestamp
+	16, // 11: hark.v1.EventType.last_received_at:type_name -> google.protobuf.Timestamp
+	5,  // 12: hark.v1.ListEventTypesResponse.event_types:type_name -> hark.v1.EventType
+	0,  // 13: hark.v1.ListSourceEventsRequest.status:type_name -> hark.v1.SourceEventStatus
+	4,  // 14: hark.v1.ListSourceEventsResponse.source_events:type_name -> hark.v1.SourceEvent
+	4,  // 15: hark.v1.GetSourceEventResponse.source_event:type_name -> hark.v1.SourceEvent
+	4,  // 16: hark.v1.WatchSourceEventsResponse.source_event:type_name -> hark.v1.SourceEvent
+	14, // 17: hark.v1.WatchSourceEventsResponse.refused_delivery:type_name -> hark.v1.RefusedDelivery
+	18, // 18: hark.v1.RefusedDelivery.refusal:type_name -> hark.v1.Refusal
+	6,  // 19: hark.v1.EventService.ListEventTypes:input_type -> hark.v1.ListEventTypesRequest
+	8,  // 20: hark.v1.EventService.ListSourceEvents:input_type -> hark.v1.ListSourceEventsRequest
+	10, // 21: hark.v1.EventService.GetSourceEvent:input_type -> hark.v1.GetSourceEventRequest
+	12, // 22: hark.v1.EventService.WatchSourceEvents:input_type -> hark.v1.WatchSourceEventsRequest
+	7,  // 23: hark.v1.EventService.ListEventTypes:output_type -> hark.v1.ListEventTypesResponse
+	9,  // 24: hark.v1.EventService.ListSourceEvents:output_type -> hark.v1.ListSourceEventsResponse
+	11, // 25: hark.v1.EventService.GetSourceEvent:output_type -> hark.v1.GetSourceEventResponse
+	13, // 26: hark.v1.EventService.WatchSourceEvents:output_type -> hark.v1.WatchSourceEventsResponse
+	23, // [23:27] is the sub-list for method output_type
+	19, // [19:23] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_event_proto_init() }
@@ -1268,13 +1430,18 @@ func file_hark_v1_event_proto_init() {
 	if File_hark_v1_event_proto != nil {
 		return
 	}
+	file_hark_v1_source_proto_init()
+	file_hark_v1_event_proto_msgTypes[10].OneofWrappers = []any{
+		(*WatchSourceEventsResponse_SourceEvent)(nil),
+		(*WatchSourceEventsResponse_RefusedDelivery)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_event_proto_rawDesc), len(file_hark_v1_event_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -970,8 +970,14 @@ type TestTriggerRequest struct {
 	// Event is the original event object to test against. When absent, the
 	// latest logged event matching the trigger's source, type and name is used.
 	Event *structpb.Struct `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
-	// Headers are the request headers the expressions see as `headers`.
-	Headers       map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Headers are the request headers the expressions see as `headers`. When
+	// the test runs against a logged event, they are laid over the headers
+	// logged with it (a name given here replaces the logged value).
+	Headers map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// SourceEventID names a logged event to test against, with its logged
+	// headers; used when `event` is absent. Empty: the latest logged event
+	// matching the trigger's source, type and name.
+	SourceEventId string `protobuf:"bytes,6,opt,name=source_event_id,json=sourceEventId,proto3" json:"source_event_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1039,6 +1045,13 @@ func (x *TestTriggerRequest) GetHeaders() map[string]string {
 		return x.Headers
 	}
 	return nil
+}
+
+func (x *TestTriggerRequest) GetSourceEventId() string {
+	if x != nil {
+		return x.SourceEventId
+	}
+	return ""
 }
 
 // TestTriggerResponse shows what the trigger would do with the event.
@@ -1350,14 +1363,15 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x14DeleteTriggerRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\x17\n" +
-	"\x15DeleteTriggerResponse\"\xb0\x02\n" +
+	"\x15DeleteTriggerResponse\"\xd8\x02\n" +
 	"\x12TestTriggerRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1d\n" +
 	"\n" +
 	"trigger_id\x18\x02 \x01(\tR\ttriggerId\x12*\n" +
 	"\atrigger\x18\x03 \x01(\v2\x10.hark.v1.TriggerR\atrigger\x12-\n" +
 	"\x05event\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x05event\x12B\n" +
-	"\aheaders\x18\x05 \x03(\v2(.hark.v1.TestTriggerRequest.HeadersEntryR\aheaders\x1a:\n" +
+	"\aheaders\x18\x05 \x03(\v2(.hark.v1.TestTriggerRequest.HeadersEntryR\aheaders\x12&\n" +
+	"\x0fsource_event_id\x18\x06 \x01(\tR\rsourceEventId\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x97\x04\n" +

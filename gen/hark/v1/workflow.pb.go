@@ -795,7 +795,8 @@ type CancelWorkflowRequest struct {
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// CancellationKey the runs were started with; required.
 	CancellationKey string `protobuf:"bytes,3,opt,name=cancellation_key,json=cancellationKey,proto3" json:"cancellation_key,omitempty"`
-	// Recipients, when given, cancel only the runs for these user ids.
+	// Recipients, when given, cancel the runs for these user ids only: the
+	// runs go on for their other recipients (Knock's semantics).
 	Recipients    []string `protobuf:"bytes,4,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -862,10 +863,14 @@ func (x *CancelWorkflowRequest) GetRecipients() []string {
 // CancelWorkflowResponse lists the runs that were cancelled.
 type CancelWorkflowResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// WorkflowRunIDs of the runs that were active and are now cancelled.
+	// WorkflowRunIDs of the runs this call cancelled for at least one
+	// recipient (all of them, without `recipients`).
 	WorkflowRunIds []string `protobuf:"bytes,1,rep,name=workflow_run_ids,json=workflowRunIds,proto3" json:"workflow_run_ids,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Cancellations say, per run in workflow_run_ids, which recipients this
+	// call cancelled and the run's status after it.
+	Cancellations []*RunCancellation `protobuf:"bytes,2,rep,name=cancellations,proto3" json:"cancellations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CancelWorkflowResponse) Reset() {
@@ -905,11 +910,83 @@ func (x *CancelWorkflowResponse) GetWorkflowRunIds() []string {
 	return nil
 }
 
+func (x *CancelWorkflowResponse) GetCancellations() []*RunCancellation {
+	if x != nil {
+		return x.Cancellations
+	}
+	return nil
+}
+
+// RunCancellation is what one CancelWorkflow call did to one run.
+type RunCancellation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// WorkflowRunID of the run.
+	WorkflowRunId string `protobuf:"bytes,1,opt,name=workflow_run_id,json=workflowRunId,proto3" json:"workflow_run_id,omitempty"`
+	// Recipients this call cancelled the run for.
+	Recipients []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// Status of the run after the call: CANCELLED when no recipient is left
+	// active, ACTIVE otherwise.
+	Status        WorkflowRunStatus `protobuf:"varint,3,opt,name=status,proto3,enum=hark.v1.WorkflowRunStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunCancellation) Reset() {
+	*x = RunCancellation{}
+	mi := &file_hark_v1_workflow_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunCancellation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunCancellation) ProtoMessage() {}
+
+func (x *RunCancellation) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_workflow_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunCancellation.ProtoReflect.Descriptor instead.
+func (*RunCancellation) Descriptor() ([]byte, []int) {
+	return file_hark_v1_workflow_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RunCancellation) GetWorkflowRunId() string {
+	if x != nil {
+		return x.WorkflowRunId
+	}
+	return ""
+}
+
+func (x *RunCancellation) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
+func (x *RunCancellation) GetStatus() WorkflowRunStatus {
+	if x != nil {
+		return x.Status
+	}
+	return WorkflowRunStatus_WORKFLOW_RUN_STATUS_UNSPECIFIED
+}
+
 var File_hark_v1_workflow_proto protoreflect.FileDescriptor
 
 const file_hark_v1_workflow_proto_rawDesc = "" +
 	"\n" +
-	"\x16hark/v1/workflow.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n" +
+	"\x16hark/v1/workflow.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ahark/v1/workflow_run.proto\"\xe0\x01\n" +
 	"\bWorkflow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -969,9 +1046,16 @@ const file_hark_v1_workflow_proto_rawDesc = "" +
 	"\x10cancellation_key\x18\x03 \x01(\tR\x0fcancellationKey\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x04 \x03(\tR\n" +
-	"recipients\"B\n" +
+	"recipients\"\x82\x01\n" +
 	"\x16CancelWorkflowResponse\x12(\n" +
-	"\x10workflow_run_ids\x18\x01 \x03(\tR\x0eworkflowRunIds2\xfd\x06\n" +
+	"\x10workflow_run_ids\x18\x01 \x03(\tR\x0eworkflowRunIds\x12>\n" +
+	"\rcancellations\x18\x02 \x03(\v2\x18.hark.v1.RunCancellationR\rcancellations\"\x8d\x01\n" +
+	"\x0fRunCancellation\x12&\n" +
+	"\x0fworkflow_run_id\x18\x01 \x01(\tR\rworkflowRunId\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x02 \x03(\tR\n" +
+	"recipients\x122\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1a.hark.v1.WorkflowRunStatusR\x06status2\xfd\x06\n" +
 	"\x0fWorkflowService\x12u\n" +
 	"\x0eCreateWorkflow\x12\x1e.hark.v1.CreateWorkflowRequest\x1a\x1f.hark.v1.CreateWorkflowResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*b\bworkflow\"\r/v1/workflows\x12o\n" +
 	"\vGetWorkflow\x12\x1b.hark.v1.GetWorkflowRequest\x1a\x1c.hark.v1.GetWorkflowResponse\"%\x82\xd3\xe4\x93\x02\x1fb\bworkflow\x12\x13/v1/workflows/{key}\x12e\n" +
@@ -993,7 +1077,7 @@ func file_hark_v1_workflow_proto_rawDescGZIP() []byte {
 	return file_hark_v1_workflow_proto_rawDescData
 }
 
-var file_hark_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_hark_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hark_v1_workflow_proto_goTypes = []any{
 	(*Workflow)(nil),                // 0: hark.v1.Workflow
 	(*CreateWorkflowRequest)(nil),   // 1: hark.v1.CreateWorkflowRequest
@@ -1010,40 +1094,44 @@ var file_hark_v1_workflow_proto_goTypes = []any{
 	(*TriggerWorkflowResponse)(nil), // 12: hark.v1.TriggerWorkflowResponse
 	(*CancelWorkflowRequest)(nil),   // 13: hark.v1.CancelWorkflowRequest
 	(*CancelWorkflowResponse)(nil),  // 14: hark.v1.CancelWorkflowResponse
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
-	(*structpb.Value)(nil),          // 16: google.protobuf.Value
-	(*structpb.Struct)(nil),         // 17: google.protobuf.Struct
+	(*RunCancellation)(nil),         // 15: hark.v1.RunCancellation
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(*structpb.Value)(nil),          // 17: google.protobuf.Value
+	(*structpb.Struct)(nil),         // 18: google.protobuf.Struct
+	(WorkflowRunStatus)(0),          // 19: hark.v1.WorkflowRunStatus
 }
 var file_hark_v1_workflow_proto_depIdxs = []int32{
-	15, // 0: hark.v1.Workflow.created_at:type_name -> google.protobuf.Timestamp
-	15, // 1: hark.v1.Workflow.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 0: hark.v1.Workflow.created_at:type_name -> google.protobuf.Timestamp
+	16, // 1: hark.v1.Workflow.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: hark.v1.CreateWorkflowResponse.workflow:type_name -> hark.v1.Workflow
 	0,  // 3: hark.v1.GetWorkflowResponse.workflow:type_name -> hark.v1.Workflow
 	0,  // 4: hark.v1.ListWorkflowsResponse.workflows:type_name -> hark.v1.Workflow
 	0,  // 5: hark.v1.UpdateWorkflowResponse.workflow:type_name -> hark.v1.Workflow
-	16, // 6: hark.v1.TriggerWorkflowRequest.recipients:type_name -> google.protobuf.Value
-	16, // 7: hark.v1.TriggerWorkflowRequest.actor:type_name -> google.protobuf.Value
-	16, // 8: hark.v1.TriggerWorkflowRequest.tenant:type_name -> google.protobuf.Value
-	17, // 9: hark.v1.TriggerWorkflowRequest.data:type_name -> google.protobuf.Struct
-	1,  // 10: hark.v1.WorkflowService.CreateWorkflow:input_type -> hark.v1.CreateWorkflowRequest
-	3,  // 11: hark.v1.WorkflowService.GetWorkflow:input_type -> hark.v1.GetWorkflowRequest
-	5,  // 12: hark.v1.WorkflowService.ListWorkflows:input_type -> hark.v1.ListWorkflowsRequest
-	7,  // 13: hark.v1.WorkflowService.UpdateWorkflow:input_type -> hark.v1.UpdateWorkflowRequest
-	9,  // 14: hark.v1.WorkflowService.DeleteWorkflow:input_type -> hark.v1.DeleteWorkflowRequest
-	11, // 15: hark.v1.WorkflowService.TriggerWorkflow:input_type -> hark.v1.TriggerWorkflowRequest
-	13, // 16: hark.v1.WorkflowService.CancelWorkflow:input_type -> hark.v1.CancelWorkflowRequest
-	2,  // 17: hark.v1.WorkflowService.CreateWorkflow:output_type -> hark.v1.CreateWorkflowResponse
-	4,  // 18: hark.v1.WorkflowService.GetWorkflow:output_type -> hark.v1.GetWorkflowResponse
-	6,  // 19: hark.v1.WorkflowService.ListWorkflows:output_type -> hark.v1.ListWorkflowsResponse
-	8,  // 20: hark.v1.WorkflowService.UpdateWorkflow:output_type -> hark.v1.UpdateWorkflowResponse
-	10, // 21: hark.v1.WorkflowService.DeleteWorkflow:output_type -> hark.v1.DeleteWorkflowResponse
-	12, // 22: hark.v1.WorkflowService.TriggerWorkflow:output_type -> hark.v1.TriggerWorkflowResponse
-	14, // 23: hark.v1.WorkflowService.CancelWorkflow:output_type -> hark.v1.CancelWorkflowResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 6: hark.v1.TriggerWorkflowRequest.recipients:type_name -> google.protobuf.Value
+	17, // 7: hark.v1.TriggerWorkflowRequest.actor:type_name -> google.protobuf.Value
+	17, // 8: hark.v1.TriggerWorkflowRequest.tenant:type_name -> google.protobuf.Value
+	18, // 9: hark.v1.TriggerWorkflowRequest.data:type_name -> google.protobuf.Struct
+	15, // 10: hark.v1.CancelWorkflowResponse.cancellations:type_name -> hark.v1.RunCancellation
+	19, // 11: hark.v1.RunCancellation.status:type_name -> hark.v1.WorkflowRunStatus
+	1,  // 12: hark.v1.WorkflowService.CreateWorkflow:input_type -> hark.v1.CreateWorkflowRequest
+	3,  // 13: hark.v1.WorkflowService.GetWorkflow:input_type -> hark.v1.GetWorkflowRequest
+	5,  // 14: hark.v1.WorkflowService.ListWorkflows:input_type -> hark.v1.ListWorkflowsRequest
+	7,  // 15: hark.v1.WorkflowService.UpdateWorkflow:input_type -> hark.v1.UpdateWorkflowRequest
+	9,  // 16: hark.v1.WorkflowService.DeleteWorkflow:input_type -> hark.v1.DeleteWorkflowRequest
+	11, // 17: hark.v1.WorkflowService.TriggerWorkflow:input_type -> hark.v1.TriggerWorkflowRequest
+	13, // 18: hark.v1.WorkflowService.CancelWorkflow:input_type -> hark.v1.CancelWorkflowRequest
+	2,  // 19: hark.v1.WorkflowService.CreateWorkflow:output_type -> hark.v1.CreateWorkflowResponse
+	4,  // 20: hark.v1.WorkflowService.GetWorkflow:output_type -> hark.v1.GetWorkflowResponse
+	6,  // 21: hark.v1.WorkflowService.ListWorkflows:output_type -> hark.v1.ListWorkflowsResponse
+	8,  // 22: hark.v1.WorkflowService.UpdateWorkflow:output_type -> hark.v1.UpdateWorkflowResponse
+	10, // 23: hark.v1.WorkflowService.DeleteWorkflow:output_type -> hark.v1.DeleteWorkflowResponse
+	12, // 24: hark.v1.WorkflowService.TriggerWorkflow:output_type -> hark.v1.TriggerWorkflowResponse
+	14, // 25: hark.v1.WorkflowService.CancelWorkflow:output_type -> hark.v1.CancelWorkflowResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_workflow_proto_init() }
@@ -1051,6 +1139,7 @@ func file_hark_v1_workflow_proto_init() {
 	if File_hark_v1_workflow_proto != nil {
 		return
 	}
+	file_hark_v1_workflow_run_proto_init()
 	file_hark_v1_workflow_proto_msgTypes[1].OneofWrappers = []any{}
 	file_hark_v1_workflow_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -1059,7 +1148,7 @@ func file_hark_v1_workflow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_workflow_proto_rawDesc), len(file_hark_v1_workflow_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,7 +32,8 @@ const (
 	WorkflowRunStatus_WORKFLOW_RUN_STATUS_UNSPECIFIED WorkflowRunStatus = 0
 	// WORKFLOW_RUN_STATUS_ACTIVE runs are to be carried out.
 	WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE WorkflowRunStatus = 1
-	// WORKFLOW_RUN_STATUS_CANCELLED runs were cancelled by CancelWorkflow.
+	// WORKFLOW_RUN_STATUS_CANCELLED runs were cancelled by CancelWorkflow
+	// for every recipient (a recipient: cancelled for that recipient).
 	WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED WorkflowRunStatus = 2
 )
 
@@ -77,6 +78,81 @@ func (WorkflowRunStatus) EnumDescriptor() ([]byte, []int) {
 	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{0}
 }
 
+// RunRecipient is one recipient of a run with its own state: a cancellation
+// with recipients stops the run for those recipients only, as Knock's does.
+type RunRecipient struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the recipient (a user id).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Status is ACTIVE while the run goes on for the recipient, CANCELLED once
+	// it was cancelled for them.
+	Status WorkflowRunStatus `protobuf:"varint,2,opt,name=status,proto3,enum=hark.v1.WorkflowRunStatus" json:"status,omitempty"`
+	// CancelledAt is when the run was cancelled for the recipient.
+	CancelledAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=cancelled_at,json=cancelledAt,proto3" json:"cancelled_at,omitempty"`
+	// CancelReason says what cancelled it, e.g. "CancelWorkflow".
+	CancelReason  string `protobuf:"bytes,4,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunRecipient) Reset() {
+	*x = RunRecipient{}
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunRecipient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunRecipient) ProtoMessage() {}
+
+func (x *RunRecipient) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunRecipient.ProtoReflect.Descriptor instead.
+func (*RunRecipient) Descriptor() ([]byte, []int) {
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RunRecipient) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RunRecipient) GetStatus() WorkflowRunStatus {
+	if x != nil {
+		return x.Status
+	}
+	return WorkflowRunStatus_WORKFLOW_RUN_STATUS_UNSPECIFIED
+}
+
+func (x *RunRecipient) GetCancelledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelledAt
+	}
+	return nil
+}
+
+func (x *RunRecipient) GetCancelReason() string {
+	if x != nil {
+		return x.CancelReason
+	}
+	return ""
+}
+
 // SkippedRecipient is a recipient left out of a run.
 type SkippedRecipient struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -90,7 +166,7 @@ type SkippedRecipient struct {
 
 func (x *SkippedRecipient) Reset() {
 	*x = SkippedRecipient{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[0]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +178,7 @@ func (x *SkippedRecipient) String() string {
 func (*SkippedRecipient) ProtoMessage() {}
 
 func (x *SkippedRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[0]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +191,7 @@ func (x *SkippedRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedRecipient.ProtoReflect.Descriptor instead.
 func (*SkippedRecipient) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{0}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *SkippedRecipient) GetId() string {
@@ -167,14 +243,21 @@ type WorkflowRun struct {
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Deliveries are the run's changes on their way to destinations, oldest
 	// first: ids and statuses, with the attempts in DeliveryService.
-	Deliveries    []*RunDelivery `protobuf:"bytes,16,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Deliveries []*RunDelivery `protobuf:"bytes,16,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// RecipientStates are the recipients, in the order of `recipients`, each
+	// with its own status. The run is CANCELLED when every recipient is.
+	RecipientStates []*RunRecipient `protobuf:"bytes,17,rep,name=recipient_states,json=recipientStates,proto3" json:"recipient_states,omitempty"`
+	// CancelledRecipients are the recipients the run's latest cancellation
+	// cancelled: on a `workflow_run.cancelled` delivery or a watched change,
+	// the ones that change stopped the run for. Empty until a cancellation.
+	CancelledRecipients []string `protobuf:"bytes,18,rep,name=cancelled_recipients,json=cancelledRecipients,proto3" json:"cancelled_recipients,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *WorkflowRun) Reset() {
 	*x = WorkflowRun{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[1]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +269,7 @@ func (x *WorkflowRun) String() string {
 func (*WorkflowRun) ProtoMessage() {}
 
 func (x *WorkflowRun) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[1]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +282,7 @@ func (x *WorkflowRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkflowRun.ProtoReflect.Descriptor instead.
 func (*WorkflowRun) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{1}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WorkflowRun) GetId() string {
@@ -314,6 +397,20 @@ func (x *WorkflowRun) GetDeliveries() []*RunDelivery {
 	return nil
 }
 
+func (x *WorkflowRun) GetRecipientStates() []*RunRecipient {
+	if x != nil {
+		return x.RecipientStates
+	}
+	return nil
+}
+
+func (x *WorkflowRun) GetCancelledRecipients() []string {
+	if x != nil {
+		return x.CancelledRecipients
+	}
+	return nil
+}
+
 // RunDelivery is one delivery of a run's change, as the run lists it.
 type RunDelivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -331,7 +428,7 @@ type RunDelivery struct {
 
 func (x *RunDelivery) Reset() {
 	*x = RunDelivery{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +440,7 @@ func (x *RunDelivery) String() string {
 func (*RunDelivery) ProtoMessage() {}
 
 func (x *RunDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[2]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +453,7 @@ func (x *RunDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunDelivery.ProtoReflect.Descriptor instead.
 func (*RunDelivery) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{2}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RunDelivery) GetDeliveryId() string {
@@ -408,7 +505,7 @@ type ListWorkflowRunsRequest struct {
 
 func (x *ListWorkflowRunsRequest) Reset() {
 	*x = ListWorkflowRunsRequest{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +517,7 @@ func (x *ListWorkflowRunsRequest) String() string {
 func (*ListWorkflowRunsRequest) ProtoMessage() {}
 
 func (x *ListWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[3]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +530,7 @@ func (x *ListWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkflowRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkflowRunsRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{3}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListWorkflowRunsRequest) GetEnvironment() string {
@@ -491,7 +588,7 @@ type ListWorkflowRunsResponse struct {
 
 func (x *ListWorkflowRunsResponse) Reset() {
 	*x = ListWorkflowRunsResponse{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +600,7 @@ func (x *ListWorkflowRunsResponse) String() string {
 func (*ListWorkflowRunsResponse) ProtoMessage() {}
 
 func (x *ListWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[4]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +613,7 @@ func (x *ListWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkflowRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkflowRunsResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{4}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListWorkflowRunsResponse) GetWorkflowRuns() []*WorkflowRun {
@@ -546,7 +643,7 @@ type GetWorkflowRunRequest struct {
 
 func (x *GetWorkflowRunRequest) Reset() {
 	*x = GetWorkflowRunRequest{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +655,7 @@ func (x *GetWorkflowRunRequest) String() string {
 func (*GetWorkflowRunRequest) ProtoMessage() {}
 
 func (x *GetWorkflowRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[5]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +668,7 @@ func (x *GetWorkflowRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkflowRunRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkflowRunRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{5}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetWorkflowRunRequest) GetEnvironment() string {
@@ -599,7 +696,7 @@ type GetWorkflowRunResponse struct {
 
 func (x *GetWorkflowRunResponse) Reset() {
 	*x = GetWorkflowRunResponse{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +708,7 @@ func (x *GetWorkflowRunResponse) String() string {
 func (*GetWorkflowRunResponse) ProtoMessage() {}
 
 func (x *GetWorkflowRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[6]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +721,7 @@ func (x *GetWorkflowRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkflowRunResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkflowRunResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{6}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetWorkflowRunResponse) GetWorkflowRun() *WorkflowRun {
@@ -650,7 +747,7 @@ type WatchWorkflowRunsRequest struct {
 
 func (x *WatchWorkflowRunsRequest) Reset() {
 	*x = WatchWorkflowRunsRequest{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +759,7 @@ func (x *WatchWorkflowRunsRequest) String() string {
 func (*WatchWorkflowRunsRequest) ProtoMessage() {}
 
 func (x *WatchWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[7]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +772,7 @@ func (x *WatchWorkflowRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWorkflowRunsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWorkflowRunsRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{7}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchWorkflowRunsRequest) GetEnvironment() string {
@@ -710,7 +807,7 @@ type WatchWorkflowRunsResponse struct {
 
 func (x *WatchWorkflowRunsResponse) Reset() {
 	*x = WatchWorkflowRunsResponse{}
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[8]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +819,7 @@ func (x *WatchWorkflowRunsResponse) String() string {
 func (*WatchWorkflowRunsResponse) ProtoMessage() {}
 
 func (x *WatchWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_workflow_run_proto_msgTypes[8]
+	mi := &file_hark_v1_workflow_run_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +832,7 @@ func (x *WatchWorkflowRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWorkflowRunsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWorkflowRunsResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{8}
+	return file_hark_v1_workflow_run_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchWorkflowRunsResponse) GetWorkflowRun() *WorkflowRun {
@@ -749,10 +846,15 @@ var File_hark_v1_workflow_run_proto protoreflect.FileDescriptor
 
 const file_hark_v1_workflow_run_proto_rawDesc = "" +
 	"\n" +
-	"\x1ahark/v1/workflow_run.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hark/v1/destination.proto\":\n" +
+	"\x1ahark/v1/workflow_run.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hark/v1/destination.proto\"\xb6\x01\n" +
+	"\fRunRecipient\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1a.hark.v1.WorkflowRunStatusR\x06status\x12=\n" +
+	"\fcancelled_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcancelledAt\x12#\n" +
+	"\rcancel_reason\x18\x04 \x01(\tR\fcancelReason\":\n" +
 	"\x10SkippedRecipient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x91\x05\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x86\x06\n" +
 	"\vWorkflowRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12 \n" +
@@ -777,7 +879,9 @@ const file_hark_v1_workflow_run_proto_rawDesc = "" +
 	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x124\n" +
 	"\n" +
 	"deliveries\x18\x10 \x03(\v2\x14.hark.v1.RunDeliveryR\n" +
-	"deliveries\"\xa5\x01\n" +
+	"deliveries\x12@\n" +
+	"\x10recipient_states\x18\x11 \x03(\v2\x15.hark.v1.RunRecipientR\x0frecipientStates\x121\n" +
+	"\x14cancelled_recipients\x18\x12 \x03(\tR\x13cancelledRecipients\"\xa5\x01\n" +
 	"\vRunDelivery\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x12%\n" +
@@ -830,44 +934,48 @@ func file_hark_v1_workflow_run_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_workflow_run_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hark_v1_workflow_run_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_hark_v1_workflow_run_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_hark_v1_workflow_run_proto_goTypes = []any{
 	(WorkflowRunStatus)(0),            // 0: hark.v1.WorkflowRunStatus
-	(*SkippedRecipient)(nil),          // 1: hark.v1.SkippedRecipient
-	(*WorkflowRun)(nil),               // 2: hark.v1.WorkflowRun
-	(*RunDelivery)(nil),               // 3: hark.v1.RunDelivery
-	(*ListWorkflowRunsRequest)(nil),   // 4: hark.v1.ListWorkflowRunsRequest
-	(*ListWorkflowRunsResponse)(nil),  // 5: hark.v1.ListWorkflowRunsResponse
-	(*GetWorkflowRunRequest)(nil),     // 6: hark.v1.GetWorkflowRunRequest
-	(*GetWorkflowRunResponse)(nil),    // 7: hark.v1.GetWorkflowRunResponse
-	(*WatchWorkflowRunsRequest)(nil),  // 8: hark.v1.WatchWorkflowRunsRequest
-	(*WatchWorkflowRunsResponse)(nil), // 9: hark.v1.WatchWorkflowRunsResponse
-	(*structpb.Struct)(nil),           // 10: google.protobuf.Struct
+	(*RunRecipient)(nil),              // 1: hark.v1.RunRecipient
+	(*SkippedRecipient)(nil),          // 2: hark.v1.SkippedRecipient
+	(*WorkflowRun)(nil),               // 3: hark.v1.WorkflowRun
+	(*RunDelivery)(nil),               // 4: hark.v1.RunDelivery
+	(*ListWorkflowRunsRequest)(nil),   // 5: hark.v1.ListWorkflowRunsRequest
+	(*ListWorkflowRunsResponse)(nil),  // 6: hark.v1.ListWorkflowRunsResponse
+	(*GetWorkflowRunRequest)(nil),     // 7: hark.v1.GetWorkflowRunRequest
+	(*GetWorkflowRunResponse)(nil),    // 8: hark.v1.GetWorkflowRunResponse
+	(*WatchWorkflowRunsRequest)(nil),  // 9: hark.v1.WatchWorkflowRunsRequest
+	(*WatchWorkflowRunsResponse)(nil), // 10: hark.v1.WatchWorkflowRunsResponse
 	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
-	(DeliveryStatus)(0),               // 12: hark.v1.DeliveryStatus
+	(*structpb.Struct)(nil),           // 12: google.protobuf.Struct
+	(DeliveryStatus)(0),               // 13: hark.v1.DeliveryStatus
 }
 var file_hark_v1_workflow_run_proto_depIdxs = []int32{
-	1,  // 0: hark.v1.WorkflowRun.skipped_recipients:type_name -> hark.v1.SkippedRecipient
-	10, // 1: hark.v1.WorkflowRun.data:type_name -> google.protobuf.Struct
-	0,  // 2: hark.v1.WorkflowRun.status:type_name -> hark.v1.WorkflowRunStatus
-	11, // 3: hark.v1.WorkflowRun.created_at:type_name -> google.protobuf.Timestamp
-	11, // 4: hark.v1.WorkflowRun.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: hark.v1.WorkflowRun.deliveries:type_name -> hark.v1.RunDelivery
-	12, // 6: hark.v1.RunDelivery.status:type_name -> hark.v1.DeliveryStatus
-	2,  // 7: hark.v1.ListWorkflowRunsResponse.workflow_runs:type_name -> hark.v1.WorkflowRun
-	2,  // 8: hark.v1.GetWorkflowRunResponse.workflow_run:type_name -> hark.v1.WorkflowRun
-	2,  // 9: hark.v1.WatchWorkflowRunsResponse.workflow_run:type_name -> hark.v1.WorkflowRun
-	4,  // 10: hark.v1.WorkflowRunService.ListWorkflowRuns:input_type -> hark.v1.ListWorkflowRunsRequest
-	6,  // 11: hark.v1.WorkflowRunService.GetWorkflowRun:input_type -> hark.v1.GetWorkflowRunRequest
-	8,  // 12: hark.v1.WorkflowRunService.WatchWorkflowRuns:input_type -> hark.v1.WatchWorkflowRunsRequest
-	5,  // 13: hark.v1.WorkflowRunService.ListWorkflowRuns:output_type -> hark.v1.ListWorkflowRunsResponse
-	7,  // 14: hark.v1.WorkflowRunService.GetWorkflowRun:output_type -> hark.v1.GetWorkflowRunResponse
-	9,  // 15: hark.v1.WorkflowRunService.WatchWorkflowRuns:output_type -> hark.v1.WatchWorkflowRunsResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: hark.v1.RunRecipient.status:type_name -> hark.v1.WorkflowRunStatus
+	11, // 1: hark.v1.RunRecipient.cancelled_at:type_name -> google.protobuf.Timestamp
+	2,  // 2: hark.v1.WorkflowRun.skipped_recipients:type_name -> hark.v1.SkippedRecipient
+	12, // 3: hark.v1.WorkflowRun.data:type_name -> google.protobuf.Struct
+	0,  // 4: hark.v1.WorkflowRun.status:type_name -> hark.v1.WorkflowRunStatus
+	11, // 5: hark.v1.WorkflowRun.created_at:type_name -> google.protobuf.Timestamp
+	11, // 6: hark.v1.WorkflowRun.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 7: hark.v1.WorkflowRun.deliveries:type_name -> hark.v1.RunDelivery
+	1,  // 8: hark.v1.WorkflowRun.recipient_states:type_name -> hark.v1.RunRecipient
+	13, // 9: hark.v1.RunDelivery.status:type_name -> hark.v1.DeliveryStatus
+	3,  // 10: hark.v1.ListWorkflowRunsResponse.workflow_runs:type_name -> hark.v1.WorkflowRun
+	3,  // 11: hark.v1.GetWorkflowRunResponse.workflow_run:type_name -> hark.v1.WorkflowRun
+	3,  // 12: hark.v1.WatchWorkflowRunsResponse.workflow_run:type_name -> hark.v1.WorkflowRun
+	5,  // 13: hark.v1.WorkflowRunService.ListWorkflowRuns:input_type -> hark.v1.ListWorkflowRunsRequest
+	7,  // 14: hark.v1.WorkflowRunService.GetWorkflowRun:input_type -> hark.v1.GetWorkflowRunRequest
+	9,  // 15: hark.v1.WorkflowRunService.WatchWorkflowRuns:input_type -> hark.v1.WatchWorkflowRunsRequest
+	6,  // 16: hark.v1.WorkflowRunService.ListWorkflowRuns:output_type -> hark.v1.ListWorkflowRunsResponse
+	8,  // 17: hark.v1.WorkflowRunService.GetWorkflowRun:output_type -> hark.v1.GetWorkflowRunResponse
+	10, // 18: hark.v1.WorkflowRunService.WatchWorkflowRuns:output_type -> hark.v1.WatchWorkflowRunsResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_workflow_run_proto_init() }
@@ -882,7 +990,7 @@ func file_hark_v1_workflow_run_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_workflow_run_proto_rawDesc), len(file_hark_v1_workflow_run_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
