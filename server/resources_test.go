@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
 	"github.com/harkhq/hark/server"
 )
 
@@ -185,6 +186,9 @@ func TestTenants(t *testing.T) {
 		}
 		r := h.rest(t, http.MethodPut, base+"typo", `{"nmae":"Acme"}`)
 		wantStatus(t, r, http.StatusBadRequest)
+		wantStatus(t, h.restAs(t, "", http.MethodGet, base+"x", ""), http.StatusUnauthorized)
+		_, err := call(t, harkv1connect.NewTenantServiceClient(h.http, h.base).ListTenants, &harkv1.ListTenantsRequest{Environment: "development"})
+		wantCode(t, err, connect.CodeUnauthenticated)
 		wantStatus(t, h.rest(t, http.MethodPut, "/v1/environments/nope/tenants/x", `{}`), http.StatusNotFound)
 		wantStatus(t, h.rest(t, http.MethodGet, "/v1/environments/nope/tenants", ""), http.StatusNotFound)
 		r = h.rest(t, http.MethodGet, "/v1/environments/development/tenants?pageSize=-1", "")
@@ -433,6 +437,8 @@ func TestAudiences(t *testing.T) {
 			many[i] = &harkv1.AudienceMemberRef{UserId: "am-1"}
 		}
 		wantViolation(t, connectViolations(t, add("many", many...)), "members")
+		wantStatus(t, h.restAs(t, "", http.MethodGet, path+"vip/members", ""), http.StatusUnauthorized)
+		wantStatus(t, h.restAs(t, "", http.MethodGet, "/v1/environments/"+env+"/objects/things", ""), http.StatusUnauthorized)
 		wantStatus(t, h.rest(t, http.MethodGet, "/v1/environments/nope/audiences/vip/members", ""), http.StatusNotFound)
 		wantStatus(t, h.rest(t, http.MethodPost, path+"vip/members", `{"members":[{"user":{"id":"am-1"}}]}`), http.StatusBadRequest)
 	})
