@@ -1,5 +1,7 @@
 // Package engine is hark's core: the resources users manage (environments,
-// sources, workflows, triggers, users) and, in later stages, the pipeline
+// sources, workflows, triggers, users, tenants, objects with their
+// subscriptions, audiences — see resources.go for the rules of the last
+// four) and, in later stages, the pipeline
 // that turns received events into workflow runs.
 //
 // The engine speaks in the generated hark.v1 message types, which are the

@@ -14,7 +14,8 @@ import (
 // TestSubscriptionsPastOnePage subscribes more users to an object, and a
 // user to more objects, than one store page (engine.MaxPageSize) holds:
 // the fan-out stops at its limit and says so, and deleting the object or
-// the user removes every subscription, past the first page too.
+// the user removes every subscription, past the first page too (the
+// public deletes take more than one commit for those).
 func TestSubscriptionsPastOnePage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
