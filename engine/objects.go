@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
@@ -77,7 +78,9 @@ func (e *Engine) subscribe(tx Tx, env, collection, objectID string, recipients [
 	var v validation
 	checkObjectRef(&v, collection, objectID)
 	checkBatch(&v, "recipients", len(recipients))
-	e.checkProperties(&v, "properties", props)
+	if n := proto.Size(props); n > maxSubscriptionBytes {
+		v.add("properties", "takes %d bytes; at most %d", n, maxSubscriptionBytes)
+	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -349,6 +349,9 @@ func TestObjectsAndSubscriptions(t *testing.T) {
 		wantStatus(t, h.rest(t, http.MethodGet, "/v1/environments/"+env+"/users/ghost/subscriptions", ""), http.StatusNotFound)
 		err = add("things", "t1")
 		wantViolation(t, connectViolations(t, err), "recipients")
+		_, err = call(t, h.objects().AddSubscriptions, &harkv1.AddSubscriptionsRequest{Environment: env, Collection: "things", Id: "t1", Recipients: []string{"bad-1"}, Properties: bigStruct(t, 5<<10)})
+		wantCode(t, err, connect.CodeInvalidArgument)
+		wantViolation(t, connectViolations(t, err), "properties")
 		many := make([]string, 1001)
 		for i := range many {
 			many[i] = "bad-1"
