@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/harkhq/hark/engine"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
@@ -85,5 +87,30 @@ func TestSubscriptionsPastOnePage(t *testing.T) {
 		if err != nil || len(res.GetSubscriptions()) != 0 {
 			t.Fatalf("%s's subscriptions after the object's deletion = %v, %v; want none", u, res, err)
 		}
+	}
+}
+
+// TestTenantPatchFromTraits checks how group traits and inline tenants map
+// to a tenant: name and settings by name and type, the rest properties.
+func TestTenantPatchFromTraits(t *testing.T) {
+	t.Parallel()
+	traits, err := structpb.NewStruct(map[string]any{
+		"name": "Acme", "plan": "pro", "settings": map[string]any{"branding": map[string]any{"primary_color": "#f00"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := engine.TenantPatchFromTraits(traits)
+	if p.Name == nil || *p.Name != "Acme" || p.Settings.GetFields()["branding"] == nil ||
+		len(p.Properties.GetFields()) != 1 || p.Properties.GetFields()["plan"].GetStringValue() != "pro" {
+		t.Fatalf("patch = name %v, settings %v, properties %v", p.Name, p.Settings, p.Properties)
+	}
+	odd, err := structpb.NewStruct(map[string]any{"name": 42, "settings": "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = engine.TenantPatchFromTraits(odd)
+	if p.Name != nil || p.Settings != nil || len(p.Properties.GetFields()) != 2 {
+		t.Fatalf("a number name and a string settings: patch = name %v, settings %v, properties %v", p.Name, p.Settings, p.Properties)
 	}
 }
