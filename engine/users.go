@@ -179,17 +179,57 @@ func (e *Engine) ListUsers(ctx context.Context, req *harkv1.ListUsersRequest) (*
 	return resp, err
 }
 
-// DeleteUser deletes a user.
+// DeleteUser deletes a user with their subscriptions and audience
+// memberships. As DeleteObject, a user with more of them than
+// linksPerCommit loses them a batch per commit first, and goes with the
+// last batch.
 func (e *Engine) DeleteUser(ctx context.Context, env, id string) error {
-	return e.store.Update(ctx, func(tx Tx) error {
+	return e.updateInBatches(ctx, func(tx Tx) (bool, error) {
 		if _, err := tx.Environment(env); err != nil {
-			return err
+			return false, err
 		}
 		if _, err := tx.User(env, id); err != nil {
-			return err
+			return false, err
 		}
-		return tx.DeleteUser(env, id)
+		subs, err := tx.RecipientSubscriptions(env, id, "", linksPerCommit+1)
+		if err != nil {
+			return false, err
+		}
+		ms, err := tx.UserAudienceMemberships(env, id, "", linksPerCommit+1)
+		if err != nil {
+			return false, err
+		}
+		if len(subs) <= linksPerCommit && len(ms) <= linksPerCommit {
+			return true, e.deleteUser(tx, env, id)
+		}
+		for _, s := range subs[:min(len(subs), linksPerCommit)] {
+			if err := tx.DeleteSubscription(env, s.GetCollection(), s.GetObjectId(), id); err != nil {
+				return false, err
+			}
+		}
+		for _, m := range ms[:min(len(ms), linksPerCommit)] {
+			if err := tx.DeleteAudienceMember(env, m.GetAudienceKey(), id, m.GetTenant()); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
 	})
+}
+
+// deleteUser deletes a user inside tx, and in the same commit their
+// subscriptions and audience memberships (Segment's delete call asks for
+// the user to be forgotten). A missing user is a *NotFoundError.
+func (e *Engine) deleteUser(tx Tx, env, id string) error {
+	if _, err := tx.User(env, id); err != nil {
+		return err
+	}
+	if err := e.deleteRecipientSubscriptions(tx, env, id); err != nil {
+		return err
+	}
+	if err := e.deleteUserMemberships(tx, env, id); err != nil {
+		return err
+	}
+	return tx.DeleteUser(env, id)
 }
 
 // idempotencyKey returns an event's key when it is valid — a JSON string of

@@ -201,7 +201,7 @@ func usersDelete(g *globalOptions) *cobra.Command {
 	var env string
 	cmd := &cobra.Command{
 		Use:   "delete ID --env ENV",
-		Short: "Delete a user",
+		Short: "Delete a user with their subscriptions and audience memberships",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.run(cmd, func(ctx context.Context, a *api) error {

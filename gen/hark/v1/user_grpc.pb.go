@@ -39,7 +39,8 @@ type UserServiceClient interface {
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
 	// ListUsers lists an environment's users ordered by id.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
-	// DeleteUser deletes a user.
+	// DeleteUser deletes a user, with their object subscriptions and audience
+	// memberships.
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
 }
 
@@ -105,7 +106,8 @@ type UserServiceServer interface {
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
 	// ListUsers lists an environment's users ordered by id.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
-	// DeleteUser deletes a user.
+	// DeleteUser deletes a user, with their object subscriptions and audience
+	// memberships.
 	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
