@@ -47,10 +47,15 @@ type outcome struct {
 
 	// As the mapping yielded them (for TestTrigger).
 	rawRecipients, rawActor, rawTenant, rawData any
+	// values are an action mapping's values by field (for TestTrigger),
+	// params what the action read from them (see fieldAction).
+	values map[string]any
+	params any
 
 	recipients      []string
 	skipped         []*harkv1.SkippedRecipient
 	inline          map[string]userPatch // inline user objects to identify first
+	objects         []objectRef          // object recipients, fanned out to their subscribers
 	actor, tenant   string
 	data            *structpb.Struct
 	cancellationKey string
@@ -80,7 +85,7 @@ func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
 
 // mapEvent runs the part of a trigger that needs only the event — the
 // trigger's status, the condition and the mapping — so the ingest path can
-// run it on all cores before the commit. finish completes it.
+// run it on all cores before the commit. The action's apply completes it.
 func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outcome {
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
 		return triggerInactive
@@ -97,6 +102,11 @@ func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outco
 		}
 	}
 	o.conditionPassed = true
+	return ct.act.mapEvent(ct, ev, env, o)
+}
+
+// mapRun evaluates a workflows_trigger's mapping into o.
+func mapRun(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env, o *outcome) *outcome {
 	eval := func(p *rules.Program, def any) (any, error) {
 		if p == nil {
 			return def, nil
@@ -169,7 +179,7 @@ func nilIfEmpty(s string) any {
 // outcome; it returns what is wrong as a *MappingError.
 func (o *outcome) readMapping(cancel any) error {
 	var msg string
-	if o.recipients, o.inline, msg = readRecipients(o.rawRecipients); msg != "" {
+	if o.recipients, o.inline, o.objects, msg = readRecipients(o.rawRecipients); msg != "" {
 		return &MappingError{Field: "recipients", Message: msg}
 	}
 	actor, inline, msg := readUser(o.rawActor, "actor")
@@ -250,8 +260,11 @@ func typeName(v any) string {
 }
 
 // readRecipients reads a recipients value: a user id, an inline user object,
-// or a list of these. Ids come out once each, in order.
-func readRecipients(v any) ([]string, map[string]userPatch, string) {
+// an object reference `{"collection", "id"}`, or a list of these (at most
+// MaxRecipients: the cap is on what the mapping names, before objects fan
+// out to their subscribers, as in Knock). Ids and objects come out once
+// each, in order.
+func readRecipients(v any) ([]string, map[string]userPatch, []objectRef, string) {
 	inline := map[string]userPatch{}
 	var items []any
 	switch r := v.(type) {
@@ -262,14 +275,27 @@ func readRecipients(v any) ([]string, map[string]userPatch, string) {
 		items = []any{r}
 	}
 	if len(items) > MaxRecipients {
-		return nil, nil, fmt.Sprintf("%d recipients; at most %d per run", len(items), MaxRecipients)
+		return nil, nil, nil, fmt.Sprintf("%d recipients; at most %d per run", len(items), MaxRecipients)
 	}
 	ids := make([]string, 0, len(items))
 	seen := make(map[string]bool, len(items))
+	var objects []objectRef
 	for i, item := range items {
+		if obj, ok := item.(map[string]any); ok {
+			if _, isObject := obj["collection"]; isObject {
+				ref, msg := readObjectRef(obj, fmt.Sprintf("recipient %d", i))
+				if msg != "" {
+					return nil, nil, nil, msg
+				}
+				if !slices.Contains(objects, ref) {
+					objects = append(objects, ref)
+				}
+				continue
+			}
+		}
 		id, patch, msg := readUser(item, fmt.Sprintf("recipient %d", i))
 		if msg != "" {
-			return nil, nil, msg
+			return nil, nil, nil, msg
 		}
 		if id == "" || seen[id] {
 			continue
@@ -280,7 +306,26 @@ func readRecipients(v any) ([]string, map[string]userPatch, string) {
 			inline[id] = *patch
 		}
 	}
-	return ids, inline, ""
+	return ids, inline, objects, ""
+}
+
+// readObjectRef reads an object recipient `{"collection": …, "id": …}`.
+func readObjectRef(obj map[string]any, what string) (objectRef, string) {
+	c, ok := obj["collection"].(string)
+	if !ok || c == "" {
+		return objectRef{}, fmt.Sprintf("%s: an object recipient needs a string `collection`", what)
+	}
+	var id string
+	switch v := obj["id"].(type) {
+	case string:
+		id = v
+	case int, int64, float64:
+		id = formatNumber(v)
+	}
+	if id == "" {
+		return objectRef{}, fmt.Sprintf("%s: an object recipient needs a string `id`", what)
+	}
+	return objectRef{c, id}, ""
 }
 
 // inlineFields are the user fields an inline user object may set; any other
@@ -420,49 +465,65 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.Eve
 	return tx.AppendRunFeed(run.GetEnvironment(), cursor, run.GetId(), expiresAt)
 }
 
-// runTriggers runs every trigger matching ev, in creation order, and records
-// each outcome as an action. One trigger's error does not stop the others.
+// runTriggers runs every trigger matching ev, in Knock's action order
+// (creation order within one action type), and records each outcome as an
+// action. One trigger's error does not stop the others. def, when not nil,
+// is the event type's default action (identify, group, delete, alias),
+// which runs at its rank, before the triggers of the same rank.
 //
 // mapped holds the outcomes mapEvent computed before the commit, by trigger;
 // a trigger added or changed since is mapped here, in the event's
 // expression environment, which envOf returns.
-func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.Env, mapped map[*compiledTrigger]*outcome) (started bool, err error) {
+func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.Env, mapped map[*compiledTrigger]*outcome, def *defaultAction) (started bool, err error) {
 	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
-	if len(matched) == 0 {
-		return false, nil
+	runDefault := func() error {
+		if def == nil {
+			return nil
+		}
+		a, err := def.run()
+		def = nil
+		if err != nil {
+			return err
+		}
+		ev.Actions = append(ev.Actions, a)
+		return nil
 	}
 	for _, ct := range matched {
+		if def != nil && ct.rank >= def.rank {
+			if err := runDefault(); err != nil {
+				return started, err
+			}
+		}
 		m, ok := mapped[ct]
 		if !ok {
 			m = mapEvent(ct, ev, envOf())
 		}
-		o, err := e.finish(tx, ct, ev, m)
-		if err != nil {
-			return started, err
-		}
 		action := &harkv1.Action{
-			Type:        harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW,
-			Status:      o.status,
-			Reason:      o.reason,
-			TriggerId:   ct.t.GetId(),
-			WorkflowKey: ct.t.GetWorkflowKey(),
+			Type:      ct.act.logType(),
+			Status:    m.status,
+			Reason:    m.reason,
+			TriggerId: ct.t.GetId(),
 		}
-		if o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
-			run, err := e.startRun(tx, ev.GetEnvironment(), ct.t.GetWorkflowKey(), ct.t.GetId(), ev.GetId(), o)
-			var limit *UserLimitError
-			switch {
-			case errors.As(err, &limit):
-				action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, limit.Error()
-			case err != nil:
+		if isWorkflowAction(ct.t.GetActionType()) {
+			action.WorkflowKey = ct.t.GetWorkflowKey()
+		}
+		if m.conditionPassed {
+			s, err := ct.act.apply(e, tx, ct, ev, m, action)
+			if err != nil {
 				return started, err
-			default:
-				action.WorkflowRunId = run.GetId()
-				started = true
 			}
+			started = started || s
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
-	return started, nil
+	return started, runDefault()
+}
+
+// defaultAction is an event type's built-in action (DESIGN §9), run among
+// the triggers at the rank of the action type it is.
+type defaultAction struct {
+	rank int32
+	run  func() (*harkv1.Action, error)
 }
 
 func formatCursor(n uint64) string { return fmt.Sprintf("%016x", n) }
@@ -853,15 +914,23 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 		for k, v := range req.GetHeaders() {
 			headers.Set(k, v)
 		}
-		o, err := e.finish(tx, ct, ev, mapEvent(ct, ev, eventEnv(ev, headers)))
-		if err != nil {
-			return err
+		o := mapEvent(ct, ev, eventEnv(ev, headers))
+		if _, isTrigger := ct.act.(workflowsTrigger); isTrigger {
+			if o, err = e.finish(tx, ct, ev, o); err != nil {
+				return err
+			}
 		}
+		resp.ActionType = t.GetActionType()
 		resp.ConditionResult = o.conditionResult
 		resp.Status, resp.Reason = o.status, o.reason
 		for dst, v := range map[**structpb.Value]any{&resp.Recipients: o.rawRecipients, &resp.Actor: o.rawActor, &resp.Tenant: o.rawTenant, &resp.Data: o.rawData} {
 			if pv, err := structpb.NewValue(v); err == nil {
 				*dst = pv
+			}
+		}
+		if o.values != nil {
+			if s, err := structpb.NewStruct(o.values); err == nil {
+				resp.ActionValues = s
 			}
 		}
 		resp.CancellationKey = o.cancellationKey

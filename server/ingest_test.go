@@ -273,7 +273,6 @@ func TestIngestRejections(t *testing.T) {
 			name, body string
 			want       loggedAs
 		}{
-			{"delete", `{"type":"delete","userId":"u9","messageId":"del-1"}`, loggedAs{"delete", "", "u9"}},
 			{"unknown type", `{"type":"flush","userId":"u9"}`, loggedAs{"flush", "", "u9"}},
 			{"no type", `{"userId":"u9","properties":{"a":1}}`, loggedAs{"", "", "u9"}},
 		}
