@@ -98,6 +98,51 @@ type Tx interface {
 	PutUser(u *harkv1.User) error
 	DeleteUser(env, id string) error
 
+	Tenant(env, id string) (*harkv1.Tenant, error)
+	// Tenants lists an environment's tenants ordered by id.
+	Tenants(env, after string, limit int) ([]*harkv1.Tenant, error)
+	PutTenant(t *harkv1.Tenant) error
+	DeleteTenant(env, id string) error
+
+	Object(env, collection, id string) (*harkv1.Object, error)
+	// Objects lists one collection's objects ordered by id.
+	Objects(env, collection, after string, limit int) ([]*harkv1.Object, error)
+	PutObject(o *harkv1.Object) error
+	// DeleteObject removes the object record only; the engine removes its
+	// subscriptions (deleteObject) in the same transaction.
+	DeleteObject(env, collection, id string) error
+
+	// Subscription returns one recipient's subscription to an object.
+	Subscription(env, collection, objectID, recipient string) (*harkv1.Subscription, error)
+	// PutSubscription stores a subscription under both of its indexes:
+	// object → recipient and recipient → object.
+	PutSubscription(s *harkv1.Subscription) error
+	// DeleteSubscription removes a subscription from both indexes; a
+	// missing one is no error.
+	DeleteSubscription(env, collection, objectID, recipient string) error
+	// Subscriptions lists an object's subscriptions ordered by recipient.
+	Subscriptions(env, collection, objectID, after string, limit int) ([]*harkv1.Subscription, error)
+	// Subscribers lists the recipient ids of an object's subscriptions in
+	// order, without reading the records: the fan-out path.
+	Subscribers(env, collection, objectID, after string, limit int) ([]string, error)
+	// RecipientSubscriptions lists a recipient's subscriptions ordered by
+	// collection, then object id; after is "<collection>\x00<object id>".
+	RecipientSubscriptions(env, recipient, after string, limit int) ([]*harkv1.Subscription, error)
+
+	AudienceMember(env, audience, userID, tenant string) (*harkv1.AudienceMember, error)
+	// PutAudienceMember stores a membership under both of its indexes:
+	// audience → user and user → audience.
+	PutAudienceMember(m *harkv1.AudienceMember) error
+	// DeleteAudienceMember removes a membership from both indexes; a
+	// missing one is no error.
+	DeleteAudienceMember(env, audience, userID, tenant string) error
+	// AudienceMembers lists an audience's members ordered by user id, then
+	// tenant; after is "<user id>\x00<tenant>".
+	AudienceMembers(env, audience, after string, limit int) ([]*harkv1.AudienceMember, error)
+	// UserAudienceMemberships lists a user's memberships ordered by
+	// audience, then tenant; after is "<audience>\x00<tenant>".
+	UserAudienceMemberships(env, userID, after string, limit int) ([]*harkv1.AudienceMember, error)
+
 	// IdempotencyRecord returns the event that first used a key (scoped by
 	// environment, source and event type) and when the record expires. The
 	// store may return a record past its expiry until its TTL removes it;

@@ -179,17 +179,31 @@ func (e *Engine) ListUsers(ctx context.Context, req *harkv1.ListUsersRequest) (*
 	return resp, err
 }
 
-// DeleteUser deletes a user.
+// DeleteUser deletes a user with their subscriptions and audience
+// memberships.
 func (e *Engine) DeleteUser(ctx context.Context, env, id string) error {
 	return e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(env); err != nil {
 			return err
 		}
-		if _, err := tx.User(env, id); err != nil {
-			return err
-		}
-		return tx.DeleteUser(env, id)
+		return e.deleteUser(tx, env, id)
 	})
+}
+
+// deleteUser deletes a user inside tx, and in the same commit their
+// subscriptions and audience memberships (Segment's delete call asks for
+// the user to be forgotten). A missing user is a *NotFoundError.
+func (e *Engine) deleteUser(tx Tx, env, id string) error {
+	if _, err := tx.User(env, id); err != nil {
+		return err
+	}
+	if err := e.deleteRecipientSubscriptions(tx, env, id); err != nil {
+		return err
+	}
+	if err := e.deleteUserMemberships(tx, env, id); err != nil {
+		return err
+	}
+	return tx.DeleteUser(env, id)
 }
 
 // idempotencyKey returns an event's key when it is valid — a JSON string of

@@ -33,6 +33,20 @@
 //	0x1C due delivery     1C | next attempt (8-byte BE Unix ns) | env 00 delivery_id → empty: the dispatcher's queue
 //	0x1D held delivery    1D | env 00 destination_id 00 delivery_id → empty: pending while its destination is
 //	                                                          paused or disabled
+//	0x20 tenant           20 | env 00 tenant_id           → hark.v1.Tenant
+//	0x21 object           21 | env 00 collection 00 object_id → hark.v1.Object
+//	0x22 subscription     22 | env 00 collection 00 object_id 00 recipient → hark.v1.Subscription
+//	                         object → recipients, in recipient order: the fan-out reads keys only
+//	0x23 recipient subs   23 | env 00 recipient 00 collection 00 object_id → empty: recipient → objects,
+//	                                                          so a user's deletion finds their subscriptions
+//	0x24 audience member  24 | env 00 audience 00 user_id 00 tenant → hark.v1.AudienceMember
+//	0x25 user audiences   25 | env 00 user_id 00 audience 00 tenant → empty: user → audiences
+//
+// Both index records of a subscription or membership are written and
+// deleted in one transaction. Tenant, object and audience ids and
+// collections hold no NUL (the engine refuses one); nor do the user ids
+// that are subscribed or members, so every segment of those keys ends at
+// the next separator. (A membership without a tenant ends in a separator.)
 //
 // Event ids are lowercase ULIDs behind a fixed prefix, so byte order is time
 // order: the log is read newest first by iterating 0x10|env in reverse.
