@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"maps"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -199,13 +201,20 @@ var audiencesRemoveMember = &fieldAction{
 
 // resourceAction runs a resource write for an action: a refusal by the
 // resource rules (a *ValidationError) makes the action ERROR with its
-// message; other errors fail the commit.
+// message, a missing resource (the object to delete or subscribe to) makes
+// it SKIPPED; other errors fail the commit.
 func (e *Engine) resourceAction(a *harkv1.Action, write func() error) error {
 	err := write()
-	var ve *ValidationError
+	var (
+		ve *ValidationError
+		nf *NotFoundError
+	)
 	switch {
 	case errors.As(err, &ve):
 		a.Status, a.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, ve.Error()
+		return nil
+	case errors.As(err, &nf):
+		a.Status, a.Reason = harkv1.ActionStatus_ACTION_STATUS_SKIPPED, nf.Error()
 		return nil
 	case err != nil:
 		if msg, ok := actionLimit(err); ok {
@@ -217,3 +226,81 @@ func (e *Engine) resourceAction(a *harkv1.Action, write func() error) error {
 	a.Status = harkv1.ActionStatus_ACTION_STATUS_SUCCESS
 	return nil
 }
+
+// The resource writes of the actions, on the engine's in-transaction
+// resource functions. Inline user objects among subscribers or members are
+// identified first, as Knock's inline identify does ("before completing
+// the action"); a refusal of the action after that leaves them identified.
+
+func (e *Engine) setObjectAction(tx Tx, env string, p objectParams) error {
+	_, err := e.setObject(tx, env, p.ref.collection, p.ref.id, p.props, true)
+	return err
+}
+
+func (e *Engine) deleteObjectAction(tx Tx, env string, ref objectRef) error {
+	return e.deleteObject(tx, env, ref.collection, ref.id)
+}
+
+func (e *Engine) setTenantAction(tx Tx, env, id string, props *structpb.Struct) error {
+	_, err := e.setTenant(tx, env, id, TenantPatchFromTraits(props), true)
+	return err
+}
+
+func (e *Engine) deleteTenantAction(tx Tx, env, id string) error {
+	return e.deleteTenant(tx, env, id)
+}
+
+func (e *Engine) subscribeAction(tx Tx, env string, p subscribeParams) error {
+	if _, err := tx.Object(env, p.ref.collection, p.ref.id); err != nil {
+		return err // before any inline identify: nothing is written
+	}
+	if err := e.identifyInline(tx, env, p.inline); err != nil {
+		return err
+	}
+	_, err := e.subscribe(tx, env, p.ref.collection, p.ref.id, p.recipients, p.props)
+	return err
+}
+
+func (e *Engine) unsubscribeAction(tx Tx, env string, p subscribeParams) error {
+	return e.unsubscribe(tx, env, p.ref.collection, p.ref.id, p.recipients)
+}
+
+func (e *Engine) addMembersAction(tx Tx, env string, p audienceParams) error {
+	if err := e.identifyInline(tx, env, p.inline); err != nil {
+		return err
+	}
+	_, err := e.addAudienceMembers(tx, env, p.key, memberRefs(p))
+	return err
+}
+
+func (e *Engine) removeMembersAction(tx Tx, env string, p audienceParams) error {
+	return e.removeAudienceMembers(tx, env, p.key, memberRefs(p))
+}
+
+func memberRefs(p audienceParams) []*harkv1.AudienceMemberRef {
+	refs := make([]*harkv1.AudienceMemberRef, len(p.users))
+	for i, id := range p.users {
+		refs[i] = &harkv1.AudienceMemberRef{UserId: id, Tenant: p.tenant}
+	}
+	return refs
+}
+
+// identifyInline upserts inline user objects, in id order; each is checked
+// against the limits before any is written.
+func (e *Engine) identifyInline(tx Tx, env string, inline map[string]userPatch) error {
+	merged := make([]*harkv1.User, 0, len(inline))
+	for _, id := range slices.Sorted(maps.Keys(inline)) {
+		u, err := e.mergeUser(tx, env, id, inline[id])
+		if err != nil {
+			return err
+		}
+		merged = append(merged, u)
+	}
+	for _, u := range merged {
+		if err := tx.PutUser(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+

@@ -81,7 +81,7 @@ func (e *Engine) deleteUserAction(tx Tx, env, id string, a *harkv1.Action) error
 		a.Status, a.Reason = harkv1.ActionStatus_ACTION_STATUS_SKIPPED, fmt.Sprintf("user %q not found", id)
 		return nil
 	}
-	if err := e.deleteUserTx(tx, env, id); err != nil {
+	if err := e.deleteUser(tx, env, id); err != nil {
 		return err
 	}
 	a.Status = harkv1.ActionStatus_ACTION_STATUS_SUCCESS

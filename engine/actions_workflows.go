@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/harkhq/hark/engine/delivery"
@@ -49,8 +50,13 @@ func (workflowsTrigger) apply(e *Engine, tx Tx, ct *compiledTrigger, ev *harkv1.
 		return false, nil
 	}
 	run, err := e.startRun(tx, ev.GetEnvironment(), ct.t.GetWorkflowKey(), ct.t.GetId(), ev.GetId(), o)
+	var ve *ValidationError
 	if msg, ok := actionLimit(err); ok {
 		a.Status, a.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, msg
+		return false, nil
+	}
+	if errors.As(err, &ve) {
+		a.Status, a.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.tenant: "+ve.Error()
 		return false, nil
 	}
 	if err != nil {

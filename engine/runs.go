@@ -23,8 +23,13 @@ import (
 )
 
 const (
-	// MaxRecipients bounds the recipients of one run, as Knock does.
+	// MaxRecipients bounds the recipients one mapping or API call names, as
+	// Knock does.
 	MaxRecipients = 1000
+	// MaxFanOut bounds the subscribers that object recipients add to one
+	// run: a run's recipients are stored in its record, which must fit one
+	// store commit with the rest of the batch.
+	MaxFanOut = 10000
 	// DefaultRunRetention is how long runs are kept.
 	DefaultRunRetention = 30 * 24 * time.Hour
 	// apiIdempotencyWindow is how long an Idempotency-Key of TriggerWorkflow
@@ -56,6 +61,7 @@ type outcome struct {
 	skipped         []*harkv1.SkippedRecipient
 	inline          map[string]userPatch // inline user objects to identify first
 	objects         []objectRef          // object recipients, fanned out to their subscribers
+	inlineTenant    *structpb.Struct     // an inline tenant's properties, set before the run
 	actor, tenant   string
 	data            *structpb.Struct
 	cancellationKey string
@@ -200,6 +206,21 @@ func (o *outcome) readMapping(cancel any) error {
 			return &MappingError{Field: "tenant", Message: "a tenant object needs a string `id`"}
 		}
 		o.tenant = id
+		if len(t) > 1 {
+			// An inline tenant (Knock's inline identify of a tenant): its
+			// other keys are set on the tenant before the run.
+			props := make(map[string]any, len(t)-1)
+			for k, v := range t {
+				if k != "id" {
+					props[k] = v
+				}
+			}
+			s, err := structpb.NewStruct(props)
+			if err != nil {
+				return &MappingError{Field: "tenant", Message: err.Error()}
+			}
+			o.inlineTenant = s
+		}
 	default:
 		return &MappingError{Field: "tenant", Message: fmt.Sprintf("must be a tenant id or an object with `id`, not %s", typeName(t))}
 	}
@@ -347,7 +368,7 @@ func readUser(v any, what string) (string, *userPatch, string) {
 		return u, nil, ""
 	case map[string]any:
 		if _, ok := u["collection"]; ok {
-			return "", nil, fmt.Sprintf("%s: object recipients (with `collection`) are not supported yet; map to user ids or user objects", what)
+			return "", nil, fmt.Sprintf("%s: must be a user id or a user object, not an object reference (with `collection`)", what)
 		}
 		id, ok := u["id"].(string)
 		if !ok || id == "" {
@@ -382,10 +403,15 @@ func readUser(v any, what string) (string, *userPatch, string) {
 }
 
 // resolveRecipients leaves out ids that are not identified users of the
-// environment (inline objects will be), and skips the run when none remain.
+// environment (inline objects will be), adds the subscribers of object
+// recipients (at most MaxFanOut in all: past that the outcome is an ERROR,
+// read from keys alone, so a huge object never stalls the commit), and
+// skips the run when no recipient remains.
 func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, error) {
 	resolved := o.recipients[:0:0]
+	seen := make(map[string]bool, len(o.recipients))
 	for _, id := range o.recipients {
+		seen[id] = true
 		if _, inline := o.inline[id]; inline {
 			resolved = append(resolved, id)
 			continue
@@ -400,6 +426,26 @@ func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, err
 			o.skipped = append(o.skipped, &harkv1.SkippedRecipient{Id: id, Reason: "not identified"})
 		}
 	}
+	fanned := 0
+	for _, ref := range o.objects {
+		subs, truncated, err := e.subscribers(tx, env, ref.collection, ref.id, MaxFanOut-fanned)
+		switch {
+		case isNotFound(err):
+			o.skipped = append(o.skipped, &harkv1.SkippedRecipient{Id: ref.collection + "/" + ref.id, Reason: "object not found"})
+			continue
+		case err != nil:
+			return nil, err
+		case truncated:
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.recipients: the objects' subscribers are more than %d (at %s/%s); at most %d per run", MaxFanOut, ref.collection, ref.id, MaxFanOut), nil
+		}
+		fanned += len(subs)
+		for _, id := range subs {
+			if !seen[id] {
+				seen[id] = true
+				resolved = append(resolved, id)
+			}
+		}
+	}
 	o.recipients = resolved
 	if len(resolved) == 0 {
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "no identified recipients"), nil
@@ -407,9 +453,10 @@ func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, err
 	return o, nil
 }
 
-// startRun identifies the inline users and stores a run with its feed entry,
-// inside tx. An inline user past the limits fails it with a
-// *UserLimitError before anything is written.
+// startRun identifies the inline users, sets an inline tenant and stores a
+// run with its feed entry, inside tx. An inline user past the limits fails
+// it with a *UserLimitError, a tenant the resource rules refuse with a
+// *ValidationError, before anything is written.
 func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *outcome) (*harkv1.WorkflowRun, error) {
 	merged := make([]*harkv1.User, 0, len(o.inline))
 	for _, id := range slices.Sorted(maps.Keys(o.inline)) {
@@ -418,6 +465,13 @@ func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *ou
 			return nil, err
 		}
 		merged = append(merged, u)
+	}
+	if o.inlineTenant != nil {
+		// Set after the users are checked and before they are written, so
+		// a refusal of either writes nothing.
+		if _, err := e.setTenant(tx, env, o.tenant, TenantPatchFromTraits(o.inlineTenant), true); err != nil {
+			return nil, err
+		}
 	}
 	for _, u := range merged {
 		if err := tx.PutUser(u); err != nil {
@@ -720,7 +774,7 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 		}
 		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: me.Field, Description: me.Message}}}
 	}
-	if len(o.recipients) == 0 {
+	if len(o.recipients) == 0 && len(o.objects) == 0 {
 		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "at least one recipient is required"}}}
 	}
 
@@ -757,6 +811,9 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 		res, err := e.resolveRecipients(tx, req.GetEnvironment(), &attempt)
 		if err != nil {
 			return err
+		}
+		if res.status == harkv1.ActionStatus_ACTION_STATUS_ERROR {
+			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: res.reason}}}
 		}
 		if res.status != harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
 			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "no recipient is an identified user; identify them first or pass user objects"}}}
