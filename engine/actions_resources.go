@@ -303,4 +303,3 @@ func (e *Engine) identifyInline(tx Tx, env string, inline map[string]userPatch) 
 	}
 	return nil
 }
-
