@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/harkhq/hark/engine/delivery"
 	"github.com/harkhq/hark/engine/rules"
@@ -27,14 +29,23 @@ func checkWorkflowAction(t *harkv1.Trigger, v *validation) {
 	}
 }
 
-// workflowsTrigger starts a run of the trigger's workflow (DESIGN §4).
+// workflowsTrigger starts a run of the trigger's workflow (DESIGN §4). Its
+// frequency, as Knock's "trigger frequency", is every time (the default) or
+// once per recipient, optionally per tenant: a recipient the trigger
+// already started a run for is a skipped recipient with the reason, for as
+// long as the trigger exists (changing the frequency keeps the record).
 type workflowsTrigger struct{}
 
 func (workflowsTrigger) logType() harkv1.ActionType {
 	return harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW
 }
 
-func (workflowsTrigger) check(t *harkv1.Trigger, v *validation) { checkWorkflowAction(t, v) }
+func (workflowsTrigger) check(t *harkv1.Trigger, v *validation) {
+	checkWorkflowAction(t, v)
+	if _, ok := harkv1.TriggerFrequency_name[int32(t.GetFrequency())]; !ok {
+		v.add("frequency", "unknown frequency %d", t.GetFrequency())
+	}
+}
 
 func (workflowsTrigger) mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env, o *outcome) *outcome {
 	return mapRun(ct, ev, env, o)
@@ -48,6 +59,16 @@ func (workflowsTrigger) apply(e *Engine, tx Tx, ct *compiledTrigger, ev *harkv1.
 	a.Status, a.Reason = o.status, o.reason
 	if o.status != harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
 		return false, nil
+	}
+	once, tenant := onceKey(ct.t, o)
+	if once {
+		if o, err = skipFired(tx, ct.t, tenant, o); err != nil {
+			return false, err
+		}
+		if o.status != harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
+			a.Status, a.Reason = o.status, o.reason
+			return false, nil
+		}
 	}
 	run, err := e.startRun(tx, ev.GetEnvironment(), ct.t.GetWorkflowKey(), ct.t.GetId(), ev.GetId(), o)
 	var ve *ValidationError
@@ -63,7 +84,58 @@ func (workflowsTrigger) apply(e *Engine, tx Tx, ct *compiledTrigger, ev *harkv1.
 		return false, err
 	}
 	a.WorkflowRunId = run.GetId()
+	if once {
+		for _, r := range run.GetRecipients() {
+			if err := tx.PutTriggerFired(run.GetEnvironment(), ct.t.GetId(), tenant, r, run.GetId()); err != nil {
+				return false, err
+			}
+		}
+	}
 	return true, nil
+}
+
+// onceKey says whether a trigger fires once per recipient, and the tenant
+// its firings are counted under ("" unless once per recipient per tenant).
+func onceKey(t *harkv1.Trigger, o *outcome) (bool, string) {
+	switch t.GetFrequency() {
+	case harkv1.TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT:
+		return true, ""
+	case harkv1.TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT:
+		return true, o.tenant
+	}
+	return false, ""
+}
+
+// skipFired moves the recipients the trigger already fired for (under the
+// tenant) to the skipped ones, as Knock's "once per recipient" frequency
+// does; with none left the outcome is SKIPPED. It returns a copy: o may be
+// retried with the commit.
+func skipFired(tx Tx, t *harkv1.Trigger, tenant string, o *outcome) (*outcome, error) {
+	out := *o
+	out.recipients, out.skipped = nil, slices.Clone(o.skipped)
+	reason := "already triggered for this recipient (frequency: once per recipient)"
+	if t.GetFrequency() == harkv1.TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT {
+		reason = "already triggered for this recipient and tenant (frequency: once per recipient per tenant)"
+	}
+	for _, r := range o.recipients {
+		fired, err := exists(tx.TriggerFired(t.GetEnvironment(), t.GetId(), tenant, r))
+		if err != nil {
+			return nil, err
+		}
+		if fired {
+			out.skipped = append(out.skipped, &harkv1.SkippedRecipient{Id: r, Reason: reason})
+		} else {
+			out.recipients = append(out.recipients, r)
+		}
+	}
+	if len(out.recipients) == 0 {
+		return out.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "every recipient was already triggered (frequency: %s)", frequencyName(t.GetFrequency())), nil
+	}
+	return &out, nil
+}
+
+func frequencyName(f harkv1.TriggerFrequency) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(f.String(), "TRIGGER_FREQUENCY_")), "_", " ")
 }
 
 // workflowsCancel cancels the active runs of the trigger's workflow with

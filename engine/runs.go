@@ -976,6 +976,11 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 			if o, err = e.finish(tx, ct, ev, o); err != nil {
 				return err
 			}
+			if once, tenant := onceKey(t, o); once && o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS && t.GetId() != "" {
+				if o, err = skipFired(tx, t, tenant, o); err != nil {
+					return err
+				}
+			}
 		}
 		resp.ActionType = t.GetActionType()
 		resp.ConditionResult = o.conditionResult
