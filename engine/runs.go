@@ -200,8 +200,14 @@ func (o *outcome) readMapping(cancel any) error {
 	case nil:
 	case string:
 		o.tenant = t
+	case int, int64, float64:
+		// Ids such as properties.account.id are often numbers.
+		o.tenant = formatNumber(t)
 	case map[string]any:
 		id, ok := t["id"].(string)
+		if n, isNumber := t["id"].(float64); isNumber {
+			id, ok = formatNumber(n), true
+		}
 		if !ok || id == "" {
 			return &MappingError{Field: "tenant", Message: "a tenant object needs a string `id`"}
 		}
