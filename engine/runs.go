@@ -96,18 +96,19 @@ func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outco
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
 		return triggerInactive
 	}
-	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
-	o.conditionResult = true
 	if ct.condition != nil {
 		ok, err := ct.condition.EvalBool(env)
 		if err != nil {
+			o := &outcome{conditionResult: true}
 			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "condition: %v", err)
 		}
 		if !ok {
 			return conditionFalse // most outcomes: one shared, not one per trigger and event
 		}
 	}
-	o.conditionPassed = true
+	// Allocated only once the condition held: most triggers of an event
+	// end at a false condition.
+	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS, conditionResult: true, conditionPassed: true}
 	return ct.act.mapEvent(ct, ev, env, o)
 }
 
@@ -536,23 +537,12 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.Eve
 // expression environment, which envOf returns.
 func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.Env, mapped map[*compiledTrigger]*outcome, def *defaultAction) (started bool, err error) {
 	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
-	runDefault := func() error {
-		if def == nil {
-			return nil
-		}
-		a, err := def.run()
-		def = nil
-		if err != nil {
-			return err
-		}
-		ev.Actions = append(ev.Actions, a)
-		return nil
-	}
 	for _, ct := range matched {
 		if def != nil && ct.rank >= def.rank {
-			if err := runDefault(); err != nil {
+			if err := def.runOn(ev); err != nil {
 				return started, err
 			}
+			def = nil
 		}
 		m, ok := mapped[ct]
 		if !ok {
@@ -576,7 +566,10 @@ func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.E
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
-	return started, runDefault()
+	if def != nil {
+		return started, def.runOn(ev)
+	}
+	return started, nil
 }
 
 // defaultAction is an event type's built-in action (DESIGN §9), run among
@@ -584,6 +577,16 @@ func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.E
 type defaultAction struct {
 	rank int32
 	run  func() (*harkv1.Action, error)
+}
+
+// runOn runs the default action and records it on ev.
+func (d *defaultAction) runOn(ev *harkv1.SourceEvent) error {
+	a, err := d.run()
+	if err != nil {
+		return err
+	}
+	ev.Actions = append(ev.Actions, a)
+	return nil
 }
 
 func formatCursor(n uint64) string { return fmt.Sprintf("%016x", n) }
