@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
@@ -446,5 +450,62 @@ func TestActionsTestTrigger(t *testing.T) {
 	res = decode(t, f.h.rest(t, http.MethodPost, "/v1/environments/development/triggers:test", body), &harkv1.TestTriggerResponse{})
 	if res.GetStatus() != trgError || res.GetReason() != "actionMapping.id: must be a string, not a boolean" {
 		t.Errorf("TestTrigger of a wrong shape = %v, want the ERROR naming actionMapping.id", res)
+	}
+}
+
+// Action triggers over Connect and gRPC: created over Connect, dry-run over
+// gRPC, and an inline tenant object in a workflow trigger is set before
+// its run.
+func TestActionsOverConnectAndGRPC(t *testing.T) {
+	t.Parallel()
+	f := trgStart(t)
+	ctx := context.Background()
+	created, err := f.triggerClient().CreateTrigger(ctx, connect.NewRequest(&harkv1.CreateTriggerRequest{
+		Environment: "development", SourceId: f.src.GetId(), Event: "Joined Team",
+		ActionType:    harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER,
+		ActionMapping: &harkv1.ActionMapping{AudienceKey: `"team-" + properties.team`, Tenant: `properties.account`},
+	}))
+	if err != nil {
+		t.Fatalf("CreateTrigger over Connect: %v", err)
+	}
+	tr := created.Msg.GetTrigger()
+	if tr.GetActionType() != harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER || tr.GetActionMapping().GetTenant() != "properties.account" {
+		t.Fatalf("created %v", tr)
+	}
+	event, err := structpb.NewStruct(map[string]any{"type": "track", "event": "Joined Team", "userId": "u2", "properties": map[string]any{"team": "red", "account": "acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := harkv1.NewTriggerServiceClient(f.h.grpcConn(t)).TestTrigger(grpcCtx(t, f.h.admin()),
+		&harkv1.TestTriggerRequest{Environment: "development", TriggerId: tr.GetId(), Event: event})
+	if err != nil {
+		t.Fatalf("TestTrigger over gRPC: %v", err)
+	}
+	vals := res.GetActionValues().GetFields()
+	if res.GetStatus() != trgSuccess || vals["audienceKey"].GetStringValue() != "team-red" || vals["users"].GetStringValue() != "u2" || vals["tenant"].GetStringValue() != "acme" {
+		t.Fatalf("TestTrigger = %v, want team-red, u2 (the default userId), acme", res)
+	}
+
+	evID := f.track(t, "development", "Joined Team", "u2", map[string]any{"team": "red", "account": "acme"})
+	a := f.event(t, "development", evID).GetActions()
+	if len(a) != 1 || a[0].GetType() != harkv1.ActionType_ACTION_TYPE_ADD_AUDIENCE_MEMBER || a[0].GetStatus() != trgSuccess || a[0].GetAudienceKey() != "team-red" {
+		t.Fatalf("actions = %v, want ADD_AUDIENCE_MEMBER team-red", a)
+	}
+	members := decodeMap(t, f.get(t, "/v1/environments/development/audiences/team-red/members", http.StatusOK))
+	if got := trgJSON(t, members["members"]); !strings.Contains(got, `"userId":"u2"`) || !strings.Contains(got, `"tenant":"acme"`) {
+		t.Errorf("members = %s, want u2 in acme", got)
+	}
+
+	inline := f.createTrigger(t, "development", map[string]any{"event": "Upgraded", "mapping": map[string]any{
+		"recipients": `"u2"`, "tenant": `{"id": properties.account, "name": "Acme", "tier": 2}`,
+	}})
+	a2 := f.action(t, "development", f.track(t, "development", "Upgraded", "u2", map[string]any{"account": "acme"}), inline.GetId())
+	trgWantAction(t, a2, trgSuccess, "")
+	if run := f.run(t, "development", a2.GetWorkflowRunId()); run.GetTenant() != "acme" {
+		t.Errorf("run tenant = %q, want acme", run.GetTenant())
+	}
+	ten := decode(t, f.get(t, "/v1/environments/development/tenants/acme", http.StatusOK), &harkv1.Tenant{})
+	if ten.GetName() != "Acme" || ten.GetProperties().GetFields()["tier"].GetNumberValue() != 2 {
+		t.Errorf("tenant = %v, want the inline tenant set", ten)
 	}
 }
