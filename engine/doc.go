@@ -1,6 +1,7 @@
 // Package engine is hark's core: the resources users manage (environments,
-// sources, workflows, triggers, users) and, in later stages, the pipeline
-// that turns received events into workflow runs.
+// sources, workflows, triggers, users; tenants, objects with their
+// subscriptions and audiences, whose rules resources.go states) and the
+// pipeline that turns received events into workflow runs.
 //
 // The engine speaks in the generated hark.v1 message types, which are the
 // one definition of each resource; the server's handlers only convert

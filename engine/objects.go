@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
@@ -77,7 +78,9 @@ func (e *Engine) subscribe(tx Tx, env, collection, objectID string, recipients [
 	var v validation
 	checkObjectRef(&v, collection, objectID)
 	checkBatch(&v, "recipients", len(recipients))
-	e.checkProperties(&v, "properties", props)
+	if n := proto.Size(props); n > maxSubscriptionBytes {
+		v.add("properties", "takes %d bytes; at most %d", n, maxSubscriptionBytes)
+	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -245,14 +248,53 @@ func (e *Engine) ListObjects(ctx context.Context, req *harkv1.ListObjectsRequest
 	return resp, err
 }
 
-// DeleteObject deletes an object and its subscriptions.
+// DeleteObject deletes an object and its subscriptions. The subscriptions
+// of an object with more subscribers than linksPerCommit go a batch per
+// commit first, and the object with the last batch, so no delete is too
+// large for one commit: a crash between them leaves the object with fewer
+// subscribers, and deleting it again finishes.
 func (e *Engine) DeleteObject(ctx context.Context, env, collection, id string) error {
-	return e.store.Update(ctx, func(tx Tx) error {
+	return e.updateInBatches(ctx, func(tx Tx) (bool, error) {
 		if _, err := tx.Environment(env); err != nil {
+			return false, err
+		}
+		if _, err := tx.Object(env, collection, id); err != nil {
+			return false, err
+		}
+		subs, err := tx.Subscribers(env, collection, id, "", linksPerCommit+1)
+		if err != nil {
+			return false, err
+		}
+		if len(subs) <= linksPerCommit {
+			return true, e.deleteObject(tx, env, collection, id)
+		}
+		for _, r := range subs[:linksPerCommit] {
+			if err := tx.DeleteSubscription(env, collection, id, r); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
+}
+
+// linksPerCommit is how many subscriptions or memberships one commit of a
+// public delete removes at most: two keys each, far below what Badger
+// takes in one transaction (about 20,000 such pairs with hark's sizes).
+const linksPerCommit = MaxPageSize
+
+// updateInBatches runs step in a commit of its own, again and again, until
+// it reports it is done or fails.
+func (e *Engine) updateInBatches(ctx context.Context, step func(Tx) (done bool, err error)) error {
+	for {
+		var done bool
+		err := e.store.Update(ctx, func(tx Tx) (err error) {
+			done, err = step(tx)
+			return err
+		})
+		if err != nil || done {
 			return err
 		}
-		return e.deleteObject(tx, env, collection, id)
-	})
+	}
 }
 
 // AddSubscriptions subscribes users to an object.

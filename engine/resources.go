@@ -22,7 +22,8 @@ import (
 //     its own collections such as `$users`). Audience keys are the same
 //     with `.` allowed too.
 //   - Properties (and a tenant's settings) are bounded as a user's are
-//     (Config.MaxUserProperties, MaxUserBytes).
+//     (Config.MaxUserProperties, MaxUserBytes); a subscription's to
+//     maxSubscriptionBytes.
 //   - Subscribers and audience members are identified users of the same
 //     environment, as Knock requires ("a previously identified user"):
 //     naming one that is not is a field violation and nothing is written.
@@ -43,6 +44,12 @@ const maxResourceIDLen = 255
 // maxBatch bounds the recipients or members one call names: the same
 // 1,000 as a trigger's recipients, and a commit Badger takes at once.
 const maxBatch = 1000
+
+// maxSubscriptionBytes bounds the encoded properties of one subscription:
+// they describe the link (a role, a threshold), not a profile, and one
+// call stores them once per recipient, so 4 KiB keeps a 1,000-recipient
+// call at 4 MiB of writes.
+const maxSubscriptionBytes = 4 << 10
 
 // collectionPattern is the form of a collection name; audienceKeyPattern
 // that of an audience key. Both appear in URL paths and store keys.

@@ -17,15 +17,26 @@ type TenantPatch struct {
 	Settings   *structpb.Struct
 }
 
-// TenantPatchFromTraits maps Segment group traits to a tenant patch: a
-// string `name` trait is the tenant's name, every other trait a property
-// (as identify maps user traits).
+// TenantPatchFromTraits maps Segment group traits, or the fields of a
+// Knock inline tenant, to a tenant patch: a string `name` is the tenant's
+// name, an object `settings` its settings (Knock's inline tenants carry
+// them so), every other key a property (as identify maps user traits). A
+// `name` or `settings` of another type stays a property of that name
+// rather than being dropped.
 func TenantPatchFromTraits(traits *structpb.Struct) TenantPatch {
 	p := TenantPatch{Properties: &structpb.Struct{Fields: map[string]*structpb.Value{}}}
 	for k, v := range traits.GetFields() {
-		if s, ok := v.GetKind().(*structpb.Value_StringValue); ok && k == "name" {
-			p.Name = &s.StringValue
-			continue
+		switch kind := v.GetKind().(type) {
+		case *structpb.Value_StringValue:
+			if k == "name" {
+				p.Name = &kind.StringValue
+				continue
+			}
+		case *structpb.Value_StructValue:
+			if k == "settings" {
+				p.Settings = kind.StructValue
+				continue
+			}
 		}
 		p.Properties.Fields[k] = v
 	}

@@ -180,13 +180,39 @@ func (e *Engine) ListUsers(ctx context.Context, req *harkv1.ListUsersRequest) (*
 }
 
 // DeleteUser deletes a user with their subscriptions and audience
-// memberships.
+// memberships. As DeleteObject, a user with more of them than
+// linksPerCommit loses them a batch per commit first, and goes with the
+// last batch.
 func (e *Engine) DeleteUser(ctx context.Context, env, id string) error {
-	return e.store.Update(ctx, func(tx Tx) error {
+	return e.updateInBatches(ctx, func(tx Tx) (bool, error) {
 		if _, err := tx.Environment(env); err != nil {
-			return err
+			return false, err
 		}
-		return e.deleteUser(tx, env, id)
+		if _, err := tx.User(env, id); err != nil {
+			return false, err
+		}
+		subs, err := tx.RecipientSubscriptions(env, id, "", linksPerCommit+1)
+		if err != nil {
+			return false, err
+		}
+		ms, err := tx.UserAudienceMemberships(env, id, "", linksPerCommit+1)
+		if err != nil {
+			return false, err
+		}
+		if len(subs) <= linksPerCommit && len(ms) <= linksPerCommit {
+			return true, e.deleteUser(tx, env, id)
+		}
+		for _, s := range subs[:min(len(subs), linksPerCommit)] {
+			if err := tx.DeleteSubscription(env, s.GetCollection(), s.GetObjectId(), id); err != nil {
+				return false, err
+			}
+		}
+		for _, m := range ms[:min(len(ms), linksPerCommit)] {
+			if err := tx.DeleteAudienceMember(env, m.GetAudienceKey(), id, m.GetTenant()); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
 	})
 }
 

@@ -278,6 +278,18 @@ func (h *harness) users(extra ...connect.ClientOption) harkv1connect.UserService
 	return harkv1connect.NewUserServiceClient(h.http, h.base, h.opts(extra...)...)
 }
 
+func (h *harness) tenants(extra ...connect.ClientOption) harkv1connect.TenantServiceClient {
+	return harkv1connect.NewTenantServiceClient(h.http, h.base, h.opts(extra...)...)
+}
+
+func (h *harness) objects(extra ...connect.ClientOption) harkv1connect.ObjectServiceClient {
+	return harkv1connect.NewObjectServiceClient(h.http, h.base, h.opts(extra...)...)
+}
+
+func (h *harness) audiences(extra ...connect.ClientOption) harkv1connect.AudienceServiceClient {
+	return harkv1connect.NewAudienceServiceClient(h.http, h.base, h.opts(extra...)...)
+}
+
 // createSourceOfType creates a source of a plugin type over REST.
 func (h *harness) createSourceOfType(t *testing.T, name, typ string) *harkv1.Source {
 	t.Helper()

@@ -75,6 +75,9 @@ type api struct {
 	workflows harkv1connect.WorkflowServiceClient
 	triggers  harkv1connect.TriggerServiceClient
 	users     harkv1connect.UserServiceClient
+	tenants   harkv1connect.TenantServiceClient
+	objects   harkv1connect.ObjectServiceClient
+	audiences harkv1connect.AudienceServiceClient
 	runs      harkv1connect.WorkflowRunServiceClient
 
 	destinations harkv1connect.DestinationServiceClient
@@ -100,6 +103,9 @@ func newAPI(base, token string, timeout time.Duration, out io.Writer, asJSON boo
 	a.workflows = harkv1connect.NewWorkflowServiceClient(a.http, a.base, opts)
 	a.triggers = harkv1connect.NewTriggerServiceClient(a.http, a.base, opts)
 	a.users = harkv1connect.NewUserServiceClient(a.http, a.base, opts)
+	a.tenants = harkv1connect.NewTenantServiceClient(a.http, a.base, opts)
+	a.objects = harkv1connect.NewObjectServiceClient(a.http, a.base, opts)
+	a.audiences = harkv1connect.NewAudienceServiceClient(a.http, a.base, opts)
 	a.runs = harkv1connect.NewWorkflowRunServiceClient(a.http, a.base, opts)
 	a.destinations = harkv1connect.NewDestinationServiceClient(a.http, a.base, opts)
 	a.deliveries = harkv1connect.NewDeliveryServiceClient(a.http, a.base, opts)

@@ -71,7 +71,7 @@ Start with:  hark serve --demo`,
 	root.AddCommand(serve, backup, restore, newPluginCommand(), newVersionCommand(g))
 	for _, c := range []*cobra.Command{
 		newEnvCommand(g), newSourcesCommand(g), newEventsCommand(g), newWorkflowsCommand(g),
-		newTriggersCommand(g), newUsersCommand(g), newRunsCommand(g), newSendCommand(g),
+		newTriggersCommand(g), newUsersCommand(g), newTenantsCommand(g), newObjectsCommand(g), newAudiencesCommand(g), newRunsCommand(g), newSendCommand(g),
 		newDestinationsCommand(g), newDeliveriesCommand(g), newListenCommand(),
 	} {
 		c.GroupID = "manage"
