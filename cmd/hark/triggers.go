@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -507,12 +508,27 @@ event of the trigger's source, type and name.`,
 				if len(args) == 1 {
 					req.TriggerId = args[0]
 				} else {
-					if tf.workflow == "" || tf.source == "" {
-						return usageError{fmt.Errorf("give a saved trigger's ID, or an unsaved trigger with at least --workflow and --source"), "see 'hark triggers test --help'"}
+					if tf.source == "" {
+						return usageError{fmt.Errorf("give a saved trigger's ID, or an unsaved trigger with at least --source (and --workflow or --action)"), "see 'hark triggers test --help'"}
+					}
+					actionType, err := tf.actionType()
+					if err != nil {
+						return err
+					}
+					frequency, err := tf.frequencyValue()
+					if err != nil {
+						return err
 					}
 					req.Trigger = &harkv1.Trigger{
 						WorkflowKey: tf.workflow, SourceId: tf.source, EventType: tf.eventType, Event: tf.event,
 						Condition: tf.condition, Mapping: tf.mapping(), Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
+						ActionType: actionType, Frequency: frequency,
+					}
+					if len(tf.actionMapping) > 0 {
+						req.Trigger.ActionMapping = &harkv1.ActionMapping{}
+						if err := tf.applyActionMapping(req.Trigger.ActionMapping); err != nil {
+							return err
+						}
 					}
 				}
 				if eventFile != "" {
@@ -562,6 +578,17 @@ func readEventFile(path string) (*structpb.Struct, error) {
 	return st, nil
 }
 
+// isWorkflowActionType says whether a trigger of that action type starts
+// or cancels runs (and so has recipients, not action values, to show).
+func isWorkflowActionType(t harkv1.TriggerActionType) bool {
+	switch t {
+	case harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED, harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER,
+		harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL:
+		return true
+	}
+	return false
+}
+
 func (a *api) printTest(r *harkv1.TestTriggerResponse) error {
 	skipped := ""
 	for i, s := range r.GetSkippedRecipients() {
@@ -577,6 +604,19 @@ func (a *api) printTest(r *harkv1.TestTriggerResponse) error {
 	event := r.GetSourceEventId()
 	if event == "" {
 		event = "(from --event-file)"
+	}
+	if !isWorkflowActionType(r.GetActionType()) {
+		fs := []field{
+			{"Event", event},
+			{"Action", enumName(r.GetActionType(), actionTypePrefix)},
+			{"Condition", fmt.Sprint(r.GetConditionResult())},
+			{"Result", status},
+		}
+		vals := r.GetActionValues().GetFields()
+		for _, k := range slices.Sorted(maps.Keys(vals)) {
+			fs = append(fs, field{"Mapped " + k, compactJSON(vals[k])})
+		}
+		return fields(a.out, fs...)
 	}
 	return fields(a.out,
 		field{"Event", event},

@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // TestCLITriggersUpdate checks hark triggers update: it changes only the
 // fields whose flags are given — a mapping flag keeps the rest of the
@@ -107,6 +111,14 @@ func TestCLITriggerActions(t *testing.T) {
 	if wf.ActionType != "TRIGGER_ACTION_TYPE_UNSPECIFIED" || wf.Frequency != "TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT" || wf.ActionMapping.ID != "" {
 		t.Fatalf("created %+v, want a workflow trigger once per recipient", wf)
 	}
+
+	eventFile := filepath.Join(t.TempDir(), "event.json")
+	if err := os.WriteFile(eventFile, []byte(`{"type":"track","event":"Project Joined","userId":"u1","properties":{"project":{"id":"p9"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "triggers test of an unsaved action", mustHark(t, env, "triggers", "test", "--env", "development", "--source", src.ID,
+		"--event", "Project Joined", "--action", "objects_subscribe", "--map", `collection="projects"`, "--map", "id=properties.project.id",
+		"--event-file", eventFile), "Action:", "objects_subscribe", "Mapped id:", `"p9"`, "Mapped recipients:", `"u1"`)
 
 	wantContains(t, "an unknown action", wantFail(t, env, "triggers", "create", "--env", "development", "--source", src.ID,
 		"--event", "E", "--action", "objects_explode"), "objects_set")
