@@ -137,6 +137,15 @@ func TestActionsRecipientObjectFansOut(t *testing.T) {
 	if s := run.GetSkippedRecipients(); len(s) != 1 || s[0].GetId() != "projects/gone" || s[0].GetReason() != "object not found" {
 		t.Errorf("skipped = %v, want projects/gone (object not found)", s)
 	}
+
+	// The API trigger fans out the same way; an object alone with no
+	// subscribers leaves no recipient, which the API refuses.
+	apiRun := f.run(t, dev, f.mustTriggerWorkflow(t, dev, "new-comment", `{"recipients":[{"collection":"projects","id":"p1"}]}`))
+	if !slices.Equal(apiRun.GetRecipients(), []string{"u2", "u3"}) {
+		t.Errorf("API run recipients = %q, want p1's subscribers u2, u3", apiRun.GetRecipients())
+	}
+	r := f.triggerWorkflow(t, dev, "new-comment", "", `{"recipients":[{"collection":"projects","id":"empty"}]}`)
+	wantStatus(t, r, http.StatusBadRequest)
 }
 
 // Fan-out past 10,000 subscribers is an ERROR action, not a stall; the
