@@ -124,12 +124,22 @@ func (e *ExpressionError) Error() string {
 // an object. Field is the mapping field in lowerCamelCase ("recipients",
 // "cancellationKey"). A trigger's action becomes ERROR with its message;
 // an API trigger answers InvalidArgument with Field as the violation.
+//
+// In is the trigger field holding the mapping: "mapping" (the default) for
+// the workflow actions' TriggerMapping, "actionMapping" for the others.
 type MappingError struct {
+	In      string
 	Field   string
 	Message string
 }
 
-func (e *MappingError) Error() string { return "mapping." + e.Field + ": " + e.Message }
+func (e *MappingError) Error() string {
+	in := e.In
+	if in == "" {
+		in = "mapping"
+	}
+	return in + "." + e.Field + ": " + e.Message
+}
 
 // UserLimitError is an upsert that would take a user's properties past
 // the limits (Config.MaxUserProperties, MaxUserBytes): the user is left as

@@ -81,7 +81,7 @@ func deliveryErrorReason(k DeliveryErrorKind) string {
 // handledTypes are the event types the pipeline processes; others are logged
 // as skipped so the event log still shows what arrived.
 var handledTypes = map[string]bool{
-	"track": true, "identify": true, "page": true, "screen": true, "group": true, "alias": true,
+	"track": true, "identify": true, "page": true, "screen": true, "group": true, "alias": true, "delete": true,
 }
 
 // ingestRequest is one delivery waiting for the committer.
@@ -830,8 +830,9 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 }
 
 // execute runs one event's effects inside tx and records them on ev: the
-// idempotency check, identify, then the triggers in creation order. It
-// reports whether a workflow run was started.
+// idempotency check, then the event type's default action (identify,
+// group, delete, alias) and the triggers, in Knock's action order. It
+// reports whether a workflow run was started or cancelled.
 func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, raw EventJSON, env rules.Env, mapped map[*compiledTrigger]*outcome, headers http.Header) (bool, error) {
 	if se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
 		duplicate, err := e.checkIdempotency(tx, se, ev)
@@ -842,13 +843,6 @@ func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceE
 	if ev.GetStatus() != harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED {
 		return false, nil
 	}
-	if ev.GetType() == "identify" {
-		action, err := e.identify(tx, se, ev, raw)
-		if err != nil {
-			return false, err
-		}
-		ev.Actions = append(ev.Actions, action)
-	}
 	envOf := func() rules.Env {
 		if env == nil {
 			// A trigger was added since the event was prepared.
@@ -856,7 +850,7 @@ func (e *Engine) execute(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceE
 		}
 		return env
 	}
-	return e.runTriggers(tx, ev, envOf, mapped)
+	return e.runTriggers(tx, ev, envOf, mapped, e.defaultAction(tx, se, ev, raw))
 }
 
 // checkIdempotency marks ev as a duplicate when its key was processed within

@@ -23,8 +23,13 @@ import (
 )
 
 const (
-	// MaxRecipients bounds the recipients of one run, as Knock does.
+	// MaxRecipients bounds the recipients one mapping or API call names, as
+	// Knock does.
 	MaxRecipients = 1000
+	// MaxFanOut bounds the subscribers that object recipients add to one
+	// run: a run's recipients are stored in its record, which must fit one
+	// store commit with the rest of the batch.
+	MaxFanOut = 10000
 	// DefaultRunRetention is how long runs are kept.
 	DefaultRunRetention = 30 * 24 * time.Hour
 	// apiIdempotencyWindow is how long an Idempotency-Key of TriggerWorkflow
@@ -47,10 +52,16 @@ type outcome struct {
 
 	// As the mapping yielded them (for TestTrigger).
 	rawRecipients, rawActor, rawTenant, rawData any
+	// values are an action mapping's values by field (for TestTrigger),
+	// params what the action read from them (see fieldAction).
+	values map[string]any
+	params any
 
 	recipients      []string
 	skipped         []*harkv1.SkippedRecipient
 	inline          map[string]userPatch // inline user objects to identify first
+	objects         []objectRef          // object recipients, fanned out to their subscribers
+	inlineTenant    *structpb.Struct     // an inline tenant's properties, set before the run
 	actor, tenant   string
 	data            *structpb.Struct
 	cancellationKey string
@@ -80,23 +91,29 @@ func eventEnv(ev *harkv1.SourceEvent, headers http.Header) rules.Env {
 
 // mapEvent runs the part of a trigger that needs only the event — the
 // trigger's status, the condition and the mapping — so the ingest path can
-// run it on all cores before the commit. finish completes it.
+// run it on all cores before the commit. The action's apply completes it.
 func mapEvent(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env) *outcome {
 	if ct.t.GetStatus() == harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE {
 		return triggerInactive
 	}
-	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS}
-	o.conditionResult = true
 	if ct.condition != nil {
 		ok, err := ct.condition.EvalBool(env)
 		if err != nil {
+			o := &outcome{conditionResult: true}
 			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "condition: %v", err)
 		}
 		if !ok {
 			return conditionFalse // most outcomes: one shared, not one per trigger and event
 		}
 	}
-	o.conditionPassed = true
+	// Allocated only once the condition held: most triggers of an event
+	// end at a false condition.
+	o := &outcome{status: harkv1.ActionStatus_ACTION_STATUS_SUCCESS, conditionResult: true, conditionPassed: true}
+	return ct.act.mapEvent(ct, ev, env, o)
+}
+
+// mapRun evaluates a workflows_trigger's mapping into o.
+func mapRun(ct *compiledTrigger, ev *harkv1.SourceEvent, env rules.Env, o *outcome) *outcome {
 	eval := func(p *rules.Program, def any) (any, error) {
 		if p == nil {
 			return def, nil
@@ -169,7 +186,7 @@ func nilIfEmpty(s string) any {
 // outcome; it returns what is wrong as a *MappingError.
 func (o *outcome) readMapping(cancel any) error {
 	var msg string
-	if o.recipients, o.inline, msg = readRecipients(o.rawRecipients); msg != "" {
+	if o.recipients, o.inline, o.objects, msg = readRecipients(o.rawRecipients); msg != "" {
 		return &MappingError{Field: "recipients", Message: msg}
 	}
 	actor, inline, msg := readUser(o.rawActor, "actor")
@@ -184,12 +201,33 @@ func (o *outcome) readMapping(cancel any) error {
 	case nil:
 	case string:
 		o.tenant = t
+	case int, int64, float64:
+		// Ids such as properties.account.id are often numbers.
+		o.tenant = formatNumber(t)
 	case map[string]any:
 		id, ok := t["id"].(string)
+		if n, isNumber := t["id"].(float64); isNumber {
+			id, ok = formatNumber(n), true
+		}
 		if !ok || id == "" {
 			return &MappingError{Field: "tenant", Message: "a tenant object needs a string `id`"}
 		}
 		o.tenant = id
+		if len(t) > 1 {
+			// An inline tenant (Knock's inline identify of a tenant): its
+			// other keys are set on the tenant before the run.
+			props := make(map[string]any, len(t)-1)
+			for k, v := range t {
+				if k != "id" {
+					props[k] = v
+				}
+			}
+			s, err := structpb.NewStruct(props)
+			if err != nil {
+				return &MappingError{Field: "tenant", Message: err.Error()}
+			}
+			o.inlineTenant = s
+		}
 	default:
 		return &MappingError{Field: "tenant", Message: fmt.Sprintf("must be a tenant id or an object with `id`, not %s", typeName(t))}
 	}
@@ -250,8 +288,11 @@ func typeName(v any) string {
 }
 
 // readRecipients reads a recipients value: a user id, an inline user object,
-// or a list of these. Ids come out once each, in order.
-func readRecipients(v any) ([]string, map[string]userPatch, string) {
+// an object reference `{"collection", "id"}`, or a list of these (at most
+// MaxRecipients: the cap is on what the mapping names, before objects fan
+// out to their subscribers, as in Knock). Ids and objects come out once
+// each, in order.
+func readRecipients(v any) ([]string, map[string]userPatch, []objectRef, string) {
 	inline := map[string]userPatch{}
 	var items []any
 	switch r := v.(type) {
@@ -262,14 +303,27 @@ func readRecipients(v any) ([]string, map[string]userPatch, string) {
 		items = []any{r}
 	}
 	if len(items) > MaxRecipients {
-		return nil, nil, fmt.Sprintf("%d recipients; at most %d per run", len(items), MaxRecipients)
+		return nil, nil, nil, fmt.Sprintf("%d recipients; at most %d per run", len(items), MaxRecipients)
 	}
 	ids := make([]string, 0, len(items))
 	seen := make(map[string]bool, len(items))
+	var objects []objectRef
 	for i, item := range items {
+		if obj, ok := item.(map[string]any); ok {
+			if _, isObject := obj["collection"]; isObject {
+				ref, msg := readObjectRef(obj, fmt.Sprintf("recipient %d", i))
+				if msg != "" {
+					return nil, nil, nil, msg
+				}
+				if !slices.Contains(objects, ref) {
+					objects = append(objects, ref)
+				}
+				continue
+			}
+		}
 		id, patch, msg := readUser(item, fmt.Sprintf("recipient %d", i))
 		if msg != "" {
-			return nil, nil, msg
+			return nil, nil, nil, msg
 		}
 		if id == "" || seen[id] {
 			continue
@@ -280,7 +334,26 @@ func readRecipients(v any) ([]string, map[string]userPatch, string) {
 			inline[id] = *patch
 		}
 	}
-	return ids, inline, ""
+	return ids, inline, objects, ""
+}
+
+// readObjectRef reads an object recipient `{"collection": …, "id": …}`.
+func readObjectRef(obj map[string]any, what string) (objectRef, string) {
+	c, ok := obj["collection"].(string)
+	if !ok || c == "" {
+		return objectRef{}, fmt.Sprintf("%s: an object recipient needs a string `collection`", what)
+	}
+	var id string
+	switch v := obj["id"].(type) {
+	case string:
+		id = v
+	case int, int64, float64:
+		id = formatNumber(v)
+	}
+	if id == "" {
+		return objectRef{}, fmt.Sprintf("%s: an object recipient needs a string `id`", what)
+	}
+	return objectRef{c, id}, ""
 }
 
 // inlineFields are the user fields an inline user object may set; any other
@@ -302,7 +375,7 @@ func readUser(v any, what string) (string, *userPatch, string) {
 		return u, nil, ""
 	case map[string]any:
 		if _, ok := u["collection"]; ok {
-			return "", nil, fmt.Sprintf("%s: object recipients (with `collection`) are not supported yet; map to user ids or user objects", what)
+			return "", nil, fmt.Sprintf("%s: must be a user id or a user object, not an object reference (with `collection`)", what)
 		}
 		id, ok := u["id"].(string)
 		if !ok || id == "" {
@@ -337,10 +410,15 @@ func readUser(v any, what string) (string, *userPatch, string) {
 }
 
 // resolveRecipients leaves out ids that are not identified users of the
-// environment (inline objects will be), and skips the run when none remain.
+// environment (inline objects will be), adds the subscribers of object
+// recipients (at most MaxFanOut in all: past that the outcome is an ERROR,
+// read from keys alone, so a huge object never stalls the commit), and
+// skips the run when no recipient remains.
 func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, error) {
 	resolved := o.recipients[:0:0]
+	seen := make(map[string]bool, len(o.recipients))
 	for _, id := range o.recipients {
+		seen[id] = true
 		if _, inline := o.inline[id]; inline {
 			resolved = append(resolved, id)
 			continue
@@ -355,6 +433,26 @@ func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, err
 			o.skipped = append(o.skipped, &harkv1.SkippedRecipient{Id: id, Reason: "not identified"})
 		}
 	}
+	fanned := 0
+	for _, ref := range o.objects {
+		subs, truncated, err := e.subscribers(tx, env, ref.collection, ref.id, MaxFanOut-fanned)
+		switch {
+		case isNotFound(err):
+			o.skipped = append(o.skipped, &harkv1.SkippedRecipient{Id: ref.collection + "/" + ref.id, Reason: "object not found"})
+			continue
+		case err != nil:
+			return nil, err
+		case truncated:
+			return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "mapping.recipients: the objects' subscribers are more than %d (at %s/%s); at most %d per run", MaxFanOut, ref.collection, ref.id, MaxFanOut), nil
+		}
+		fanned += len(subs)
+		for _, id := range subs {
+			if !seen[id] {
+				seen[id] = true
+				resolved = append(resolved, id)
+			}
+		}
+	}
 	o.recipients = resolved
 	if len(resolved) == 0 {
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "no identified recipients"), nil
@@ -362,9 +460,10 @@ func (e *Engine) resolveRecipients(tx Tx, env string, o *outcome) (*outcome, err
 	return o, nil
 }
 
-// startRun identifies the inline users and stores a run with its feed entry,
-// inside tx. An inline user past the limits fails it with a
-// *UserLimitError before anything is written.
+// startRun identifies the inline users, sets an inline tenant and stores a
+// run with its feed entry, inside tx. An inline user past the limits fails
+// it with a *UserLimitError, a tenant the resource rules refuse with a
+// *ValidationError, before anything is written.
 func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *outcome) (*harkv1.WorkflowRun, error) {
 	merged := make([]*harkv1.User, 0, len(o.inline))
 	for _, id := range slices.Sorted(maps.Keys(o.inline)) {
@@ -373,6 +472,13 @@ func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *ou
 			return nil, err
 		}
 		merged = append(merged, u)
+	}
+	if o.inlineTenant != nil {
+		// Set after the users are checked and before they are written, so
+		// a refusal of either writes nothing.
+		if _, err := e.setTenant(tx, env, o.tenant, TenantPatchFromTraits(o.inlineTenant), true); err != nil {
+			return nil, err
+		}
 	}
 	for _, u := range merged {
 		if err := tx.PutUser(u); err != nil {
@@ -420,49 +526,67 @@ func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.Eve
 	return tx.AppendRunFeed(run.GetEnvironment(), cursor, run.GetId(), expiresAt)
 }
 
-// runTriggers runs every trigger matching ev, in creation order, and records
-// each outcome as an action. One trigger's error does not stop the others.
+// runTriggers runs every trigger matching ev, in Knock's action order
+// (creation order within one action type), and records each outcome as an
+// action. One trigger's error does not stop the others. def, when not nil,
+// is the event type's default action (identify, group, delete, alias),
+// which runs at its rank, before the triggers of the same rank.
 //
 // mapped holds the outcomes mapEvent computed before the commit, by trigger;
 // a trigger added or changed since is mapped here, in the event's
 // expression environment, which envOf returns.
-func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.Env, mapped map[*compiledTrigger]*outcome) (started bool, err error) {
+func (e *Engine) runTriggers(tx Tx, ev *harkv1.SourceEvent, envOf func() rules.Env, mapped map[*compiledTrigger]*outcome, def *defaultAction) (started bool, err error) {
 	matched := e.triggers.match(ev.GetEnvironment(), ev.GetSourceId(), ev.GetType(), ev.GetName())
-	if len(matched) == 0 {
-		return false, nil
-	}
 	for _, ct := range matched {
+		if def != nil && ct.rank >= def.rank {
+			if err := def.runOn(ev); err != nil {
+				return started, err
+			}
+			def = nil
+		}
 		m, ok := mapped[ct]
 		if !ok {
 			m = mapEvent(ct, ev, envOf())
 		}
-		o, err := e.finish(tx, ct, ev, m)
-		if err != nil {
-			return started, err
-		}
 		action := &harkv1.Action{
-			Type:        harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW,
-			Status:      o.status,
-			Reason:      o.reason,
-			TriggerId:   ct.t.GetId(),
-			WorkflowKey: ct.t.GetWorkflowKey(),
+			Type:      ct.act.logType(),
+			Status:    m.status,
+			Reason:    m.reason,
+			TriggerId: ct.t.GetId(),
 		}
-		if o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
-			run, err := e.startRun(tx, ev.GetEnvironment(), ct.t.GetWorkflowKey(), ct.t.GetId(), ev.GetId(), o)
-			var limit *UserLimitError
-			switch {
-			case errors.As(err, &limit):
-				action.Status, action.Reason = harkv1.ActionStatus_ACTION_STATUS_ERROR, limit.Error()
-			case err != nil:
+		if isWorkflowAction(ct.t.GetActionType()) {
+			action.WorkflowKey = ct.t.GetWorkflowKey()
+		}
+		if m.conditionPassed {
+			s, err := ct.act.apply(e, tx, ct, ev, m, action)
+			if err != nil {
 				return started, err
-			default:
-				action.WorkflowRunId = run.GetId()
-				started = true
 			}
+			started = started || s
 		}
 		ev.Actions = append(ev.Actions, action)
 	}
+	if def != nil {
+		return started, def.runOn(ev)
+	}
 	return started, nil
+}
+
+// defaultAction is an event type's built-in action (DESIGN §9), run among
+// the triggers at the rank of the action type it is.
+type defaultAction struct {
+	rank int32
+	run  func() (*harkv1.Action, error)
+}
+
+// runOn runs the default action and records it on ev.
+func (d *defaultAction) runOn(ev *harkv1.SourceEvent) error {
+	a, err := d.run()
+	if err != nil {
+		return err
+	}
+	ev.Actions = append(ev.Actions, a)
+	return nil
 }
 
 func formatCursor(n uint64) string { return fmt.Sprintf("%016x", n) }
@@ -660,7 +784,7 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 		}
 		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: me.Field, Description: me.Message}}}
 	}
-	if len(o.recipients) == 0 {
+	if len(o.recipients) == 0 && len(o.objects) == 0 {
 		return nil, false, &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "at least one recipient is required"}}}
 	}
 
@@ -697,6 +821,9 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 		res, err := e.resolveRecipients(tx, req.GetEnvironment(), &attempt)
 		if err != nil {
 			return err
+		}
+		if res.status == harkv1.ActionStatus_ACTION_STATUS_ERROR {
+			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: res.reason}}}
 		}
 		if res.status != harkv1.ActionStatus_ACTION_STATUS_SUCCESS {
 			return &ValidationError{Violations: []FieldViolation{{Field: "recipients", Description: "no recipient is an identified user; identify them first or pass user objects"}}}
@@ -759,15 +886,28 @@ func (e *Engine) TestTrigger(ctx context.Context, req *harkv1.TestTriggerRequest
 		}
 		resp.SourceEventId = ev.GetId()
 		headers := testHeaders(ev.GetHeaders(), req.GetHeaders())
-		o, err := e.finish(tx, ct, ev, mapEvent(ct, ev, eventEnv(ev, headers)))
-		if err != nil {
-			return err
+		o := mapEvent(ct, ev, eventEnv(ev, headers))
+		if _, isTrigger := ct.act.(workflowsTrigger); isTrigger {
+			if o, err = e.finish(tx, ct, ev, o); err != nil {
+				return err
+			}
+			if once, tenant := onceKey(t, o); once && o.status == harkv1.ActionStatus_ACTION_STATUS_SUCCESS && t.GetId() != "" {
+				if o, err = skipFired(tx, t, tenant, o); err != nil {
+					return err
+				}
+			}
 		}
+		resp.ActionType = t.GetActionType()
 		resp.ConditionResult = o.conditionResult
 		resp.Status, resp.Reason = o.status, o.reason
 		for dst, v := range map[**structpb.Value]any{&resp.Recipients: o.rawRecipients, &resp.Actor: o.rawActor, &resp.Tenant: o.rawTenant, &resp.Data: o.rawData} {
 			if pv, err := structpb.NewValue(v); err == nil {
 				*dst = pv
+			}
+		}
+		if o.values != nil {
+			if s, err := structpb.NewStruct(o.values); err == nil {
+				resp.ActionValues = s
 			}
 		}
 		resp.CancellationKey = o.cancellationKey

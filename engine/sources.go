@@ -207,6 +207,12 @@ func (e *Engine) applySourceEnvironmentUpdate(se *harkv1.SourceEnvironment, sour
 	if req.IdempotencyEnabled != nil {
 		se.IdempotencyEnabled = req.GetIdempotencyEnabled()
 	}
+	if req.GroupEnabled != nil {
+		se.GroupEnabled = req.GetGroupEnabled()
+	}
+	if req.DeleteEnabled != nil {
+		se.DeleteEnabled = req.DeleteEnabled
+	}
 	if w := req.GetIdempotencyWindow(); w != nil {
 		d := w.AsDuration()
 		if err := w.CheckValid(); err != nil || d < MinIdempotencyWindow || d > MaxIdempotencyWindow {

@@ -219,6 +219,15 @@ type Tx interface {
 	// answered: the request's digest and the run it started.
 	TriggerRequest(env, key string) (digest []byte, runID string, expiresAt time.Time, err error)
 	PutTriggerRequest(env, key string, digest []byte, runID string, expiresAt time.Time) error
+
+	// TriggerFired returns the run a trigger with a once-per-recipient
+	// frequency started for a recipient (and tenant, "" for none): a
+	// *NotFoundError when it never fired for them.
+	TriggerFired(env, triggerID, tenant, recipient string) (runID string, err error)
+	// PutTriggerFired records that the trigger fired for the recipient
+	// (and tenant). The records live as long as the trigger: DeleteTrigger
+	// removes them.
+	PutTriggerFired(env, triggerID, tenant, recipient, runID string) error
 }
 
 // EventJSON is an event's JSON as the source sent it: the original event

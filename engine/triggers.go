@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,7 +20,10 @@ import (
 // defaults of DESIGN §4.
 type compiledTrigger struct {
 	t                                                        *harkv1.Trigger
+	act                                                      action
+	rank                                                     int32 // actionRank: where it runs among an event's actions
 	condition, recipients, actor, tenant, data, cancellation *rules.Program
+	fields                                                   [numActionFields]*rules.Program // ActionMapping's
 }
 
 // compileTrigger compiles every expression of t, or returns the first that
@@ -31,7 +35,11 @@ func compileTrigger(t *harkv1.Trigger) (*compiledTrigger, error) {
 // compileTriggerCached is compileTrigger sharing programs through cache
 // (nil: no sharing).
 func compileTriggerCached(t *harkv1.Trigger, cache programCache) (*compiledTrigger, error) {
-	ct := &compiledTrigger{t: t}
+	act, ok := actions[t.GetActionType()]
+	if !ok {
+		return nil, &ValidationError{Violations: []FieldViolation{{Field: "actionType", Description: fmt.Sprintf("unknown action type %d", t.GetActionType())}}}
+	}
+	ct := &compiledTrigger{t: t, act: act, rank: actionRank(t.GetActionType())}
 	for _, f := range ct.expressions() {
 		if f.source == "" {
 			continue
@@ -82,11 +90,17 @@ func keyOf(t *harkv1.Trigger) triggerKey {
 // Writers are serialized by mu, which also guards byID.
 type triggerRegistry struct {
 	mu    sync.Mutex
-	byKey sync.Map                    // triggerKey → []*compiledTrigger, creation order
+	byKey sync.Map                    // triggerKey → []*compiledTrigger, run order
 	byID  map[string]*compiledTrigger // guarded by mu
 }
 
-// match returns the triggers of an event, in creation order. The slice is
+// runOrder orders the triggers of one key as their actions run: by action
+// rank (Knock's order, DESIGN §9), then creation (time-ordered ids).
+func runOrder(a, b *compiledTrigger) int {
+	return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.t.GetId(), b.t.GetId()))
+}
+
+// match returns the triggers of an event, in run order (runOrder). The slice is
 // shared: callers must not modify it.
 func (r *triggerRegistry) match(env, source, typ, name string) []*compiledTrigger {
 	v, ok := r.byKey.Load(triggerKey{env, source, typ, name})
@@ -129,8 +143,7 @@ func (r *triggerRegistry) update(put *compiledTrigger, remove string) {
 	r.byID[put.t.GetId()] = put
 	k := keyOf(put.t)
 	old := r.match(k.env, k.source, k.typ, k.name)
-	// Ids are time-ordered, so id order is creation order.
-	i, _ := slices.BinarySearchFunc(old, put.t.GetId(), func(c *compiledTrigger, id string) int { return cmp.Compare(c.t.GetId(), id) })
+	i, _ := slices.BinarySearchFunc(old, put, runOrder)
 	list := make([]*compiledTrigger, 0, len(old)+1)
 	list = append(append(append(list, old[:i]...), put), old[i:]...)
 	r.byKey.Store(k, list)
@@ -169,7 +182,7 @@ func (r *triggerRegistry) replaceAll(all []*compiledTrigger) {
 	}
 	r.byKey.Clear()
 	for k, list := range byKey {
-		slices.SortFunc(list, func(a, b *compiledTrigger) int { return cmp.Compare(a.t.GetId(), b.t.GetId()) })
+		slices.SortFunc(list, runOrder)
 		r.byKey.Store(k, list)
 	}
 }
@@ -230,8 +243,11 @@ const defaultEventType = "track"
 // (sourceRoots); nil means all of them.
 func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) (*compiledTrigger, error) {
 	var v validation
-	if t.GetWorkflowKey() == "" {
-		v.add("workflowKey", "is required")
+	act, ok := actions[t.GetActionType()]
+	if !ok {
+		v.add("actionType", "unknown action type %d", t.GetActionType())
+	} else {
+		act.check(t, &v)
 	}
 	if t.GetSourceId() == "" {
 		v.add("sourceId", "is required")
@@ -258,8 +274,10 @@ func (e *Engine) checkTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Workflow(t.GetWorkflowKey()); err != nil {
-		return nil, err
+	if isWorkflowAction(t.GetActionType()) {
+		if _, err := tx.Workflow(t.GetWorkflowKey()); err != nil {
+			return nil, err
+		}
 	}
 	ct, err := compileTrigger(t)
 	if err != nil {
@@ -303,7 +321,7 @@ type triggerExpression struct {
 // and their roots checked.
 func (ct *compiledTrigger) expressions() []triggerExpression {
 	m := ct.t.GetMapping()
-	return []triggerExpression{
+	out := []triggerExpression{
 		{"condition", ct.t.GetCondition(), &ct.condition, true},
 		{"mapping.recipients", m.GetRecipients(), &ct.recipients, false},
 		{"mapping.actor", m.GetActor(), &ct.actor, false},
@@ -311,6 +329,12 @@ func (ct *compiledTrigger) expressions() []triggerExpression {
 		{"mapping.data", m.GetData(), &ct.data, false},
 		{"mapping.cancellationKey", m.GetCancellationKey(), &ct.cancellation, false},
 	}
+	if am := ct.t.GetActionMapping(); am != nil {
+		for f := range numActionFields {
+			out = append(out, triggerExpression{"actionMapping." + f.name(), f.source(am), &ct.fields[f], false})
+		}
+	}
+	return out
 }
 
 // checkRoots returns an *ExpressionError for the first expression of ct
@@ -350,17 +374,20 @@ func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerReq
 	defer e.triggerMu.Unlock()
 	now := e.timestamp()
 	t := &harkv1.Trigger{
-		Id:          newID("trg_"),
-		Environment: req.GetEnvironment(),
-		WorkflowKey: req.GetWorkflowKey(),
-		SourceId:    req.GetSourceId(),
-		EventType:   req.GetEventType(),
-		Event:       req.GetEvent(),
-		Condition:   req.GetCondition(),
-		Mapping:     req.GetMapping(),
-		Status:      req.GetStatus(),
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		Id:            newID("trg_"),
+		Environment:   req.GetEnvironment(),
+		WorkflowKey:   req.GetWorkflowKey(),
+		SourceId:      req.GetSourceId(),
+		EventType:     req.GetEventType(),
+		Event:         req.GetEvent(),
+		Condition:     req.GetCondition(),
+		Mapping:       req.GetMapping(),
+		Status:        req.GetStatus(),
+		ActionType:    req.GetActionType(),
+		ActionMapping: req.GetActionMapping(),
+		Frequency:     req.GetFrequency(),
+		CreatedAt:     now,
+		UpdatedAt:     now,
 	}
 	if t.Mapping == nil {
 		t.Mapping = &harkv1.TriggerMapping{}
@@ -472,13 +499,23 @@ func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerReq
 		if req.Status != nil {
 			t.Status = req.GetStatus()
 		}
+		if req.ActionType != nil {
+			t.ActionType = req.GetActionType()
+		}
+		if req.ActionMapping != nil {
+			t.ActionMapping = proto.CloneOf(req.GetActionMapping())
+		}
+		if req.Frequency != nil {
+			t.Frequency = req.GetFrequency()
+		}
 		t.UpdatedAt = e.timestamp()
 		// Only the expressions the update gives (all of them on a move to
 		// another source) have their roots checked: a trigger saved before
 		// the check existed can still be paused or renamed as it is.
 		fresh := func(field string) bool {
-			return req.SourceId != nil || (field == "condition" && req.Condition != nil) ||
-				(strings.HasPrefix(field, "mapping.") && req.Mapping != nil)
+			return req.SourceId != nil || req.ActionType != nil || (field == "condition" && req.Condition != nil) ||
+				(strings.HasPrefix(field, "mapping.") && req.Mapping != nil) ||
+				(strings.HasPrefix(field, "actionMapping.") && req.ActionMapping != nil)
 		}
 		ct, err = e.saveTrigger(tx, t, fresh)
 		return err

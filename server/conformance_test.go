@@ -64,10 +64,10 @@ var corpusExpected = map[string][]corpusEvent{
 	"13": {track("Referral Event", "data-test-site")},
 	"14": repeatEvent(track("Push___Received", "userId"), 12),
 	"15": {track("Content Started", "nhi")},
-	"16": {skipped("delete", "019mr8mf4r")},
+	"16": {other("delete", "019mr8mf4r")},
 	"17": {track("Purchased an Item", "019mr8mf4r")},
 	"18": {other("identify", "test-user-t0zpx")},
-	"19": {skipped("delete", "5678")},
+	"19": {other("delete", "5678")},
 	"20": {skipped("", ""), skipped("", "")}, // partial events without a type
 }
 
@@ -220,8 +220,13 @@ func checkCorpusDetails(t *testing.T, num string, res *harkv1.ReceiveResponse, b
 			t.Errorf("anonymousId = %q, want c1da3de8-b4b7-4cf2-b496-6a271890ff40", got)
 		}
 	case "16", "19":
-		if ev(0).GetReason() == "" || res.GetEvents()[0].GetReason() == "" {
-			t.Errorf("skipped delete has no reason: logged %q, response %q", ev(0).GetReason(), res.GetEvents()[0].GetReason())
+		// A delete is the user's deletion request (DESIGN §9): with
+		// identify (and so delete) handling off it is logged with a
+		// skipped DELETE_USER action saying why.
+		acts := ev(0).GetActions()
+		if len(acts) != 1 || acts[0].GetType() != harkv1.ActionType_ACTION_TYPE_DELETE_USER ||
+			acts[0].GetStatus() != harkv1.ActionStatus_ACTION_STATUS_SKIPPED || acts[0].GetReason() != "delete handling is off" {
+			t.Errorf("delete actions = %v, want one skipped DELETE_USER (delete handling is off)", acts)
 		}
 	case "20":
 		if got := field(ev(0).GetEvent(), "traits", "2").GetStringValue(); got != "Müller" {

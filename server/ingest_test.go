@@ -273,7 +273,6 @@ func TestIngestRejections(t *testing.T) {
 			name, body string
 			want       loggedAs
 		}{
-			{"delete", `{"type":"delete","userId":"u9","messageId":"del-1"}`, loggedAs{"delete", "", "u9"}},
 			{"unknown type", `{"type":"flush","userId":"u9"}`, loggedAs{"flush", "", "u9"}},
 			{"no type", `{"userId":"u9","properties":{"a":1}}`, loggedAs{"", "", "u9"}},
 		}
@@ -314,7 +313,7 @@ func TestEventLog(t *testing.T) {
 		{"order2", a, `{"type":"track","event":"Order Completed","userId":"u2","properties":{"item":"寿司 🍣","n":2}}`},
 		{"signup", a, `{"type":"track","event":"Signed Up","userId":"u1","properties":{"emoji":"👩‍💻"}}`},
 		{"identify", a, `{"type":"identify","userId":"u1","traits":{"name":"Zoë 🦊"}}`},
-		{"delete", a, `{"type":"delete","userId":"u3"}`},
+		{"skipped", a, `{"type":"flush","userId":"u3"}`}, // an unknown type: logged as SKIPPED
 		{"other", b, `{"type":"track","event":"Order Completed","userId":"u1"}`},
 	}
 	ids := map[string]string{} // label → event id
@@ -355,7 +354,7 @@ func TestEventLog(t *testing.T) {
 				t.Errorf("event type %s/%s first %v last %v, want both set, last not before first", et.GetType(), et.GetName(), first, last)
 			}
 		}
-		want := []row{{"delete", "", 1}, {"identify", "", 1}, {"track", "Order Completed", 2}, {"track", "Signed Up", 1}}
+		want := []row{{"flush", "", 1}, {"identify", "", 1}, {"track", "Order Completed", 2}, {"track", "Signed Up", 1}}
 		if !slices.Equal(got, want) {
 			t.Fatalf("event types = %+v, want %+v", got, want)
 		}
@@ -469,12 +468,12 @@ func TestEventLog(t *testing.T) {
 		}{
 			{"sourceId A", url.Values{"sourceId": {a.GetId()}},
 				&harkv1.ListSourceEventsRequest{SourceId: a.GetId()},
-				idsOf("order1", "order2", "signup", "identify", "delete")},
+				idsOf("order1", "order2", "signup", "identify", "skipped")},
 			{"sourceId B", url.Values{"sourceId": {b.GetId()}},
 				&harkv1.ListSourceEventsRequest{SourceId: b.GetId()},
 				idsOf("other")},
 			{"no filter", nil, &harkv1.ListSourceEventsRequest{},
-				idsOf("order1", "order2", "signup", "identify", "delete", "other")},
+				idsOf("order1", "order2", "signup", "identify", "skipped", "other")},
 			{"type", url.Values{"type": {"track"}, "sourceId": {a.GetId()}},
 				&harkv1.ListSourceEventsRequest{Type: "track", SourceId: a.GetId()},
 				idsOf("order1", "order2", "signup")},
@@ -483,7 +482,7 @@ func TestEventLog(t *testing.T) {
 				idsOf("order1", "order2", "other")},
 			{"status", url.Values{"status": {"SOURCE_EVENT_STATUS_SKIPPED"}},
 				&harkv1.ListSourceEventsRequest{Status: statusSkipped},
-				idsOf("delete")},
+				idsOf("skipped")},
 			{"userId", url.Values{"userId": {"u1"}},
 				&harkv1.ListSourceEventsRequest{UserId: "u1"},
 				idsOf("order1", "signup", "identify", "other")},

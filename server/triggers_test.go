@@ -628,8 +628,8 @@ func TestTriggersRecipients(t *testing.T) {
 			users: []string{"thousand-0000", "thousand-0999"}},
 		{name: "1001 recipients", recipients: bulk("over", 1001), status: trgError,
 			reason: "mapping.recipients: 1001 recipients; at most 1000 per run", noUsers: []string{"over-0000", "over-1000"}},
-		{name: "collection object", recipients: []any{"u2", map[string]any{"id": "project-1", "collection": "projects"}}, status: trgError,
-			reason: "mapping.recipients: recipient 1: object recipients (with `collection`) are not supported yet; map to user ids or user objects"},
+		{name: "unknown object", recipients: []any{"u2", map[string]any{"id": "project-1", "collection": "projects"}}, status: trgSuccess,
+			want: []string{"u2"}, skipped: []string{"projects/project-1"}},
 		{name: "list in list", recipients: []any{[]any{"u2"}}, status: trgError,
 			reason: "mapping.recipients: recipient 0: a list inside the recipients list"},
 		{name: "number", recipients: 42, status: trgError,
@@ -670,8 +670,12 @@ func TestTriggersRecipients(t *testing.T) {
 				}
 				var skipped []string
 				for _, s := range got.GetSkippedRecipients() {
-					if s.GetReason() != "not identified" {
-						t.Fatalf("skipped recipient %v, want reason \"not identified\"", s)
+					want := "not identified"
+					if strings.Contains(s.GetId(), "/") {
+						want = "object not found" // an object recipient: collection/id
+					}
+					if s.GetReason() != want {
+						t.Fatalf("skipped recipient %v, want reason %q", s, want)
 					}
 					skipped = append(skipped, s.GetId())
 				}
@@ -763,7 +767,7 @@ func TestTriggersMappingOutcomes(t *testing.T) {
 		{name: "tenant object without id", mapping: map[string]any{"tenant": `{"name": "Acme"}`}, status: trgError,
 			reason: "mapping.tenant: a tenant object needs a string `id`"},
 		{name: "actor collection", mapping: map[string]any{"actor": `{"id": "p1", "collection": "projects"}`}, status: trgError,
-			reason: "mapping.actor: actor: object recipients (with `collection`) are not supported yet"},
+			reason: "mapping.actor: actor: must be a user id or a user object, not an object reference (with `collection`)"},
 		{name: "runtime error in data", mapping: map[string]any{"data": `{"n": properties.comment.body + 1}`}, status: trgError,
 			reason: "mapping.data: invalid operation: string + int"},
 		{name: "memory budget in recipients", mapping: map[string]any{"recipients": `map(1..300000, "u2")`}, status: trgError,

@@ -108,8 +108,20 @@ func actionsText(actions []*harkv1.Action) string {
 			}
 		case harkv1.ActionType_ACTION_TYPE_TRIGGER_WORKFLOW:
 			b.WriteString(act.GetWorkflowKey())
+		case harkv1.ActionType_ACTION_TYPE_CANCEL_WORKFLOW:
+			b.WriteString("cancel " + act.GetWorkflowKey())
 		default:
 			b.WriteString(enumName(act.GetType(), "ACTION_TYPE_"))
+		}
+		switch {
+		case act.GetCollection() != "":
+			b.WriteString(" " + act.GetCollection() + "/" + act.GetObjectId())
+		case act.GetAudienceKey() != "":
+			b.WriteString(" " + act.GetAudienceKey())
+		case act.GetTenantId() != "":
+			b.WriteString(" " + act.GetTenantId())
+		case act.GetUserId() != "" && act.GetType() != harkv1.ActionType_ACTION_TYPE_IDENTIFY_USER:
+			b.WriteString(" " + act.GetUserId())
 		}
 		b.WriteString(": " + enumName(act.GetStatus(), "ACTION_STATUS_"))
 		if act.GetWorkflowRunId() != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/harkhq/hark/engine"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -184,14 +185,18 @@ func sourcesSettings(g *globalOptions) *cobra.Command {
 	var (
 		env                   string
 		identify, idempotency bool
+		group, deletes        bool
 		window                string
 		set                   []string
 	)
 	cmd := &cobra.Command{
-		Use:   "settings ID --env ENV [--identify=on|off] [--idempotency=on|off] [--window 24h] [--set key=value]...",
+		Use:   "settings ID --env ENV [--identify=on|off] [--group=on|off] [--delete=on|off] [--idempotency=on|off] [--window 24h] [--set key=value]...",
 		Short: "Show or change a source's settings in one environment",
 		Long: `Show a source's settings in one environment, or change those given:
-identify handling (upsert users from identify calls), idempotency (drop
+identify handling (upsert users from identify calls), group handling (set
+the tenant groupId from group calls), delete handling (delete the user and
+their subscriptions on Segment's delete calls; unless set, it follows
+identify), idempotency (drop
 deliveries of a message id seen within the window) and the plugin's own
 settings, such as Segment's shared_secret. Secret settings are write-only:
 they come back masked. --set key= (empty) clears a setting.`,
@@ -208,6 +213,12 @@ they come back masked. --set key= (empty) clears a setting.`,
 				}
 				if f.Changed("idempotency") {
 					req.IdempotencyEnabled, changed = &idempotency, true
+				}
+				if f.Changed("group") {
+					req.GroupEnabled, changed = &group, true
+				}
+				if f.Changed("delete") {
+					req.DeleteEnabled, changed = &deletes, true
 				}
 				if f.Changed("window") {
 					d, err := parseDuration(window)
@@ -250,6 +261,8 @@ they come back masked. --set key= (empty) clears a setting.`,
 	envFlag(g, cmd, &env)
 	f := cmd.Flags()
 	onOffFlag(cmd, &identify, "identify", "upsert users from identify calls")
+	onOffFlag(cmd, &group, "group", "set the tenant groupId with the traits of group calls")
+	onOffFlag(cmd, &deletes, "delete", "delete the user and their subscriptions on delete calls (default: as --identify)")
 	onOffFlag(cmd, &idempotency, "idempotency", "drop repeated deliveries of one message id within the window")
 	f.StringVar(&window, "window", "", "idempotency window, 1m to 30d (default 24h)")
 	f.StringArrayVar(&set, "set", nil, "plugin setting key=value, e.g. shared_secret=…; repeatable")
@@ -263,6 +276,8 @@ func (a *api) printSourceEnvironment(se *harkv1.SourceEnvironment) error {
 		{"Environment", se.GetEnvironment()},
 		{"Webhook URL", se.GetIngestUrl()},
 		{"Identify", onOffText(se.GetIdentifyEnabled())},
+		{"Group", onOffText(se.GetGroupEnabled())},
+		{"Delete", onOffText(engine.DeleteEnabled(se))},
 		{"Idempotency", onOffText(se.GetIdempotencyEnabled())},
 		{"Window", fmtDuration(se.GetIdempotencyWindow().AsDuration())},
 	}

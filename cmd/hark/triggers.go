@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -20,11 +22,30 @@ func newTriggersCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "triggers",
 		Aliases: []string{"trigger"},
-		Short:   "Manage source-event triggers: which events start which workflows, for whom",
-		Long: `A trigger starts a workflow when a source sends a matching event in an
-environment. Its condition and mapping are expr expressions over the event:
+		Short:   "Manage source-event triggers (action mappings): what matching events do",
+		Long: `A trigger (an action mapping) runs one action when a source sends a
+matching event in an environment: by default it starts a workflow
+(workflows_trigger); --action picks another of Knock's actions:
+users_identify, users_delete, objects_set, objects_delete, tenants_set,
+tenants_delete, objects_subscribe, objects_unsubscribe, audiences_add_member,
+audiences_remove_member, workflows_trigger, workflows_cancel. An event's
+actions run in that order (creation order within one action).
+
+Its condition and mapping are expr expressions over the event:
 properties.x, userId, traits.x, context.x, event, messageId (Segment's
-fields), data.x and user_id (the common form), body.x and headers.x.`,
+fields), data.x and user_id (the common form), body.x and headers.x. The
+workflow actions take --recipients, --actor, --tenant, --data and
+--cancellation-key; the others take --map FIELD=EXPR for their fields:
+  users_identify           id (default userId), properties
+  users_delete             id (default userId)
+  objects_set              collection, id, properties
+  objects_delete           collection, id
+  tenants_set              id, properties
+  tenants_delete           id
+  objects_subscribe        collection, id, recipients (default userId), properties
+  objects_unsubscribe      collection, id, recipients (default userId)
+  audiences_add_member     audience_key, users (default userId), tenant
+  audiences_remove_member  audience_key, users (default userId), tenant`,
 	}
 	cmd.AddCommand(triggersList(g), triggersGet(g), triggersCreate(g), triggersUpdate(g), triggersDelete(g),
 		triggersStatus(g, true), triggersStatus(g, false), triggersTest(g))
@@ -37,6 +58,8 @@ const triggerStatusPrefix = "TRIGGER_STATUS_"
 type triggerFlags struct {
 	workflow, source, eventType, event, condition string
 	recipients, actor, tenant, data, cancellation string
+	action, frequency                             string
+	actionMapping                                 []string // --map field=expr
 }
 
 func (t *triggerFlags) bind(cmd *cobra.Command) { t.bindWithType(cmd, "track") }
@@ -54,7 +77,62 @@ func (t *triggerFlags) bindWithType(cmd *cobra.Command, defaultType string) {
 	f.StringVar(&t.actor, "actor", "", "expression for the actor")
 	f.StringVar(&t.tenant, "tenant", "", "expression for the tenant")
 	f.StringVar(&t.data, "data", "", "expression for the run data (default the event's data, i.e. properties)")
-	f.StringVar(&t.cancellation, "cancellation-key", "", "expression for the cancellation key")
+	f.StringVar(&t.cancellation, "cancellation-key", "", "expression for the cancellation key (workflows_cancel: required)")
+	f.StringVar(&t.action, "action", "", "action type: workflows_trigger (default), workflows_cancel, users_identify, users_delete, objects_set, objects_delete, tenants_set, tenants_delete, objects_subscribe, objects_unsubscribe, audiences_add_member, audiences_remove_member")
+	f.StringVar(&t.frequency, "frequency", "", "workflows_trigger only: every_time (default), once_per_recipient or once_per_recipient_per_tenant")
+	f.StringArrayVar(&t.actionMapping, "map", nil, "action mapping field=expression for the non-workflow actions, e.g. --map collection='\"projects\"' --map id=properties.project.id; repeatable")
+}
+
+const (
+	actionTypePrefix = "TRIGGER_ACTION_TYPE_"
+	frequencyPrefix  = "TRIGGER_FREQUENCY_"
+)
+
+// actionType reads --action.
+func (t *triggerFlags) actionType() (harkv1.TriggerActionType, error) {
+	if t.action == "" {
+		return harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED, nil
+	}
+	v, err := parseEnum("action", t.action, actionTypePrefix, harkv1.TriggerActionType_value)
+	return harkv1.TriggerActionType(v), err
+}
+
+// frequencyValue reads --frequency.
+func (t *triggerFlags) frequencyValue() (harkv1.TriggerFrequency, error) {
+	if t.frequency == "" {
+		return harkv1.TriggerFrequency_TRIGGER_FREQUENCY_UNSPECIFIED, nil
+	}
+	v, err := parseEnum("frequency", t.frequency, frequencyPrefix, harkv1.TriggerFrequency_value)
+	return harkv1.TriggerFrequency(v), err
+}
+
+// actionMappingFields are the fields --map sets, by name (snake_case or
+// lowerCamelCase).
+var actionMappingFields = map[string]func(*harkv1.ActionMapping) *string{
+	"collection":   func(m *harkv1.ActionMapping) *string { return &m.Collection },
+	"id":           func(m *harkv1.ActionMapping) *string { return &m.Id },
+	"properties":   func(m *harkv1.ActionMapping) *string { return &m.Properties },
+	"recipients":   func(m *harkv1.ActionMapping) *string { return &m.Recipients },
+	"audience_key": func(m *harkv1.ActionMapping) *string { return &m.AudienceKey },
+	"audienceKey":  func(m *harkv1.ActionMapping) *string { return &m.AudienceKey },
+	"users":        func(m *harkv1.ActionMapping) *string { return &m.Users },
+	"tenant":       func(m *harkv1.ActionMapping) *string { return &m.Tenant },
+}
+
+// applyActionMapping sets the --map fields on m.
+func (t *triggerFlags) applyActionMapping(m *harkv1.ActionMapping) error {
+	kvs, err := keyValues("map", t.actionMapping)
+	if err != nil {
+		return err
+	}
+	for k, v := range kvs {
+		field, ok := actionMappingFields[k]
+		if !ok {
+			return usageError{fmt.Errorf("--map %s: not an action mapping field", k), "fields: collection, id, properties, recipients, audience_key, users, tenant"}
+		}
+		*field(m) = v
+	}
+	return nil
 }
 
 func (t *triggerFlags) mapping() *harkv1.TriggerMapping {
@@ -89,11 +167,11 @@ func triggersList(g *globalOptions) *cobra.Command {
 				}
 				rows := make([][]string, len(ts))
 				for i, t := range ts {
-					rows[i] = []string{t.GetId(), t.GetWorkflowKey(), t.GetSourceId(), t.GetEventType(), t.GetEvent(),
-						enumName(t.GetStatus(), triggerStatusPrefix), t.GetCondition()}
+					rows[i] = []string{t.GetId(), orDefault(enumName(t.GetActionType(), actionTypePrefix), "workflows_trigger"), t.GetWorkflowKey(),
+						t.GetSourceId(), t.GetEventType(), t.GetEvent(), enumName(t.GetStatus(), triggerStatusPrefix), t.GetCondition()}
 				}
 				a.moreNote(next, len(ts))
-				return table(a.out, []string{"ID", "WORKFLOW", "SOURCE", "TYPE", "EVENT", "STATUS", "CONDITION"}, rows)
+				return table(a.out, []string{"ID", "ACTION", "WORKFLOW", "SOURCE", "TYPE", "EVENT", "STATUS", "CONDITION"}, rows)
 			})
 		},
 	}
@@ -135,6 +213,7 @@ func (a *api) printTrigger(t *harkv1.Trigger) error {
 		field{"ID", t.GetId()},
 		field{"Environment", t.GetEnvironment()},
 		field{"Status", enumName(t.GetStatus(), triggerStatusPrefix)},
+		field{"Action", orDefault(enumName(t.GetActionType(), actionTypePrefix), "workflows_trigger")},
 		field{"Workflow", t.GetWorkflowKey()},
 		field{"Source", t.GetSourceId()},
 		field{"Event type", t.GetEventType()},
@@ -145,9 +224,25 @@ func (a *api) printTrigger(t *harkv1.Trigger) error {
 		field{"Tenant", m.GetTenant()},
 		field{"Data", orDefault(m.GetData(), "(default: the event's data)")},
 		field{"Cancellation key", m.GetCancellationKey()},
+		field{"Frequency", enumName(t.GetFrequency(), frequencyPrefix)},
+		field{"Action mapping", actionMappingText(t.GetActionMapping())},
 		field{"Created", fmtTime(t.GetCreatedAt())},
 		field{"Updated", fmtTime(t.GetUpdatedAt())},
 	)
+}
+
+// actionMappingText shows the fields an action mapping sets: "id=userId, …".
+func actionMappingText(m *harkv1.ActionMapping) string {
+	var parts []string
+	for _, f := range []struct{ name, v string }{
+		{"collection", m.GetCollection()}, {"id", m.GetId()}, {"properties", m.GetProperties()}, {"recipients", m.GetRecipients()},
+		{"audience_key", m.GetAudienceKey()}, {"users", m.GetUsers()}, {"tenant", m.GetTenant()},
+	} {
+		if f.v != "" {
+			parts = append(parts, f.name+"="+f.v)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDefault(s, def string) string {
@@ -162,18 +257,40 @@ func triggersCreate(g *globalOptions) *cobra.Command {
 	var tf triggerFlags
 	var inactive bool
 	cmd := &cobra.Command{
-		Use:   "create --env ENV --workflow KEY --source ID --event NAME [--type track] [--condition EXPR] [--recipients EXPR] [--actor EXPR] [--tenant EXPR] [--data EXPR] [--cancellation-key EXPR]",
-		Short: "Create a trigger; its expressions are checked when it is saved",
+		Use:   "create --env ENV --source ID --event NAME [--action TYPE] [--workflow KEY] [--type track] [--condition EXPR] [--recipients EXPR] [--actor EXPR] [--tenant EXPR] [--data EXPR] [--cancellation-key EXPR] [--frequency F] [--map FIELD=EXPR]...",
+		Short: "Create a trigger (action mapping); its expressions are checked when it is saved",
+		Long: `Create a trigger. Without --action it starts --workflow (workflows_trigger);
+workflows_cancel cancels --workflow's runs with the mapped --cancellation-key;
+the other actions take their fields with --map (see hark triggers --help).`,
 		Example: `  hark triggers create --env development --workflow welcome --source src_123 --event "Signed Up"
   hark triggers create --env development --workflow new-comment --source src_123 --event "Comment Posted" \
       --condition 'properties.post.author != userId' \
-      --recipients 'properties.post.author' --actor 'userId' --data '{"comment": properties.text}'`,
+      --recipients 'properties.post.author' --actor 'userId' --data '{"comment": properties.text}'
+  hark triggers create --env development --source src_123 --event "Project Joined" --action objects_subscribe \
+      --map collection='"projects"' --map id=properties.project.id
+  hark triggers create --env development --workflow welcome --source src_123 --event "Signed Up" --frequency once_per_recipient`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			actionType, err := tf.actionType()
+			if err != nil {
+				return err
+			}
+			frequency, err := tf.frequencyValue()
+			if err != nil {
+				return err
+			}
+			am := &harkv1.ActionMapping{}
+			if err := tf.applyActionMapping(am); err != nil {
+				return err
+			}
 			return g.run(cmd, func(ctx context.Context, a *api) error {
 				req := &harkv1.CreateTriggerRequest{
 					Environment: env, WorkflowKey: tf.workflow, SourceId: tf.source, EventType: tf.eventType,
 					Event: tf.event, Condition: tf.condition, Mapping: tf.mapping(),
+					ActionType: actionType, Frequency: frequency,
+				}
+				if len(tf.actionMapping) > 0 {
+					req.ActionMapping = am
 				}
 				if inactive {
 					req.Status = harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE
@@ -192,7 +309,6 @@ func triggersCreate(g *globalOptions) *cobra.Command {
 	envFlag(g, cmd, &env)
 	tf.bind(cmd)
 	cmd.Flags().BoolVar(&inactive, "inactive", false, "create it inactive (see hark triggers activate)")
-	_ = cmd.MarkFlagRequired("workflow")
 	_ = cmd.MarkFlagRequired("source")
 	return cmd
 }
@@ -205,13 +321,14 @@ func triggersUpdate(g *globalOptions) *cobra.Command {
 	var tf triggerFlags
 	var active, inactive bool
 	cmd := &cobra.Command{
-		Use:   "update ID --env ENV [--workflow KEY] [--source ID] [--event NAME] [--type T] [--condition EXPR] [--recipients EXPR] [--actor EXPR] [--tenant EXPR] [--data EXPR] [--cancellation-key EXPR] [--active|--inactive]",
+		Use:   "update ID --env ENV [--action TYPE] [--workflow KEY] [--source ID] [--event NAME] [--type T] [--condition EXPR] [--recipients EXPR] [--actor EXPR] [--tenant EXPR] [--data EXPR] [--cancellation-key EXPR] [--frequency F] [--map FIELD=EXPR]... [--active|--inactive]",
 		Short: "Change a trigger: only the fields given; its expressions are checked when it is saved",
 		Long: `Change the fields of a trigger whose flags are given and keep the others.
 --condition '' removes the condition; a mapping flag given as '' goes back to
 its default (recipients: userId; data: the event's data). The mapping is
 read and written back whole (the API replaces it whole), so a change made
-to another mapping field in between is overwritten.`,
+to another mapping field in between is overwritten. --map FIELD=EXPR
+changes one action mapping field the same way (FIELD= clears it).`,
 		Example: `  hark triggers update trg_123 --env development --condition 'properties.plan != "free"'
   hark triggers update trg_123 --env development --recipients 'properties.team' --inactive`,
 		Args: cobra.ExactArgs(1),
@@ -234,6 +351,34 @@ to another mapping field in between is overwritten.`,
 					if f.Changed(opt.flag) {
 						*opt.dst, changed = new(opt.v), true
 					}
+				}
+				if f.Changed("action") {
+					t, err := tf.actionType()
+					if err != nil {
+						return err
+					}
+					req.ActionType, changed = &t, true
+				}
+				if f.Changed("frequency") {
+					fr, err := tf.frequencyValue()
+					if err != nil {
+						return err
+					}
+					req.Frequency, changed = &fr, true
+				}
+				if f.Changed("map") {
+					cur, err := a.triggers.GetTrigger(ctx, connect.NewRequest(&harkv1.GetTriggerRequest{Environment: env, Id: args[0]}))
+					if err != nil {
+						return err
+					}
+					am := proto.CloneOf(cur.Msg.GetTrigger().GetActionMapping())
+					if am == nil {
+						am = &harkv1.ActionMapping{}
+					}
+					if err := tf.applyActionMapping(am); err != nil {
+						return err
+					}
+					req.ActionMapping, changed = am, true
 				}
 				switch {
 				case active:
@@ -365,12 +510,27 @@ redacted); --header lays values over them.`,
 				if len(args) == 1 {
 					req.TriggerId = args[0]
 				} else {
-					if tf.workflow == "" || tf.source == "" {
-						return usageError{fmt.Errorf("give a saved trigger's ID, or an unsaved trigger with at least --workflow and --source"), "see 'hark triggers test --help'"}
+					if tf.source == "" {
+						return usageError{fmt.Errorf("give a saved trigger's ID, or an unsaved trigger with at least --source (and --workflow or --action)"), "see 'hark triggers test --help'"}
+					}
+					actionType, err := tf.actionType()
+					if err != nil {
+						return err
+					}
+					frequency, err := tf.frequencyValue()
+					if err != nil {
+						return err
 					}
 					req.Trigger = &harkv1.Trigger{
 						WorkflowKey: tf.workflow, SourceId: tf.source, EventType: tf.eventType, Event: tf.event,
 						Condition: tf.condition, Mapping: tf.mapping(), Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
+						ActionType: actionType, Frequency: frequency,
+					}
+					if len(tf.actionMapping) > 0 {
+						req.Trigger.ActionMapping = &harkv1.ActionMapping{}
+						if err := tf.applyActionMapping(req.Trigger.ActionMapping); err != nil {
+							return err
+						}
 					}
 				}
 				if eventFile != "" {
@@ -423,6 +583,17 @@ func readEventFile(path string) (*structpb.Struct, error) {
 	return st, nil
 }
 
+// isWorkflowActionType says whether a trigger of that action type starts
+// or cancels runs (and so has recipients, not action values, to show).
+func isWorkflowActionType(t harkv1.TriggerActionType) bool {
+	switch t {
+	case harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED, harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER,
+		harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL:
+		return true
+	}
+	return false
+}
+
 func (a *api) printTest(r *harkv1.TestTriggerResponse) error {
 	skipped := ""
 	for i, s := range r.GetSkippedRecipients() {
@@ -438,6 +609,19 @@ func (a *api) printTest(r *harkv1.TestTriggerResponse) error {
 	event := r.GetSourceEventId()
 	if event == "" {
 		event = "(from --event-file)"
+	}
+	if !isWorkflowActionType(r.GetActionType()) {
+		fs := []field{
+			{"Event", event},
+			{"Action", enumName(r.GetActionType(), actionTypePrefix)},
+			{"Condition", fmt.Sprint(r.GetConditionResult())},
+			{"Result", status},
+		}
+		vals := r.GetActionValues().GetFields()
+		for _, k := range slices.Sorted(maps.Keys(vals)) {
+			fs = append(fs, field{"Mapped " + k, compactJSON(vals[k])})
+		}
+		return fields(a.out, fs...)
 	}
 	return fields(a.out,
 		field{"Event", event},

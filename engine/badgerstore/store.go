@@ -33,6 +33,9 @@
 //	0x1C due delivery     1C | next attempt (8-byte BE Unix ns) | env 00 delivery_id → empty: the dispatcher's queue
 //	0x1D held delivery    1D | env 00 destination_id 00 delivery_id → empty: pending while its destination is
 //	                                                          paused or disabled
+//	0x1E trigger fired    1E | env 00 trigger_id 00 tenant 00 recipient → run_id: a once-per-recipient
+//	                         trigger's recipients (tenant "" for once per recipient); no TTL,
+//	                         DeleteTrigger removes them
 //	0x20 tenant           20 | env 00 tenant_id           → hark.v1.Tenant
 //	0x21 object           21 | env 00 collection 00 object_id → hark.v1.Object
 //	0x22 subscription     22 | env 00 collection 00 object_id 00 recipient → hark.v1.Subscription
@@ -110,6 +113,7 @@ const (
 	tableDelivery     byte = 0x1B
 	tableDueDelivery  byte = 0x1C
 	tableHeldDelivery byte = 0x1D
+	tableTriggerFired byte = 0x1E
 )
 
 const sep = 0x00
@@ -914,7 +918,26 @@ func (t tx) PutTrigger(tr *harkv1.Trigger) error {
 }
 
 func (t tx) DeleteTrigger(env, id string) error {
+	if err := deletePrefix(t, append(key(tableTriggerFired, env, id), sep)); err != nil {
+		return err
+	}
 	return t.txn.Delete(key(tableTrigger, env, id))
+}
+
+func (t tx) TriggerFired(env, triggerID, tenant, recipient string) (string, error) {
+	item, err := t.txn.Get(key(tableTriggerFired, env, triggerID, tenant, recipient))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", &engine.NotFoundError{Resource: "trigger firing", ID: recipient}
+	}
+	if err != nil {
+		return "", err
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
+}
+
+func (t tx) PutTriggerFired(env, triggerID, tenant, recipient, runID string) error {
+	return t.txn.Set(key(tableTriggerFired, env, triggerID, tenant, recipient), []byte(runID))
 }
 
 func (t tx) WorkflowRun(env, id string) (*harkv1.WorkflowRun, error) {

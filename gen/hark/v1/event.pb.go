@@ -102,19 +102,65 @@ const (
 	ActionType_ACTION_TYPE_IDENTIFY_USER ActionType = 1
 	// ACTION_TYPE_TRIGGER_WORKFLOW starts a workflow run from a trigger.
 	ActionType_ACTION_TYPE_TRIGGER_WORKFLOW ActionType = 2
+	// ACTION_TYPE_DELETE_USER deletes a user and their subscriptions.
+	ActionType_ACTION_TYPE_DELETE_USER ActionType = 3
+	// ACTION_TYPE_SET_OBJECT creates or updates an object.
+	ActionType_ACTION_TYPE_SET_OBJECT ActionType = 4
+	// ACTION_TYPE_DELETE_OBJECT deletes an object.
+	ActionType_ACTION_TYPE_DELETE_OBJECT ActionType = 5
+	// ACTION_TYPE_SET_TENANT creates or updates a tenant.
+	ActionType_ACTION_TYPE_SET_TENANT ActionType = 6
+	// ACTION_TYPE_DELETE_TENANT deletes a tenant.
+	ActionType_ACTION_TYPE_DELETE_TENANT ActionType = 7
+	// ACTION_TYPE_SUBSCRIBE subscribes recipients to an object.
+	ActionType_ACTION_TYPE_SUBSCRIBE ActionType = 8
+	// ACTION_TYPE_UNSUBSCRIBE removes recipients' subscriptions to an object.
+	ActionType_ACTION_TYPE_UNSUBSCRIBE ActionType = 9
+	// ACTION_TYPE_ADD_AUDIENCE_MEMBER adds users to an audience.
+	ActionType_ACTION_TYPE_ADD_AUDIENCE_MEMBER ActionType = 10
+	// ACTION_TYPE_REMOVE_AUDIENCE_MEMBER removes users from an audience.
+	ActionType_ACTION_TYPE_REMOVE_AUDIENCE_MEMBER ActionType = 11
+	// ACTION_TYPE_CANCEL_WORKFLOW cancels a workflow's active runs by
+	// cancellation key.
+	ActionType_ACTION_TYPE_CANCEL_WORKFLOW ActionType = 12
+	// ACTION_TYPE_ALIAS_USER is a Segment `alias` call: logged as SKIPPED,
+	// since hark (like Knock) does not merge users.
+	ActionType_ACTION_TYPE_ALIAS_USER ActionType = 13
 )
 
 // Enum value maps for ActionType.
 var (
 	ActionType_name = map[int32]string{
-		0: "ACTION_TYPE_UNSPECIFIED",
-		1: "ACTION_TYPE_IDENTIFY_USER",
-		2: "ACTION_TYPE_TRIGGER_WORKFLOW",
+		0:  "ACTION_TYPE_UNSPECIFIED",
+		1:  "ACTION_TYPE_IDENTIFY_USER",
+		2:  "ACTION_TYPE_TRIGGER_WORKFLOW",
+		3:  "ACTION_TYPE_DELETE_USER",
+		4:  "ACTION_TYPE_SET_OBJECT",
+		5:  "ACTION_TYPE_DELETE_OBJECT",
+		6:  "ACTION_TYPE_SET_TENANT",
+		7:  "ACTION_TYPE_DELETE_TENANT",
+		8:  "ACTION_TYPE_SUBSCRIBE",
+		9:  "ACTION_TYPE_UNSUBSCRIBE",
+		10: "ACTION_TYPE_ADD_AUDIENCE_MEMBER",
+		11: "ACTION_TYPE_REMOVE_AUDIENCE_MEMBER",
+		12: "ACTION_TYPE_CANCEL_WORKFLOW",
+		13: "ACTION_TYPE_ALIAS_USER",
 	}
 	ActionType_value = map[string]int32{
-		"ACTION_TYPE_UNSPECIFIED":      0,
-		"ACTION_TYPE_IDENTIFY_USER":    1,
-		"ACTION_TYPE_TRIGGER_WORKFLOW": 2,
+		"ACTION_TYPE_UNSPECIFIED":            0,
+		"ACTION_TYPE_IDENTIFY_USER":          1,
+		"ACTION_TYPE_TRIGGER_WORKFLOW":       2,
+		"ACTION_TYPE_DELETE_USER":            3,
+		"ACTION_TYPE_SET_OBJECT":             4,
+		"ACTION_TYPE_DELETE_OBJECT":          5,
+		"ACTION_TYPE_SET_TENANT":             6,
+		"ACTION_TYPE_DELETE_TENANT":          7,
+		"ACTION_TYPE_SUBSCRIBE":              8,
+		"ACTION_TYPE_UNSUBSCRIBE":            9,
+		"ACTION_TYPE_ADD_AUDIENCE_MEMBER":    10,
+		"ACTION_TYPE_REMOVE_AUDIENCE_MEMBER": 11,
+		"ACTION_TYPE_CANCEL_WORKFLOW":        12,
+		"ACTION_TYPE_ALIAS_USER":             13,
 	}
 )
 
@@ -218,9 +264,24 @@ type Action struct {
 	// WorkflowRunID of the run started, when one was.
 	WorkflowRunId string `protobuf:"bytes,6,opt,name=workflow_run_id,json=workflowRunId,proto3" json:"workflow_run_id,omitempty"`
 	// UserID of the user identified, for IDENTIFY_USER actions.
-	UserId        string `protobuf:"bytes,7,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UserId string `protobuf:"bytes,7,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Collection of the object, for object and subscription actions.
+	Collection string `protobuf:"bytes,8,opt,name=collection,proto3" json:"collection,omitempty"`
+	// ObjectID of the object, for object and subscription actions.
+	ObjectId string `protobuf:"bytes,9,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// TenantID of the tenant set or deleted, and the tenant of audience
+	// members when one was mapped.
+	TenantId string `protobuf:"bytes,10,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// AudienceKey of the audience, for audience member actions.
+	AudienceKey string `protobuf:"bytes,11,opt,name=audience_key,json=audienceKey,proto3" json:"audience_key,omitempty"`
+	// Recipients the action applied to: the users (or `collection:id`
+	// objects) subscribed, unsubscribed, added or removed, or whose runs a
+	// cancel was limited to.
+	Recipients []string `protobuf:"bytes,12,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// CancelledWorkflowRunIDs are the runs a CANCEL_WORKFLOW action cancelled.
+	CancelledWorkflowRunIds []string `protobuf:"bytes,13,rep,name=cancelled_workflow_run_ids,json=cancelledWorkflowRunIds,proto3" json:"cancelled_workflow_run_ids,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Action) Reset() {
@@ -300,6 +361,48 @@ func (x *Action) GetUserId() string {
 		return x.UserId
 	}
 	return ""
+}
+
+func (x *Action) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *Action) GetObjectId() string {
+	if x != nil {
+		return x.ObjectId
+	}
+	return ""
+}
+
+func (x *Action) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Action) GetAudienceKey() string {
+	if x != nil {
+		return x.AudienceKey
+	}
+	return ""
+}
+
+func (x *Action) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
+func (x *Action) GetCancelledWorkflowRunIds() []string {
+	if x != nil {
+		return x.CancelledWorkflowRunIds
+	}
+	return nil
 }
 
 // SourceEvent is one logged event, in hark's common form plus the original.
@@ -1248,7 +1351,7 @@ var File_hark_v1_event_proto protoreflect.FileDescriptor
 
 const file_hark_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x13hark/v1/event.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14hark/v1/source.proto\"\xfb\x01\n" +
+	"\x13hark/v1/event.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14hark/v1/source.proto\"\xd5\x03\n" +
 	"\x06Action\x12'\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x13.hark.v1.ActionTypeR\x04type\x12-\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x15.hark.v1.ActionStatusR\x06status\x12\x16\n" +
@@ -1257,7 +1360,18 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"trigger_id\x18\x04 \x01(\tR\ttriggerId\x12!\n" +
 	"\fworkflow_key\x18\x05 \x01(\tR\vworkflowKey\x12&\n" +
 	"\x0fworkflow_run_id\x18\x06 \x01(\tR\rworkflowRunId\x12\x17\n" +
-	"\auser_id\x18\a \x01(\tR\x06userId\"\xe6\x06\n" +
+	"\auser_id\x18\a \x01(\tR\x06userId\x12\x1e\n" +
+	"\n" +
+	"collection\x18\b \x01(\tR\n" +
+	"collection\x12\x1b\n" +
+	"\tobject_id\x18\t \x01(\tR\bobjectId\x12\x1b\n" +
+	"\ttenant_id\x18\n" +
+	" \x01(\tR\btenantId\x12!\n" +
+	"\faudience_key\x18\v \x01(\tR\vaudienceKey\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\f \x03(\tR\n" +
+	"recipients\x12;\n" +
+	"\x1acancelled_workflow_run_ids\x18\r \x03(\tR\x17cancelledWorkflowRunIds\"\xe6\x06\n" +
 	"\vSourceEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tsource_id\x18\x02 \x01(\tR\bsourceId\x12 \n" +
@@ -1338,12 +1452,24 @@ const file_hark_v1_event_proto_rawDesc = "" +
 	"\x1eSOURCE_EVENT_STATUS_IDEMPOTENT\x10\x02\x12\x1f\n" +
 	"\x1bSOURCE_EVENT_STATUS_SKIPPED\x10\x03\x12\x1e\n" +
 	"\x1aSOURCE_EVENT_STATUS_FAILED\x10\x04\x12 \n" +
-	"\x1cSOURCE_EVENT_STATUS_REJECTED\x10\x05*j\n" +
+	"\x1cSOURCE_EVENT_STATUS_REJECTED\x10\x05*\xbf\x03\n" +
 	"\n" +
 	"ActionType\x12\x1b\n" +
 	"\x17ACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ACTION_TYPE_IDENTIFY_USER\x10\x01\x12 \n" +
-	"\x1cACTION_TYPE_TRIGGER_WORKFLOW\x10\x02*|\n" +
+	"\x1cACTION_TYPE_TRIGGER_WORKFLOW\x10\x02\x12\x1b\n" +
+	"\x17ACTION_TYPE_DELETE_USER\x10\x03\x12\x1a\n" +
+	"\x16ACTION_TYPE_SET_OBJECT\x10\x04\x12\x1d\n" +
+	"\x19ACTION_TYPE_DELETE_OBJECT\x10\x05\x12\x1a\n" +
+	"\x16ACTION_TYPE_SET_TENANT\x10\x06\x12\x1d\n" +
+	"\x19ACTION_TYPE_DELETE_TENANT\x10\a\x12\x19\n" +
+	"\x15ACTION_TYPE_SUBSCRIBE\x10\b\x12\x1b\n" +
+	"\x17ACTION_TYPE_UNSUBSCRIBE\x10\t\x12#\n" +
+	"\x1fACTION_TYPE_ADD_AUDIENCE_MEMBER\x10\n" +
+	"\x12&\n" +
+	"\"ACTION_TYPE_REMOVE_AUDIENCE_MEMBER\x10\v\x12\x1f\n" +
+	"\x1bACTION_TYPE_CANCEL_WORKFLOW\x10\f\x12\x1a\n" +
+	"\x16ACTION_TYPE_ALIAS_USER\x10\r*|\n" +
 	"\fActionStatus\x12\x1d\n" +
 	"\x19ACTION_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACTION_STATUS_SUCCESS\x10\x01\x12\x19\n" +

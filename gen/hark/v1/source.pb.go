@@ -423,7 +423,14 @@ type SourceEnvironment struct {
 	// Secret settings come back masked.
 	PluginSettings map[string]string `protobuf:"bytes,7,rep,name=plugin_settings,json=pluginSettings,proto3" json:"plugin_settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// UpdatedAt is when the configuration last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// GroupEnabled turns group handling on: a Segment `group` call sets the
+	// tenant `groupId` with the group's traits. Off by default.
+	GroupEnabled bool `protobuf:"varint,9,opt,name=group_enabled,json=groupEnabled,proto3" json:"group_enabled,omitempty"`
+	// DeleteEnabled turns delete handling on: a Segment `delete` call (a
+	// user-deletion request) deletes the user and their subscriptions.
+	// When never set it follows identify_enabled.
+	DeleteEnabled *bool `protobuf:"varint,10,opt,name=delete_enabled,json=deleteEnabled,proto3,oneof" json:"delete_enabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,6 +519,20 @@ func (x *SourceEnvironment) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *SourceEnvironment) GetGroupEnabled() bool {
+	if x != nil {
+		return x.GroupEnabled
+	}
+	return false
+}
+
+func (x *SourceEnvironment) GetDeleteEnabled() bool {
+	if x != nil && x.DeleteEnabled != nil {
+		return *x.DeleteEnabled
+	}
+	return false
 }
 
 // ListSourceTypesRequest asks for the installed source plugins.
@@ -1101,8 +1122,12 @@ type UpdateSourceEnvironmentRequest struct {
 	// PluginSettings are merged into the current ones: a key with a value sets
 	// it, a key with an empty value removes it, keys left out stay.
 	PluginSettings map[string]string `protobuf:"bytes,6,rep,name=plugin_settings,json=pluginSettings,proto3" json:"plugin_settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// GroupEnabled, when given, turns group handling on or off.
+	GroupEnabled *bool `protobuf:"varint,7,opt,name=group_enabled,json=groupEnabled,proto3,oneof" json:"group_enabled,omitempty"`
+	// DeleteEnabled, when given, turns delete handling on or off.
+	DeleteEnabled *bool `protobuf:"varint,8,opt,name=delete_enabled,json=deleteEnabled,proto3,oneof" json:"delete_enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateSourceEnvironmentRequest) Reset() {
@@ -1175,6 +1200,20 @@ func (x *UpdateSourceEnvironmentRequest) GetPluginSettings() map[string]string {
 		return x.PluginSettings
 	}
 	return nil
+}
+
+func (x *UpdateSourceEnvironmentRequest) GetGroupEnabled() bool {
+	if x != nil && x.GroupEnabled != nil {
+		return *x.GroupEnabled
+	}
+	return false
+}
+
+func (x *UpdateSourceEnvironmentRequest) GetDeleteEnabled() bool {
+	if x != nil && x.DeleteEnabled != nil {
+		return *x.DeleteEnabled
+	}
+	return false
 }
 
 // UpdateSourceEnvironmentResponse carries the updated configuration.
@@ -1537,7 +1576,7 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12>\n" +
 	"\fenvironments\x18\x04 \x03(\v2\x1a.hark.v1.SourceEnvironmentR\fenvironments\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xee\x03\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xd2\x04\n" +
 	"\x11SourceEnvironment\x12\x1b\n" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1d\n" +
@@ -1548,10 +1587,14 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\x12idempotency_window\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x11idempotencyWindow\x12W\n" +
 	"\x0fplugin_settings\x18\a \x03(\v2..hark.v1.SourceEnvironment.PluginSettingsEntryR\x0epluginSettings\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1aA\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12#\n" +
+	"\rgroup_enabled\x18\t \x01(\bR\fgroupEnabled\x12*\n" +
+	"\x0edelete_enabled\x18\n" +
+	" \x01(\bH\x00R\rdeleteEnabled\x88\x01\x01\x1aA\n" +
 	"\x13PluginSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x18\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x11\n" +
+	"\x0f_delete_enabled\"\x18\n" +
 	"\x16ListSourceTypesRequest\"Q\n" +
 	"\x17ListSourceTypesResponse\x126\n" +
 	"\fsource_types\x18\x01 \x03(\v2\x13.hark.v1.SourceTypeR\vsourceTypes\"=\n" +
@@ -1578,19 +1621,23 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\"i\n" +
 	"\x1cGetSourceEnvironmentResponse\x12I\n" +
-	"\x12source_environment\x18\x01 \x01(\v2\x1a.hark.v1.SourceEnvironmentR\x11sourceEnvironment\"\xe5\x03\n" +
+	"\x12source_environment\x18\x01 \x01(\v2\x1a.hark.v1.SourceEnvironmentR\x11sourceEnvironment\"\xe0\x04\n" +
 	"\x1eUpdateSourceEnvironmentRequest\x12\x1b\n" +
 	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12.\n" +
 	"\x10identify_enabled\x18\x03 \x01(\bH\x00R\x0fidentifyEnabled\x88\x01\x01\x124\n" +
 	"\x13idempotency_enabled\x18\x04 \x01(\bH\x01R\x12idempotencyEnabled\x88\x01\x01\x12H\n" +
 	"\x12idempotency_window\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11idempotencyWindow\x12d\n" +
-	"\x0fplugin_settings\x18\x06 \x03(\v2;.hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntryR\x0epluginSettings\x1aA\n" +
+	"\x0fplugin_settings\x18\x06 \x03(\v2;.hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntryR\x0epluginSettings\x12(\n" +
+	"\rgroup_enabled\x18\a \x01(\bH\x02R\fgroupEnabled\x88\x01\x01\x12*\n" +
+	"\x0edelete_enabled\x18\b \x01(\bH\x03R\rdeleteEnabled\x88\x01\x01\x1aA\n" +
 	"\x13PluginSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x13\n" +
 	"\x11_identify_enabledB\x16\n" +
-	"\x14_idempotency_enabled\"l\n" +
+	"\x14_idempotency_enabledB\x10\n" +
+	"\x0e_group_enabledB\x11\n" +
+	"\x0f_delete_enabled\"l\n" +
 	"\x1fUpdateSourceEnvironmentResponse\x12I\n" +
 	"\x12source_environment\x18\x01 \x01(\v2\x1a.hark.v1.SourceEnvironmentR\x11sourceEnvironment\"Y\n" +
 	"\x18RotateSourceTokenRequest\x12\x1b\n" +
@@ -1725,6 +1772,7 @@ func file_hark_v1_source_proto_init() {
 	if File_hark_v1_source_proto != nil {
 		return
 	}
+	file_hark_v1_source_proto_msgTypes[3].OneofWrappers = []any{}
 	file_hark_v1_source_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

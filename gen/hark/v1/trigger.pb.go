@@ -77,6 +77,285 @@ func (TriggerStatus) EnumDescriptor() ([]byte, []int) {
 	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{0}
 }
 
+// TriggerActionType is what a trigger (an action mapping) does with a
+// matching event, after Knock's source actions. The actions of one event run
+// in Knock's fixed order, the order of this enum (users_identify first,
+// workflows_cancel last), and in creation order within one type.
+type TriggerActionType int32
+
+const (
+	// TRIGGER_ACTION_TYPE_UNSPECIFIED is workflows_trigger, so triggers saved
+	// before action types existed keep starting runs.
+	TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED TriggerActionType = 0
+	// TRIGGER_ACTION_TYPE_USERS_IDENTIFY upserts a user: action_mapping `id`
+	// (default `userId`) and `properties`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_USERS_IDENTIFY TriggerActionType = 1
+	// TRIGGER_ACTION_TYPE_USERS_DELETE deletes a user and their
+	// subscriptions: action_mapping `id` (default `userId`).
+	TriggerActionType_TRIGGER_ACTION_TYPE_USERS_DELETE TriggerActionType = 2
+	// TRIGGER_ACTION_TYPE_OBJECTS_SET creates or updates an object:
+	// action_mapping `collection`, `id`, `properties`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_OBJECTS_SET TriggerActionType = 3
+	// TRIGGER_ACTION_TYPE_OBJECTS_DELETE deletes an object: action_mapping
+	// `collection`, `id`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_OBJECTS_DELETE TriggerActionType = 4
+	// TRIGGER_ACTION_TYPE_TENANTS_SET creates or updates a tenant:
+	// action_mapping `id`, `properties`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_TENANTS_SET TriggerActionType = 5
+	// TRIGGER_ACTION_TYPE_TENANTS_DELETE deletes a tenant: action_mapping `id`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_TENANTS_DELETE TriggerActionType = 6
+	// TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE subscribes recipients to an
+	// object: action_mapping `collection`, `id`, `recipients` (default
+	// `userId`), `properties` (of the subscription).
+	TriggerActionType_TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE TriggerActionType = 7
+	// TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE removes recipients'
+	// subscriptions: action_mapping `collection`, `id`, `recipients` (default
+	// `userId`).
+	TriggerActionType_TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE TriggerActionType = 8
+	// TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER adds users to an audience:
+	// action_mapping `audience_key`, `users` (default `userId`), `tenant`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER TriggerActionType = 9
+	// TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER removes users from an
+	// audience: action_mapping `audience_key`, `users` (default `userId`),
+	// `tenant`.
+	TriggerActionType_TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER TriggerActionType = 10
+	// TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER starts a run of workflow_key with
+	// `mapping`, as triggers always did.
+	TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER TriggerActionType = 11
+	// TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL cancels the active runs of
+	// workflow_key with `mapping.cancellation_key` (required), only for
+	// `mapping.recipients` when that is given.
+	TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL TriggerActionType = 12
+)
+
+// Enum value maps for TriggerActionType.
+var (
+	TriggerActionType_name = map[int32]string{
+		0:  "TRIGGER_ACTION_TYPE_UNSPECIFIED",
+		1:  "TRIGGER_ACTION_TYPE_USERS_IDENTIFY",
+		2:  "TRIGGER_ACTION_TYPE_USERS_DELETE",
+		3:  "TRIGGER_ACTION_TYPE_OBJECTS_SET",
+		4:  "TRIGGER_ACTION_TYPE_OBJECTS_DELETE",
+		5:  "TRIGGER_ACTION_TYPE_TENANTS_SET",
+		6:  "TRIGGER_ACTION_TYPE_TENANTS_DELETE",
+		7:  "TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE",
+		8:  "TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE",
+		9:  "TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER",
+		10: "TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER",
+		11: "TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER",
+		12: "TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL",
+	}
+	TriggerActionType_value = map[string]int32{
+		"TRIGGER_ACTION_TYPE_UNSPECIFIED":             0,
+		"TRIGGER_ACTION_TYPE_USERS_IDENTIFY":          1,
+		"TRIGGER_ACTION_TYPE_USERS_DELETE":            2,
+		"TRIGGER_ACTION_TYPE_OBJECTS_SET":             3,
+		"TRIGGER_ACTION_TYPE_OBJECTS_DELETE":          4,
+		"TRIGGER_ACTION_TYPE_TENANTS_SET":             5,
+		"TRIGGER_ACTION_TYPE_TENANTS_DELETE":          6,
+		"TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE":       7,
+		"TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE":     8,
+		"TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER":    9,
+		"TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER": 10,
+		"TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER":       11,
+		"TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL":        12,
+	}
+)
+
+func (x TriggerActionType) Enum() *TriggerActionType {
+	p := new(TriggerActionType)
+	*p = x
+	return p
+}
+
+func (x TriggerActionType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TriggerActionType) Descriptor() protoreflect.EnumDescriptor {
+	return file_hark_v1_trigger_proto_enumTypes[1].Descriptor()
+}
+
+func (TriggerActionType) Type() protoreflect.EnumType {
+	return &file_hark_v1_trigger_proto_enumTypes[1]
+}
+
+func (x TriggerActionType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TriggerActionType.Descriptor instead.
+func (TriggerActionType) EnumDescriptor() ([]byte, []int) {
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{1}
+}
+
+// TriggerFrequency says how often a workflows_trigger action starts a run
+// for the same recipient, as Knock's "trigger frequency" does.
+type TriggerFrequency int32
+
+const (
+	// TRIGGER_FREQUENCY_UNSPECIFIED is EVERY_TIME.
+	TriggerFrequency_TRIGGER_FREQUENCY_UNSPECIFIED TriggerFrequency = 0
+	// TRIGGER_FREQUENCY_EVERY_TIME starts a run on every matching event.
+	TriggerFrequency_TRIGGER_FREQUENCY_EVERY_TIME TriggerFrequency = 1
+	// TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT starts a run for a recipient only
+	// the first time this trigger fires for them; later events list them in
+	// skipped_recipients.
+	TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT TriggerFrequency = 2
+	// TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT is ONCE_PER_RECIPIENT
+	// counted separately for each mapped tenant.
+	TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT TriggerFrequency = 3
+)
+
+// Enum value maps for TriggerFrequency.
+var (
+	TriggerFrequency_name = map[int32]string{
+		0: "TRIGGER_FREQUENCY_UNSPECIFIED",
+		1: "TRIGGER_FREQUENCY_EVERY_TIME",
+		2: "TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT",
+		3: "TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT",
+	}
+	TriggerFrequency_value = map[string]int32{
+		"TRIGGER_FREQUENCY_UNSPECIFIED":                   0,
+		"TRIGGER_FREQUENCY_EVERY_TIME":                    1,
+		"TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT":            2,
+		"TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT": 3,
+	}
+)
+
+func (x TriggerFrequency) Enum() *TriggerFrequency {
+	p := new(TriggerFrequency)
+	*p = x
+	return p
+}
+
+func (x TriggerFrequency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TriggerFrequency) Descriptor() protoreflect.EnumDescriptor {
+	return file_hark_v1_trigger_proto_enumTypes[2].Descriptor()
+}
+
+func (TriggerFrequency) Type() protoreflect.EnumType {
+	return &file_hark_v1_trigger_proto_enumTypes[2]
+}
+
+func (x TriggerFrequency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TriggerFrequency.Descriptor instead.
+func (TriggerFrequency) EnumDescriptor() ([]byte, []int) {
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{2}
+}
+
+// ActionMapping maps an event into the parameters of an action other than
+// the workflow ones (which use TriggerMapping). Each field is an expr
+// expression; which fields an action reads is said at TriggerActionType,
+// and setting one it does not read is refused.
+type ActionMapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection yields the object's collection (a string).
+	Collection string `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// ID yields the user, object or tenant id (a string or number).
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Properties yields an object of properties to set (or null).
+	Properties string `protobuf:"bytes,3,opt,name=properties,proto3" json:"properties,omitempty"`
+	// Recipients yields the subscribers: a user id, an inline user object, an
+	// object reference `{"collection", "id"}`, or a list of these.
+	Recipients string `protobuf:"bytes,4,opt,name=recipients,proto3" json:"recipients,omitempty"`
+	// AudienceKey yields the audience's key (a string).
+	AudienceKey string `protobuf:"bytes,5,opt,name=audience_key,json=audienceKey,proto3" json:"audience_key,omitempty"`
+	// Users yields the audience members: a user id, an inline user object, or
+	// a list of these.
+	Users string `protobuf:"bytes,6,opt,name=users,proto3" json:"users,omitempty"`
+	// Tenant yields the tenant of audience members: an id or an object with
+	// `id`.
+	Tenant        string `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionMapping) Reset() {
+	*x = ActionMapping{}
+	mi := &file_hark_v1_trigger_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionMapping) ProtoMessage() {}
+
+func (x *ActionMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_trigger_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionMapping.ProtoReflect.Descriptor instead.
+func (*ActionMapping) Descriptor() ([]byte, []int) {
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ActionMapping) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *ActionMapping) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ActionMapping) GetProperties() string {
+	if x != nil {
+		return x.Properties
+	}
+	return ""
+}
+
+func (x *ActionMapping) GetRecipients() string {
+	if x != nil {
+		return x.Recipients
+	}
+	return ""
+}
+
+func (x *ActionMapping) GetAudienceKey() string {
+	if x != nil {
+		return x.AudienceKey
+	}
+	return ""
+}
+
+func (x *ActionMapping) GetUsers() string {
+	if x != nil {
+		return x.Users
+	}
+	return ""
+}
+
+func (x *ActionMapping) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
 // TriggerMapping maps an event into a run. Each field is an expr expression
 // evaluated against the event; an empty field takes its default.
 type TriggerMapping struct {
@@ -99,7 +378,7 @@ type TriggerMapping struct {
 
 func (x *TriggerMapping) Reset() {
 	*x = TriggerMapping{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[0]
+	mi := &file_hark_v1_trigger_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +390,7 @@ func (x *TriggerMapping) String() string {
 func (*TriggerMapping) ProtoMessage() {}
 
 func (x *TriggerMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[0]
+	mi := &file_hark_v1_trigger_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,7 +403,7 @@ func (x *TriggerMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerMapping.ProtoReflect.Descriptor instead.
 func (*TriggerMapping) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{0}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *TriggerMapping) GetRecipients() string {
@@ -187,14 +466,21 @@ type Trigger struct {
 	// CreatedAt is when the trigger was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// UpdatedAt is when the trigger last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// ActionType is what the trigger does; unspecified is workflows_trigger.
+	ActionType TriggerActionType `protobuf:"varint,12,opt,name=action_type,json=actionType,proto3,enum=hark.v1.TriggerActionType" json:"action_type,omitempty"`
+	// ActionMapping maps the event into the parameters of the action types
+	// that are not workflow ones.
+	ActionMapping *ActionMapping `protobuf:"bytes,13,opt,name=action_mapping,json=actionMapping,proto3" json:"action_mapping,omitempty"`
+	// Frequency of a workflows_trigger action; unspecified is every time.
+	Frequency     TriggerFrequency `protobuf:"varint,20,opt,name=frequency,proto3,enum=hark.v1.TriggerFrequency" json:"frequency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Trigger) Reset() {
 	*x = Trigger{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[1]
+	mi := &file_hark_v1_trigger_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +492,7 @@ func (x *Trigger) String() string {
 func (*Trigger) ProtoMessage() {}
 
 func (x *Trigger) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[1]
+	mi := &file_hark_v1_trigger_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +505,7 @@ func (x *Trigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trigger.ProtoReflect.Descriptor instead.
 func (*Trigger) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{1}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Trigger) GetId() string {
@@ -299,6 +585,27 @@ func (x *Trigger) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Trigger) GetActionType() TriggerActionType {
+	if x != nil {
+		return x.ActionType
+	}
+	return TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED
+}
+
+func (x *Trigger) GetActionMapping() *ActionMapping {
+	if x != nil {
+		return x.ActionMapping
+	}
+	return nil
+}
+
+func (x *Trigger) GetFrequency() TriggerFrequency {
+	if x != nil {
+		return x.Frequency
+	}
+	return TriggerFrequency_TRIGGER_FREQUENCY_UNSPECIFIED
+}
+
 // CreateTriggerRequest describes a new trigger.
 type CreateTriggerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -317,14 +624,21 @@ type CreateTriggerRequest struct {
 	// Mapping of the event into the run; empty fields take defaults.
 	Mapping *TriggerMapping `protobuf:"bytes,7,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	// Status; default ACTIVE.
-	Status        TriggerStatus `protobuf:"varint,8,opt,name=status,proto3,enum=hark.v1.TriggerStatus" json:"status,omitempty"`
+	Status TriggerStatus `protobuf:"varint,8,opt,name=status,proto3,enum=hark.v1.TriggerStatus" json:"status,omitempty"`
+	// ActionType is what the trigger does; default workflows_trigger.
+	ActionType TriggerActionType `protobuf:"varint,9,opt,name=action_type,json=actionType,proto3,enum=hark.v1.TriggerActionType" json:"action_type,omitempty"`
+	// ActionMapping maps the event into the action's parameters, for action
+	// types other than workflows_trigger and workflows_cancel.
+	ActionMapping *ActionMapping `protobuf:"bytes,10,opt,name=action_mapping,json=actionMapping,proto3" json:"action_mapping,omitempty"`
+	// Frequency of a workflows_trigger action; default every time.
+	Frequency     TriggerFrequency `protobuf:"varint,20,opt,name=frequency,proto3,enum=hark.v1.TriggerFrequency" json:"frequency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateTriggerRequest) Reset() {
 	*x = CreateTriggerRequest{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[2]
+	mi := &file_hark_v1_trigger_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +650,7 @@ func (x *CreateTriggerRequest) String() string {
 func (*CreateTriggerRequest) ProtoMessage() {}
 
 func (x *CreateTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[2]
+	mi := &file_hark_v1_trigger_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +663,7 @@ func (x *CreateTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTriggerRequest.ProtoReflect.Descriptor instead.
 func (*CreateTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{2}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateTriggerRequest) GetEnvironment() string {
@@ -408,6 +722,27 @@ func (x *CreateTriggerRequest) GetStatus() TriggerStatus {
 	return TriggerStatus_TRIGGER_STATUS_UNSPECIFIED
 }
 
+func (x *CreateTriggerRequest) GetActionType() TriggerActionType {
+	if x != nil {
+		return x.ActionType
+	}
+	return TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED
+}
+
+func (x *CreateTriggerRequest) GetActionMapping() *ActionMapping {
+	if x != nil {
+		return x.ActionMapping
+	}
+	return nil
+}
+
+func (x *CreateTriggerRequest) GetFrequency() TriggerFrequency {
+	if x != nil {
+		return x.Frequency
+	}
+	return TriggerFrequency_TRIGGER_FREQUENCY_UNSPECIFIED
+}
+
 // CreateTriggerResponse carries the created trigger.
 type CreateTriggerResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -419,7 +754,7 @@ type CreateTriggerResponse struct {
 
 func (x *CreateTriggerResponse) Reset() {
 	*x = CreateTriggerResponse{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[3]
+	mi := &file_hark_v1_trigger_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +766,7 @@ func (x *CreateTriggerResponse) String() string {
 func (*CreateTriggerResponse) ProtoMessage() {}
 
 func (x *CreateTriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[3]
+	mi := &file_hark_v1_trigger_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +779,7 @@ func (x *CreateTriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTriggerResponse.ProtoReflect.Descriptor instead.
 func (*CreateTriggerResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{3}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateTriggerResponse) GetTrigger() *Trigger {
@@ -467,7 +802,7 @@ type GetTriggerRequest struct {
 
 func (x *GetTriggerRequest) Reset() {
 	*x = GetTriggerRequest{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[4]
+	mi := &file_hark_v1_trigger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +814,7 @@ func (x *GetTriggerRequest) String() string {
 func (*GetTriggerRequest) ProtoMessage() {}
 
 func (x *GetTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[4]
+	mi := &file_hark_v1_trigger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +827,7 @@ func (x *GetTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTriggerRequest.ProtoReflect.Descriptor instead.
 func (*GetTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{4}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTriggerRequest) GetEnvironment() string {
@@ -520,7 +855,7 @@ type GetTriggerResponse struct {
 
 func (x *GetTriggerResponse) Reset() {
 	*x = GetTriggerResponse{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[5]
+	mi := &file_hark_v1_trigger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +867,7 @@ func (x *GetTriggerResponse) String() string {
 func (*GetTriggerResponse) ProtoMessage() {}
 
 func (x *GetTriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[5]
+	mi := &file_hark_v1_trigger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +880,7 @@ func (x *GetTriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTriggerResponse.ProtoReflect.Descriptor instead.
 func (*GetTriggerResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{5}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTriggerResponse) GetTrigger() *Trigger {
@@ -576,7 +911,7 @@ type ListTriggersRequest struct {
 
 func (x *ListTriggersRequest) Reset() {
 	*x = ListTriggersRequest{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[6]
+	mi := &file_hark_v1_trigger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +923,7 @@ func (x *ListTriggersRequest) String() string {
 func (*ListTriggersRequest) ProtoMessage() {}
 
 func (x *ListTriggersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[6]
+	mi := &file_hark_v1_trigger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +936,7 @@ func (x *ListTriggersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTriggersRequest.ProtoReflect.Descriptor instead.
 func (*ListTriggersRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{6}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListTriggersRequest) GetEnvironment() string {
@@ -659,7 +994,7 @@ type ListTriggersResponse struct {
 
 func (x *ListTriggersResponse) Reset() {
 	*x = ListTriggersResponse{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[7]
+	mi := &file_hark_v1_trigger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +1006,7 @@ func (x *ListTriggersResponse) String() string {
 func (*ListTriggersResponse) ProtoMessage() {}
 
 func (x *ListTriggersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[7]
+	mi := &file_hark_v1_trigger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +1019,7 @@ func (x *ListTriggersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTriggersResponse.ProtoReflect.Descriptor instead.
 func (*ListTriggersResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{7}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListTriggersResponse) GetTriggers() []*Trigger {
@@ -721,14 +1056,20 @@ type UpdateTriggerRequest struct {
 	// Mapping, when given, replaces the whole mapping.
 	Mapping *TriggerMapping `protobuf:"bytes,8,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	// Status, when given, activates or deactivates the trigger.
-	Status        *TriggerStatus `protobuf:"varint,9,opt,name=status,proto3,enum=hark.v1.TriggerStatus,oneof" json:"status,omitempty"`
+	Status *TriggerStatus `protobuf:"varint,9,opt,name=status,proto3,enum=hark.v1.TriggerStatus,oneof" json:"status,omitempty"`
+	// ActionType, when given, changes what the trigger does.
+	ActionType *TriggerActionType `protobuf:"varint,10,opt,name=action_type,json=actionType,proto3,enum=hark.v1.TriggerActionType,oneof" json:"action_type,omitempty"`
+	// ActionMapping, when given, replaces the whole action mapping.
+	ActionMapping *ActionMapping `protobuf:"bytes,11,opt,name=action_mapping,json=actionMapping,proto3" json:"action_mapping,omitempty"`
+	// Frequency, when given, changes a workflows_trigger's frequency.
+	Frequency     *TriggerFrequency `protobuf:"varint,20,opt,name=frequency,proto3,enum=hark.v1.TriggerFrequency,oneof" json:"frequency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateTriggerRequest) Reset() {
 	*x = UpdateTriggerRequest{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[8]
+	mi := &file_hark_v1_trigger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1081,7 @@ func (x *UpdateTriggerRequest) String() string {
 func (*UpdateTriggerRequest) ProtoMessage() {}
 
 func (x *UpdateTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[8]
+	mi := &file_hark_v1_trigger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1094,7 @@ func (x *UpdateTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTriggerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{8}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateTriggerRequest) GetEnvironment() string {
@@ -819,6 +1160,27 @@ func (x *UpdateTriggerRequest) GetStatus() TriggerStatus {
 	return TriggerStatus_TRIGGER_STATUS_UNSPECIFIED
 }
 
+func (x *UpdateTriggerRequest) GetActionType() TriggerActionType {
+	if x != nil && x.ActionType != nil {
+		return *x.ActionType
+	}
+	return TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED
+}
+
+func (x *UpdateTriggerRequest) GetActionMapping() *ActionMapping {
+	if x != nil {
+		return x.ActionMapping
+	}
+	return nil
+}
+
+func (x *UpdateTriggerRequest) GetFrequency() TriggerFrequency {
+	if x != nil && x.Frequency != nil {
+		return *x.Frequency
+	}
+	return TriggerFrequency_TRIGGER_FREQUENCY_UNSPECIFIED
+}
+
 // UpdateTriggerResponse carries the updated trigger.
 type UpdateTriggerResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -830,7 +1192,7 @@ type UpdateTriggerResponse struct {
 
 func (x *UpdateTriggerResponse) Reset() {
 	*x = UpdateTriggerResponse{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[9]
+	mi := &file_hark_v1_trigger_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1204,7 @@ func (x *UpdateTriggerResponse) String() string {
 func (*UpdateTriggerResponse) ProtoMessage() {}
 
 func (x *UpdateTriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[9]
+	mi := &file_hark_v1_trigger_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1217,7 @@ func (x *UpdateTriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTriggerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTriggerResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{9}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateTriggerResponse) GetTrigger() *Trigger {
@@ -878,7 +1240,7 @@ type DeleteTriggerRequest struct {
 
 func (x *DeleteTriggerRequest) Reset() {
 	*x = DeleteTriggerRequest{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[10]
+	mi := &file_hark_v1_trigger_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1252,7 @@ func (x *DeleteTriggerRequest) String() string {
 func (*DeleteTriggerRequest) ProtoMessage() {}
 
 func (x *DeleteTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[10]
+	mi := &file_hark_v1_trigger_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1265,7 @@ func (x *DeleteTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTriggerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{10}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteTriggerRequest) GetEnvironment() string {
@@ -929,7 +1291,7 @@ type DeleteTriggerResponse struct {
 
 func (x *DeleteTriggerResponse) Reset() {
 	*x = DeleteTriggerResponse{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[11]
+	mi := &file_hark_v1_trigger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1303,7 @@ func (x *DeleteTriggerResponse) String() string {
 func (*DeleteTriggerResponse) ProtoMessage() {}
 
 func (x *DeleteTriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[11]
+	mi := &file_hark_v1_trigger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1316,7 @@ func (x *DeleteTriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTriggerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTriggerResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{11}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{12}
 }
 
 // TestTriggerRequest names a saved trigger or describes an unsaved one, and
@@ -984,7 +1346,7 @@ type TestTriggerRequest struct {
 
 func (x *TestTriggerRequest) Reset() {
 	*x = TestTriggerRequest{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[12]
+	mi := &file_hark_v1_trigger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1358,7 @@ func (x *TestTriggerRequest) String() string {
 func (*TestTriggerRequest) ProtoMessage() {}
 
 func (x *TestTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[12]
+	mi := &file_hark_v1_trigger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1371,7 @@ func (x *TestTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestTriggerRequest.ProtoReflect.Descriptor instead.
 func (*TestTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{12}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TestTriggerRequest) GetEnvironment() string {
@@ -1078,14 +1440,20 @@ type TestTriggerResponse struct {
 	// Status is the action status a real event would get.
 	Status ActionStatus `protobuf:"varint,10,opt,name=status,proto3,enum=hark.v1.ActionStatus" json:"status,omitempty"`
 	// Reason explains a skipped or failed outcome.
-	Reason        string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// ActionType of the trigger tested.
+	ActionType TriggerActionType `protobuf:"varint,12,opt,name=action_type,json=actionType,proto3,enum=hark.v1.TriggerActionType" json:"action_type,omitempty"`
+	// ActionValues are the values the action mapping yielded, by field
+	// (`collection`, `id`, `properties`, `recipients`, `audience_key`,
+	// `users`, `tenant`), for action types other than the workflow ones.
+	ActionValues  *structpb.Struct `protobuf:"bytes,13,opt,name=action_values,json=actionValues,proto3" json:"action_values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TestTriggerResponse) Reset() {
 	*x = TestTriggerResponse{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[13]
+	mi := &file_hark_v1_trigger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1465,7 @@ func (x *TestTriggerResponse) String() string {
 func (*TestTriggerResponse) ProtoMessage() {}
 
 func (x *TestTriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[13]
+	mi := &file_hark_v1_trigger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1478,7 @@ func (x *TestTriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestTriggerResponse.ProtoReflect.Descriptor instead.
 func (*TestTriggerResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{13}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TestTriggerResponse) GetSourceEventId() string {
@@ -1190,6 +1558,20 @@ func (x *TestTriggerResponse) GetReason() string {
 	return ""
 }
 
+func (x *TestTriggerResponse) GetActionType() TriggerActionType {
+	if x != nil {
+		return x.ActionType
+	}
+	return TriggerActionType_TRIGGER_ACTION_TYPE_UNSPECIFIED
+}
+
+func (x *TestTriggerResponse) GetActionValues() *structpb.Struct {
+	if x != nil {
+		return x.ActionValues
+	}
+	return nil
+}
+
 // ExpressionError is the error detail of a trigger expression that does not
 // compile: which field, where, and why, so a client can point at it.
 type ExpressionError struct {
@@ -1212,7 +1594,7 @@ type ExpressionError struct {
 
 func (x *ExpressionError) Reset() {
 	*x = ExpressionError{}
-	mi := &file_hark_v1_trigger_proto_msgTypes[14]
+	mi := &file_hark_v1_trigger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1606,7 @@ func (x *ExpressionError) String() string {
 func (*ExpressionError) ProtoMessage() {}
 
 func (x *ExpressionError) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_trigger_proto_msgTypes[14]
+	mi := &file_hark_v1_trigger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1619,7 @@ func (x *ExpressionError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpressionError.ProtoReflect.Descriptor instead.
 func (*ExpressionError) Descriptor() ([]byte, []int) {
-	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{14}
+	return file_hark_v1_trigger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExpressionError) GetField() string {
@@ -1286,7 +1668,21 @@ var File_hark_v1_trigger_proto protoreflect.FileDescriptor
 
 const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\n" +
-	"\x15hark/v1/trigger.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13hark/v1/event.proto\x1a\x1ahark/v1/workflow_run.proto\"\x9d\x01\n" +
+	"\x15hark/v1/trigger.proto\x12\ahark.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13hark/v1/event.proto\x1a\x1ahark/v1/workflow_run.proto\"\xd0\x01\n" +
+	"\rActionMapping\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1e\n" +
+	"\n" +
+	"properties\x18\x03 \x01(\tR\n" +
+	"properties\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x04 \x01(\tR\n" +
+	"recipients\x12!\n" +
+	"\faudience_key\x18\x05 \x01(\tR\vaudienceKey\x12\x14\n" +
+	"\x05users\x18\x06 \x01(\tR\x05users\x12\x16\n" +
+	"\x06tenant\x18\a \x01(\tR\x06tenant\"\x9d\x01\n" +
 	"\x0eTriggerMapping\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x01 \x01(\tR\n" +
@@ -1294,7 +1690,7 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\tR\x04data\x12)\n" +
-	"\x10cancellation_key\x18\x05 \x01(\tR\x0fcancellationKey\"\xa7\x03\n" +
+	"\x10cancellation_key\x18\x05 \x01(\tR\x0fcancellationKey\"\xdc\x04\n" +
 	"\aTrigger\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12!\n" +
@@ -1310,7 +1706,11 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xae\x02\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12;\n" +
+	"\vaction_type\x18\f \x01(\x0e2\x1a.hark.v1.TriggerActionTypeR\n" +
+	"actionType\x12=\n" +
+	"\x0eaction_mapping\x18\r \x01(\v2\x16.hark.v1.ActionMappingR\ractionMapping\x127\n" +
+	"\tfrequency\x18\x14 \x01(\x0e2\x19.hark.v1.TriggerFrequencyR\tfrequency\"\xe3\x03\n" +
 	"\x14CreateTriggerRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12!\n" +
 	"\fworkflow_key\x18\x02 \x01(\tR\vworkflowKey\x12\x1b\n" +
@@ -1320,7 +1720,12 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x05event\x18\x05 \x01(\tR\x05event\x12\x1c\n" +
 	"\tcondition\x18\x06 \x01(\tR\tcondition\x121\n" +
 	"\amapping\x18\a \x01(\v2\x17.hark.v1.TriggerMappingR\amapping\x12.\n" +
-	"\x06status\x18\b \x01(\x0e2\x16.hark.v1.TriggerStatusR\x06status\"C\n" +
+	"\x06status\x18\b \x01(\x0e2\x16.hark.v1.TriggerStatusR\x06status\x12;\n" +
+	"\vaction_type\x18\t \x01(\x0e2\x1a.hark.v1.TriggerActionTypeR\n" +
+	"actionType\x12=\n" +
+	"\x0eaction_mapping\x18\n" +
+	" \x01(\v2\x16.hark.v1.ActionMappingR\ractionMapping\x127\n" +
+	"\tfrequency\x18\x14 \x01(\x0e2\x19.hark.v1.TriggerFrequencyR\tfrequency\"C\n" +
 	"\x15CreateTriggerResponse\x12*\n" +
 	"\atrigger\x18\x01 \x01(\v2\x10.hark.v1.TriggerR\atrigger\"E\n" +
 	"\x11GetTriggerRequest\x12 \n" +
@@ -1338,7 +1743,7 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\"l\n" +
 	"\x14ListTriggersResponse\x12,\n" +
 	"\btriggers\x18\x01 \x03(\v2\x10.hark.v1.TriggerR\btriggers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xad\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8a\x05\n" +
 	"\x14UpdateTriggerRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12&\n" +
@@ -1349,7 +1754,12 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x05event\x18\x06 \x01(\tH\x03R\x05event\x88\x01\x01\x12!\n" +
 	"\tcondition\x18\a \x01(\tH\x04R\tcondition\x88\x01\x01\x121\n" +
 	"\amapping\x18\b \x01(\v2\x17.hark.v1.TriggerMappingR\amapping\x123\n" +
-	"\x06status\x18\t \x01(\x0e2\x16.hark.v1.TriggerStatusH\x05R\x06status\x88\x01\x01B\x0f\n" +
+	"\x06status\x18\t \x01(\x0e2\x16.hark.v1.TriggerStatusH\x05R\x06status\x88\x01\x01\x12@\n" +
+	"\vaction_type\x18\n" +
+	" \x01(\x0e2\x1a.hark.v1.TriggerActionTypeH\x06R\n" +
+	"actionType\x88\x01\x01\x12=\n" +
+	"\x0eaction_mapping\x18\v \x01(\v2\x16.hark.v1.ActionMappingR\ractionMapping\x12<\n" +
+	"\tfrequency\x18\x14 \x01(\x0e2\x19.hark.v1.TriggerFrequencyH\aR\tfrequency\x88\x01\x01B\x0f\n" +
 	"\r_workflow_keyB\f\n" +
 	"\n" +
 	"_source_idB\r\n" +
@@ -1357,7 +1767,10 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x06_eventB\f\n" +
 	"\n" +
 	"_conditionB\t\n" +
-	"\a_status\"C\n" +
+	"\a_statusB\x0e\n" +
+	"\f_action_typeB\f\n" +
+	"\n" +
+	"_frequency\"C\n" +
 	"\x15UpdateTriggerResponse\x12*\n" +
 	"\atrigger\x18\x01 \x01(\v2\x10.hark.v1.TriggerR\atrigger\"H\n" +
 	"\x14DeleteTriggerRequest\x12 \n" +
@@ -1374,7 +1787,7 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x0fsource_event_id\x18\x06 \x01(\tR\rsourceEventId\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x97\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x05\n" +
 	"\x13TestTriggerResponse\x12&\n" +
 	"\x0fsource_event_id\x18\x01 \x01(\tR\rsourceEventId\x12)\n" +
 	"\x10condition_result\x18\x02 \x01(\bR\x0fconditionResult\x126\n" +
@@ -1389,7 +1802,10 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\x12skipped_recipients\x18\t \x03(\v2\x19.hark.v1.SkippedRecipientR\x11skippedRecipients\x12-\n" +
 	"\x06status\x18\n" +
 	" \x01(\x0e2\x15.hark.v1.ActionStatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\v \x01(\tR\x06reason\"\xa7\x01\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12;\n" +
+	"\vaction_type\x18\f \x01(\x0e2\x1a.hark.v1.TriggerActionTypeR\n" +
+	"actionType\x12<\n" +
+	"\raction_values\x18\r \x01(\v2\x17.google.protobuf.StructR\factionValues\"\xa7\x01\n" +
 	"\x0fExpressionError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1e\n" +
 	"\n" +
@@ -1402,7 +1818,27 @@ const file_hark_v1_trigger_proto_rawDesc = "" +
 	"\rTriggerStatus\x12\x1e\n" +
 	"\x1aTRIGGER_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TRIGGER_STATUS_ACTIVE\x10\x01\x12\x1b\n" +
-	"\x17TRIGGER_STATUS_INACTIVE\x10\x022\xc1\x06\n" +
+	"\x17TRIGGER_STATUS_INACTIVE\x10\x02*\xac\x04\n" +
+	"\x11TriggerActionType\x12#\n" +
+	"\x1fTRIGGER_ACTION_TYPE_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"TRIGGER_ACTION_TYPE_USERS_IDENTIFY\x10\x01\x12$\n" +
+	" TRIGGER_ACTION_TYPE_USERS_DELETE\x10\x02\x12#\n" +
+	"\x1fTRIGGER_ACTION_TYPE_OBJECTS_SET\x10\x03\x12&\n" +
+	"\"TRIGGER_ACTION_TYPE_OBJECTS_DELETE\x10\x04\x12#\n" +
+	"\x1fTRIGGER_ACTION_TYPE_TENANTS_SET\x10\x05\x12&\n" +
+	"\"TRIGGER_ACTION_TYPE_TENANTS_DELETE\x10\x06\x12)\n" +
+	"%TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE\x10\a\x12+\n" +
+	"'TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE\x10\b\x12,\n" +
+	"(TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER\x10\t\x12/\n" +
+	"+TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER\x10\n" +
+	"\x12)\n" +
+	"%TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER\x10\v\x12(\n" +
+	"$TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL\x10\f*\xb6\x01\n" +
+	"\x10TriggerFrequency\x12!\n" +
+	"\x1dTRIGGER_FREQUENCY_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cTRIGGER_FREQUENCY_EVERY_TIME\x10\x01\x12(\n" +
+	"$TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT\x10\x02\x123\n" +
+	"/TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT\x10\x032\xc1\x06\n" +
 	"\x0eTriggerService\x12\x8b\x01\n" +
 	"\rCreateTrigger\x12\x1d.hark.v1.CreateTriggerRequest\x1a\x1e.hark.v1.CreateTriggerResponse\";\x82\xd3\xe4\x93\x025:\x01*b\atrigger\"'/v1/environments/{environment}/triggers\x12\x84\x01\n" +
 	"\n" +
@@ -1424,71 +1860,85 @@ func file_hark_v1_trigger_proto_rawDescGZIP() []byte {
 	return file_hark_v1_trigger_proto_rawDescData
 }
 
-var file_hark_v1_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hark_v1_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_hark_v1_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_hark_v1_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_hark_v1_trigger_proto_goTypes = []any{
 	(TriggerStatus)(0),            // 0: hark.v1.TriggerStatus
-	(*TriggerMapping)(nil),        // 1: hark.v1.TriggerMapping
-	(*Trigger)(nil),               // 2: hark.v1.Trigger
-	(*CreateTriggerRequest)(nil),  // 3: hark.v1.CreateTriggerRequest
-	(*CreateTriggerResponse)(nil), // 4: hark.v1.CreateTriggerResponse
-	(*GetTriggerRequest)(nil),     // 5: hark.v1.GetTriggerRequest
-	(*GetTriggerResponse)(nil),    // 6: hark.v1.GetTriggerResponse
-	(*ListTriggersRequest)(nil),   // 7: hark.v1.ListTriggersRequest
-	(*ListTriggersResponse)(nil),  // 8: hark.v1.ListTriggersResponse
-	(*UpdateTriggerRequest)(nil),  // 9: hark.v1.UpdateTriggerRequest
-	(*UpdateTriggerResponse)(nil), // 10: hark.v1.UpdateTriggerResponse
-	(*DeleteTriggerRequest)(nil),  // 11: hark.v1.DeleteTriggerRequest
-	(*DeleteTriggerResponse)(nil), // 12: hark.v1.DeleteTriggerResponse
-	(*TestTriggerRequest)(nil),    // 13: hark.v1.TestTriggerRequest
-	(*TestTriggerResponse)(nil),   // 14: hark.v1.TestTriggerResponse
-	(*ExpressionError)(nil),       // 15: hark.v1.ExpressionError
-	nil,                           // 16: hark.v1.TestTriggerRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 18: google.protobuf.Struct
-	(*structpb.Value)(nil),        // 19: google.protobuf.Value
-	(*SkippedRecipient)(nil),      // 20: hark.v1.SkippedRecipient
-	(ActionStatus)(0),             // 21: hark.v1.ActionStatus
+	(TriggerActionType)(0),        // 1: hark.v1.TriggerActionType
+	(TriggerFrequency)(0),         // 2: hark.v1.TriggerFrequency
+	(*ActionMapping)(nil),         // 3: hark.v1.ActionMapping
+	(*TriggerMapping)(nil),        // 4: hark.v1.TriggerMapping
+	(*Trigger)(nil),               // 5: hark.v1.Trigger
+	(*CreateTriggerRequest)(nil),  // 6: hark.v1.CreateTriggerRequest
+	(*CreateTriggerResponse)(nil), // 7: hark.v1.CreateTriggerResponse
+	(*GetTriggerRequest)(nil),     // 8: hark.v1.GetTriggerRequest
+	(*GetTriggerResponse)(nil),    // 9: hark.v1.GetTriggerResponse
+	(*ListTriggersRequest)(nil),   // 10: hark.v1.ListTriggersRequest
+	(*ListTriggersResponse)(nil),  // 11: hark.v1.ListTriggersResponse
+	(*UpdateTriggerRequest)(nil),  // 12: hark.v1.UpdateTriggerRequest
+	(*UpdateTriggerResponse)(nil), // 13: hark.v1.UpdateTriggerResponse
+	(*DeleteTriggerRequest)(nil),  // 14: hark.v1.DeleteTriggerRequest
+	(*DeleteTriggerResponse)(nil), // 15: hark.v1.DeleteTriggerResponse
+	(*TestTriggerRequest)(nil),    // 16: hark.v1.TestTriggerRequest
+	(*TestTriggerResponse)(nil),   // 17: hark.v1.TestTriggerResponse
+	(*ExpressionError)(nil),       // 18: hark.v1.ExpressionError
+	nil,                           // 19: hark.v1.TestTriggerRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 21: google.protobuf.Struct
+	(*structpb.Value)(nil),        // 22: google.protobuf.Value
+	(*SkippedRecipient)(nil),      // 23: hark.v1.SkippedRecipient
+	(ActionStatus)(0),             // 24: hark.v1.ActionStatus
 }
 var file_hark_v1_trigger_proto_depIdxs = []int32{
-	1,  // 0: hark.v1.Trigger.mapping:type_name -> hark.v1.TriggerMapping
+	4,  // 0: hark.v1.Trigger.mapping:type_name -> hark.v1.TriggerMapping
 	0,  // 1: hark.v1.Trigger.status:type_name -> hark.v1.TriggerStatus
-	17, // 2: hark.v1.Trigger.created_at:type_name -> google.protobuf.Timestamp
-	17, // 3: hark.v1.Trigger.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: hark.v1.CreateTriggerRequest.mapping:type_name -> hark.v1.TriggerMapping
-	0,  // 5: hark.v1.CreateTriggerRequest.status:type_name -> hark.v1.TriggerStatus
-	2,  // 6: hark.v1.CreateTriggerResponse.trigger:type_name -> hark.v1.Trigger
-	2,  // 7: hark.v1.GetTriggerResponse.trigger:type_name -> hark.v1.Trigger
-	2,  // 8: hark.v1.ListTriggersResponse.triggers:type_name -> hark.v1.Trigger
-	1,  // 9: hark.v1.UpdateTriggerRequest.mapping:type_name -> hark.v1.TriggerMapping
-	0,  // 10: hark.v1.UpdateTriggerRequest.status:type_name -> hark.v1.TriggerStatus
-	2,  // 11: hark.v1.UpdateTriggerResponse.trigger:type_name -> hark.v1.Trigger
-	2,  // 12: hark.v1.TestTriggerRequest.trigger:type_name -> hark.v1.Trigger
-	18, // 13: hark.v1.TestTriggerRequest.event:type_name -> google.protobuf.Struct
-	16, // 14: hark.v1.TestTriggerRequest.headers:type_name -> hark.v1.TestTriggerRequest.HeadersEntry
-	19, // 15: hark.v1.TestTriggerResponse.recipients:type_name -> google.protobuf.Value
-	19, // 16: hark.v1.TestTriggerResponse.actor:type_name -> google.protobuf.Value
-	19, // 17: hark.v1.TestTriggerResponse.tenant:type_name -> google.protobuf.Value
-	19, // 18: hark.v1.TestTriggerResponse.data:type_name -> google.protobuf.Value
-	20, // 19: hark.v1.TestTriggerResponse.skipped_recipients:type_name -> hark.v1.SkippedRecipient
-	21, // 20: hark.v1.TestTriggerResponse.status:type_name -> hark.v1.ActionStatus
-	3,  // 21: hark.v1.TriggerService.CreateTrigger:input_type -> hark.v1.CreateTriggerRequest
-	5,  // 22: hark.v1.TriggerService.GetTrigger:input_type -> hark.v1.GetTriggerRequest
-	7,  // 23: hark.v1.TriggerService.ListTriggers:input_type -> hark.v1.ListTriggersRequest
-	9,  // 24: hark.v1.TriggerService.UpdateTrigger:input_type -> hark.v1.UpdateTriggerRequest
-	11, // 25: hark.v1.TriggerService.DeleteTrigger:input_type -> hark.v1.DeleteTriggerRequest
-	13, // 26: hark.v1.TriggerService.TestTrigger:input_type -> hark.v1.TestTriggerRequest
-	4,  // 27: hark.v1.TriggerService.CreateTrigger:output_type -> hark.v1.CreateTriggerResponse
-	6,  // 28: hark.v1.TriggerService.GetTrigger:output_type -> hark.v1.GetTriggerResponse
-	8,  // 29: hark.v1.TriggerService.ListTriggers:output_type -> hark.v1.ListTriggersResponse
-	10, // 30: hark.v1.TriggerService.UpdateTrigger:output_type -> hark.v1.UpdateTriggerResponse
-	12, // 31: hark.v1.TriggerService.DeleteTrigger:output_type -> hark.v1.DeleteTriggerResponse
-	14, // 32: hark.v1.TriggerService.TestTrigger:output_type -> hark.v1.TestTriggerResponse
-	27, // [27:33] is the sub-list for method output_type
-	21, // [21:27] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	20, // 2: hark.v1.Trigger.created_at:type_name -> google.protobuf.Timestamp
+	20, // 3: hark.v1.Trigger.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 4: hark.v1.Trigger.action_type:type_name -> hark.v1.TriggerActionType
+	3,  // 5: hark.v1.Trigger.action_mapping:type_name -> hark.v1.ActionMapping
+	2,  // 6: hark.v1.Trigger.frequency:type_name -> hark.v1.TriggerFrequency
+	4,  // 7: hark.v1.CreateTriggerRequest.mapping:type_name -> hark.v1.TriggerMapping
+	0,  // 8: hark.v1.CreateTriggerRequest.status:type_name -> hark.v1.TriggerStatus
+	1,  // 9: hark.v1.CreateTriggerRequest.action_type:type_name -> hark.v1.TriggerActionType
+	3,  // 10: hark.v1.CreateTriggerRequest.action_mapping:type_name -> hark.v1.ActionMapping
+	2,  // 11: hark.v1.CreateTriggerRequest.frequency:type_name -> hark.v1.TriggerFrequency
+	5,  // 12: hark.v1.CreateTriggerResponse.trigger:type_name -> hark.v1.Trigger
+	5,  // 13: hark.v1.GetTriggerResponse.trigger:type_name -> hark.v1.Trigger
+	5,  // 14: hark.v1.ListTriggersResponse.triggers:type_name -> hark.v1.Trigger
+	4,  // 15: hark.v1.UpdateTriggerRequest.mapping:type_name -> hark.v1.TriggerMapping
+	0,  // 16: hark.v1.UpdateTriggerRequest.status:type_name -> hark.v1.TriggerStatus
+	1,  // 17: hark.v1.UpdateTriggerRequest.action_type:type_name -> hark.v1.TriggerActionType
+	3,  // 18: hark.v1.UpdateTriggerRequest.action_mapping:type_name -> hark.v1.ActionMapping
+	2,  // 19: hark.v1.UpdateTriggerRequest.frequency:type_name -> hark.v1.TriggerFrequency
+	5,  // 20: hark.v1.UpdateTriggerResponse.trigger:type_name -> hark.v1.Trigger
+	5,  // 21: hark.v1.TestTriggerRequest.trigger:type_name -> hark.v1.Trigger
+	21, // 22: hark.v1.TestTriggerRequest.event:type_name -> google.protobuf.Struct
+	19, // 23: hark.v1.TestTriggerRequest.headers:type_name -> hark.v1.TestTriggerRequest.HeadersEntry
+	22, // 24: hark.v1.TestTriggerResponse.recipients:type_name -> google.protobuf.Value
+	22, // 25: hark.v1.TestTriggerResponse.actor:type_name -> google.protobuf.Value
+	22, // 26: hark.v1.TestTriggerResponse.tenant:type_name -> google.protobuf.Value
+	22, // 27: hark.v1.TestTriggerResponse.data:type_name -> google.protobuf.Value
+	23, // 28: hark.v1.TestTriggerResponse.skipped_recipients:type_name -> hark.v1.SkippedRecipient
+	24, // 29: hark.v1.TestTriggerResponse.status:type_name -> hark.v1.ActionStatus
+	1,  // 30: hark.v1.TestTriggerResponse.action_type:type_name -> hark.v1.TriggerActionType
+	21, // 31: hark.v1.TestTriggerResponse.action_values:type_name -> google.protobuf.Struct
+	6,  // 32: hark.v1.TriggerService.CreateTrigger:input_type -> hark.v1.CreateTriggerRequest
+	8,  // 33: hark.v1.TriggerService.GetTrigger:input_type -> hark.v1.GetTriggerRequest
+	10, // 34: hark.v1.TriggerService.ListTriggers:input_type -> hark.v1.ListTriggersRequest
+	12, // 35: hark.v1.TriggerService.UpdateTrigger:input_type -> hark.v1.UpdateTriggerRequest
+	14, // 36: hark.v1.TriggerService.DeleteTrigger:input_type -> hark.v1.DeleteTriggerRequest
+	16, // 37: hark.v1.TriggerService.TestTrigger:input_type -> hark.v1.TestTriggerRequest
+	7,  // 38: hark.v1.TriggerService.CreateTrigger:output_type -> hark.v1.CreateTriggerResponse
+	9,  // 39: hark.v1.TriggerService.GetTrigger:output_type -> hark.v1.GetTriggerResponse
+	11, // 40: hark.v1.TriggerService.ListTriggers:output_type -> hark.v1.ListTriggersResponse
+	13, // 41: hark.v1.TriggerService.UpdateTrigger:output_type -> hark.v1.UpdateTriggerResponse
+	15, // 42: hark.v1.TriggerService.DeleteTrigger:output_type -> hark.v1.DeleteTriggerResponse
+	17, // 43: hark.v1.TriggerService.TestTrigger:output_type -> hark.v1.TestTriggerResponse
+	38, // [38:44] is the sub-list for method output_type
+	32, // [32:38] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_trigger_proto_init() }
@@ -1498,14 +1948,14 @@ func file_hark_v1_trigger_proto_init() {
 	}
 	file_hark_v1_event_proto_init()
 	file_hark_v1_workflow_run_proto_init()
-	file_hark_v1_trigger_proto_msgTypes[8].OneofWrappers = []any{}
+	file_hark_v1_trigger_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_trigger_proto_rawDesc), len(file_hark_v1_trigger_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   16,
+			NumEnums:      3,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
