@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/harkhq/hark/engine/delivery"
 	"github.com/harkhq/hark/engine/rules"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
@@ -231,52 +230,18 @@ func (workflowsCancel) apply(e *Engine, tx Tx, ct *compiledTrigger, ev *harkv1.S
 		ids = ids[:maxCancelPerAction]
 		a.Reason = fmt.Sprintf("cancelled the first %d matching runs; cancel the rest with CancelWorkflow", maxCancelPerAction)
 	}
-	changed := false
-	for _, id := range ids {
-		run, err := tx.WorkflowRun(env, id)
-		if isNotFound(err) {
-			continue // expired
-		}
-		if err != nil {
-			return changed, err
-		}
-		if !cancelMatches(run, wf, o.cancellationKey, o.recipients) {
-			continue
-		}
-		// TODO(per-recipient runs): with recipients, cancel only theirs
-		// once runs keep a status per recipient; until then a run with any
-		// of them is cancelled whole, as CancelWorkflow does.
-		run.Status = harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED
-		run.UpdatedAt = e.timestamp()
-		if err := e.putRunChange(tx, run, delivery.EventRunCancelled); err != nil {
-			return changed, err
-		}
-		a.CancelledWorkflowRunIds = append(a.CancelledWorkflowRunIds, run.GetId())
-		changed = true
+	done, err := e.cancelInTx(tx, env, ids, func(r *harkv1.WorkflowRun) bool {
+		return r.GetWorkflowKey() == wf && r.GetCancellationKey() == o.cancellationKey
+	}, o.recipients, "trigger "+ct.t.GetId())
+	if err != nil {
+		return false, err
 	}
+	for _, c := range done {
+		a.CancelledWorkflowRunIds = append(a.CancelledWorkflowRunIds, c.GetWorkflowRunId())
+	}
+	changed := len(done) > 0
 	if len(a.CancelledWorkflowRunIds) == 0 {
 		a.Status, a.Reason = harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "no active run matches the cancellation key"
 	}
 	return changed, nil
-}
-
-// cancelMatches says whether a run is one a cancel of (workflow, key,
-// recipients) applies to: active, and for one of the recipients when they
-// are given.
-func cancelMatches(r *harkv1.WorkflowRun, wf, key string, recipients []string) bool {
-	if r.GetWorkflowKey() != wf || r.GetCancellationKey() != key ||
-		r.GetStatus() != harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE {
-		return false
-	}
-	if len(recipients) == 0 {
-		return true
-	}
-	for _, id := range r.GetRecipients() {
-		for _, want := range recipients {
-			if id == want {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -397,6 +397,31 @@ func TestActionsWorkflowsCancel(t *testing.T) {
 	if a := f.event(t, dev, id).GetActions(); len(a) != 1 || a[0].GetStatus() != trgSkipped {
 		t.Errorf("second cancel = %v, want skipped", a)
 	}
+
+	// With recipients, the action stops the run for those only, as
+	// CancelWorkflow does: the run stays active for the other recipient
+	// until a second cancel names it too.
+	f.createTrigger(t, dev, map[string]any{"event": "Thread Created", "mapping": map[string]any{"recipients": `properties.to`, "cancellationKey": `properties.thread`}})
+	f.createTrigger(t, dev, map[string]any{"event": "Thread Muted", "actionType": "TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL",
+		"mapping": map[string]any{"cancellationKey": `properties.thread`, "recipients": `[properties.who]`}})
+	thread := f.track(t, dev, "Thread Created", "actor1", map[string]any{"thread": "t1", "to": []any{"u2", "actor1"}})
+	runID := f.event(t, dev, thread).GetActions()[0].GetWorkflowRunId()
+	muted := f.track(t, dev, "Thread Muted", "actor1", map[string]any{"thread": "t1", "who": "u2"})
+	if a := f.event(t, dev, muted).GetActions(); len(a) != 1 || a[0].GetStatus() != trgSuccess || !slices.Equal(a[0].GetCancelledWorkflowRunIds(), []string{runID}) {
+		t.Fatalf("cancel for u2 = %v, want run %s", a, runID)
+	}
+	run := f.run(t, dev, runID)
+	states := map[string]harkv1.WorkflowRunStatus{}
+	for _, st := range run.GetRecipientStates() {
+		states[st.GetId()] = st.GetStatus()
+	}
+	if run.GetStatus() != trgActive || states["u2"] != trgCancelled || states["actor1"] != trgActive {
+		t.Fatalf("after cancelling u2: run %v with recipients %v, want active with u2 cancelled and actor1 active", run.GetStatus(), states)
+	}
+	f.track(t, dev, "Thread Muted", "actor1", map[string]any{"thread": "t1", "who": "actor1"})
+	if r := f.run(t, dev, runID); r.GetStatus() != trgCancelled {
+		t.Fatalf("after cancelling both recipients: run %v, want cancelled", r.GetStatus())
+	}
 }
 
 // Trigger frequency: once per recipient skips recipients already
