@@ -1,0 +1,277 @@
+import { useState } from "preact/hooks";
+import { api, apiError, type APIError } from "../api";
+import { DeliveryStatus, DestinationStatus, type Delivery } from "../gen/hark/v1/destination_pb";
+import { navigate } from "../router";
+import { Badge, Code, Empty, ErrorBox, Field, Link, Page, enumNames, time, useInterval, useLoad } from "../ui";
+
+const destStatusNames = enumNames(DestinationStatus as unknown as Record<string, number>);
+const deliveryStatusNames = enumNames(DeliveryStatus as unknown as Record<string, number>);
+
+export function Destinations({ env }: { env: string }) {
+  const list = useLoad(() => api.destinations.listDestinations({ environment: env, pageSize: 100 }), [env]);
+  const workflows = useLoad(() => api.workflows.listWorkflows({ pageSize: 100 }), []);
+  const [form, setForm] = useState({ name: "", type: "webhook", url: "", workflowKeys: [] as string[] });
+  const [error, setError] = useState<APIError>();
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setError(undefined);
+    try {
+      const r = await api.destinations.createDestination({ environment: env, ...form });
+      navigate("/destinations/" + r.destination!.id);
+    } catch (err) {
+      setError(apiError(err));
+    }
+  };
+  const dests = list.data?.destinations ?? [];
+  return (
+    <Page title="Destinations">
+      <form class="card inline-form" onSubmit={create} id="create-destination">
+        <h2>New destination</h2>
+        <div class="row">
+          <Field label="Name" field="name" error={error}>
+            <input id="destination-name" value={form.name} onInput={(e) => setForm({ ...form, name: e.currentTarget.value })} />
+          </Field>
+          <Field label="Type" field="type" error={error}>
+            <select value={form.type} onChange={(e) => setForm({ ...form, type: e.currentTarget.value })}>
+              <option value="webhook">webhook</option>
+              <option value="knock">knock</option>
+              <option value="segment">segment</option>
+            </select>
+          </Field>
+          <Field label="URL" field="url" error={error}>
+            <input
+              id="destination-url"
+              value={form.url}
+              onInput={(e) => setForm({ ...form, url: e.currentTarget.value })}
+              placeholder="https://example.com/hooks/hark"
+            />
+          </Field>
+        </div>
+        <Field label="Workflows (none picked: all)" field="workflowKeys" error={error}>
+          <div class="checks">
+            {(workflows.data?.workflows ?? []).map((w) => (
+              <label class="toggle">
+                <input
+                  type="checkbox"
+                  checked={form.workflowKeys.includes(w.key)}
+                  onChange={(e) =>
+                    setForm({
+                      ...form,
+                      workflowKeys: e.currentTarget.checked ? [...form.workflowKeys, w.key] : form.workflowKeys.filter((k) => k !== w.key),
+                    })
+                  }
+                />
+                {w.key}
+              </label>
+            ))}
+          </div>
+        </Field>
+        <div class="row end">
+          <button type="submit" class="primary">
+            Create destination
+          </button>
+        </div>
+        <ErrorBox error={error && Object.keys(error.fields).length === 0 ? error : undefined} />
+      </form>
+      <ErrorBox error={list.error} />
+      {list.data && dests.length === 0 && (
+        <Empty>No destinations in {env}. Add one above: hark posts every run of its workflows there, signed, with retries.</Empty>
+      )}
+      {dests.length > 0 && (
+        <table class="list" id="destinations">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Type</th>
+              <th>URL</th>
+              <th>Workflows</th>
+              <th>Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {dests.map((d) => (
+              <tr>
+                <td>
+                  <Link href={"/destinations/" + d.id}>{d.name}</Link>
+                </td>
+                <td>{d.type}</td>
+                <td class="url">{d.url}</td>
+                <td>{d.workflowKeys.length ? d.workflowKeys.join(", ") : "all"}</td>
+                <td>
+                  <Badge value={d.status} names={destStatusNames} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Page>
+  );
+}
+
+export function DestinationDetail({ id, env }: { id: string; env: string }) {
+  const dest = useLoad(() => api.destinations.getDestination({ environment: env, id }), [env, id]);
+  const [status, setStatus] = useState(DeliveryStatus.UNSPECIFIED);
+  const deliveries = useLoad(
+    () => api.deliveries.listDeliveries({ environment: env, destinationId: id, status, pageSize: 50 }),
+    [env, id, status],
+  );
+  // Deliveries change on their own (attempts, retries): poll while shown.
+  useInterval(() => deliveries.reload(), 3000);
+  const [error, setError] = useState<APIError>();
+  const [notice, setNotice] = useState("");
+  const d = dest.data?.destination;
+  const act = async (what: string, f: () => Promise<unknown>) => {
+    setError(undefined);
+    setNotice("");
+    try {
+      await f();
+      setNotice(what);
+      dest.reload();
+      deliveries.reload();
+    } catch (err) {
+      setError(apiError(err));
+    }
+  };
+  const setDestStatus = (s: DestinationStatus) =>
+    act(s === DestinationStatus.PAUSED ? "Paused." : "Resumed.", () => api.destinations.updateDestination({ environment: env, id, status: s }));
+  const list = deliveries.data?.deliveries ?? [];
+  return (
+    <Page title={d ? d.name : "Destination"} actions={<Link href="/destinations">← Destinations</Link>}>
+      <ErrorBox error={dest.error ?? error} />
+      {d && (
+        <div class="card">
+          <dl class="props">
+            <dt>Status</dt>
+            <dd>
+              <Badge value={d.status} names={destStatusNames} /> {d.disabledReason}
+            </dd>
+            <dt>Type</dt>
+            <dd>{d.type}</dd>
+            <dt>URL</dt>
+            <dd class="url">{d.url}</dd>
+            <dt>Workflows</dt>
+            <dd>{d.workflowKeys.length ? d.workflowKeys.join(", ") : "all"}</dd>
+            {d.signingSecret && (
+              <>
+                <dt>Signing secret</dt>
+                <dd>
+                  <Code text={d.signingSecret} />
+                </dd>
+              </>
+            )}
+          </dl>
+          <div class="row end">
+            {notice && <span class="ok">{notice}</span>}
+            <button type="button" onClick={() => act("Test sent.", () => api.destinations.testDestination({ environment: env, id }))}>
+              Send test
+            </button>
+            {d.status === DestinationStatus.ACTIVE ? (
+              <button type="button" onClick={() => setDestStatus(DestinationStatus.PAUSED)}>
+                Pause
+              </button>
+            ) : (
+              <button type="button" onClick={() => setDestStatus(DestinationStatus.ACTIVE)}>
+                Resume
+              </button>
+            )}
+            {d.type === "webhook" && (
+              <button
+                type="button"
+                onClick={() =>
+                  confirm("Rotate the signing secret? The old one keeps verifying for a while.") &&
+                  act("Secret rotated.", () => api.destinations.rotateDestinationSecret({ environment: env, id }))
+                }
+              >
+                Rotate secret
+              </button>
+            )}
+            <button
+              type="button"
+              class="danger"
+              onClick={() =>
+                confirm(`Delete destination ${d.name}?`) &&
+                act("Deleted.", async () => {
+                  await api.destinations.deleteDestination({ environment: env, id });
+                  navigate("/destinations");
+                })
+              }
+            >
+              Delete
+            </button>
+          </div>
+        </div>
+      )}
+      <div class="page-head">
+        <h2>Deliveries</h2>
+        <div class="actions">
+          <select value={String(status)} onChange={(e) => setStatus(Number(e.currentTarget.value))} aria-label="Delivery status">
+            <option value="0">Any status</option>
+            <option value={String(DeliveryStatus.PENDING)}>pending</option>
+            <option value={String(DeliveryStatus.SUCCEEDED)}>succeeded</option>
+            <option value={String(DeliveryStatus.FAILED)}>failed</option>
+          </select>
+          <button type="button" onClick={() => deliveries.reload()}>
+            Refresh
+          </button>
+        </div>
+      </div>
+      <ErrorBox error={deliveries.error} />
+      {deliveries.data && list.length === 0 && (
+        <Empty>No deliveries yet: one is made for each run of {d && d.workflowKeys.length ? d.workflowKeys.join(", ") : "any workflow"} in {env}.</Empty>
+      )}
+      {list.length > 0 && (
+        <table class="list" id="deliveries">
+          <thead>
+            <tr>
+              <th>Created</th>
+              <th>Event</th>
+              <th>Run</th>
+              <th>Status</th>
+              <th class="num">Attempts</th>
+              <th>Last attempt</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((x) => (
+              <DeliveryRow x={x} onRetry={() => act("Retry queued.", () => api.deliveries.retryDelivery({ environment: env, id: x.id }))} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Page>
+  );
+}
+
+function DeliveryRow({ x, onRetry }: { x: Delivery; onRetry: () => void }) {
+  const last = x.attempts[x.attempts.length - 1];
+  return (
+    <tr data-id={x.id} data-status={deliveryStatusNames[x.status]}>
+      <td class="nowrap">{time(x.createdAt)}</td>
+      <td>{x.eventType}</td>
+      <td>
+        <Link href={"/runs?run=" + x.workflowRunId}>{x.workflowRunId}</Link>
+      </td>
+      <td>
+        <Badge value={x.status} names={deliveryStatusNames} />
+      </td>
+      <td class="num">{x.attemptCount}</td>
+      <td>
+        {last && (
+          <>
+            {last.statusCode ? "HTTP " + last.statusCode : ""} {last.error}
+          </>
+        )}
+        {x.status === DeliveryStatus.PENDING && x.nextAttemptAt && <div class="muted">next {time(x.nextAttemptAt)}</div>}
+      </td>
+      <td>
+        {x.status === DeliveryStatus.FAILED && (
+          <button type="button" class="small retry" onClick={onRetry}>
+            Retry
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}

@@ -1,0 +1,161 @@
+// Shared pieces of the console's pages: loading state, errors next to
+// fields, copy buttons, JSON and time display.
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { apiError, type APIError } from "./api";
+import { onLink } from "./router";
+
+// useLoad runs load now and on reload(), keeping the last result.
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): {
+  data?: T;
+  error?: APIError;
+  loading: boolean;
+  reload: () => void;
+} {
+  const [state, setState] = useState<{ data?: T; error?: APIError; loading: boolean }>({ loading: true });
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ data, loading: false }),
+      (e) => live && setState({ error: apiError(e), loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, n]);
+  const reload = useCallback(() => setN((x) => x + 1), []);
+  return { ...state, reload };
+}
+
+export function Link(props: { href: string; children: ComponentChildren; class?: string; id?: string }) {
+  return (
+    <a href={props.href} onClick={onLink} class={props.class} id={props.id}>
+      {props.children}
+    </a>
+  );
+}
+
+export function ErrorBox({ error }: { error?: APIError }) {
+  if (!error) return null;
+  return (
+    <div class="error" role="alert">
+      {error.message}
+    </div>
+  );
+}
+
+// FieldError shows the API's violation for one field, under the field.
+export function FieldError({ error, field }: { error?: APIError; field: string }) {
+  const msg = error?.fields[field];
+  if (!msg) return null;
+  return (
+    <div class="field-error" data-field={field}>
+      {msg}
+    </div>
+  );
+}
+
+export function Field(props: {
+  label: string;
+  field: string;
+  error?: APIError;
+  hint?: ComponentChildren;
+  children: ComponentChildren;
+}) {
+  return (
+    <label class={"field" + (props.error?.fields[props.field] ? " invalid" : "")}>
+      <span class="label">{props.label}</span>
+      {props.children}
+      {props.hint && <span class="hint">{props.hint}</span>}
+      <FieldError error={props.error} field={props.field} />
+    </label>
+  );
+}
+
+export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+  const [done, setDone] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // Without clipboard access (plain http on another host), select the
+      // text for a manual copy instead.
+      const r = document.createRange();
+      const el = document.querySelector(`[data-copy="${CSS.escape(text)}"]`);
+      if (el) {
+        r.selectNodeContents(el);
+        getSelection()?.removeAllRanges();
+        getSelection()?.addRange(r);
+      }
+    }
+    setDone(true);
+    setTimeout(() => setDone(false), 1500);
+  };
+  return (
+    <button type="button" class="small" onClick={copy} title="Copy to the clipboard">
+      {done ? "Copied" : label}
+    </button>
+  );
+}
+
+export function Code({ text }: { text: string }) {
+  return (
+    <div class="code">
+      <code data-copy={text}>{text}</code>
+      <CopyButton text={text} />
+    </div>
+  );
+}
+
+export function JSONView({ value }: { value: unknown }) {
+  return <pre class="json">{JSON.stringify(value ?? null, null, 2)}</pre>;
+}
+
+export function time(t?: Timestamp): string {
+  if (!t) return "";
+  const d = timestampDate(t);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function Empty({ children }: { children: ComponentChildren }) {
+  return <div class="empty">{children}</div>;
+}
+
+export function Page(props: { title: string; actions?: ComponentChildren; children: ComponentChildren }) {
+  return (
+    <section class="page">
+      <header class="page-head">
+        <h1>{props.title}</h1>
+        <div class="actions">{props.actions}</div>
+      </header>
+      {props.children}
+    </section>
+  );
+}
+
+// Badge shows an enum value without its prefix, e.g. "PROCESSED".
+export function Badge({ value, names }: { value: number; names: Record<number, string> }) {
+  const full = names[value] ?? String(value);
+  const short = full.replace(/^[A-Z_]*?_STATUS_|^[A-Z_]*?_TYPE_/, "").toLowerCase().replace(/_/g, " ");
+  return <span class={"badge " + short.replace(/ /g, "-")}>{short}</span>;
+}
+
+// enumNames maps an enum object of the generated code to its names.
+export function enumNames(e: Record<string, string | number>): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const [k, v] of Object.entries(e)) if (typeof v === "number") out[v] = k;
+  return out;
+}
+
+export function useInterval(f: () => void, ms: number) {
+  const ref = useRef(f);
+  ref.current = f;
+  useEffect(() => {
+    const id = setInterval(() => ref.current(), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
