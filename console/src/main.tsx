@@ -115,8 +115,10 @@ function App() {
   useEffect(() => {
     onUnauthenticated((m) => {
       setMessage(m);
-      const back = location.pathname.startsWith("/sign-in") ? "/" : location.pathname + location.search;
-      navigate("/sign-in?next=" + encodeURIComponent(back), true);
+      // Several calls of a page fail at once: the first one decides where
+      // to come back to.
+      if (location.pathname.startsWith("/sign-in")) return;
+      navigate("/sign-in?next=" + encodeURIComponent(location.pathname + location.search), true);
     });
   }, []);
   if (!token() || path.startsWith("/sign-in")) {

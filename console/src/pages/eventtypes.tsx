@@ -6,9 +6,14 @@ import { Empty, ErrorBox, Link, Page, time, useLoad } from "../ui";
 // this environment, the list a trigger is picked from.
 export function EventTypes({ env }: { env: string }) {
   const { query } = useLocation();
-  const source = query.get("source") ?? "";
   const sources = useLoad(() => api.sources.listSources({ pageSize: 100 }), []);
-  const list = useLoad(() => api.events.listEventTypes({ environment: env, sourceId: source, pageSize: 200 }), [env, source]);
+  // Unique events are per source environment: the first source until one
+  // is picked.
+  const source = query.get("source") ?? sources.data?.sources[0]?.id ?? "";
+  const list = useLoad(
+    () => (source ? api.events.listEventTypes({ environment: env, sourceId: source, pageSize: 200 }) : Promise.resolve(undefined)),
+    [env, source],
+  );
   const names = new Map((sources.data?.sources ?? []).map((s) => [s.id, s.name]));
   const types = list.data?.eventTypes ?? [];
   return (
@@ -22,16 +27,20 @@ export function EventTypes({ env }: { env: string }) {
     >
       <div class="filters">
         <select value={source} onChange={(e) => navigate("/event-types" + (e.currentTarget.value ? "?source=" + e.currentTarget.value : ""), true)} aria-label="Source">
-          <option value="">All sources</option>
           {(sources.data?.sources ?? []).map((s) => (
             <option value={s.id}>{s.name}</option>
           ))}
         </select>
       </div>
       <ErrorBox error={list.error} />
+      {sources.data && !source && (
+        <Empty>
+          No sources yet. <Link href="/sources">Create one</Link> and send it events: each kind it receives is listed here.
+        </Empty>
+      )}
       {list.data && types.length === 0 && (
         <Empty>
-          No events received in {env} yet. Send one to a source's URL (see <Link href="/sources">Sources</Link>), then press
+          No events received by this source in {env} yet. Send one to a source's URL (see <Link href="/sources">Sources</Link>), then press
           Refresh.
         </Empty>
       )}

@@ -204,6 +204,9 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
   const set = (k: keyof Form) => (e: Event) => {
     const el = e.currentTarget as HTMLInputElement;
     setForm({ ...form, [k]: el.type === "checkbox" ? el.checked : el.value });
+    // An edit makes the last save's errors stale: the compile as you type
+    // takes over.
+    setSaveError(undefined);
     setNotice("");
   };
 
