@@ -67,6 +67,10 @@ func newBrowser(t *testing.T, base string) *browser {
 		// Tests run as root in CI, where Chromium's sandbox cannot start.
 		chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// No network but loopback here: keep Chromium from reaching out.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -181,10 +181,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 			return fmt.Errorf("--demo: %w", err)
 		}
 	}
-	fmt.Printf("hark is listening on %s (webhook URLs start with %s)\n", base, publicURL)
 	if !o.noConsole {
 		fmt.Printf("The console is at %s/ (sign in with the admin token)\n", base)
 	}
+	fmt.Printf("hark is listening on %s (webhook URLs start with %s)\n", base, publicURL)
 
 	select {
 	case err := <-errc:
