@@ -347,6 +347,8 @@ func TestConsoleFlow(t *testing.T) {
 	b.wait("destination page", `location.pathname.startsWith("/destinations/dst_")`)
 	destID := strings.TrimPrefix(b.path(), "/destinations/")
 	b.waitText(".empty", "No deliveries yet")
+	// The signing secret is shown once, from the create answer.
+	b.waitText("dl.props", "Signing secret")
 	b.shot("destination-empty")
 
 	// The trigger editor: a broken condition shows its error at its
@@ -409,6 +411,10 @@ func TestConsoleFlow(t *testing.T) {
 	b.nav("/destinations")
 	b.click(fmt.Sprintf(`a[href="/destinations/%s"]`, destID))
 	b.wait("failed delivery", `!!document.querySelector('#deliveries tr[data-status="FAILED"] button.retry')`)
+	// Its attempts, with the receiver's answers.
+	b.click(`#deliveries tr[data-status="FAILED"] td`)
+	b.waitText("#deliveries tr.detail", "HTTP 503")
+	b.waitText("#deliveries tr.detail", "receiver down")
 	b.shot("destination-failed")
 	fail.Store(false)
 	before := len(rc.requests())

@@ -1,8 +1,13 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, apiError, type APIError } from "../api";
 import { DeliveryStatus, DestinationStatus, type Delivery } from "../gen/hark/v1/destination_pb";
 import { navigate } from "../router";
 import { Badge, Code, Empty, ErrorBox, Field, Link, Page, enumNames, time, useInterval, useLoad } from "../ui";
+
+// createdSecrets holds the signing secret of a destination just created
+// here: the API shows it only in the create (and rotate) answer, so the
+// detail page shows it from here, once.
+const createdSecrets = new Map<string, string>();
 
 const destStatusNames = enumNames(DestinationStatus as unknown as Record<string, number>);
 const deliveryStatusNames = enumNames(DeliveryStatus as unknown as Record<string, number>);
@@ -17,6 +22,7 @@ export function Destinations({ env }: { env: string }) {
     setError(undefined);
     try {
       const r = await api.destinations.createDestination({ environment: env, ...form });
+      if (r.destination!.signingSecret) createdSecrets.set(r.destination!.id, r.destination!.signingSecret);
       navigate("/destinations/" + r.destination!.id);
     } catch (err) {
       setError(apiError(err));
@@ -121,6 +127,11 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
   const [error, setError] = useState<APIError>();
   const [notice, setNotice] = useState("");
   const d = dest.data?.destination;
+  const [secret, setSecret] = useState(createdSecrets.get(id) ?? "");
+  useEffect(() => {
+    createdSecrets.delete(id);
+  }, [id]);
+  const [open, setOpen] = useState("");
   const act = async (what: string, f: () => Promise<unknown>) => {
     setError(undefined);
     setNotice("");
@@ -152,11 +163,12 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
             <dd class="url">{d.url}</dd>
             <dt>Workflows</dt>
             <dd>{d.workflowKeys.length ? d.workflowKeys.join(", ") : "all"}</dd>
-            {d.signingSecret && (
+            {(secret || d.signingSecret) && (
               <>
                 <dt>Signing secret</dt>
                 <dd>
-                  <Code text={d.signingSecret} />
+                  <Code text={secret || d.signingSecret} />
+                  <div class="hint">Shown once: copy it into the receiver to verify hark's signatures.</div>
                 </dd>
               </>
             )}
@@ -180,7 +192,10 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
                 type="button"
                 onClick={() =>
                   confirm("Rotate the signing secret? The old one keeps verifying for a while.") &&
-                  act("Secret rotated.", () => api.destinations.rotateDestinationSecret({ environment: env, id }))
+                  act("Secret rotated.", async () => {
+                    const r = await api.destinations.rotateDestinationSecret({ environment: env, id });
+                    setSecret(r.destination?.signingSecret ?? "");
+                  })
                 }
               >
                 Rotate secret
@@ -229,13 +244,19 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
               <th>Run</th>
               <th>Status</th>
               <th class="num">Attempts</th>
-              <th>Last attempt</th>
+              <th>Next attempt</th>
               <th></th>
             </tr>
           </thead>
           <tbody>
             {list.map((x) => (
-              <DeliveryRow x={x} onRetry={() => act("Retry queued.", () => api.deliveries.retryDelivery({ environment: env, id: x.id }))} />
+              <DeliveryRow
+                x={x}
+                env={env}
+                open={open === x.id}
+                onToggle={() => setOpen(open === x.id ? "" : x.id)}
+                onRetry={() => act("Retry queued.", () => api.deliveries.retryDelivery({ environment: env, id: x.id }))}
+              />
             ))}
           </tbody>
         </table>
@@ -244,34 +265,71 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
   );
 }
 
-function DeliveryRow({ x, onRetry }: { x: Delivery; onRetry: () => void }) {
-  const last = x.attempts[x.attempts.length - 1];
+function DeliveryRow(props: { x: Delivery; env: string; open: boolean; onToggle: () => void; onRetry: () => void }) {
+  const { x } = props;
   return (
-    <tr data-id={x.id} data-status={deliveryStatusNames[x.status]}>
-      <td class="nowrap">{time(x.createdAt)}</td>
-      <td>{x.eventType}</td>
-      <td>
-        <Link href={"/runs?run=" + x.workflowRunId}>{x.workflowRunId}</Link>
-      </td>
-      <td>
-        <Badge value={x.status} names={deliveryStatusNames} />
-      </td>
-      <td class="num">{x.attemptCount}</td>
-      <td>
-        {last && (
-          <>
-            {last.statusCode ? "HTTP " + last.statusCode : ""} {last.error}
-          </>
-        )}
-        {x.status === DeliveryStatus.PENDING && x.nextAttemptAt && <div class="muted">next {time(x.nextAttemptAt)}</div>}
-      </td>
-      <td>
-        {x.status === DeliveryStatus.FAILED && (
-          <button type="button" class="small retry" onClick={onRetry}>
-            Retry
-          </button>
-        )}
-      </td>
-    </tr>
+    <>
+      <tr class="clickable" data-id={x.id} data-status={deliveryStatusNames[x.status]} onClick={props.onToggle}>
+        <td class="nowrap">{time(x.createdAt)}</td>
+        <td>{x.eventType}</td>
+        <td>
+          <Link href={"/runs?run=" + x.workflowRunId}>{x.workflowRunId}</Link>
+        </td>
+        <td>
+          <Badge value={x.status} names={deliveryStatusNames} />
+        </td>
+        <td class="num">{x.attemptCount}</td>
+        <td class="nowrap">{x.status === DeliveryStatus.PENDING ? time(x.nextAttemptAt) : ""}</td>
+        <td>
+          {x.status === DeliveryStatus.FAILED && (
+            <button
+              type="button"
+              class="small retry"
+              onClick={(e) => {
+                e.stopPropagation();
+                props.onRetry();
+              }}
+            >
+              Retry
+            </button>
+          )}
+        </td>
+      </tr>
+      {props.open && (
+        <tr class="detail">
+          <td colSpan={7}>
+            <Attempts env={props.env} id={x.id} count={x.attemptCount} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+// Attempts reads one delivery's attempts (ListDeliveries leaves them out).
+function Attempts({ env, id, count }: { env: string; id: string; count: number }) {
+  const r = useLoad(() => api.deliveries.getDelivery({ environment: env, id }), [env, id, count]);
+  const attempts = r.data?.delivery?.attempts ?? [];
+  return (
+    <>
+      <ErrorBox error={r.error} />
+      {r.data && attempts.length === 0 && <span class="muted">No attempt yet.</span>}
+      {attempts.length > 0 && (
+        <table class="attempts">
+          <tbody>
+            {attempts.map((a) => (
+              <tr>
+                <td class="nowrap">{time(a.startedAt)}</td>
+                <td>{a.statusCode ? "HTTP " + a.statusCode : "no answer"}</td>
+                <td>{a.error}</td>
+                <td>
+                  <code>{a.responseBody}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
   );
 }
