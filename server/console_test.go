@@ -15,6 +15,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,6 +229,14 @@ func (b *browser) viewport(w, h int64) {
 	b.do("viewport", chromedp.EmulateViewport(w, h))
 }
 
+// signIn signs in on the sign-in page with token.
+func (b *browser) signIn(token string) {
+	b.t.Helper()
+	b.typeInto("#token", token)
+	b.click("#sign-in")
+	b.wait("sources page", `location.pathname === "/sources"`)
+}
+
 // TestConsoleFlow is "Done when" of issue 17 in a real browser: sign in
 // (a wrong token is refused); create a workflow and a source and read the
 // source's URL; send an event to it and see it in the live log without a
@@ -262,9 +273,7 @@ func TestConsoleFlow(t *testing.T) {
 		t.Fatalf("a refused token was kept in sessionStorage: %q", kept)
 	}
 	b.shot("signin-wrong-token")
-	b.typeInto("#token", h.token)
-	b.click("#sign-in")
-	b.wait("sources page", `location.pathname === "/sources"`)
+	b.signIn(h.token)
 	b.waitText(".empty", "No sources yet")
 	b.shot("sources-empty")
 	cookies := evalAs[string](b, `document.cookie`)
@@ -544,4 +553,55 @@ func TestConsoleServing(t *testing.T) {
 			t.Errorf("NoConsole: GET %s still serves the console", p)
 		}
 	}
+}
+
+// TestConsoleStreamReconnect: when the live log's stream is lost, the page
+// says so and reconnects with backoff; once back, it shows the events that
+// arrived meanwhile, without a reload. A proxy in front of the server cuts
+// the browser's connections and refuses the stream for a while.
+func TestConsoleStreamReconnect(t *testing.T) {
+	t.Parallel()
+	chromium(t)
+	h := startServer(t)
+	src := h.createSource(t, "Segment")
+	target, err := url.Parse(h.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1 // pass the stream's messages on at once
+	var down atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && strings.HasSuffix(r.URL.Path, "/WatchSourceEvents") {
+			http.Error(w, "proxy: hark is away", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	b := newBrowser(t, front.URL)
+	b.open("/")
+	b.signIn(h.token)
+	b.nav("/events")
+	b.waitText("#stream-status", "Live")
+	b.exec(`window.__noReload = 1`)
+
+	down.Store(true)
+	front.CloseClientConnections()
+	b.waitText("#stream-status", "reconnecting in")
+	b.shot("events-reconnecting")
+	// An event arrives while the stream is down; a second failed attempt
+	// backs off further.
+	ev := h.deliverOne(t, devURL(t, src), []byte(`{"type":"track","event":"While Away","userId":"u1","messageId":"m-away"}`))
+	down.Store(false)
+	b.waitText("#stream-status", "Live")
+	b.waitText("#events", "While Away")
+	if evalAs[int](b, `window.__noReload ?? 0`) != 1 {
+		t.Fatal("the page reloaded")
+	}
+	b.wait("event row", fmt.Sprintf(`!!document.querySelector('#events tr[data-id=%q]')`, ev.GetId()))
+	// And the stream is live again: a new event arrives through it.
+	h.deliverOne(t, devURL(t, src), []byte(`{"type":"track","event":"After Return","userId":"u1","messageId":"m-back"}`))
+	b.waitText("#events", "After Return")
 }

@@ -166,8 +166,12 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
               <dd>{ev.userId || <span class="muted">anonymous {ev.anonymousId}</span>}</dd>
               <dt>Received</dt>
               <dd>{time(ev.receivedAt)}</dd>
-              <dt>Timestamp</dt>
-              <dd>{time(ev.timestamp)}</dd>
+              {ev.timestamp && (
+                <>
+                  <dt>Timestamp</dt>
+                  <dd>{time(ev.timestamp)}</dd>
+                </>
+              )}
               <dt>Idempotency key</dt>
               <dd>
                 <code>{ev.idempotencyKey}</code> {ev.idempotencyKeyError}
