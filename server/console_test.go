@@ -318,6 +318,20 @@ func TestConsoleFlow(t *testing.T) {
 		t.Fatal("identify toggle did not reach the API")
 	}
 	b.shot("source")
+	// Rotate the production token: the page shows the new URL, the API's.
+	prodURL := b.text(`[data-environment="production"] .code code`)
+	b.exec(`window.confirm = () => true`) // the browser's "are you sure?"
+	b.click(`[data-environment="production"] button.danger`)
+	b.wait("new production URL", fmt.Sprintf(`document.querySelector('[data-environment="production"] .code code').textContent !== %q`, prodURL))
+	rotated := mustCall(t, h.sources().GetSourceEnvironment, &harkv1.GetSourceEnvironmentRequest{SourceId: sourceID, Environment: "production"})
+	if got := b.text(`[data-environment="production"] .code code`); got != rotated.GetSourceEnvironment().GetIngestUrl() || got == prodURL {
+		t.Fatalf("after rotating, the page shows %q; the API has %q (was %q)", got, rotated.GetSourceEnvironment().GetIngestUrl(), prodURL)
+	}
+	// "View events in production" switches the environment.
+	b.click(`[data-environment="production"] .card-head a`)
+	b.wait("production event log", `location.pathname === "/events" && document.querySelector("#environment").value === "production"`)
+	b.waitText(".empty", "No events in production")
+	b.fill("#environment", "development")
 
 	// The live log: an event sent to the URL appears without a reload.
 	b.nav("/events")
@@ -403,6 +417,11 @@ func TestConsoleFlow(t *testing.T) {
 	b.click("#runs tr.clickable")
 	b.waitText("#runs tr.detail", ev2.GetId())
 	b.shot("runs")
+	// The event's detail shows the action that started the run.
+	b.click(fmt.Sprintf(`#runs tr.detail a[href="/events/%s"]`, ev2.GetId()))
+	b.waitText("#actions", "trigger workflow")
+	b.waitText("#actions", "run_")
+	b.shot("event-detail-actions")
 
 	// Toggle the trigger inactive.
 	b.nav("/triggers")

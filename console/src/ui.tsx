@@ -110,8 +110,25 @@ export function Code({ text }: { text: string }) {
   );
 }
 
+// segmentOrder puts a Segment event's keys in the spec's order; the API's
+// Struct (a map) does not keep the sender's.
+const segmentOrder = ["type", "event", "name", "userId", "anonymousId", "groupId", "previousId", "messageId", "timestamp", "properties", "traits", "context"];
+
+function ordered(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(ordered);
+  if (v === null || typeof v !== "object") return v;
+  const rank = (k: string) => {
+    const i = segmentOrder.indexOf(k);
+    return i < 0 ? segmentOrder.length : i;
+  };
+  const keys = Object.keys(v).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = ordered((v as Record<string, unknown>)[k]);
+  return out;
+}
+
 export function JSONView({ value }: { value: unknown }) {
-  return <pre class="json">{JSON.stringify(value ?? null, null, 2)}</pre>;
+  return <pre class="json">{JSON.stringify(ordered(value ?? null), null, 2)}</pre>;
 }
 
 export function time(t?: Timestamp): string {
