@@ -364,6 +364,13 @@ func TestConsoleFlow(t *testing.T) {
 	b.nav("/destinations")
 	b.waitText(".empty", "No destinations")
 	b.shot("destinations-empty")
+	// A Knock destination without its api_key is refused next to the field.
+	b.typeInto("#destination-name", "Knock")
+	b.fill(`#create-destination select`, "knock")
+	b.click(`#create-destination button[type=submit]`)
+	b.waitText(`#create-destination .field-error[data-field="settings.api_key"]`, "")
+	b.shot("destinations-knock-key-required")
+	b.fill(`#create-destination select`, "webhook")
 	b.typeInto("#destination-name", "Receiver")
 	b.typeInto("#destination-url", rc.url())
 	b.click(`#create-destination button[type=submit]`)

@@ -84,8 +84,9 @@ export interface FieldViolation {
   description: string;
 }
 
-// APIError is what a form shows: the message, violations by field (in the
-// API's lowerCamel JSON names, e.g. "mapping.recipients") and any
+// APIError is what a form shows: the message, violations by field (named
+// as the API names them: JSON names, map keys as written, e.g.
+// "mapping.recipients", "pluginSettings.shared_secret") and any
 // expression error with its position.
 export interface APIError {
   message: string;
@@ -121,25 +122,20 @@ function decodeBadRequest(b: Uint8Array): FieldViolation[] {
   return out;
 }
 
-// snake_case API fields become lowerCamel, as the console's forms name them.
-function camel(f: string): string {
-  return f.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
 export function apiError(e: unknown): APIError {
   const err = ConnectError.from(e);
   const out: APIError = { message: err.rawMessage, code: err.code, fields: {} };
   for (const d of err.details) {
     if ("type" in d && d.type === badRequestType) {
       for (const v of decodeBadRequest(d.value)) {
-        out.fields[camel(v.field)] = v.description;
+        out.fields[v.field] = v.description;
       }
     }
   }
   const x = err.findDetails(ExpressionErrorSchema)[0];
   if (x) {
     out.expression = x;
-    out.fields[camel(x.field)] = x.message;
+    out.fields[x.field] = x.message;
   }
   return out;
 }

@@ -47,6 +47,27 @@ export function ErrorBox({ error }: { error?: APIError }) {
   );
 }
 
+// FormError shows an API error for a form whose fields show their own
+// violations: the message, unless every violation is next to a field of
+// shown, and the violations of fields the form does not have.
+export function FormError({ error, shown }: { error?: APIError; shown: string[] }) {
+  if (!error) return null;
+  const fields = Object.keys(error.fields);
+  const others = fields.filter((f) => !shown.includes(f));
+  if (fields.length > 0 && others.length === 0) return null;
+  return (
+    <div class="error" role="alert">
+      {others.length === 0
+        ? error.message
+        : others.map((f) => (
+            <div>
+              {f}: {error.fields[f]}
+            </div>
+          ))}
+    </div>
+  );
+}
+
 // FieldError shows the API's violation for one field, under the field.
 export function FieldError({ error, field }: { error?: APIError; field: string }) {
   const msg = error?.fields[field];

@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, apiError, type APIError } from "../api";
 import { DeliveryStatus, DestinationStatus, type Delivery } from "../gen/hark/v1/destination_pb";
 import { navigate } from "../router";
-import { Badge, Code, Empty, ErrorBox, Field, Link, Page, enumNames, time, useInterval, useLoad } from "../ui";
+import { Badge, Code, Empty, ErrorBox, Field, FormError, Link, Page, enumNames, time, useInterval, useLoad } from "../ui";
 
 // createdSecrets holds the signing secret of a destination just created
 // here: the API shows it only in the create (and rotate) answer, so the
@@ -16,12 +16,18 @@ export function Destinations({ env }: { env: string }) {
   const list = useLoad(() => api.destinations.listDestinations({ environment: env, pageSize: 100 }), [env]);
   const workflows = useLoad(() => api.workflows.listWorkflows({ pageSize: 100 }), []);
   const [form, setForm] = useState({ name: "", type: "webhook", url: "", workflowKeys: [] as string[] });
+  const [key, setKey] = useState("");
   const [error, setError] = useState<APIError>();
+  // Knock takes an api_key, Segment a write_key; a webhook signs with a
+  // secret hark makes.
+  const secretKey = form.type === "knock" ? "api_key" : form.type === "segment" ? "write_key" : "";
+  const secretField = "settings." + secretKey;
   const create = async (e: Event) => {
     e.preventDefault();
     setError(undefined);
     try {
-      const r = await api.destinations.createDestination({ environment: env, ...form });
+      const settings: Record<string, string> = secretKey ? { [secretKey]: key } : {};
+      const r = await api.destinations.createDestination({ environment: env, ...form, settings });
       if (r.destination!.signingSecret) createdSecrets.set(r.destination!.id, r.destination!.signingSecret);
       navigate("/destinations/" + r.destination!.id);
     } catch (err) {
@@ -44,14 +50,19 @@ export function Destinations({ env }: { env: string }) {
               <option value="segment">segment</option>
             </select>
           </Field>
-          <Field label="URL" field="url" error={error}>
+          <Field label={form.type === "webhook" ? "URL" : "API base URL (optional)"} field="url" error={error}>
             <input
               id="destination-url"
               value={form.url}
               onInput={(e) => setForm({ ...form, url: e.currentTarget.value })}
-              placeholder="https://example.com/hooks/hark"
+              placeholder={form.type === "webhook" ? "https://example.com/hooks/hark" : form.type === "knock" ? "https://api.knock.app" : "https://api.segment.io"}
             />
           </Field>
+          {secretKey && (
+            <Field label={secretKey} field={secretField} error={error}>
+              <input type="password" value={key} onInput={(e) => setKey(e.currentTarget.value)} />
+            </Field>
+          )}
         </div>
         <Field label="Workflows (none picked: all)" field="workflowKeys" error={error}>
           <div class="checks">
@@ -77,7 +88,7 @@ export function Destinations({ env }: { env: string }) {
             Create destination
           </button>
         </div>
-        <ErrorBox error={error && Object.keys(error.fields).length === 0 ? error : undefined} />
+        <FormError error={error} shown={["name", "type", "url", "workflowKeys", secretField]} />
       </form>
       <ErrorBox error={list.error} />
       {list.data && dests.length === 0 && (

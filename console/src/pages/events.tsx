@@ -189,7 +189,7 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
                 <code>{ev.id}</code>
               </dd>
             </dl>
-            <div class="row">
+            <div class="row end">
               <Link href={`/triggers/new?source=${ev.sourceId}&type=${ev.type}&name=${encodeURIComponent(ev.name)}`} class="button">
                 Create a trigger for this event
               </Link>

@@ -3,7 +3,7 @@ import { durationFromMs, type Duration } from "@bufbuild/protobuf/wkt";
 import { api, apiError, type APIError } from "../api";
 import type { SourceEnvironment, SourceType } from "../gen/hark/v1/source_pb";
 import { navigate } from "../router";
-import { Code, CopyButton, Empty, ErrorBox, Field, Link, Page, time, useLoad } from "../ui";
+import { Code, CopyButton, Empty, ErrorBox, Field, FormError, Link, Page, time, useLoad } from "../ui";
 
 export function Sources({ env }: { env: string }) {
   const list = useLoad(() => api.sources.listSources({ pageSize: 100 }), []);
@@ -41,7 +41,7 @@ export function Sources({ env }: { env: string }) {
             Create source
           </button>
         </div>
-        <ErrorBox error={error && Object.keys(error.fields).length === 0 ? error : undefined} />
+        <FormError error={error} shown={["name", "type"]} />
       </form>
       <ErrorBox error={list.error} />
       {list.data && sources.length === 0 && (

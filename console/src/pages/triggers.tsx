@@ -6,7 +6,7 @@ import { api, apiError, type APIError } from "../api";
 import { ActionStatus } from "../gen/hark/v1/event_pb";
 import { TriggerStatus, type TestTriggerResponse, type Trigger } from "../gen/hark/v1/trigger_pb";
 import { navigate, useLocation } from "../router";
-import { Badge, Empty, ErrorBox, Field, JSONView, Link, Page, enumNames, time, useLoad } from "../ui";
+import { Badge, Empty, ErrorBox, Field, FormError, JSONView, Link, Page, enumNames, time, useLoad } from "../ui";
 
 const actionStatusNames = enumNames(ActionStatus as unknown as Record<string, number>);
 
@@ -244,7 +244,7 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
   // against; any other NotFound, e.g. a deleted workflow, is the form's.)
   const noEvent = check?.code === RPCCode.NotFound && check.message.startsWith("no logged event");
   const fieldErrors = saveError ?? (noEvent ? undefined : check);
-  const otherError = fieldErrors && Object.keys(fieldErrors.fields).length === 0 ? fieldErrors : undefined;
+  const formFields = ["sourceId", "eventType", "event", "workflowKey", "status", ...expressionFields.map((f) => f[1])];
 
   return (
     <Page title={id ? "Edit trigger" : "New trigger"} actions={<Link href="/triggers">← Triggers</Link>}>
@@ -318,7 +318,7 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
               </label>
             );
           })}
-          <ErrorBox error={otherError} />
+          <FormError error={fieldErrors} shown={formFields} />
           <div class="row end">
             {notice && (
               <span class="ok" id="saved">

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api, apiError, type APIError } from "../api";
 import type { Workflow } from "../gen/hark/v1/workflow_pb";
-import { Empty, ErrorBox, Field, Link, Page, time, useLoad } from "../ui";
+import { Empty, ErrorBox, Field, FormError, Link, Page, time, useLoad } from "../ui";
 
 export function Workflows({ env }: { env: string }) {
   const list = useLoad(() => api.workflows.listWorkflows({ pageSize: 100 }), []);
@@ -50,7 +50,7 @@ export function Workflows({ env }: { env: string }) {
             Create workflow
           </button>
         </div>
-        <ErrorBox error={error && Object.keys(error.fields).length === 0 ? error : undefined} />
+        <FormError error={error} shown={["key", "name", "description"]} />
       </form>
       <ErrorBox error={list.error} />
       {list.data && workflows.length === 0 && (
