@@ -630,4 +630,16 @@ func TestConsoleStreamReconnect(t *testing.T) {
 	// And the stream is live again: a new event arrives through it.
 	h.deliverOne(t, devURL(t, src), []byte(`{"type":"track","event":"After Return","userId":"u1","messageId":"m-back"}`))
 	b.waitText("#events", "After Return")
+
+	// The log shows the latest page; "Load older" reads the next ones.
+	var batch []string
+	for i := range 55 {
+		batch = append(batch, fmt.Sprintf(`{"type":"track","event":"Batch","userId":"u1","messageId":"m-b%d"}`, i))
+	}
+	h.mustDeliver(t, devURL(t, src), []byte(`{"batch":[`+strings.Join(batch, ",")+`]}`), 55)
+	b.open("/events")
+	b.wait("first page", `document.querySelectorAll("#events tbody tr").length === 50`)
+	b.click("#load-older")
+	b.wait("all 57 events", `document.querySelectorAll("#events tbody tr").length === 57`)
+	b.wait("no more pages", `!document.querySelector("#load-older")`)
 }

@@ -197,3 +197,47 @@ export function useInterval(f: () => void, ms: number) {
     return () => clearInterval(id);
   }, [ms]);
 }
+
+// usePages loads the pages after a first one on demand ("Load older"),
+// keeping them until the query changes.
+export function usePages<T>(first: string | undefined, next: (token: string) => Promise<{ items: T[]; token: string }>, deps: unknown[]) {
+  const [older, setOlder] = useState<T[]>([]);
+  const [token, setToken] = useState<string | undefined>(undefined);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<APIError>();
+  useEffect(() => {
+    setOlder([]);
+    setToken(undefined);
+    setError(undefined);
+  }, deps);
+  const cursor = token === undefined ? first : token;
+  const more = async () => {
+    if (!cursor) return;
+    setLoading(true);
+    try {
+      const r = await next(cursor);
+      setOlder((o) => [...o, ...r.items]);
+      setToken(r.token);
+    } catch (e) {
+      setError(apiError(e));
+    } finally {
+      setLoading(false);
+    }
+  };
+  return { older, more: cursor ? more : undefined, loading, error };
+}
+
+export function LoadOlder({ pages }: { pages: { more?: () => void; loading: boolean; error?: APIError } }) {
+  return (
+    <>
+      <ErrorBox error={pages.error} />
+      {pages.more && (
+        <div class="row end">
+          <button type="button" id="load-older" onClick={pages.more} disabled={pages.loading}>
+            {pages.loading ? "Loading…" : "Load older"}
+          </button>
+        </div>
+      )}
+    </>
+  );
+}

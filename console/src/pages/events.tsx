@@ -3,7 +3,7 @@ import { api } from "../api";
 import { ActionStatus, ActionType, SourceEventStatus, type SourceEvent } from "../gen/hark/v1/event_pb";
 import { navigate, useLocation } from "../router";
 import { useStream, StreamStatus } from "../stream";
-import { Badge, Code, Empty, ErrorBox, JSONView, Link, Page, enumNames, time, useLoad } from "../ui";
+import { Badge, Code, Empty, ErrorBox, JSONView, Link, LoadOlder, Page, enumNames, time, useLoad, usePages } from "../ui";
 
 const statusNames = enumNames(SourceEventStatus as unknown as Record<string, number>);
 const actionTypeNames = enumNames(ActionType as unknown as Record<string, number>);
@@ -22,6 +22,14 @@ export function Events({ env }: { env: string }) {
   const list = useLoad(
     () => api.events.listSourceEvents({ environment: env, sourceId: source, type, name, status, userId, pageSize: 50 }),
     [env, source, type, name, status, userId],
+  );
+  const pages = usePages(
+    list.data?.nextPageToken,
+    async (pageToken) => {
+      const r = await api.events.listSourceEvents({ environment: env, sourceId: source, type, name, status, userId, pageSize: 50, pageToken });
+      return { items: r.sourceEvents, token: r.nextPageToken };
+    },
+    [env, source, type, name, status, userId, list.data],
   );
   const [live, setLive] = useState<SourceEvent[]>([]);
   const matches = (ev: SourceEvent) =>
@@ -44,13 +52,13 @@ export function Events({ env }: { env: string }) {
   const events = useMemo(() => {
     const seen = new Set<string>();
     const out: SourceEvent[] = [];
-    for (const ev of [...live, ...(list.data?.sourceEvents ?? [])]) {
+    for (const ev of [...live, ...(list.data?.sourceEvents ?? []), ...pages.older]) {
       if (seen.has(ev.id)) continue;
       seen.add(ev.id);
       out.push(ev);
     }
     return out;
-  }, [live, list.data]);
+  }, [live, list.data, pages.older]);
   const set = (k: string, v: string) => {
     const q = new URLSearchParams(location.search);
     if (v) q.set(k, v);
@@ -142,6 +150,7 @@ export function Events({ env }: { env: string }) {
           </tbody>
         </table>
       )}
+      <LoadOlder pages={pages} />
     </Page>
   );
 }

@@ -4,7 +4,7 @@ import { DeliveryStatus } from "../gen/hark/v1/destination_pb";
 import { WorkflowRunStatus, type WorkflowRun } from "../gen/hark/v1/workflow_run_pb";
 import { navigate, useLocation } from "../router";
 import { StreamStatus, useStream } from "../stream";
-import { Badge, Empty, ErrorBox, JSONView, Link, Page, enumNames, time, useLoad } from "../ui";
+import { Badge, Empty, ErrorBox, JSONView, Link, LoadOlder, Page, enumNames, time, useLoad, usePages } from "../ui";
 
 const runStatusNames = enumNames(WorkflowRunStatus as unknown as Record<string, number>);
 const deliveryStatusNames = enumNames(DeliveryStatus as unknown as Record<string, number>);
@@ -17,6 +17,14 @@ export function Runs({ env }: { env: string }) {
   const open = query.get("run") ?? "";
   const workflows = useLoad(() => api.workflows.listWorkflows({ pageSize: 100 }), []);
   const list = useLoad(() => api.runs.listWorkflowRuns({ environment: env, workflowKey: workflow, pageSize: 50 }), [env, workflow]);
+  const pages = usePages(
+    list.data?.nextPageToken,
+    async (pageToken) => {
+      const r = await api.runs.listWorkflowRuns({ environment: env, workflowKey: workflow, pageSize: 50, pageToken });
+      return { items: r.workflowRuns, token: r.nextPageToken };
+    },
+    [env, workflow, list.data],
+  );
   const [live, setLive] = useState<WorkflowRun[]>([]);
   const stream = useStream(
     (signal, onOpen) =>
@@ -31,8 +39,8 @@ export function Runs({ env }: { env: string }) {
   );
   const runs = useMemo(() => {
     const seen = new Set<string>();
-    return [...live, ...(list.data?.workflowRuns ?? [])].filter((r) => !seen.has(r.id) && (seen.add(r.id), true));
-  }, [live, list.data]);
+    return [...live, ...(list.data?.workflowRuns ?? []), ...pages.older].filter((r) => !seen.has(r.id) && (seen.add(r.id), true));
+  }, [live, list.data, pages.older]);
   const set = (k: string, v: string) => {
     const q = new URLSearchParams(location.search);
     if (v) q.set(k, v);
@@ -105,6 +113,7 @@ export function Runs({ env }: { env: string }) {
           </tbody>
         </table>
       )}
+      <LoadOlder pages={pages} />
     </Page>
   );
 }
