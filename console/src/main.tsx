@@ -112,15 +112,15 @@ function Shell() {
 function App() {
   const { path } = useLocation();
   const [message, setMessage] = useState("");
-  useEffect(() => {
-    onUnauthenticated((m) => {
-      setMessage(m);
-      // Several calls of a page fail at once: the first one decides where
-      // to come back to.
-      if (location.pathname.startsWith("/sign-in")) return;
-      navigate("/sign-in?next=" + encodeURIComponent(location.pathname + location.search), true);
-    });
-  }, []);
+  // Set during render, not in an effect: the pages' effects (their first
+  // API calls) run before this component's.
+  onUnauthenticated((m) => {
+    setMessage(m);
+    // Several calls of a page fail at once: the first one decides where
+    // to come back to.
+    if (location.pathname.startsWith("/sign-in")) return;
+    navigate("/sign-in?next=" + encodeURIComponent(location.pathname + location.search), true);
+  });
   if (!token() || path.startsWith("/sign-in")) {
     return <SignIn message={message} onSignedIn={() => setMessage("")} />;
   }
