@@ -234,7 +234,7 @@ func (b *browser) signIn(token string) {
 	b.t.Helper()
 	b.typeInto("#token", token)
 	b.click("#sign-in")
-	b.wait("sources page", `location.pathname === "/sources"`)
+	b.wait("signed in", `!location.pathname.startsWith("/sign-in") && !document.querySelector("#token")`)
 }
 
 // TestConsoleFlow is "Done when" of issue 17 in a real browser: sign in
@@ -274,6 +274,9 @@ func TestConsoleFlow(t *testing.T) {
 	}
 	b.shot("signin-wrong-token")
 	b.signIn(h.token)
+	if p := b.path(); p != "/sources" {
+		t.Fatalf("signed in at %s, want /sources", p)
+	}
 	b.waitText(".empty", "No sources yet")
 	b.shot("sources-empty")
 	cookies := evalAs[string](b, `document.cookie`)
@@ -487,6 +490,17 @@ func TestConsoleFlow(t *testing.T) {
 	b.wait("menu", `!!document.querySelector("nav.side.open")`)
 	b.shot("narrow-menu")
 	b.viewport(1280, 800)
+
+	// Signing out forgets the token.
+	b.click("#sign-out")
+	b.waitText(".notice", "You signed out")
+	if kept := evalAs[string](b, `sessionStorage.getItem("hark.adminToken") ?? ""`); kept != "" {
+		t.Fatalf("signed out, sessionStorage still has the token")
+	}
+	b.signIn(h.token)
+	if p := b.path(); !strings.HasPrefix(p, "/destinations/") {
+		t.Errorf("signed in again at %s, want the page signed out of", p)
+	}
 
 	// A token that stops working sends the user back to sign-in, saying so.
 	b.exec(`sessionStorage.setItem("hark.adminToken", "expired")`)
