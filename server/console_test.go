@@ -450,7 +450,7 @@ func TestConsoleFlow(t *testing.T) {
 	b.click(fmt.Sprintf(`a[href="/destinations/%s"]`, destID))
 	b.wait("failed delivery", `!!document.querySelector('#deliveries tr[data-status="FAILED"] button.retry')`)
 	// Its attempts, with the receiver's answers.
-	b.click(`#deliveries tr[data-status="FAILED"] td`)
+	b.click(`#deliveries tr[data-status="FAILED"] td:nth-child(2)`)
 	b.waitText("#deliveries tr.detail", "HTTP 503")
 	b.waitText("#deliveries tr.detail", "receiver down")
 	b.shot("destination-failed")

@@ -250,13 +250,12 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
         <table class="list" id="deliveries">
           <thead>
             <tr>
+              <th>Status</th>
               <th>Created</th>
               <th>Event</th>
-              <th>Run</th>
-              <th>Status</th>
               <th class="num">Attempts</th>
               <th>Next attempt</th>
-              <th></th>
+              <th>Run</th>
             </tr>
           </thead>
           <tbody>
@@ -278,20 +277,12 @@ export function DestinationDetail({ id, env }: { id: string; env: string }) {
 
 function DeliveryRow(props: { x: Delivery; env: string; open: boolean; onToggle: () => void; onRetry: () => void }) {
   const { x } = props;
+  // The status and its Retry come first, so a narrow window shows them.
   return (
     <>
       <tr class="clickable" data-id={x.id} data-status={deliveryStatusNames[x.status]} onClick={props.onToggle}>
-        <td class="nowrap">{time(x.createdAt)}</td>
-        <td>{x.eventType}</td>
-        <td>
-          <Link href={"/runs?run=" + x.workflowRunId}>{x.workflowRunId}</Link>
-        </td>
-        <td>
+        <td class="nowrap">
           <Badge value={x.status} names={deliveryStatusNames} />
-        </td>
-        <td class="num">{x.attemptCount}</td>
-        <td class="nowrap">{x.status === DeliveryStatus.PENDING ? time(x.nextAttemptAt) : ""}</td>
-        <td>
           {x.status === DeliveryStatus.FAILED && (
             <button
               type="button"
@@ -305,10 +296,17 @@ function DeliveryRow(props: { x: Delivery; env: string; open: boolean; onToggle:
             </button>
           )}
         </td>
+        <td class="nowrap">{time(x.createdAt)}</td>
+        <td>{x.eventType}</td>
+        <td class="num">{x.attemptCount}</td>
+        <td class="nowrap">{x.status === DeliveryStatus.PENDING ? time(x.nextAttemptAt) : ""}</td>
+        <td>
+          <Link href={"/runs?run=" + x.workflowRunId}>{x.workflowRunId}</Link>
+        </td>
       </tr>
       {props.open && (
         <tr class="detail">
-          <td colSpan={7}>
+          <td colSpan={6}>
             <Attempts env={props.env} id={x.id} count={x.attemptCount} />
           </td>
         </tr>
