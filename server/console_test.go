@@ -444,6 +444,21 @@ func TestConsoleFlow(t *testing.T) {
 		t.Fatalf("trigger status after the toggle = %v", trg.GetStatus())
 	}
 	b.shot("triggers-inactive")
+	// Edit the saved trigger: the change reaches the API, the rest stays.
+	b.click(fmt.Sprintf(`#triggers tr[data-id=%q] a`, triggerID))
+	b.wait("saved condition in the editor", `document.querySelector("#trigger-condition").value === 'data.plan == "pro"'`)
+	b.typeInto("#trigger-condition", `data.plan in ["pro", "team"]`)
+	b.waitText("#test-condition", "true")
+	b.click("#save-trigger")
+	b.waitText("#saved", "Saved")
+	trg = mustCall(t, consoleTriggers(h).GetTrigger, &harkv1.GetTriggerRequest{Environment: "development", Id: triggerID}).GetTrigger()
+	if trg.GetCondition() != `data.plan in ["pro", "team"]` || trg.GetStatus() != harkv1.TriggerStatus_TRIGGER_STATUS_INACTIVE || trg.GetMapping().GetData() == "" {
+		t.Fatalf("edited trigger = %v", trg)
+	}
+	b.shot("trigger-edited")
+	b.nav("/sources")
+	b.waitText("#sources", "Web app")
+	b.shot("sources")
 
 	// Retry the failed delivery: it succeeds once the receiver is back.
 	b.nav("/destinations")

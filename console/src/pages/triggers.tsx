@@ -182,7 +182,9 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
     const n = ++seq.current;
     setTesting(true);
     try {
-      const r = await api.triggers.testTrigger({ environment: env, trigger: triggerOf(f) });
+      // Tested as if active: an inactive trigger would only answer
+      // "skipped, inactive", and the test is for what it would do.
+      const r = await api.triggers.testTrigger({ environment: env, trigger: { ...triggerOf(f), status: TriggerStatus.ACTIVE } });
       if (n !== seq.current) return;
       setCheck(undefined);
       setTest(r);
@@ -348,6 +350,7 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
             </p>
           )}
           {check && !noEvent && <p class="muted">Fix the errors in the form to test.</p>}
+          {test && !form.active && <p class="muted">Tested as if active: saved inactive, it starts nothing.</p>}
           {test && <TestResult r={test} />}
         </aside>
       </div>
@@ -369,11 +372,12 @@ function TestResult({ r }: { r: TestTriggerResponse }) {
         </dd>
         <dt>Condition</dt>
         <dd id="test-condition" class={r.conditionResult ? "ok" : "muted"}>
-          {r.conditionResult ? "true: the workflow would run" : "false: the event would be skipped"}
+          {r.conditionResult ? "true" : "false"}
         </dd>
         <dt>Outcome</dt>
         <dd id="test-status">
-          <Badge value={r.status} names={actionStatusNames} /> {r.reason}
+          <Badge value={r.status} names={actionStatusNames} />{" "}
+          {r.status === ActionStatus.SUCCESS ? "the workflow would run" : r.reason}
         </dd>
         <dt>Recipients</dt>
         <dd id="test-recipients">
