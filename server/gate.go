@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 
+	"github.com/harkhq/hark/console"
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
 )
@@ -21,6 +22,10 @@ type adminGate struct {
 	next   http.Handler
 	auth   authInterceptor
 	errors *connect.ErrorWriter
+	// console is whether the console's pages are served: they are public
+	// (static files; the browser loads them before signing in, and every
+	// API call they make carries the token).
+	console bool
 }
 
 // public reports whether a path is served without the admin token.
@@ -31,7 +36,7 @@ func public(path string) bool {
 }
 
 func (g adminGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if public(r.URL.Path) {
+	if public(r.URL.Path) || g.console && (r.Method == http.MethodGet || r.Method == http.MethodHead) && console.Serves(r.URL.Path) {
 		g.next.ServeHTTP(w, r)
 		return
 	}

@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"connectrpc.com/vanguard"
 
+	"github.com/harkhq/hark/console"
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
 	"github.com/harkhq/hark/engine/delivery"
@@ -110,6 +111,9 @@ type Config struct {
 	// (count, and encoded bytes); 0 means the engine's defaults.
 	MaxUserProperties int
 	MaxUserBytes      int
+	// NoConsole turns off the web console (package console) at /; its
+	// paths then answer like any unknown path.
+	NoConsole bool
 	// Now is the one clock of every expiry (idempotency windows, retention,
 	// API idempotency keys): the engine reads it and gives the store
 	// absolute expiry times. Nil means time.Now; tests move it.
@@ -372,11 +376,19 @@ func (s *Server) handler() (http.Handler, error) {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, admin))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, admin))
 
+	if !s.cfg.NoConsole {
+		c, err := console.New()
+		if err != nil {
+			return nil, fmt.Errorf("load console: %w", err)
+		}
+		c.Register(mux)
+	}
+
 	mux.Handle("GET /metrics", s.metrics.handler(newAuthInterceptor(s.cfg.AdminToken)))
 	mux.Handle("GET "+BackupPath, s.backupHandler(newAuthInterceptor(s.cfg.AdminToken)))
 
 	errWriter := connect.NewErrorWriter()
-	gate := adminGate{next: mux, auth: newAuthInterceptor(s.cfg.AdminToken), errors: errWriter}
+	gate := adminGate{next: mux, auth: newAuthInterceptor(s.cfg.AdminToken), errors: errWriter, console: !s.cfg.NoConsole}
 	edge := &ingestEdge{
 		next:         gate,
 		maxBody:      s.cfg.MaxBodyBytes,

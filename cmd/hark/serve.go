@@ -48,7 +48,8 @@ type serveOptions struct {
 	retrySchedule            string
 	allowPrivateDestinations bool
 
-	demo bool
+	demo      bool
+	noConsole bool
 }
 
 // newServeCommand is `hark serve`. Its --data-dir is the root's persistent
@@ -97,6 +98,7 @@ send it and show the run.`,
 		"let destinations reach loopback, private and link-local addresses: for on-premise receivers (HARK_ALLOW_PRIVATE_DESTINATIONS)")
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
+	f.BoolVar(&o.noConsole, "no-console", envBool("HARK_NO_CONSOLE"), "do not serve the web console at / (HARK_NO_CONSOLE)")
 	f.BoolVar(&o.demo, "demo", false, "seed a demo source, workflow and trigger on first start, and print how to try them")
 	return cmd
 }
@@ -149,6 +151,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 
 		DeliverySchedule:         schedule,
 		AllowPrivateDestinations: o.allowPrivateDestinations,
+		NoConsole:                o.noConsole,
 	})
 	if err != nil {
 		return err
@@ -177,6 +180,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 			<-errc
 			return fmt.Errorf("--demo: %w", err)
 		}
+	}
+	if !o.noConsole {
+		fmt.Printf("The console is at %s/ (sign in with the admin token)\n", base)
 	}
 	fmt.Printf("hark is listening on %s (webhook URLs start with %s)\n", base, publicURL)
 

@@ -444,3 +444,47 @@ func TestServeDataDirInUse(t *testing.T) {
 		})
 	}
 }
+
+// TestServeConsole: `hark serve` serves the web console at / and says
+// where; --no-console (or HARK_NO_CONSOLE) turns it off, leaving / to the
+// API (which wants the token).
+func TestServeConsole(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		env   []string
+		want  bool
+	}{
+		{"default", nil, nil, true},
+		{"flag", []string{"--no-console"}, nil, false},
+		{"env", nil, []string{"HARK_NO_CONSOLE=true"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := launchWith(t, filepath.Join(t.TempDir(), "data"), tc.flags, append(tc.env, "HARK_ADMIN_TOKEN=tok")...)
+			base, _ := p.waitListening(t)
+			res, err := http.Get(base + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			served := res.StatusCode == http.StatusOK && strings.Contains(string(body), `<div id="app">`)
+			if served != tc.want {
+				t.Errorf("GET / = %d (console served: %v), want console %v", res.StatusCode, served, tc.want)
+			}
+			if !tc.want && res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("GET / without the console = %d, want the API's 401", res.StatusCode)
+			}
+			said := strings.Contains(strings.Join(p.stdout, "\n"), "The console is at "+base+"/")
+			if said != tc.want {
+				t.Errorf("stdout mentions the console: %v, want %v; stdout:\n%s", said, tc.want, strings.Join(p.stdout, "\n"))
+			}
+			wantAuth(t, base, "tok")
+			if err := p.stop(t); err != nil {
+				t.Fatalf("hark after SIGTERM: %v; stderr:\n%s", err, p.stderr)
+			}
+		})
+	}
+}
