@@ -38,7 +38,7 @@ export function Events({ env }: { env: string }) {
     (signal, onOpen) =>
       (async function* () {
         for await (const m of api.events.watchSourceEvents({ environment: env, sourceId: source }, { signal, onHeader: onOpen })) {
-          if (m.sourceEvent) yield m.sourceEvent;
+          if (m.message.case === "sourceEvent") yield m.message.value;
         }
       })(),
     (ev) => {

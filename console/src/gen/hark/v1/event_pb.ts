@@ -7,13 +7,15 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_google_api_annotations } from "../../google/api/annotations_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Refusal } from "./source_pb";
+import { file_hark_v1_source } from "./source_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file hark/v1/event.proto.
  */
 export const file_hark_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChNoYXJrL3YxL2V2ZW50LnByb3RvEgdoYXJrLnYxIrYBCgZBY3Rpb24SIQoEdHlwZRgBIAEoDjITLmhhcmsudjEuQWN0aW9uVHlwZRIlCgZzdGF0dXMYAiABKA4yFS5oYXJrLnYxLkFjdGlvblN0YXR1cxIOCgZyZWFzb24YAyABKAkSEgoKdHJpZ2dlcl9pZBgEIAEoCRIUCgx3b3JrZmxvd19rZXkYBSABKAkSFwoPd29ya2Zsb3dfcnVuX2lkGAYgASgJEg8KB3VzZXJfaWQYByABKAkijQQKC1NvdXJjZUV2ZW50EgoKAmlkGAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIvCgtyZWNlaXZlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdHlwZRgFIAEoCRIMCgRuYW1lGAYgASgJEg8KB3VzZXJfaWQYByABKAkSFAoMYW5vbnltb3VzX2lkGAggASgJEhcKD2lkZW1wb3RlbmN5X2tleRgJIAEoCRItCgl0aW1lc3RhbXAYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKBGRhdGEYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EicKBnRyYWl0cxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJgoFZXZlbnQYDSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EioKBnN0YXR1cxgOIAEoDjIaLmhhcmsudjEuU291cmNlRXZlbnRTdGF0dXMSDgoGcmVhc29uGA8gASgJEiAKB2FjdGlvbnMYECADKAsyDy5oYXJrLnYxLkFjdGlvbhIZChFvcmlnaW5hbF9ldmVudF9pZBgRIAEoCRIdChVpZGVtcG90ZW5jeV9rZXlfZXJyb3IYEiABKAkiywEKCUV2ZW50VHlwZRIRCglzb3VyY2VfaWQYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgRuYW1lGAQgASgJEg0KBWNvdW50GAUgASgDEjUKEWZpcnN0X3JlY2VpdmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsYXN0X3JlY2VpdmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJmChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIloKFkxpc3RFdmVudFR5cGVzUmVzcG9uc2USJwoLZXZlbnRfdHlwZXMYASADKAsyEi5oYXJrLnYxLkV2ZW50VHlwZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiwQEKF0xpc3RTb3VyY2VFdmVudHNSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBG5hbWUYBCABKAkSKgoGc3RhdHVzGAUgASgOMhouaGFyay52MS5Tb3VyY2VFdmVudFN0YXR1cxIPCgd1c2VyX2lkGAYgASgJEhEKCXBhZ2Vfc2l6ZRgHIAEoBRISCgpwYWdlX3Rva2VuGAggASgJImAKGExpc3RTb3VyY2VFdmVudHNSZXNwb25zZRIrCg1zb3VyY2VfZXZlbnRzGAEgAygLMhQuaGFyay52MS5Tb3VyY2VFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoVR2V0U291cmNlRXZlbnRSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEgoKAmlkGAIgASgJIkQKFkdldFNvdXJjZUV2ZW50UmVzcG9uc2USKgoMc291cmNlX2V2ZW50GAEgASgLMhQuaGFyay52MS5Tb3VyY2VFdmVudCJCChhXYXRjaFNvdXJjZUV2ZW50c1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJIkcKGVdhdGNoU291cmNlRXZlbnRzUmVzcG9uc2USKgoMc291cmNlX2V2ZW50GAEgASgLMhQuaGFyay52MS5Tb3VyY2VFdmVudCriAQoRU291cmNlRXZlbnRTdGF0dXMSIwofU09VUkNFX0VWRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEiEKHVNPVVJDRV9FVkVOVF9TVEFUVVNfUFJPQ0VTU0VEEAESIgoeU09VUkNFX0VWRU5UX1NUQVRVU19JREVNUE9URU5UEAISHwobU09VUkNFX0VWRU5UX1NUQVRVU19TS0lQUEVEEAMSHgoaU09VUkNFX0VWRU5UX1NUQVRVU19GQUlMRUQQBBIgChxTT1VSQ0VfRVZFTlRfU1RBVFVTX1JFSkVDVEVEEAUqagoKQWN0aW9uVHlwZRIbChdBQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEh0KGUFDVElPTl9UWVBFX0lERU5USUZZX1VTRVIQARIgChxBQ1RJT05fVFlQRV9UUklHR0VSX1dPUktGTE9XEAIqfAoMQWN0aW9uU3RhdHVzEh0KGUFDVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVBQ1RJT05fU1RBVFVTX1NVQ0NFU1MQARIZChVBQ1RJT05fU1RBVFVTX1NLSVBQRUQQAhIXChNBQ1RJT05fU1RBVFVTX0VSUk9SEAMypwQKDEV2ZW50U2VydmljZRKZAQoOTGlzdEV2ZW50VHlwZXMSHi5oYXJrLnYxLkxpc3RFdmVudFR5cGVzUmVxdWVzdBofLmhhcmsudjEuTGlzdEV2ZW50VHlwZXNSZXNwb25zZSJGgtPkkwJAEj4vdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vc291cmNlcy97c291cmNlX2lkfS9ldmVudC10eXBlcxKGAQoQTGlzdFNvdXJjZUV2ZW50cxIgLmhhcmsudjEuTGlzdFNvdXJjZUV2ZW50c1JlcXVlc3QaIS5oYXJrLnYxLkxpc3RTb3VyY2VFdmVudHNSZXNwb25zZSItgtPkkwInEiUvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vZXZlbnRzEpMBCg5HZXRTb3VyY2VFdmVudBIeLmhhcmsudjEuR2V0U291cmNlRXZlbnRSZXF1ZXN0Gh8uaGFyay52MS5HZXRTb3VyY2VFdmVudFJlc3BvbnNlIkCC0+STAjpiDHNvdXJjZV9ldmVudBIqL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L2V2ZW50cy97aWR9ElwKEVdhdGNoU291cmNlRXZlbnRzEiEuaGFyay52MS5XYXRjaFNvdXJjZUV2ZW50c1JlcXVlc3QaIi5oYXJrLnYxLldhdGNoU291cmNlRXZlbnRzUmVzcG9uc2UwAUIrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChNoYXJrL3YxL2V2ZW50LnByb3RvEgdoYXJrLnYxIr4CCgZBY3Rpb24SIQoEdHlwZRgBIAEoDjITLmhhcmsudjEuQWN0aW9uVHlwZRIlCgZzdGF0dXMYAiABKA4yFS5oYXJrLnYxLkFjdGlvblN0YXR1cxIOCgZyZWFzb24YAyABKAkSEgoKdHJpZ2dlcl9pZBgEIAEoCRIUCgx3b3JrZmxvd19rZXkYBSABKAkSFwoPd29ya2Zsb3dfcnVuX2lkGAYgASgJEg8KB3VzZXJfaWQYByABKAkSEgoKY29sbGVjdGlvbhgIIAEoCRIRCglvYmplY3RfaWQYCSABKAkSEQoJdGVuYW50X2lkGAogASgJEhQKDGF1ZGllbmNlX2tleRgLIAEoCRISCgpyZWNpcGllbnRzGAwgAygJEiIKGmNhbmNlbGxlZF93b3JrZmxvd19ydW5faWRzGA0gAygJIooFCgtTb3VyY2VFdmVudBIKCgJpZBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSEwoLZW52aXJvbm1lbnQYAyABKAkSLwoLcmVjZWl2ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHR5cGUYBSABKAkSDAoEbmFtZRgGIAEoCRIPCgd1c2VyX2lkGAcgASgJEhQKDGFub255bW91c19pZBgIIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYCSABKAkSLQoJdGltZXN0YW1wGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIlCgRkYXRhGAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZ0cmFpdHMYDCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiYKBWV2ZW50GA0gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIqCgZzdGF0dXMYDiABKA4yGi5oYXJrLnYxLlNvdXJjZUV2ZW50U3RhdHVzEg4KBnJlYXNvbhgPIAEoCRIgCgdhY3Rpb25zGBAgAygLMg8uaGFyay52MS5BY3Rpb24SGQoRb3JpZ2luYWxfZXZlbnRfaWQYESABKAkSHQoVaWRlbXBvdGVuY3lfa2V5X2Vycm9yGBIgASgJEjIKB2hlYWRlcnMYEyADKAsyIS5oYXJrLnYxLlNvdXJjZUV2ZW50LkhlYWRlcnNFbnRyeRIXCg9oZWFkZXJzX2Ryb3BwZWQYFCABKAUaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiywEKCUV2ZW50VHlwZRIRCglzb3VyY2VfaWQYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgRuYW1lGAQgASgJEg0KBWNvdW50GAUgASgDEjUKEWZpcnN0X3JlY2VpdmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsYXN0X3JlY2VpdmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJmChVMaXN0RXZlbnRUeXBlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIloKFkxpc3RFdmVudFR5cGVzUmVzcG9uc2USJwoLZXZlbnRfdHlwZXMYASADKAsyEi5oYXJrLnYxLkV2ZW50VHlwZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiwQEKF0xpc3RTb3VyY2VFdmVudHNSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBG5hbWUYBCABKAkSKgoGc3RhdHVzGAUgASgOMhouaGFyay52MS5Tb3VyY2VFdmVudFN0YXR1cxIPCgd1c2VyX2lkGAYgASgJEhEKCXBhZ2Vfc2l6ZRgHIAEoBRISCgpwYWdlX3Rva2VuGAggASgJImAKGExpc3RTb3VyY2VFdmVudHNSZXNwb25zZRIrCg1zb3VyY2VfZXZlbnRzGAEgAygLMhQuaGFyay52MS5Tb3VyY2VFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoVR2V0U291cmNlRXZlbnRSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEgoKAmlkGAIgASgJIkQKFkdldFNvdXJjZUV2ZW50UmVzcG9uc2USKgoMc291cmNlX2V2ZW50GAEgASgLMhQuaGFyay52MS5Tb3VyY2VFdmVudCJcChhXYXRjaFNvdXJjZUV2ZW50c1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEhgKEGluY2x1ZGVfcmVmdXNhbHMYAyABKAgiigEKGVdhdGNoU291cmNlRXZlbnRzUmVzcG9uc2USLAoMc291cmNlX2V2ZW50GAEgASgLMhQuaGFyay52MS5Tb3VyY2VFdmVudEgAEjQKEHJlZnVzZWRfZGVsaXZlcnkYAiABKAsyGC5oYXJrLnYxLlJlZnVzZWREZWxpdmVyeUgAQgkKB21lc3NhZ2UiXAoPUmVmdXNlZERlbGl2ZXJ5EhEKCXNvdXJjZV9pZBgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCRIhCgdyZWZ1c2FsGAMgASgLMhAuaGFyay52MS5SZWZ1c2FsKuIBChFTb3VyY2VFdmVudFN0YXR1cxIjCh9TT1VSQ0VfRVZFTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASIQodU09VUkNFX0VWRU5UX1NUQVRVU19QUk9DRVNTRUQQARIiCh5TT1VSQ0VfRVZFTlRfU1RBVFVTX0lERU1QT1RFTlQQAhIfChtTT1VSQ0VfRVZFTlRfU1RBVFVTX1NLSVBQRUQQAxIeChpTT1VSQ0VfRVZFTlRfU1RBVFVTX0ZBSUxFRBAEEiAKHFNPVVJDRV9FVkVOVF9TVEFUVVNfUkVKRUNURUQQBSq/AwoKQWN0aW9uVHlwZRIbChdBQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEh0KGUFDVElPTl9UWVBFX0lERU5USUZZX1VTRVIQARIgChxBQ1RJT05fVFlQRV9UUklHR0VSX1dPUktGTE9XEAISGwoXQUNUSU9OX1RZUEVfREVMRVRFX1VTRVIQAxIaChZBQ1RJT05fVFlQRV9TRVRfT0JKRUNUEAQSHQoZQUNUSU9OX1RZUEVfREVMRVRFX09CSkVDVBAFEhoKFkFDVElPTl9UWVBFX1NFVF9URU5BTlQQBhIdChlBQ1RJT05fVFlQRV9ERUxFVEVfVEVOQU5UEAcSGQoVQUNUSU9OX1RZUEVfU1VCU0NSSUJFEAgSGwoXQUNUSU9OX1RZUEVfVU5TVUJTQ1JJQkUQCRIjCh9BQ1RJT05fVFlQRV9BRERfQVVESUVOQ0VfTUVNQkVSEAoSJgoiQUNUSU9OX1RZUEVfUkVNT1ZFX0FVRElFTkNFX01FTUJFUhALEh8KG0FDVElPTl9UWVBFX0NBTkNFTF9XT1JLRkxPVxAMEhoKFkFDVElPTl9UWVBFX0FMSUFTX1VTRVIQDSp8CgxBY3Rpb25TdGF0dXMSHQoZQUNUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUFDVElPTl9TVEFUVVNfU1VDQ0VTUxABEhkKFUFDVElPTl9TVEFUVVNfU0tJUFBFRBACEhcKE0FDVElPTl9TVEFUVVNfRVJST1IQAzKnBAoMRXZlbnRTZXJ2aWNlEpkBCg5MaXN0RXZlbnRUeXBlcxIeLmhhcmsudjEuTGlzdEV2ZW50VHlwZXNSZXF1ZXN0Gh8uaGFyay52MS5MaXN0RXZlbnRUeXBlc1Jlc3BvbnNlIkaC0+STAkASPi92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS9zb3VyY2VzL3tzb3VyY2VfaWR9L2V2ZW50LXR5cGVzEoYBChBMaXN0U291cmNlRXZlbnRzEiAuaGFyay52MS5MaXN0U291cmNlRXZlbnRzUmVxdWVzdBohLmhhcmsudjEuTGlzdFNvdXJjZUV2ZW50c1Jlc3BvbnNlIi2C0+STAicSJS92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS9ldmVudHMSkwEKDkdldFNvdXJjZUV2ZW50Eh4uaGFyay52MS5HZXRTb3VyY2VFdmVudFJlcXVlc3QaHy5oYXJrLnYxLkdldFNvdXJjZUV2ZW50UmVzcG9uc2UiQILT5JMCOmIMc291cmNlX2V2ZW50EiovdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vZXZlbnRzL3tpZH0SXAoRV2F0Y2hTb3VyY2VFdmVudHMSIS5oYXJrLnYxLldhdGNoU291cmNlRXZlbnRzUmVxdWVzdBoiLmhhcmsudjEuV2F0Y2hTb3VyY2VFdmVudHNSZXNwb25zZTABQitaKWdpdGh1Yi5jb20vaGFya2hxL2hhcmsvZ2VuL2hhcmsvdjE7aGFya3YxYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hark_v1_source]);
 
 /**
  * Action is one thing an event caused, or was meant to.
@@ -69,6 +71,51 @@ export type Action = Message<"hark.v1.Action"> & {
    * @generated from field: string user_id = 7;
    */
   userId: string;
+
+  /**
+   * Collection of the object, for object and subscription actions.
+   *
+   * @generated from field: string collection = 8;
+   */
+  collection: string;
+
+  /**
+   * ObjectID of the object, for object and subscription actions.
+   *
+   * @generated from field: string object_id = 9;
+   */
+  objectId: string;
+
+  /**
+   * TenantID of the tenant set or deleted, and the tenant of audience
+   * members when one was mapped.
+   *
+   * @generated from field: string tenant_id = 10;
+   */
+  tenantId: string;
+
+  /**
+   * AudienceKey of the audience, for audience member actions.
+   *
+   * @generated from field: string audience_key = 11;
+   */
+  audienceKey: string;
+
+  /**
+   * Recipients the action applied to: the users (or `collection:id`
+   * objects) subscribed, unsubscribed, added or removed, or whose runs a
+   * cancel was limited to.
+   *
+   * @generated from field: repeated string recipients = 12;
+   */
+  recipients: string[];
+
+  /**
+   * CancelledWorkflowRunIDs are the runs a CANCEL_WORKFLOW action cancelled.
+   *
+   * @generated from field: repeated string cancelled_workflow_run_ids = 13;
+   */
+  cancelledWorkflowRunIds: string[];
 };
 
 /**
@@ -214,6 +261,26 @@ export type SourceEvent = Message<"hark.v1.SourceEvent"> & {
    * @generated from field: string idempotency_key_error = 18;
    */
   idempotencyKeyError: string;
+
+  /**
+   * Headers are the request headers the event was delivered with, so header
+   * mappings (`headers.x-foo`) can be tested against it: the first value of
+   * each, by lowercase name, shared by every event of the delivery. Secrets
+   * (authorization, cookies, signatures, tokens, API keys) keep their name
+   * with the value "[redacted]"; expressions at ingest saw the real values.
+   * At most 8 KiB of names and values in all.
+   *
+   * @generated from field: map<string, string> headers = 19;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * HeadersDropped counts the headers left out of `headers` past its 8 KiB
+   * bound (in name order, so the same request always keeps the same ones).
+   *
+   * @generated from field: int32 headers_dropped = 20;
+   */
+  headersDropped: number;
 };
 
 /**
@@ -522,6 +589,16 @@ export type WatchSourceEventsRequest = Message<"hark.v1.WatchSourceEventsRequest
    * @generated from field: string source_id = 2;
    */
   sourceId: string;
+
+  /**
+   * IncludeRefusals also streams, as `refused_delivery` messages, the
+   * deliveries the environment's webhooks refuse (400, 401, 413, 503, …) as
+   * they are refused: a broken sender shows up in the tail, not only in
+   * SourceService.ListRefusals.
+   *
+   * @generated from field: bool include_refusals = 3;
+   */
+  includeRefusals: boolean;
 };
 
 /**
@@ -532,17 +609,35 @@ export const WatchSourceEventsRequestSchema: GenMessage<WatchSourceEventsRequest
   messageDesc(file_hark_v1_event, 9);
 
 /**
- * WatchSourceEventsResponse carries one newly logged event.
+ * WatchSourceEventsResponse carries one newly logged event or, with
+ * include_refusals, one refused delivery.
  *
  * @generated from message hark.v1.WatchSourceEventsResponse
  */
 export type WatchSourceEventsResponse = Message<"hark.v1.WatchSourceEventsResponse"> & {
   /**
-   * SourceEvent that was logged.
+   * Message is what happened.
    *
-   * @generated from field: hark.v1.SourceEvent source_event = 1;
+   * @generated from oneof hark.v1.WatchSourceEventsResponse.message
    */
-  sourceEvent?: SourceEvent | undefined;
+  message: {
+    /**
+     * SourceEvent that was logged.
+     *
+     * @generated from field: hark.v1.SourceEvent source_event = 1;
+     */
+    value: SourceEvent;
+    case: "sourceEvent";
+  } | {
+    /**
+     * RefusedDelivery is a delivery a webhook refused; nothing of it was
+     * stored.
+     *
+     * @generated from field: hark.v1.RefusedDelivery refused_delivery = 2;
+     */
+    value: RefusedDelivery;
+    case: "refusedDelivery";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -551,6 +646,42 @@ export type WatchSourceEventsResponse = Message<"hark.v1.WatchSourceEventsRespon
  */
 export const WatchSourceEventsResponseSchema: GenMessage<WatchSourceEventsResponse> = /*@__PURE__*/
   messageDesc(file_hark_v1_event, 10);
+
+/**
+ * RefusedDelivery is a delivery refused by a source environment's webhook,
+ * as WatchSourceEvents streams it.
+ *
+ * @generated from message hark.v1.RefusedDelivery
+ */
+export type RefusedDelivery = Message<"hark.v1.RefusedDelivery"> & {
+  /**
+   * SourceID of the source whose webhook refused it.
+   *
+   * @generated from field: string source_id = 1;
+   */
+  sourceId: string;
+
+  /**
+   * Environment of the webhook.
+   *
+   * @generated from field: string environment = 2;
+   */
+  environment: string;
+
+  /**
+   * Refusal as the refused-delivery log keeps it (no body).
+   *
+   * @generated from field: hark.v1.Refusal refusal = 3;
+   */
+  refusal?: Refusal | undefined;
+};
+
+/**
+ * Describes the message hark.v1.RefusedDelivery.
+ * Use `create(RefusedDeliverySchema)` to create a new message.
+ */
+export const RefusedDeliverySchema: GenMessage<RefusedDelivery> = /*@__PURE__*/
+  messageDesc(file_hark_v1_event, 11);
 
 /**
  * SourceEventStatus is what happened to a received event.
@@ -636,6 +767,85 @@ export enum ActionType {
    * @generated from enum value: ACTION_TYPE_TRIGGER_WORKFLOW = 2;
    */
   TRIGGER_WORKFLOW = 2,
+
+  /**
+   * ACTION_TYPE_DELETE_USER deletes a user and their subscriptions.
+   *
+   * @generated from enum value: ACTION_TYPE_DELETE_USER = 3;
+   */
+  DELETE_USER = 3,
+
+  /**
+   * ACTION_TYPE_SET_OBJECT creates or updates an object.
+   *
+   * @generated from enum value: ACTION_TYPE_SET_OBJECT = 4;
+   */
+  SET_OBJECT = 4,
+
+  /**
+   * ACTION_TYPE_DELETE_OBJECT deletes an object.
+   *
+   * @generated from enum value: ACTION_TYPE_DELETE_OBJECT = 5;
+   */
+  DELETE_OBJECT = 5,
+
+  /**
+   * ACTION_TYPE_SET_TENANT creates or updates a tenant.
+   *
+   * @generated from enum value: ACTION_TYPE_SET_TENANT = 6;
+   */
+  SET_TENANT = 6,
+
+  /**
+   * ACTION_TYPE_DELETE_TENANT deletes a tenant.
+   *
+   * @generated from enum value: ACTION_TYPE_DELETE_TENANT = 7;
+   */
+  DELETE_TENANT = 7,
+
+  /**
+   * ACTION_TYPE_SUBSCRIBE subscribes recipients to an object.
+   *
+   * @generated from enum value: ACTION_TYPE_SUBSCRIBE = 8;
+   */
+  SUBSCRIBE = 8,
+
+  /**
+   * ACTION_TYPE_UNSUBSCRIBE removes recipients' subscriptions to an object.
+   *
+   * @generated from enum value: ACTION_TYPE_UNSUBSCRIBE = 9;
+   */
+  UNSUBSCRIBE = 9,
+
+  /**
+   * ACTION_TYPE_ADD_AUDIENCE_MEMBER adds users to an audience.
+   *
+   * @generated from enum value: ACTION_TYPE_ADD_AUDIENCE_MEMBER = 10;
+   */
+  ADD_AUDIENCE_MEMBER = 10,
+
+  /**
+   * ACTION_TYPE_REMOVE_AUDIENCE_MEMBER removes users from an audience.
+   *
+   * @generated from enum value: ACTION_TYPE_REMOVE_AUDIENCE_MEMBER = 11;
+   */
+  REMOVE_AUDIENCE_MEMBER = 11,
+
+  /**
+   * ACTION_TYPE_CANCEL_WORKFLOW cancels a workflow's active runs by
+   * cancellation key.
+   *
+   * @generated from enum value: ACTION_TYPE_CANCEL_WORKFLOW = 12;
+   */
+  CANCEL_WORKFLOW = 12,
+
+  /**
+   * ACTION_TYPE_ALIAS_USER is a Segment `alias` call: logged as SKIPPED,
+   * since hark (like Knock) does not merge users.
+   *
+   * @generated from enum value: ACTION_TYPE_ALIAS_USER = 13;
+   */
+  ALIAS_USER = 13,
 }
 
 /**

@@ -17,7 +17,76 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file hark/v1/trigger.proto.
  */
 export const file_hark_v1_trigger: GenFile = /*@__PURE__*/
-  fileDesc("ChVoYXJrL3YxL3RyaWdnZXIucHJvdG8SB2hhcmsudjEiawoOVHJpZ2dlck1hcHBpbmcSEgoKcmVjaXBpZW50cxgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSDAoEZGF0YRgEIAEoCRIYChBjYW5jZWxsYXRpb25fa2V5GAUgASgJIrsCCgdUcmlnZ2VyEgoKAmlkGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEhQKDHdvcmtmbG93X2tleRgDIAEoCRIRCglzb3VyY2VfaWQYBCABKAkSEgoKZXZlbnRfdHlwZRgFIAEoCRINCgVldmVudBgGIAEoCRIRCgljb25kaXRpb24YByABKAkSKAoHbWFwcGluZxgIIAEoCzIXLmhhcmsudjEuVHJpZ2dlck1hcHBpbmcSJgoGc3RhdHVzGAkgASgOMhYuaGFyay52MS5UcmlnZ2VyU3RhdHVzEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItwBChRDcmVhdGVUcmlnZ2VyUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIUCgx3b3JrZmxvd19rZXkYAiABKAkSEQoJc291cmNlX2lkGAMgASgJEhIKCmV2ZW50X3R5cGUYBCABKAkSDQoFZXZlbnQYBSABKAkSEQoJY29uZGl0aW9uGAYgASgJEigKB21hcHBpbmcYByABKAsyFy5oYXJrLnYxLlRyaWdnZXJNYXBwaW5nEiYKBnN0YXR1cxgIIAEoDjIWLmhhcmsudjEuVHJpZ2dlclN0YXR1cyI6ChVDcmVhdGVUcmlnZ2VyUmVzcG9uc2USIQoHdHJpZ2dlchgBIAEoCzIQLmhhcmsudjEuVHJpZ2dlciI0ChFHZXRUcmlnZ2VyUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIKCgJpZBgCIAEoCSI3ChJHZXRUcmlnZ2VyUmVzcG9uc2USIQoHdHJpZ2dlchgBIAEoCzIQLmhhcmsudjEuVHJpZ2dlciKJAQoTTGlzdFRyaWdnZXJzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSDQoFZXZlbnQYAyABKAkSFAoMd29ya2Zsb3dfa2V5GAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJIlMKFExpc3RUcmlnZ2Vyc1Jlc3BvbnNlEiIKCHRyaWdnZXJzGAEgAygLMhAuaGFyay52MS5UcmlnZ2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLXAgoUVXBkYXRlVHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCgoCaWQYAiABKAkSGQoMd29ya2Zsb3dfa2V5GAMgASgJSACIAQESFgoJc291cmNlX2lkGAQgASgJSAGIAQESFwoKZXZlbnRfdHlwZRgFIAEoCUgCiAEBEhIKBWV2ZW50GAYgASgJSAOIAQESFgoJY29uZGl0aW9uGAcgASgJSASIAQESKAoHbWFwcGluZxgIIAEoCzIXLmhhcmsudjEuVHJpZ2dlck1hcHBpbmcSKwoGc3RhdHVzGAkgASgOMhYuaGFyay52MS5UcmlnZ2VyU3RhdHVzSAWIAQFCDwoNX3dvcmtmbG93X2tleUIMCgpfc291cmNlX2lkQg0KC19ldmVudF90eXBlQggKBl9ldmVudEIMCgpfY29uZGl0aW9uQgkKB19zdGF0dXMiOgoVVXBkYXRlVHJpZ2dlclJlc3BvbnNlEiEKB3RyaWdnZXIYASABKAsyEC5oYXJrLnYxLlRyaWdnZXIiNwoURGVsZXRlVHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCgoCaWQYAiABKAkiFwoVRGVsZXRlVHJpZ2dlclJlc3BvbnNlIvMBChJUZXN0VHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEgoKdHJpZ2dlcl9pZBgCIAEoCRIhCgd0cmlnZ2VyGAMgASgLMhAuaGFyay52MS5UcmlnZ2VyEiYKBWV2ZW50GAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBI5CgdoZWFkZXJzGAUgAygLMiguaGFyay52MS5UZXN0VHJpZ2dlclJlcXVlc3QuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIo4DChNUZXN0VHJpZ2dlclJlc3BvbnNlEhcKD3NvdXJjZV9ldmVudF9pZBgBIAEoCRIYChBjb25kaXRpb25fcmVzdWx0GAIgASgIEioKCnJlY2lwaWVudHMYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJQoFYWN0b3IYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGdGVuYW50GAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiQKBGRhdGEYBiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSGAoQY2FuY2VsbGF0aW9uX2tleRgHIAEoCRIbChNyZXNvbHZlZF9yZWNpcGllbnRzGAggAygJEjUKEnNraXBwZWRfcmVjaXBpZW50cxgJIAMoCzIZLmhhcmsudjEuU2tpcHBlZFJlY2lwaWVudBIlCgZzdGF0dXMYCiABKA4yFS5oYXJrLnYxLkFjdGlvblN0YXR1cxIOCgZyZWFzb24YCyABKAkidAoPRXhwcmVzc2lvbkVycm9yEg0KBWZpZWxkGAEgASgJEhIKCmV4cHJlc3Npb24YAiABKAkSDAoEbGluZRgDIAEoBRIOCgZjb2x1bW4YBCABKAUSDwoHbWVzc2FnZRgFIAEoCRIPCgdzbmlwcGV0GAYgASgJKmcKDVRyaWdnZXJTdGF0dXMSHgoaVFJJR0dFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVUUklHR0VSX1NUQVRVU19BQ1RJVkUQARIbChdUUklHR0VSX1NUQVRVU19JTkFDVElWRRACMsEGCg5UcmlnZ2VyU2VydmljZRKLAQoNQ3JlYXRlVHJpZ2dlchIdLmhhcmsudjEuQ3JlYXRlVHJpZ2dlclJlcXVlc3QaHi5oYXJrLnYxLkNyZWF0ZVRyaWdnZXJSZXNwb25zZSI7gtPkkwI1OgEqYgd0cmlnZ2VyIicvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vdHJpZ2dlcnMShAEKCkdldFRyaWdnZXISGi5oYXJrLnYxLkdldFRyaWdnZXJSZXF1ZXN0GhsuaGFyay52MS5HZXRUcmlnZ2VyUmVzcG9uc2UiPYLT5JMCN2IHdHJpZ2dlchIsL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3RyaWdnZXJzL3tpZH0SfAoMTGlzdFRyaWdnZXJzEhwuaGFyay52MS5MaXN0VHJpZ2dlcnNSZXF1ZXN0Gh0uaGFyay52MS5MaXN0VHJpZ2dlcnNSZXNwb25zZSIvgtPkkwIpEicvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vdHJpZ2dlcnMSkAEKDVVwZGF0ZVRyaWdnZXISHS5oYXJrLnYxLlVwZGF0ZVRyaWdnZXJSZXF1ZXN0Gh4uaGFyay52MS5VcGRhdGVUcmlnZ2VyUmVzcG9uc2UiQILT5JMCOjoBKmIHdHJpZ2dlcjIsL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3RyaWdnZXJzL3tpZH0ShAEKDURlbGV0ZVRyaWdnZXISHS5oYXJrLnYxLkRlbGV0ZVRyaWdnZXJSZXF1ZXN0Gh4uaGFyay52MS5EZWxldGVUcmlnZ2VyUmVzcG9uc2UiNILT5JMCLiosL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3RyaWdnZXJzL3tpZH0SgQEKC1Rlc3RUcmlnZ2VyEhsuaGFyay52MS5UZXN0VHJpZ2dlclJlcXVlc3QaHC5oYXJrLnYxLlRlc3RUcmlnZ2VyUmVzcG9uc2UiN4LT5JMCMToBKiIsL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3RyaWdnZXJzOnRlc3RCK1opZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay92MTtoYXJrdjFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hark_v1_event, file_hark_v1_workflow_run]);
+  fileDesc("ChVoYXJrL3YxL3RyaWdnZXIucHJvdG8SB2hhcmsudjEijAEKDUFjdGlvbk1hcHBpbmcSEgoKY29sbGVjdGlvbhgBIAEoCRIKCgJpZBgCIAEoCRISCgpwcm9wZXJ0aWVzGAMgASgJEhIKCnJlY2lwaWVudHMYBCABKAkSFAoMYXVkaWVuY2Vfa2V5GAUgASgJEg0KBXVzZXJzGAYgASgJEg4KBnRlbmFudBgHIAEoCSJrCg5UcmlnZ2VyTWFwcGluZxISCgpyZWNpcGllbnRzGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBnRlbmFudBgDIAEoCRIMCgRkYXRhGAQgASgJEhgKEGNhbmNlbGxhdGlvbl9rZXkYBSABKAkiygMKB1RyaWdnZXISCgoCaWQYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSFAoMd29ya2Zsb3dfa2V5GAMgASgJEhEKCXNvdXJjZV9pZBgEIAEoCRISCgpldmVudF90eXBlGAUgASgJEg0KBWV2ZW50GAYgASgJEhEKCWNvbmRpdGlvbhgHIAEoCRIoCgdtYXBwaW5nGAggASgLMhcuaGFyay52MS5UcmlnZ2VyTWFwcGluZxImCgZzdGF0dXMYCSABKA4yFi5oYXJrLnYxLlRyaWdnZXJTdGF0dXMSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLYWN0aW9uX3R5cGUYDCABKA4yGi5oYXJrLnYxLlRyaWdnZXJBY3Rpb25UeXBlEi4KDmFjdGlvbl9tYXBwaW5nGA0gASgLMhYuaGFyay52MS5BY3Rpb25NYXBwaW5nEiwKCWZyZXF1ZW5jeRgUIAEoDjIZLmhhcmsudjEuVHJpZ2dlckZyZXF1ZW5jeSLrAgoUQ3JlYXRlVHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSFAoMd29ya2Zsb3dfa2V5GAIgASgJEhEKCXNvdXJjZV9pZBgDIAEoCRISCgpldmVudF90eXBlGAQgASgJEg0KBWV2ZW50GAUgASgJEhEKCWNvbmRpdGlvbhgGIAEoCRIoCgdtYXBwaW5nGAcgASgLMhcuaGFyay52MS5UcmlnZ2VyTWFwcGluZxImCgZzdGF0dXMYCCABKA4yFi5oYXJrLnYxLlRyaWdnZXJTdGF0dXMSLwoLYWN0aW9uX3R5cGUYCSABKA4yGi5oYXJrLnYxLlRyaWdnZXJBY3Rpb25UeXBlEi4KDmFjdGlvbl9tYXBwaW5nGAogASgLMhYuaGFyay52MS5BY3Rpb25NYXBwaW5nEiwKCWZyZXF1ZW5jeRgUIAEoDjIZLmhhcmsudjEuVHJpZ2dlckZyZXF1ZW5jeSI6ChVDcmVhdGVUcmlnZ2VyUmVzcG9uc2USIQoHdHJpZ2dlchgBIAEoCzIQLmhhcmsudjEuVHJpZ2dlciI0ChFHZXRUcmlnZ2VyUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIKCgJpZBgCIAEoCSI3ChJHZXRUcmlnZ2VyUmVzcG9uc2USIQoHdHJpZ2dlchgBIAEoCzIQLmhhcmsudjEuVHJpZ2dlciKJAQoTTGlzdFRyaWdnZXJzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSDQoFZXZlbnQYAyABKAkSFAoMd29ya2Zsb3dfa2V5GAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJIlMKFExpc3RUcmlnZ2Vyc1Jlc3BvbnNlEiIKCHRyaWdnZXJzGAEgAygLMhAuaGFyay52MS5UcmlnZ2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKOBAoUVXBkYXRlVHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCgoCaWQYAiABKAkSGQoMd29ya2Zsb3dfa2V5GAMgASgJSACIAQESFgoJc291cmNlX2lkGAQgASgJSAGIAQESFwoKZXZlbnRfdHlwZRgFIAEoCUgCiAEBEhIKBWV2ZW50GAYgASgJSAOIAQESFgoJY29uZGl0aW9uGAcgASgJSASIAQESKAoHbWFwcGluZxgIIAEoCzIXLmhhcmsudjEuVHJpZ2dlck1hcHBpbmcSKwoGc3RhdHVzGAkgASgOMhYuaGFyay52MS5UcmlnZ2VyU3RhdHVzSAWIAQESNAoLYWN0aW9uX3R5cGUYCiABKA4yGi5oYXJrLnYxLlRyaWdnZXJBY3Rpb25UeXBlSAaIAQESLgoOYWN0aW9uX21hcHBpbmcYCyABKAsyFi5oYXJrLnYxLkFjdGlvbk1hcHBpbmcSMQoJZnJlcXVlbmN5GBQgASgOMhkuaGFyay52MS5UcmlnZ2VyRnJlcXVlbmN5SAeIAQFCDwoNX3dvcmtmbG93X2tleUIMCgpfc291cmNlX2lkQg0KC19ldmVudF90eXBlQggKBl9ldmVudEIMCgpfY29uZGl0aW9uQgkKB19zdGF0dXNCDgoMX2FjdGlvbl90eXBlQgwKCl9mcmVxdWVuY3kiOgoVVXBkYXRlVHJpZ2dlclJlc3BvbnNlEiEKB3RyaWdnZXIYASABKAsyEC5oYXJrLnYxLlRyaWdnZXIiNwoURGVsZXRlVHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCgoCaWQYAiABKAkiFwoVRGVsZXRlVHJpZ2dlclJlc3BvbnNlIowCChJUZXN0VHJpZ2dlclJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEgoKdHJpZ2dlcl9pZBgCIAEoCRIhCgd0cmlnZ2VyGAMgASgLMhAuaGFyay52MS5UcmlnZ2VyEiYKBWV2ZW50GAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBI5CgdoZWFkZXJzGAUgAygLMiguaGFyay52MS5UZXN0VHJpZ2dlclJlcXVlc3QuSGVhZGVyc0VudHJ5EhcKD3NvdXJjZV9ldmVudF9pZBgGIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLvAwoTVGVzdFRyaWdnZXJSZXNwb25zZRIXCg9zb3VyY2VfZXZlbnRfaWQYASABKAkSGAoQY29uZGl0aW9uX3Jlc3VsdBgCIAEoCBIqCgpyZWNpcGllbnRzGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKBWFjdG9yGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiYKBnRlbmFudBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIkCgRkYXRhGAYgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhgKEGNhbmNlbGxhdGlvbl9rZXkYByABKAkSGwoTcmVzb2x2ZWRfcmVjaXBpZW50cxgIIAMoCRI1ChJza2lwcGVkX3JlY2lwaWVudHMYCSADKAsyGS5oYXJrLnYxLlNraXBwZWRSZWNpcGllbnQSJQoGc3RhdHVzGAogASgOMhUuaGFyay52MS5BY3Rpb25TdGF0dXMSDgoGcmVhc29uGAsgASgJEi8KC2FjdGlvbl90eXBlGAwgASgOMhouaGFyay52MS5UcmlnZ2VyQWN0aW9uVHlwZRIuCg1hY3Rpb25fdmFsdWVzGA0gASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJ0Cg9FeHByZXNzaW9uRXJyb3ISDQoFZmllbGQYASABKAkSEgoKZXhwcmVzc2lvbhgCIAEoCRIMCgRsaW5lGAMgASgFEg4KBmNvbHVtbhgEIAEoBRIPCgdtZXNzYWdlGAUgASgJEg8KB3NuaXBwZXQYBiABKAkqZwoNVHJpZ2dlclN0YXR1cxIeChpUUklHR0VSX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFVRSSUdHRVJfU1RBVFVTX0FDVElWRRABEhsKF1RSSUdHRVJfU1RBVFVTX0lOQUNUSVZFEAIqrAQKEVRyaWdnZXJBY3Rpb25UeXBlEiMKH1RSSUdHRVJfQUNUSU9OX1RZUEVfVU5TUEVDSUZJRUQQABImCiJUUklHR0VSX0FDVElPTl9UWVBFX1VTRVJTX0lERU5USUZZEAESJAogVFJJR0dFUl9BQ1RJT05fVFlQRV9VU0VSU19ERUxFVEUQAhIjCh9UUklHR0VSX0FDVElPTl9UWVBFX09CSkVDVFNfU0VUEAMSJgoiVFJJR0dFUl9BQ1RJT05fVFlQRV9PQkpFQ1RTX0RFTEVURRAEEiMKH1RSSUdHRVJfQUNUSU9OX1RZUEVfVEVOQU5UU19TRVQQBRImCiJUUklHR0VSX0FDVElPTl9UWVBFX1RFTkFOVFNfREVMRVRFEAYSKQolVFJJR0dFUl9BQ1RJT05fVFlQRV9PQkpFQ1RTX1NVQlNDUklCRRAHEisKJ1RSSUdHRVJfQUNUSU9OX1RZUEVfT0JKRUNUU19VTlNVQlNDUklCRRAIEiwKKFRSSUdHRVJfQUNUSU9OX1RZUEVfQVVESUVOQ0VTX0FERF9NRU1CRVIQCRIvCitUUklHR0VSX0FDVElPTl9UWVBFX0FVRElFTkNFU19SRU1PVkVfTUVNQkVSEAoSKQolVFJJR0dFUl9BQ1RJT05fVFlQRV9XT1JLRkxPV1NfVFJJR0dFUhALEigKJFRSSUdHRVJfQUNUSU9OX1RZUEVfV09SS0ZMT1dTX0NBTkNFTBAMKrYBChBUcmlnZ2VyRnJlcXVlbmN5EiEKHVRSSUdHRVJfRlJFUVVFTkNZX1VOU1BFQ0lGSUVEEAASIAocVFJJR0dFUl9GUkVRVUVOQ1lfRVZFUllfVElNRRABEigKJFRSSUdHRVJfRlJFUVVFTkNZX09OQ0VfUEVSX1JFQ0lQSUVOVBACEjMKL1RSSUdHRVJfRlJFUVVFTkNZX09OQ0VfUEVSX1JFQ0lQSUVOVF9QRVJfVEVOQU5UEAMywQYKDlRyaWdnZXJTZXJ2aWNlEosBCg1DcmVhdGVUcmlnZ2VyEh0uaGFyay52MS5DcmVhdGVUcmlnZ2VyUmVxdWVzdBoeLmhhcmsudjEuQ3JlYXRlVHJpZ2dlclJlc3BvbnNlIjuC0+STAjU6ASpiB3RyaWdnZXIiJy92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS90cmlnZ2VycxKEAQoKR2V0VHJpZ2dlchIaLmhhcmsudjEuR2V0VHJpZ2dlclJlcXVlc3QaGy5oYXJrLnYxLkdldFRyaWdnZXJSZXNwb25zZSI9gtPkkwI3Ygd0cmlnZ2VyEiwvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vdHJpZ2dlcnMve2lkfRJ8CgxMaXN0VHJpZ2dlcnMSHC5oYXJrLnYxLkxpc3RUcmlnZ2Vyc1JlcXVlc3QaHS5oYXJrLnYxLkxpc3RUcmlnZ2Vyc1Jlc3BvbnNlIi+C0+STAikSJy92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS90cmlnZ2VycxKQAQoNVXBkYXRlVHJpZ2dlchIdLmhhcmsudjEuVXBkYXRlVHJpZ2dlclJlcXVlc3QaHi5oYXJrLnYxLlVwZGF0ZVRyaWdnZXJSZXNwb25zZSJAgtPkkwI6OgEqYgd0cmlnZ2VyMiwvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vdHJpZ2dlcnMve2lkfRKEAQoNRGVsZXRlVHJpZ2dlchIdLmhhcmsudjEuRGVsZXRlVHJpZ2dlclJlcXVlc3QaHi5oYXJrLnYxLkRlbGV0ZVRyaWdnZXJSZXNwb25zZSI0gtPkkwIuKiwvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vdHJpZ2dlcnMve2lkfRKBAQoLVGVzdFRyaWdnZXISGy5oYXJrLnYxLlRlc3RUcmlnZ2VyUmVxdWVzdBocLmhhcmsudjEuVGVzdFRyaWdnZXJSZXNwb25zZSI3gtPkkwIxOgEqIiwvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vdHJpZ2dlcnM6dGVzdEIrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hark_v1_event, file_hark_v1_workflow_run]);
+
+/**
+ * ActionMapping maps an event into the parameters of an action other than
+ * the workflow ones (which use TriggerMapping). Each field is an expr
+ * expression; which fields an action reads is said at TriggerActionType,
+ * and setting one it does not read is refused.
+ *
+ * @generated from message hark.v1.ActionMapping
+ */
+export type ActionMapping = Message<"hark.v1.ActionMapping"> & {
+  /**
+   * Collection yields the object's collection (a string).
+   *
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * ID yields the user, object or tenant id (a string or number).
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * Properties yields an object of properties to set (or null).
+   *
+   * @generated from field: string properties = 3;
+   */
+  properties: string;
+
+  /**
+   * Recipients yields the subscribers: a user id, an inline user object, an
+   * object reference `{"collection", "id"}`, or a list of these.
+   *
+   * @generated from field: string recipients = 4;
+   */
+  recipients: string;
+
+  /**
+   * AudienceKey yields the audience's key (a string).
+   *
+   * @generated from field: string audience_key = 5;
+   */
+  audienceKey: string;
+
+  /**
+   * Users yields the audience members: a user id, an inline user object, or
+   * a list of these.
+   *
+   * @generated from field: string users = 6;
+   */
+  users: string;
+
+  /**
+   * Tenant yields the tenant of audience members: an id or an object with
+   * `id`.
+   *
+   * @generated from field: string tenant = 7;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message hark.v1.ActionMapping.
+ * Use `create(ActionMappingSchema)` to create a new message.
+ */
+export const ActionMappingSchema: GenMessage<ActionMapping> = /*@__PURE__*/
+  messageDesc(file_hark_v1_trigger, 0);
 
 /**
  * TriggerMapping maps an event into a run. Each field is an expr expression
@@ -69,7 +138,7 @@ export type TriggerMapping = Message<"hark.v1.TriggerMapping"> & {
  * Use `create(TriggerMappingSchema)` to create a new message.
  */
 export const TriggerMappingSchema: GenMessage<TriggerMapping> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 0);
+  messageDesc(file_hark_v1_trigger, 1);
 
 /**
  * Trigger starts a workflow when a source sends a matching event.
@@ -154,6 +223,28 @@ export type Trigger = Message<"hark.v1.Trigger"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 11;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * ActionType is what the trigger does; unspecified is workflows_trigger.
+   *
+   * @generated from field: hark.v1.TriggerActionType action_type = 12;
+   */
+  actionType: TriggerActionType;
+
+  /**
+   * ActionMapping maps the event into the parameters of the action types
+   * that are not workflow ones.
+   *
+   * @generated from field: hark.v1.ActionMapping action_mapping = 13;
+   */
+  actionMapping?: ActionMapping | undefined;
+
+  /**
+   * Frequency of a workflows_trigger action; unspecified is every time.
+   *
+   * @generated from field: hark.v1.TriggerFrequency frequency = 20;
+   */
+  frequency: TriggerFrequency;
 };
 
 /**
@@ -161,7 +252,7 @@ export type Trigger = Message<"hark.v1.Trigger"> & {
  * Use `create(TriggerSchema)` to create a new message.
  */
 export const TriggerSchema: GenMessage<Trigger> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 1);
+  messageDesc(file_hark_v1_trigger, 2);
 
 /**
  * CreateTriggerRequest describes a new trigger.
@@ -224,6 +315,28 @@ export type CreateTriggerRequest = Message<"hark.v1.CreateTriggerRequest"> & {
    * @generated from field: hark.v1.TriggerStatus status = 8;
    */
   status: TriggerStatus;
+
+  /**
+   * ActionType is what the trigger does; default workflows_trigger.
+   *
+   * @generated from field: hark.v1.TriggerActionType action_type = 9;
+   */
+  actionType: TriggerActionType;
+
+  /**
+   * ActionMapping maps the event into the action's parameters, for action
+   * types other than workflows_trigger and workflows_cancel.
+   *
+   * @generated from field: hark.v1.ActionMapping action_mapping = 10;
+   */
+  actionMapping?: ActionMapping | undefined;
+
+  /**
+   * Frequency of a workflows_trigger action; default every time.
+   *
+   * @generated from field: hark.v1.TriggerFrequency frequency = 20;
+   */
+  frequency: TriggerFrequency;
 };
 
 /**
@@ -231,7 +344,7 @@ export type CreateTriggerRequest = Message<"hark.v1.CreateTriggerRequest"> & {
  * Use `create(CreateTriggerRequestSchema)` to create a new message.
  */
 export const CreateTriggerRequestSchema: GenMessage<CreateTriggerRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 2);
+  messageDesc(file_hark_v1_trigger, 3);
 
 /**
  * CreateTriggerResponse carries the created trigger.
@@ -252,7 +365,7 @@ export type CreateTriggerResponse = Message<"hark.v1.CreateTriggerResponse"> & {
  * Use `create(CreateTriggerResponseSchema)` to create a new message.
  */
 export const CreateTriggerResponseSchema: GenMessage<CreateTriggerResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 3);
+  messageDesc(file_hark_v1_trigger, 4);
 
 /**
  * GetTriggerRequest names a trigger.
@@ -280,7 +393,7 @@ export type GetTriggerRequest = Message<"hark.v1.GetTriggerRequest"> & {
  * Use `create(GetTriggerRequestSchema)` to create a new message.
  */
 export const GetTriggerRequestSchema: GenMessage<GetTriggerRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 4);
+  messageDesc(file_hark_v1_trigger, 5);
 
 /**
  * GetTriggerResponse carries one trigger.
@@ -301,7 +414,7 @@ export type GetTriggerResponse = Message<"hark.v1.GetTriggerResponse"> & {
  * Use `create(GetTriggerResponseSchema)` to create a new message.
  */
 export const GetTriggerResponseSchema: GenMessage<GetTriggerResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 5);
+  messageDesc(file_hark_v1_trigger, 6);
 
 /**
  * ListTriggersRequest filters an environment's triggers.
@@ -357,7 +470,7 @@ export type ListTriggersRequest = Message<"hark.v1.ListTriggersRequest"> & {
  * Use `create(ListTriggersRequestSchema)` to create a new message.
  */
 export const ListTriggersRequestSchema: GenMessage<ListTriggersRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 6);
+  messageDesc(file_hark_v1_trigger, 7);
 
 /**
  * ListTriggersResponse is one page of triggers.
@@ -385,7 +498,7 @@ export type ListTriggersResponse = Message<"hark.v1.ListTriggersResponse"> & {
  * Use `create(ListTriggersResponseSchema)` to create a new message.
  */
 export const ListTriggersResponseSchema: GenMessage<ListTriggersResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 7);
+  messageDesc(file_hark_v1_trigger, 8);
 
 /**
  * UpdateTriggerRequest changes the fields it gives.
@@ -455,6 +568,27 @@ export type UpdateTriggerRequest = Message<"hark.v1.UpdateTriggerRequest"> & {
    * @generated from field: optional hark.v1.TriggerStatus status = 9;
    */
   status?: TriggerStatus | undefined;
+
+  /**
+   * ActionType, when given, changes what the trigger does.
+   *
+   * @generated from field: optional hark.v1.TriggerActionType action_type = 10;
+   */
+  actionType?: TriggerActionType | undefined;
+
+  /**
+   * ActionMapping, when given, replaces the whole action mapping.
+   *
+   * @generated from field: hark.v1.ActionMapping action_mapping = 11;
+   */
+  actionMapping?: ActionMapping | undefined;
+
+  /**
+   * Frequency, when given, changes a workflows_trigger's frequency.
+   *
+   * @generated from field: optional hark.v1.TriggerFrequency frequency = 20;
+   */
+  frequency?: TriggerFrequency | undefined;
 };
 
 /**
@@ -462,7 +596,7 @@ export type UpdateTriggerRequest = Message<"hark.v1.UpdateTriggerRequest"> & {
  * Use `create(UpdateTriggerRequestSchema)` to create a new message.
  */
 export const UpdateTriggerRequestSchema: GenMessage<UpdateTriggerRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 8);
+  messageDesc(file_hark_v1_trigger, 9);
 
 /**
  * UpdateTriggerResponse carries the updated trigger.
@@ -483,7 +617,7 @@ export type UpdateTriggerResponse = Message<"hark.v1.UpdateTriggerResponse"> & {
  * Use `create(UpdateTriggerResponseSchema)` to create a new message.
  */
 export const UpdateTriggerResponseSchema: GenMessage<UpdateTriggerResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 9);
+  messageDesc(file_hark_v1_trigger, 10);
 
 /**
  * DeleteTriggerRequest names the trigger to delete.
@@ -511,7 +645,7 @@ export type DeleteTriggerRequest = Message<"hark.v1.DeleteTriggerRequest"> & {
  * Use `create(DeleteTriggerRequestSchema)` to create a new message.
  */
 export const DeleteTriggerRequestSchema: GenMessage<DeleteTriggerRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 10);
+  messageDesc(file_hark_v1_trigger, 11);
 
 /**
  * DeleteTriggerResponse is empty.
@@ -526,7 +660,7 @@ export type DeleteTriggerResponse = Message<"hark.v1.DeleteTriggerResponse"> & {
  * Use `create(DeleteTriggerResponseSchema)` to create a new message.
  */
 export const DeleteTriggerResponseSchema: GenMessage<DeleteTriggerResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 11);
+  messageDesc(file_hark_v1_trigger, 12);
 
 /**
  * TestTriggerRequest names a saved trigger or describes an unsaved one, and
@@ -565,11 +699,22 @@ export type TestTriggerRequest = Message<"hark.v1.TestTriggerRequest"> & {
   event?: JsonObject | undefined;
 
   /**
-   * Headers are the request headers the expressions see as `headers`.
+   * Headers are the request headers the expressions see as `headers`. When
+   * the test runs against a logged event, they are laid over the headers
+   * logged with it (a name given here replaces the logged value).
    *
    * @generated from field: map<string, string> headers = 5;
    */
   headers: { [key: string]: string };
+
+  /**
+   * SourceEventID names a logged event to test against, with its logged
+   * headers; used when `event` is absent. Empty: the latest logged event
+   * matching the trigger's source, type and name.
+   *
+   * @generated from field: string source_event_id = 6;
+   */
+  sourceEventId: string;
 };
 
 /**
@@ -577,7 +722,7 @@ export type TestTriggerRequest = Message<"hark.v1.TestTriggerRequest"> & {
  * Use `create(TestTriggerRequestSchema)` to create a new message.
  */
 export const TestTriggerRequestSchema: GenMessage<TestTriggerRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 12);
+  messageDesc(file_hark_v1_trigger, 13);
 
 /**
  * TestTriggerResponse shows what the trigger would do with the event.
@@ -661,6 +806,22 @@ export type TestTriggerResponse = Message<"hark.v1.TestTriggerResponse"> & {
    * @generated from field: string reason = 11;
    */
   reason: string;
+
+  /**
+   * ActionType of the trigger tested.
+   *
+   * @generated from field: hark.v1.TriggerActionType action_type = 12;
+   */
+  actionType: TriggerActionType;
+
+  /**
+   * ActionValues are the values the action mapping yielded, by field
+   * (`collection`, `id`, `properties`, `recipients`, `audience_key`,
+   * `users`, `tenant`), for action types other than the workflow ones.
+   *
+   * @generated from field: google.protobuf.Struct action_values = 13;
+   */
+  actionValues?: JsonObject | undefined;
 };
 
 /**
@@ -668,7 +829,7 @@ export type TestTriggerResponse = Message<"hark.v1.TestTriggerResponse"> & {
  * Use `create(TestTriggerResponseSchema)` to create a new message.
  */
 export const TestTriggerResponseSchema: GenMessage<TestTriggerResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 13);
+  messageDesc(file_hark_v1_trigger, 14);
 
 /**
  * ExpressionError is the error detail of a trigger expression that does not
@@ -725,7 +886,7 @@ export type ExpressionError = Message<"hark.v1.ExpressionError"> & {
  * Use `create(ExpressionErrorSchema)` to create a new message.
  */
 export const ExpressionErrorSchema: GenMessage<ExpressionError> = /*@__PURE__*/
-  messageDesc(file_hark_v1_trigger, 14);
+  messageDesc(file_hark_v1_trigger, 15);
 
 /**
  * TriggerStatus says whether a trigger runs.
@@ -760,6 +921,174 @@ export enum TriggerStatus {
  */
 export const TriggerStatusSchema: GenEnum<TriggerStatus> = /*@__PURE__*/
   enumDesc(file_hark_v1_trigger, 0);
+
+/**
+ * TriggerActionType is what a trigger (an action mapping) does with a
+ * matching event, after Knock's source actions. The actions of one event run
+ * in Knock's fixed order, the order of this enum (users_identify first,
+ * workflows_cancel last), and in creation order within one type.
+ *
+ * @generated from enum hark.v1.TriggerActionType
+ */
+export enum TriggerActionType {
+  /**
+   * TRIGGER_ACTION_TYPE_UNSPECIFIED is workflows_trigger, so triggers saved
+   * before action types existed keep starting runs.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * TRIGGER_ACTION_TYPE_USERS_IDENTIFY upserts a user: action_mapping `id`
+   * (default `userId`) and `properties`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_USERS_IDENTIFY = 1;
+   */
+  USERS_IDENTIFY = 1,
+
+  /**
+   * TRIGGER_ACTION_TYPE_USERS_DELETE deletes a user and their
+   * subscriptions: action_mapping `id` (default `userId`).
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_USERS_DELETE = 2;
+   */
+  USERS_DELETE = 2,
+
+  /**
+   * TRIGGER_ACTION_TYPE_OBJECTS_SET creates or updates an object:
+   * action_mapping `collection`, `id`, `properties`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_OBJECTS_SET = 3;
+   */
+  OBJECTS_SET = 3,
+
+  /**
+   * TRIGGER_ACTION_TYPE_OBJECTS_DELETE deletes an object: action_mapping
+   * `collection`, `id`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_OBJECTS_DELETE = 4;
+   */
+  OBJECTS_DELETE = 4,
+
+  /**
+   * TRIGGER_ACTION_TYPE_TENANTS_SET creates or updates a tenant:
+   * action_mapping `id`, `properties`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_TENANTS_SET = 5;
+   */
+  TENANTS_SET = 5,
+
+  /**
+   * TRIGGER_ACTION_TYPE_TENANTS_DELETE deletes a tenant: action_mapping `id`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_TENANTS_DELETE = 6;
+   */
+  TENANTS_DELETE = 6,
+
+  /**
+   * TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE subscribes recipients to an
+   * object: action_mapping `collection`, `id`, `recipients` (default
+   * `userId`), `properties` (of the subscription).
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_OBJECTS_SUBSCRIBE = 7;
+   */
+  OBJECTS_SUBSCRIBE = 7,
+
+  /**
+   * TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE removes recipients'
+   * subscriptions: action_mapping `collection`, `id`, `recipients` (default
+   * `userId`).
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_OBJECTS_UNSUBSCRIBE = 8;
+   */
+  OBJECTS_UNSUBSCRIBE = 8,
+
+  /**
+   * TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER adds users to an audience:
+   * action_mapping `audience_key`, `users` (default `userId`), `tenant`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_AUDIENCES_ADD_MEMBER = 9;
+   */
+  AUDIENCES_ADD_MEMBER = 9,
+
+  /**
+   * TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER removes users from an
+   * audience: action_mapping `audience_key`, `users` (default `userId`),
+   * `tenant`.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_AUDIENCES_REMOVE_MEMBER = 10;
+   */
+  AUDIENCES_REMOVE_MEMBER = 10,
+
+  /**
+   * TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER starts a run of workflow_key with
+   * `mapping`, as triggers always did.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER = 11;
+   */
+  WORKFLOWS_TRIGGER = 11,
+
+  /**
+   * TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL cancels the active runs of
+   * workflow_key with `mapping.cancellation_key` (required), only for
+   * `mapping.recipients` when that is given.
+   *
+   * @generated from enum value: TRIGGER_ACTION_TYPE_WORKFLOWS_CANCEL = 12;
+   */
+  WORKFLOWS_CANCEL = 12,
+}
+
+/**
+ * Describes the enum hark.v1.TriggerActionType.
+ */
+export const TriggerActionTypeSchema: GenEnum<TriggerActionType> = /*@__PURE__*/
+  enumDesc(file_hark_v1_trigger, 1);
+
+/**
+ * TriggerFrequency says how often a workflows_trigger action starts a run
+ * for the same recipient, as Knock's "trigger frequency" does.
+ *
+ * @generated from enum hark.v1.TriggerFrequency
+ */
+export enum TriggerFrequency {
+  /**
+   * TRIGGER_FREQUENCY_UNSPECIFIED is EVERY_TIME.
+   *
+   * @generated from enum value: TRIGGER_FREQUENCY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * TRIGGER_FREQUENCY_EVERY_TIME starts a run on every matching event.
+   *
+   * @generated from enum value: TRIGGER_FREQUENCY_EVERY_TIME = 1;
+   */
+  EVERY_TIME = 1,
+
+  /**
+   * TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT starts a run for a recipient only
+   * the first time this trigger fires for them; later events list them in
+   * skipped_recipients.
+   *
+   * @generated from enum value: TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT = 2;
+   */
+  ONCE_PER_RECIPIENT = 2,
+
+  /**
+   * TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT is ONCE_PER_RECIPIENT
+   * counted separately for each mapped tenant.
+   *
+   * @generated from enum value: TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT_PER_TENANT = 3;
+   */
+  ONCE_PER_RECIPIENT_PER_TENANT = 3,
+}
+
+/**
+ * Describes the enum hark.v1.TriggerFrequency.
+ */
+export const TriggerFrequencySchema: GenEnum<TriggerFrequency> = /*@__PURE__*/
+  enumDesc(file_hark_v1_trigger, 2);
 
 /**
  * TriggerService manages source-event triggers: rules that start a workflow

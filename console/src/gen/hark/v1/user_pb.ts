@@ -398,7 +398,8 @@ export const UserService: GenService<{
     output: typeof ListUsersResponseSchema;
   },
   /**
-   * DeleteUser deletes a user.
+   * DeleteUser deletes a user, with their object subscriptions and audience
+   * memberships.
    *
    * @generated from rpc hark.v1.UserService.DeleteUser
    */

@@ -7,13 +7,15 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_google_api_annotations } from "../../google/api/annotations_pb";
 import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { WorkflowRunStatus } from "./workflow_run_pb";
+import { file_hark_v1_workflow_run } from "./workflow_run_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file hark/v1/workflow.proto.
  */
 export const file_hark_v1_workflow: GenFile = /*@__PURE__*/
-  fileDesc("ChZoYXJrL3YxL3dvcmtmbG93LnByb3RvEgdoYXJrLnYxIqoBCghXb3JrZmxvdxILCgNrZXkYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIOCgZhY3RpdmUYBCABKAgSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZwoVQ3JlYXRlV29ya2Zsb3dSZXF1ZXN0EgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhMKBmFjdGl2ZRgEIAEoCEgAiAEBQgkKB19hY3RpdmUiPQoWQ3JlYXRlV29ya2Zsb3dSZXNwb25zZRIjCgh3b3JrZmxvdxgBIAEoCzIRLmhhcmsudjEuV29ya2Zsb3ciIQoSR2V0V29ya2Zsb3dSZXF1ZXN0EgsKA2tleRgBIAEoCSI6ChNHZXRXb3JrZmxvd1Jlc3BvbnNlEiMKCHdvcmtmbG93GAEgASgLMhEuaGFyay52MS5Xb3JrZmxvdyI9ChRMaXN0V29ya2Zsb3dzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJWChVMaXN0V29ya2Zsb3dzUmVzcG9uc2USJAoJd29ya2Zsb3dzGAEgAygLMhEuaGFyay52MS5Xb3JrZmxvdxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiigEKFVVwZGF0ZVdvcmtmbG93UmVxdWVzdBILCgNrZXkYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhgKC2Rlc2NyaXB0aW9uGAMgASgJSAGIAQESEwoGYWN0aXZlGAQgASgISAKIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQgkKB19hY3RpdmUiPQoWVXBkYXRlV29ya2Zsb3dSZXNwb25zZRIjCgh3b3JrZmxvdxgBIAEoCzIRLmhhcmsudjEuV29ya2Zsb3ciJAoVRGVsZXRlV29ya2Zsb3dSZXF1ZXN0EgsKA2tleRgBIAEoCSIYChZEZWxldGVXb3JrZmxvd1Jlc3BvbnNlIvYBChZUcmlnZ2VyV29ya2Zsb3dSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEgsKA2tleRgCIAEoCRIqCgpyZWNpcGllbnRzGAMgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKBWFjdG9yGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiYKBnRlbmFudBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIlCgRkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIYChBjYW5jZWxsYXRpb25fa2V5GAcgASgJIjIKF1RyaWdnZXJXb3JrZmxvd1Jlc3BvbnNlEhcKD3dvcmtmbG93X3J1bl9pZBgBIAEoCSJnChVDYW5jZWxXb3JrZmxvd1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCwoDa2V5GAIgASgJEhgKEGNhbmNlbGxhdGlvbl9rZXkYAyABKAkSEgoKcmVjaXBpZW50cxgEIAMoCSIyChZDYW5jZWxXb3JrZmxvd1Jlc3BvbnNlEhgKEHdvcmtmbG93X3J1bl9pZHMYASADKAky/QYKD1dvcmtmbG93U2VydmljZRJ1Cg5DcmVhdGVXb3JrZmxvdxIeLmhhcmsudjEuQ3JlYXRlV29ya2Zsb3dSZXF1ZXN0Gh8uaGFyay52MS5DcmVhdGVXb3JrZmxvd1Jlc3BvbnNlIiKC0+STAhw6ASpiCHdvcmtmbG93Ig0vdjEvd29ya2Zsb3dzEm8KC0dldFdvcmtmbG93EhsuaGFyay52MS5HZXRXb3JrZmxvd1JlcXVlc3QaHC5oYXJrLnYxLkdldFdvcmtmbG93UmVzcG9uc2UiJYLT5JMCH2IId29ya2Zsb3cSEy92MS93b3JrZmxvd3Mve2tleX0SZQoNTGlzdFdvcmtmbG93cxIdLmhhcmsudjEuTGlzdFdvcmtmbG93c1JlcXVlc3QaHi5oYXJrLnYxLkxpc3RXb3JrZmxvd3NSZXNwb25zZSIVgtPkkwIPEg0vdjEvd29ya2Zsb3dzEnsKDlVwZGF0ZVdvcmtmbG93Eh4uaGFyay52MS5VcGRhdGVXb3JrZmxvd1JlcXVlc3QaHy5oYXJrLnYxLlVwZGF0ZVdvcmtmbG93UmVzcG9uc2UiKILT5JMCIjoBKmIId29ya2Zsb3cyEy92MS93b3JrZmxvd3Mve2tleX0SbgoORGVsZXRlV29ya2Zsb3cSHi5oYXJrLnYxLkRlbGV0ZVdvcmtmbG93UmVxdWVzdBofLmhhcmsudjEuRGVsZXRlV29ya2Zsb3dSZXNwb25zZSIbgtPkkwIVKhMvdjEvd29ya2Zsb3dzL3trZXl9EpcBCg9UcmlnZ2VyV29ya2Zsb3cSHy5oYXJrLnYxLlRyaWdnZXJXb3JrZmxvd1JlcXVlc3QaIC5oYXJrLnYxLlRyaWdnZXJXb3JrZmxvd1Jlc3BvbnNlIkGC0+STAjs6ASoiNi92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS93b3JrZmxvd3Mve2tleX0vdHJpZ2dlchKTAQoOQ2FuY2VsV29ya2Zsb3cSHi5oYXJrLnYxLkNhbmNlbFdvcmtmbG93UmVxdWVzdBofLmhhcmsudjEuQ2FuY2VsV29ya2Zsb3dSZXNwb25zZSJAgtPkkwI6OgEqIjUvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vd29ya2Zsb3dzL3trZXl9L2NhbmNlbEIrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZoYXJrL3YxL3dvcmtmbG93LnByb3RvEgdoYXJrLnYxIqoBCghXb3JrZmxvdxILCgNrZXkYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIOCgZhY3RpdmUYBCABKAgSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZwoVQ3JlYXRlV29ya2Zsb3dSZXF1ZXN0EgsKA2tleRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhMKBmFjdGl2ZRgEIAEoCEgAiAEBQgkKB19hY3RpdmUiPQoWQ3JlYXRlV29ya2Zsb3dSZXNwb25zZRIjCgh3b3JrZmxvdxgBIAEoCzIRLmhhcmsudjEuV29ya2Zsb3ciIQoSR2V0V29ya2Zsb3dSZXF1ZXN0EgsKA2tleRgBIAEoCSI6ChNHZXRXb3JrZmxvd1Jlc3BvbnNlEiMKCHdvcmtmbG93GAEgASgLMhEuaGFyay52MS5Xb3JrZmxvdyI9ChRMaXN0V29ya2Zsb3dzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJWChVMaXN0V29ya2Zsb3dzUmVzcG9uc2USJAoJd29ya2Zsb3dzGAEgAygLMhEuaGFyay52MS5Xb3JrZmxvdxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiigEKFVVwZGF0ZVdvcmtmbG93UmVxdWVzdBILCgNrZXkYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhgKC2Rlc2NyaXB0aW9uGAMgASgJSAGIAQESEwoGYWN0aXZlGAQgASgISAKIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQgkKB19hY3RpdmUiPQoWVXBkYXRlV29ya2Zsb3dSZXNwb25zZRIjCgh3b3JrZmxvdxgBIAEoCzIRLmhhcmsudjEuV29ya2Zsb3ciJAoVRGVsZXRlV29ya2Zsb3dSZXF1ZXN0EgsKA2tleRgBIAEoCSIYChZEZWxldGVXb3JrZmxvd1Jlc3BvbnNlIvYBChZUcmlnZ2VyV29ya2Zsb3dSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEgsKA2tleRgCIAEoCRIqCgpyZWNpcGllbnRzGAMgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKBWFjdG9yGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiYKBnRlbmFudBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIlCgRkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIYChBjYW5jZWxsYXRpb25fa2V5GAcgASgJIjIKF1RyaWdnZXJXb3JrZmxvd1Jlc3BvbnNlEhcKD3dvcmtmbG93X3J1bl9pZBgBIAEoCSJnChVDYW5jZWxXb3JrZmxvd1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCwoDa2V5GAIgASgJEhgKEGNhbmNlbGxhdGlvbl9rZXkYAyABKAkSEgoKcmVjaXBpZW50cxgEIAMoCSJjChZDYW5jZWxXb3JrZmxvd1Jlc3BvbnNlEhgKEHdvcmtmbG93X3J1bl9pZHMYASADKAkSLwoNY2FuY2VsbGF0aW9ucxgCIAMoCzIYLmhhcmsudjEuUnVuQ2FuY2VsbGF0aW9uImoKD1J1bkNhbmNlbGxhdGlvbhIXCg93b3JrZmxvd19ydW5faWQYASABKAkSEgoKcmVjaXBpZW50cxgCIAMoCRIqCgZzdGF0dXMYAyABKA4yGi5oYXJrLnYxLldvcmtmbG93UnVuU3RhdHVzMv0GCg9Xb3JrZmxvd1NlcnZpY2USdQoOQ3JlYXRlV29ya2Zsb3cSHi5oYXJrLnYxLkNyZWF0ZVdvcmtmbG93UmVxdWVzdBofLmhhcmsudjEuQ3JlYXRlV29ya2Zsb3dSZXNwb25zZSIigtPkkwIcOgEqYgh3b3JrZmxvdyINL3YxL3dvcmtmbG93cxJvCgtHZXRXb3JrZmxvdxIbLmhhcmsudjEuR2V0V29ya2Zsb3dSZXF1ZXN0GhwuaGFyay52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlIiWC0+STAh9iCHdvcmtmbG93EhMvdjEvd29ya2Zsb3dzL3trZXl9EmUKDUxpc3RXb3JrZmxvd3MSHS5oYXJrLnYxLkxpc3RXb3JrZmxvd3NSZXF1ZXN0Gh4uaGFyay52MS5MaXN0V29ya2Zsb3dzUmVzcG9uc2UiFYLT5JMCDxINL3YxL3dvcmtmbG93cxJ7Cg5VcGRhdGVXb3JrZmxvdxIeLmhhcmsudjEuVXBkYXRlV29ya2Zsb3dSZXF1ZXN0Gh8uaGFyay52MS5VcGRhdGVXb3JrZmxvd1Jlc3BvbnNlIiiC0+STAiI6ASpiCHdvcmtmbG93MhMvdjEvd29ya2Zsb3dzL3trZXl9Em4KDkRlbGV0ZVdvcmtmbG93Eh4uaGFyay52MS5EZWxldGVXb3JrZmxvd1JlcXVlc3QaHy5oYXJrLnYxLkRlbGV0ZVdvcmtmbG93UmVzcG9uc2UiG4LT5JMCFSoTL3YxL3dvcmtmbG93cy97a2V5fRKXAQoPVHJpZ2dlcldvcmtmbG93Eh8uaGFyay52MS5UcmlnZ2VyV29ya2Zsb3dSZXF1ZXN0GiAuaGFyay52MS5UcmlnZ2VyV29ya2Zsb3dSZXNwb25zZSJBgtPkkwI7OgEqIjYvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vd29ya2Zsb3dzL3trZXl9L3RyaWdnZXISkwEKDkNhbmNlbFdvcmtmbG93Eh4uaGFyay52MS5DYW5jZWxXb3JrZmxvd1JlcXVlc3QaHy5oYXJrLnYxLkNhbmNlbFdvcmtmbG93UmVzcG9uc2UiQILT5JMCOjoBKiI1L3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3dvcmtmbG93cy97a2V5fS9jYW5jZWxCK1opZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay92MTtoYXJrdjFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hark_v1_workflow_run]);
 
 /**
  * Workflow is a notification flow that runs start.
@@ -445,7 +447,8 @@ export type CancelWorkflowRequest = Message<"hark.v1.CancelWorkflowRequest"> & {
   cancellationKey: string;
 
   /**
-   * Recipients, when given, cancel only the runs for these user ids.
+   * Recipients, when given, cancel the runs for these user ids only: the
+   * runs go on for their other recipients (Knock's semantics).
    *
    * @generated from field: repeated string recipients = 4;
    */
@@ -466,11 +469,20 @@ export const CancelWorkflowRequestSchema: GenMessage<CancelWorkflowRequest> = /*
  */
 export type CancelWorkflowResponse = Message<"hark.v1.CancelWorkflowResponse"> & {
   /**
-   * WorkflowRunIDs of the runs that were active and are now cancelled.
+   * WorkflowRunIDs of the runs this call cancelled for at least one
+   * recipient (all of them, without `recipients`).
    *
    * @generated from field: repeated string workflow_run_ids = 1;
    */
   workflowRunIds: string[];
+
+  /**
+   * Cancellations say, per run in workflow_run_ids, which recipients this
+   * call cancelled and the run's status after it.
+   *
+   * @generated from field: repeated hark.v1.RunCancellation cancellations = 2;
+   */
+  cancellations: RunCancellation[];
 };
 
 /**
@@ -479,6 +491,42 @@ export type CancelWorkflowResponse = Message<"hark.v1.CancelWorkflowResponse"> &
  */
 export const CancelWorkflowResponseSchema: GenMessage<CancelWorkflowResponse> = /*@__PURE__*/
   messageDesc(file_hark_v1_workflow, 14);
+
+/**
+ * RunCancellation is what one CancelWorkflow call did to one run.
+ *
+ * @generated from message hark.v1.RunCancellation
+ */
+export type RunCancellation = Message<"hark.v1.RunCancellation"> & {
+  /**
+   * WorkflowRunID of the run.
+   *
+   * @generated from field: string workflow_run_id = 1;
+   */
+  workflowRunId: string;
+
+  /**
+   * Recipients this call cancelled the run for.
+   *
+   * @generated from field: repeated string recipients = 2;
+   */
+  recipients: string[];
+
+  /**
+   * Status of the run after the call: CANCELLED when no recipient is left
+   * active, ACTIVE otherwise.
+   *
+   * @generated from field: hark.v1.WorkflowRunStatus status = 3;
+   */
+  status: WorkflowRunStatus;
+};
+
+/**
+ * Describes the message hark.v1.RunCancellation.
+ * Use `create(RunCancellationSchema)` to create a new message.
+ */
+export const RunCancellationSchema: GenMessage<RunCancellation> = /*@__PURE__*/
+  messageDesc(file_hark_v1_workflow, 15);
 
 /**
  * WorkflowService manages workflows, the notification flows that triggers

@@ -15,7 +15,51 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file hark/v1/workflow_run.proto.
  */
 export const file_hark_v1_workflow_run: GenFile = /*@__PURE__*/
-  fileDesc("ChpoYXJrL3YxL3dvcmtmbG93X3J1bi5wcm90bxIHaGFyay52MSIuChBTa2lwcGVkUmVjaXBpZW50EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSLiAwoLV29ya2Zsb3dSdW4SCgoCaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhMKC2Vudmlyb25tZW50GAMgASgJEhQKDHdvcmtmbG93X2tleRgEIAEoCRISCgp0cmlnZ2VyX2lkGAUgASgJEhcKD3NvdXJjZV9ldmVudF9pZBgGIAEoCRISCgpyZWNpcGllbnRzGAcgAygJEjUKEnNraXBwZWRfcmVjaXBpZW50cxgIIAMoCzIZLmhhcmsudjEuU2tpcHBlZFJlY2lwaWVudBINCgVhY3RvchgJIAEoCRIOCgZ0ZW5hbnQYCiABKAkSJQoEZGF0YRgLIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGAoQY2FuY2VsbGF0aW9uX2tleRgMIAEoCRIqCgZzdGF0dXMYDSABKA4yGi5oYXJrLnYxLldvcmtmbG93UnVuU3RhdHVzEi4KCmNyZWF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKCmRlbGl2ZXJpZXMYECADKAsyFC5oYXJrLnYxLlJ1bkRlbGl2ZXJ5IncKC1J1bkRlbGl2ZXJ5EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhYKDmRlc3RpbmF0aW9uX2lkGAIgASgJEhIKCmV2ZW50X3R5cGUYAyABKAkSJwoGc3RhdHVzGAQgASgOMhcuaGFyay52MS5EZWxpdmVyeVN0YXR1cyKYAQoXTGlzdFdvcmtmbG93UnVuc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSFAoMd29ya2Zsb3dfa2V5GAIgASgJEhIKCnRyaWdnZXJfaWQYAyABKAkSFwoPc291cmNlX2V2ZW50X2lkGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJImAKGExpc3RXb3JrZmxvd1J1bnNSZXNwb25zZRIrCg13b3JrZmxvd19ydW5zGAEgAygLMhQuaGFyay52MS5Xb3JrZmxvd1J1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoVR2V0V29ya2Zsb3dSdW5SZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEgoKAmlkGAIgASgJIkQKFkdldFdvcmtmbG93UnVuUmVzcG9uc2USKgoMd29ya2Zsb3dfcnVuGAEgASgLMhQuaGFyay52MS5Xb3JrZmxvd1J1biJbChhXYXRjaFdvcmtmbG93UnVuc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJEhQKDHdvcmtmbG93X2tleRgDIAEoCSJHChlXYXRjaFdvcmtmbG93UnVuc1Jlc3BvbnNlEioKDHdvcmtmbG93X3J1bhgBIAEoCzIULmhhcmsudjEuV29ya2Zsb3dSdW4qewoRV29ya2Zsb3dSdW5TdGF0dXMSIwofV09SS0ZMT1dfUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGldPUktGTE9XX1JVTl9TVEFUVVNfQUNUSVZFEAESIQodV09SS0ZMT1dfUlVOX1NUQVRVU19DQU5DRUxMRUQQAjKfAwoSV29ya2Zsb3dSdW5TZXJ2aWNlEo0BChBMaXN0V29ya2Zsb3dSdW5zEiAuaGFyay52MS5MaXN0V29ya2Zsb3dSdW5zUmVxdWVzdBohLmhhcmsudjEuTGlzdFdvcmtmbG93UnVuc1Jlc3BvbnNlIjSC0+STAi4SLC92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS93b3JrZmxvdy1ydW5zEpoBCg5HZXRXb3JrZmxvd1J1bhIeLmhhcmsudjEuR2V0V29ya2Zsb3dSdW5SZXF1ZXN0Gh8uaGFyay52MS5HZXRXb3JrZmxvd1J1blJlc3BvbnNlIkeC0+STAkFiDHdvcmtmbG93X3J1bhIxL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3dvcmtmbG93LXJ1bnMve2lkfRJcChFXYXRjaFdvcmtmbG93UnVucxIhLmhhcmsudjEuV2F0Y2hXb3JrZmxvd1J1bnNSZXF1ZXN0GiIuaGFyay52MS5XYXRjaFdvcmtmbG93UnVuc1Jlc3BvbnNlMAFCK1opZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay92MTtoYXJrdjFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hark_v1_destination]);
+  fileDesc("ChpoYXJrL3YxL3dvcmtmbG93X3J1bi5wcm90bxIHaGFyay52MSKPAQoMUnVuUmVjaXBpZW50EgoKAmlkGAEgASgJEioKBnN0YXR1cxgCIAEoDjIaLmhhcmsudjEuV29ya2Zsb3dSdW5TdGF0dXMSMAoMY2FuY2VsbGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jYW5jZWxfcmVhc29uGAQgASgJIi4KEFNraXBwZWRSZWNpcGllbnQSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIrEECgtXb3JrZmxvd1J1bhIKCgJpZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSEwoLZW52aXJvbm1lbnQYAyABKAkSFAoMd29ya2Zsb3dfa2V5GAQgASgJEhIKCnRyaWdnZXJfaWQYBSABKAkSFwoPc291cmNlX2V2ZW50X2lkGAYgASgJEhIKCnJlY2lwaWVudHMYByADKAkSNQoSc2tpcHBlZF9yZWNpcGllbnRzGAggAygLMhkuaGFyay52MS5Ta2lwcGVkUmVjaXBpZW50Eg0KBWFjdG9yGAkgASgJEg4KBnRlbmFudBgKIAEoCRIlCgRkYXRhGAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIYChBjYW5jZWxsYXRpb25fa2V5GAwgASgJEioKBnN0YXR1cxgNIAEoDjIaLmhhcmsudjEuV29ya2Zsb3dSdW5TdGF0dXMSLgoKY3JlYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoKZGVsaXZlcmllcxgQIAMoCzIULmhhcmsudjEuUnVuRGVsaXZlcnkSLwoQcmVjaXBpZW50X3N0YXRlcxgRIAMoCzIVLmhhcmsudjEuUnVuUmVjaXBpZW50EhwKFGNhbmNlbGxlZF9yZWNpcGllbnRzGBIgAygJIncKC1J1bkRlbGl2ZXJ5EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhYKDmRlc3RpbmF0aW9uX2lkGAIgASgJEhIKCmV2ZW50X3R5cGUYAyABKAkSJwoGc3RhdHVzGAQgASgOMhcuaGFyay52MS5EZWxpdmVyeVN0YXR1cyKYAQoXTGlzdFdvcmtmbG93UnVuc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSFAoMd29ya2Zsb3dfa2V5GAIgASgJEhIKCnRyaWdnZXJfaWQYAyABKAkSFwoPc291cmNlX2V2ZW50X2lkGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJImAKGExpc3RXb3JrZmxvd1J1bnNSZXNwb25zZRIrCg13b3JrZmxvd19ydW5zGAEgAygLMhQuaGFyay52MS5Xb3JrZmxvd1J1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoVR2V0V29ya2Zsb3dSdW5SZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEgoKAmlkGAIgASgJIkQKFkdldFdvcmtmbG93UnVuUmVzcG9uc2USKgoMd29ya2Zsb3dfcnVuGAEgASgLMhQuaGFyay52MS5Xb3JrZmxvd1J1biJbChhXYXRjaFdvcmtmbG93UnVuc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJEhQKDHdvcmtmbG93X2tleRgDIAEoCSJHChlXYXRjaFdvcmtmbG93UnVuc1Jlc3BvbnNlEioKDHdvcmtmbG93X3J1bhgBIAEoCzIULmhhcmsudjEuV29ya2Zsb3dSdW4qewoRV29ya2Zsb3dSdW5TdGF0dXMSIwofV09SS0ZMT1dfUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGldPUktGTE9XX1JVTl9TVEFUVVNfQUNUSVZFEAESIQodV09SS0ZMT1dfUlVOX1NUQVRVU19DQU5DRUxMRUQQAjKfAwoSV29ya2Zsb3dSdW5TZXJ2aWNlEo0BChBMaXN0V29ya2Zsb3dSdW5zEiAuaGFyay52MS5MaXN0V29ya2Zsb3dSdW5zUmVxdWVzdBohLmhhcmsudjEuTGlzdFdvcmtmbG93UnVuc1Jlc3BvbnNlIjSC0+STAi4SLC92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS93b3JrZmxvdy1ydW5zEpoBCg5HZXRXb3JrZmxvd1J1bhIeLmhhcmsudjEuR2V0V29ya2Zsb3dSdW5SZXF1ZXN0Gh8uaGFyay52MS5HZXRXb3JrZmxvd1J1blJlc3BvbnNlIkeC0+STAkFiDHdvcmtmbG93X3J1bhIxL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3dvcmtmbG93LXJ1bnMve2lkfRJcChFXYXRjaFdvcmtmbG93UnVucxIhLmhhcmsudjEuV2F0Y2hXb3JrZmxvd1J1bnNSZXF1ZXN0GiIuaGFyay52MS5XYXRjaFdvcmtmbG93UnVuc1Jlc3BvbnNlMAFCK1opZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay92MTtoYXJrdjFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_hark_v1_destination]);
+
+/**
+ * RunRecipient is one recipient of a run with its own state: a cancellation
+ * with recipients stops the run for those recipients only, as Knock's does.
+ *
+ * @generated from message hark.v1.RunRecipient
+ */
+export type RunRecipient = Message<"hark.v1.RunRecipient"> & {
+  /**
+   * ID of the recipient (a user id).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Status is ACTIVE while the run goes on for the recipient, CANCELLED once
+   * it was cancelled for them.
+   *
+   * @generated from field: hark.v1.WorkflowRunStatus status = 2;
+   */
+  status: WorkflowRunStatus;
+
+  /**
+   * CancelledAt is when the run was cancelled for the recipient.
+   *
+   * @generated from field: google.protobuf.Timestamp cancelled_at = 3;
+   */
+  cancelledAt?: Timestamp | undefined;
+
+  /**
+   * CancelReason says what cancelled it, e.g. "CancelWorkflow".
+   *
+   * @generated from field: string cancel_reason = 4;
+   */
+  cancelReason: string;
+};
+
+/**
+ * Describes the message hark.v1.RunRecipient.
+ * Use `create(RunRecipientSchema)` to create a new message.
+ */
+export const RunRecipientSchema: GenMessage<RunRecipient> = /*@__PURE__*/
+  messageDesc(file_hark_v1_workflow_run, 0);
 
 /**
  * SkippedRecipient is a recipient left out of a run.
@@ -43,7 +87,7 @@ export type SkippedRecipient = Message<"hark.v1.SkippedRecipient"> & {
  * Use `create(SkippedRecipientSchema)` to create a new message.
  */
 export const SkippedRecipientSchema: GenMessage<SkippedRecipient> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 0);
+  messageDesc(file_hark_v1_workflow_run, 1);
 
 /**
  * WorkflowRun is one start of a workflow for its recipients.
@@ -163,6 +207,23 @@ export type WorkflowRun = Message<"hark.v1.WorkflowRun"> & {
    * @generated from field: repeated hark.v1.RunDelivery deliveries = 16;
    */
   deliveries: RunDelivery[];
+
+  /**
+   * RecipientStates are the recipients, in the order of `recipients`, each
+   * with its own status. The run is CANCELLED when every recipient is.
+   *
+   * @generated from field: repeated hark.v1.RunRecipient recipient_states = 17;
+   */
+  recipientStates: RunRecipient[];
+
+  /**
+   * CancelledRecipients are the recipients the run's latest cancellation
+   * cancelled: on a `workflow_run.cancelled` delivery or a watched change,
+   * the ones that change stopped the run for. Empty until a cancellation.
+   *
+   * @generated from field: repeated string cancelled_recipients = 18;
+   */
+  cancelledRecipients: string[];
 };
 
 /**
@@ -170,7 +231,7 @@ export type WorkflowRun = Message<"hark.v1.WorkflowRun"> & {
  * Use `create(WorkflowRunSchema)` to create a new message.
  */
 export const WorkflowRunSchema: GenMessage<WorkflowRun> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 1);
+  messageDesc(file_hark_v1_workflow_run, 2);
 
 /**
  * RunDelivery is one delivery of a run's change, as the run lists it.
@@ -212,7 +273,7 @@ export type RunDelivery = Message<"hark.v1.RunDelivery"> & {
  * Use `create(RunDeliverySchema)` to create a new message.
  */
 export const RunDeliverySchema: GenMessage<RunDelivery> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 2);
+  messageDesc(file_hark_v1_workflow_run, 3);
 
 /**
  * ListWorkflowRunsRequest filters an environment's runs.
@@ -268,7 +329,7 @@ export type ListWorkflowRunsRequest = Message<"hark.v1.ListWorkflowRunsRequest">
  * Use `create(ListWorkflowRunsRequestSchema)` to create a new message.
  */
 export const ListWorkflowRunsRequestSchema: GenMessage<ListWorkflowRunsRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 3);
+  messageDesc(file_hark_v1_workflow_run, 4);
 
 /**
  * ListWorkflowRunsResponse is one page of runs.
@@ -296,7 +357,7 @@ export type ListWorkflowRunsResponse = Message<"hark.v1.ListWorkflowRunsResponse
  * Use `create(ListWorkflowRunsResponseSchema)` to create a new message.
  */
 export const ListWorkflowRunsResponseSchema: GenMessage<ListWorkflowRunsResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 4);
+  messageDesc(file_hark_v1_workflow_run, 5);
 
 /**
  * GetWorkflowRunRequest names a run.
@@ -324,7 +385,7 @@ export type GetWorkflowRunRequest = Message<"hark.v1.GetWorkflowRunRequest"> & {
  * Use `create(GetWorkflowRunRequestSchema)` to create a new message.
  */
 export const GetWorkflowRunRequestSchema: GenMessage<GetWorkflowRunRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 5);
+  messageDesc(file_hark_v1_workflow_run, 6);
 
 /**
  * GetWorkflowRunResponse carries one run.
@@ -345,7 +406,7 @@ export type GetWorkflowRunResponse = Message<"hark.v1.GetWorkflowRunResponse"> &
  * Use `create(GetWorkflowRunResponseSchema)` to create a new message.
  */
 export const GetWorkflowRunResponseSchema: GenMessage<GetWorkflowRunResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 6);
+  messageDesc(file_hark_v1_workflow_run, 7);
 
 /**
  * WatchWorkflowRunsRequest says where to start and what to follow.
@@ -381,7 +442,7 @@ export type WatchWorkflowRunsRequest = Message<"hark.v1.WatchWorkflowRunsRequest
  * Use `create(WatchWorkflowRunsRequestSchema)` to create a new message.
  */
 export const WatchWorkflowRunsRequestSchema: GenMessage<WatchWorkflowRunsRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 7);
+  messageDesc(file_hark_v1_workflow_run, 8);
 
 /**
  * WatchWorkflowRunsResponse carries one run, new or changed.
@@ -402,7 +463,7 @@ export type WatchWorkflowRunsResponse = Message<"hark.v1.WatchWorkflowRunsRespon
  * Use `create(WatchWorkflowRunsResponseSchema)` to create a new message.
  */
 export const WatchWorkflowRunsResponseSchema: GenMessage<WatchWorkflowRunsResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_workflow_run, 8);
+  messageDesc(file_hark_v1_workflow_run, 9);
 
 /**
  * WorkflowRunStatus is the state of a run.
@@ -425,7 +486,8 @@ export enum WorkflowRunStatus {
   ACTIVE = 1,
 
   /**
-   * WORKFLOW_RUN_STATUS_CANCELLED runs were cancelled by CancelWorkflow.
+   * WORKFLOW_RUN_STATUS_CANCELLED runs were cancelled by CancelWorkflow
+   * for every recipient (a recipient: cancelled for that recipient).
    *
    * @generated from enum value: WORKFLOW_RUN_STATUS_CANCELLED = 2;
    */
