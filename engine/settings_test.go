@@ -105,3 +105,59 @@ func tokenOf(t *testing.T, src *harkv1.Source, env string) string {
 	t.Fatalf("source has no %s environment", env)
 	return ""
 }
+
+// TestRequiredWhenSettings: a setting required by a condition on another
+// one (the http source's signing_secret unless preset is none) refuses to
+// save while the condition holds and it is unset, naming why; once the
+// condition no longer holds, or the setting is given, the update saves.
+func TestRequiredWhenSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &harkv1.SourceType{Type: "verifies", Settings: []*harkv1.SourceTypeSetting{
+		{Key: "mode", Required: true},
+		{Key: "secret", Secret: true, RequiredWhen: []*harkv1.SourceTypeSettingCondition{{Setting: "mode", Values: []string{"none"}, Except: true}}},
+		{Key: "header", RequiredWhen: []*harkv1.SourceTypeSettingCondition{{Setting: "mode", Values: []string{"custom"}}}},
+	}}
+	e, _ := newEngine(t, st)
+	src, err := e.CreateSource(ctx, &harkv1.CreateSourceRequest{Name: "s", Type: "verifies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(settings map[string]string) error {
+		_, err := e.UpdateSourceEnvironment(ctx, &harkv1.UpdateSourceEnvironmentRequest{
+			SourceId: src.GetId(), Environment: "development", PluginSettings: settings,
+		})
+		return err
+	}
+	violations := func(err error) map[string]string {
+		var v *engine.ValidationError
+		if !errors.As(err, &v) {
+			t.Fatalf("update: %v, want a validation error", err)
+		}
+		out := map[string]string{}
+		for _, f := range v.Violations {
+			out[f.Field] = f.Description
+		}
+		return out
+	}
+	if got := violations(update(map[string]string{"mode": "signed"})); len(got) != 1 ||
+		got["pluginSettings.secret"] != `is required by source type "verifies" when mode is "signed"` {
+		t.Fatalf("mode signed without a secret: %v, want only pluginSettings.secret, saying why", got)
+	}
+	if got := violations(update(map[string]string{"mode": "custom", "secret": "s"})); len(got) != 1 || got["pluginSettings.header"] == "" {
+		t.Fatalf("mode custom without a header: %v, want only pluginSettings.header", got)
+	}
+	// The mode alone is missing: only its own requirement is said.
+	if got := violations(update(map[string]string{"secret": "s"})); len(got) != 1 || got["pluginSettings.mode"] == "" {
+		t.Fatalf("no mode: %v, want only pluginSettings.mode", got)
+	}
+	for _, ok := range []map[string]string{{"mode": "none"}, {"mode": "signed", "secret": "s"}, {"mode": "custom", "header": "X-Sig"}} {
+		if err := update(ok); err != nil {
+			t.Fatalf("update %v: %v", ok, err)
+		}
+	}
+	// Removing the secret a verifying mode needs is refused too.
+	if got := violations(update(map[string]string{"secret": ""})); got["pluginSettings.secret"] == "" {
+		t.Fatalf("removing the secret of mode custom: %v, want pluginSettings.secret", got)
+	}
+}

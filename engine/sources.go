@@ -247,8 +247,30 @@ func (e *Engine) applySourceEnvironmentUpdate(se *harkv1.SourceEnvironment, sour
 			v.add("pluginSettings."+key, "is required by source type %q", sourceType)
 		}
 	}
+	for _, s := range st.GetSettings() {
+		if se.GetPluginSettings()[s.GetKey()] != "" {
+			continue
+		}
+		if c := heldCondition(s, se.GetPluginSettings()); c != nil {
+			v.add("pluginSettings."+s.GetKey(), "is required by source type %q when %s is %q", sourceType, c.GetSetting(), se.GetPluginSettings()[c.GetSetting()])
+		}
+	}
 	return v.err()
 }
+
+// heldCondition returns the first of s's RequiredWhen conditions that holds
+// for settings, or nil. A condition on a setting that is not set never
+// holds: that setting's own requirement speaks for it.
+func heldCondition(s *harkv1.SourceTypeSetting, settings map[string]string) *harkv1.SourceTypeSettingCondition {
+	for _, c := range s.GetRequiredWhen() {
+		other := settings[c.GetSetting()]
+		if other != "" && slices.Contains(c.GetValues(), other) != c.GetExcept() {
+			return c
+		}
+	}
+	return nil
+}
+
 
 // missingSettings lists the required settings of st that se does not set.
 func missingSettings(st *harkv1.SourceType, se *harkv1.SourceEnvironment) []string {

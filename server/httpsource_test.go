@@ -191,7 +191,8 @@ func TestHTTPSourceProviders(t *testing.T) {
 
 // TestHTTPSourceSettings checks how the http source's settings behave in a
 // real server: the preset is required (saving without one is refused, and
-// deliveries wait for it with a 503); the secret reads back masked;
+// deliveries wait for it with a 503), and so are the secret of a verifying
+// preset and the header of hmac_sha256_hex; the secret reads back masked;
 // settings that cannot verify or a path outside the grammar refuse
 // deliveries with what to fix.
 func TestHTTPSourceSettings(t *testing.T) {
@@ -236,8 +237,19 @@ func TestHTTPSourceSettings(t *testing.T) {
 			t.Errorf("answer %s, want it to say %q", r.body, wantMessage)
 		}
 	}
-	patch(`"preset":"github"`)
-	deliver(http.StatusUnauthorized, `preset \"github\" verifies signatures, but no signing_secret is set for this source environment`)
+	// A verifying preset without its secret, or hmac_sha256_hex without
+	// its header, could only refuse every delivery: it does not save.
+	for _, tt := range []struct{ settings, field, why string }{
+		{`"preset":"github"`, "pluginSettings.signing_secret", `when preset is \"github\"`},
+		{`"preset":"hmac_sha256_hex","signing_secret":"s"`, "pluginSettings.signature_header", `when preset is \"hmac_sha256_hex\"`},
+	} {
+		r := h.rest(t, http.MethodPatch, "/v1/sources/"+src.GetId()+"/environments/development", `{"pluginSettings":{`+tt.settings+`}}`)
+		wantStatus(t, r, http.StatusBadRequest)
+		wantViolation(t, restViolations(t, r), tt.field)
+		if !strings.Contains(string(r.body), tt.why) {
+			t.Errorf("saving %s: %s, want it to say %s", tt.settings, r.body, tt.why)
+		}
+	}
 	patch(`"preset":"none","signing_secret":"s3cret"`)
 	deliver(http.StatusUnauthorized, `signing_secret is set, but preset \"none\" verifies nothing`)
 	patch(`"preset":"hmac_sha256_hex","signature_header":"X-Acme-Signature","event_type_path":"body.a-b"`)

@@ -67,9 +67,11 @@ func sourceType(info host.Info) *harkv1.SourceType {
 		st.Origin = harkv1.SourceTypeOrigin_SOURCE_TYPE_ORIGIN_BUILT_IN
 	}
 	for _, s := range d.Settings {
-		st.Settings = append(st.Settings, &harkv1.SourceTypeSetting{
-			Key: s.Key, Description: s.Description, Secret: s.Secret, Required: s.Required,
-		})
+		set := &harkv1.SourceTypeSetting{Key: s.Key, Description: s.Description, Secret: s.Secret, Required: s.Required}
+		for _, c := range s.RequiredWhen {
+			set.RequiredWhen = append(set.RequiredWhen, &harkv1.SourceTypeSettingCondition{Setting: c.Setting, Values: c.Values, Except: c.Except})
+		}
+		st.Settings = append(st.Settings, set)
 	}
 	return st
 }

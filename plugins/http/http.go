@@ -177,8 +177,8 @@ func (s *Source) Describe(context.Context) (sdk.Description, error) {
 		Version:     Version,
 		Settings: []sdk.Setting{
 			{Key: SettingPreset, Required: true, Description: "How deliveries are verified, and the default paths: " + presetNames + "."},
-			{Key: SettingSigningSecret, Secret: true, Description: "The key signatures are checked with (Stripe's and Svix's whsec_…, Shopify's and GitHub's webhook secret); every preset but none needs one."},
-			{Key: SettingSignatureHeader, Description: "For preset hmac_sha256_hex: the header holding the hex HMAC-SHA256 of the body (optionally after sha256=)."},
+			{Key: SettingSigningSecret, Secret: true, RequiredWhen: []sdk.Condition{{Setting: SettingPreset, Values: []string{PresetNone}, Except: true}}, Description: "The key signatures are checked with (Stripe's and Svix's whsec_…, Shopify's and GitHub's webhook secret); every preset but none needs one."},
+			{Key: SettingSignatureHeader, RequiredWhen: []sdk.Condition{{Setting: SettingPreset, Values: []string{PresetHMACSHA256Hex}}}, Description: "For preset hmac_sha256_hex: the header holding the hex HMAC-SHA256 of the body (optionally after sha256=)."},
 			{Key: SettingEventTypePath, Description: `Path of the event type, the event's name (e.g. body.type, headers["x-github-event"]); replaces the preset's.`},
 			{Key: SettingIdempotencyKeyPath, Description: `Path of the idempotency key (e.g. body.id, headers["x-github-delivery"]); replaces the preset's.`},
 			{Key: SettingTimestampPath, Description: "Path of the event's time: RFC 3339, Unix seconds or Unix milliseconds (e.g. body.created); replaces the preset's."},

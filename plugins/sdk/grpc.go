@@ -55,9 +55,11 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) 
 		IdempotencyKey: d.IdempotencyKey,
 	}
 	for _, st := range d.Settings {
-		out.Settings = append(out.Settings, &pluginv1.Setting{
-			Key: st.Key, Description: st.Description, Secret: st.Secret, Required: st.Required,
-		})
+		ps := &pluginv1.Setting{Key: st.Key, Description: st.Description, Secret: st.Secret, Required: st.Required}
+		for _, c := range st.RequiredWhen {
+			ps.RequiredWhen = append(ps.RequiredWhen, &pluginv1.SettingCondition{Setting: c.Setting, Values: c.Values, Except: c.Except})
+		}
+		out.Settings = append(out.Settings, ps)
 	}
 	return out, nil
 }
@@ -132,9 +134,11 @@ func (c *grpcClient) Describe(ctx context.Context) (Description, error) {
 		ProtocolMinor:  int(resp.GetProtocolMinor()),
 	}
 	for _, st := range resp.GetSettings() {
-		d.Settings = append(d.Settings, Setting{
-			Key: st.GetKey(), Description: st.GetDescription(), Secret: st.GetSecret(), Required: st.GetRequired(),
-		})
+		set := Setting{Key: st.GetKey(), Description: st.GetDescription(), Secret: st.GetSecret(), Required: st.GetRequired()}
+		for _, c := range st.GetRequiredWhen() {
+			set.RequiredWhen = append(set.RequiredWhen, Condition{Setting: c.GetSetting(), Values: c.GetValues(), Except: c.GetExcept()})
+		}
+		d.Settings = append(d.Settings, set)
 	}
 	return d, nil
 }

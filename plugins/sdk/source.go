@@ -44,6 +44,19 @@ type Setting struct {
 	Secret bool
 	// Required settings must be set before deliveries are accepted.
 	Required bool
+	// RequiredWhen makes the setting required while any condition holds:
+	// hark then refuses to save a source environment without it, where
+	// every delivery could only be refused.
+	RequiredWhen []Condition
+}
+
+// Condition is a condition on another setting of the same source
+// environment. It holds only when that setting is set (not empty): to one
+// of Values, or, with Except, to anything else.
+type Condition struct {
+	Setting string
+	Values  []string
+	Except  bool
 }
 
 // Delivery is one HTTP request a source made.

@@ -253,7 +253,11 @@ type SourceTypeSetting struct {
 	// Secret settings are write-only: reads return them masked.
 	Secret bool `protobuf:"varint,3,opt,name=secret,proto3" json:"secret,omitempty"`
 	// Required settings must be set before deliveries are accepted.
-	Required      bool `protobuf:"varint,4,opt,name=required,proto3" json:"required,omitempty"`
+	Required bool `protobuf:"varint,4,opt,name=required,proto3" json:"required,omitempty"`
+	// RequiredWhen makes the setting required, at save, while any of these
+	// conditions on the environment's other settings holds (e.g. the http
+	// source's signing_secret, unless preset is none).
+	RequiredWhen  []*SourceTypeSettingCondition `protobuf:"bytes,5,rep,name=required_when,json=requiredWhen,proto3" json:"required_when,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +320,79 @@ func (x *SourceTypeSetting) GetRequired() bool {
 	return false
 }
 
+func (x *SourceTypeSetting) GetRequiredWhen() []*SourceTypeSettingCondition {
+	if x != nil {
+		return x.RequiredWhen
+	}
+	return nil
+}
+
+// SourceTypeSettingCondition is a condition on another setting of the same
+// source environment. It holds only when that setting is set.
+type SourceTypeSettingCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Setting is the other setting's key.
+	Setting string `protobuf:"bytes,1,opt,name=setting,proto3" json:"setting,omitempty"`
+	// Values: the condition holds when the other setting is one of them
+	// (with except, when it is set to anything else).
+	Values []string `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	// Except turns the condition around: set, and to none of values.
+	Except        bool `protobuf:"varint,3,opt,name=except,proto3" json:"except,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceTypeSettingCondition) Reset() {
+	*x = SourceTypeSettingCondition{}
+	mi := &file_hark_v1_source_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceTypeSettingCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceTypeSettingCondition) ProtoMessage() {}
+
+func (x *SourceTypeSettingCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_source_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceTypeSettingCondition.ProtoReflect.Descriptor instead.
+func (*SourceTypeSettingCondition) Descriptor() ([]byte, []int) {
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SourceTypeSettingCondition) GetSetting() string {
+	if x != nil {
+		return x.Setting
+	}
+	return ""
+}
+
+func (x *SourceTypeSettingCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *SourceTypeSettingCondition) GetExcept() bool {
+	if x != nil {
+		return x.Except
+	}
+	return false
+}
+
 // Source is a customer-data platform that posts events to hark.
 type Source struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -335,7 +412,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_hark_v1_source_proto_msgTypes[2]
+	mi := &file_hark_v1_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +424,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[2]
+	mi := &file_hark_v1_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +437,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{2}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Source) GetId() string {
@@ -437,7 +514,7 @@ type SourceEnvironment struct {
 
 func (x *SourceEnvironment) Reset() {
 	*x = SourceEnvironment{}
-	mi := &file_hark_v1_source_proto_msgTypes[3]
+	mi := &file_hark_v1_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +526,7 @@ func (x *SourceEnvironment) String() string {
 func (*SourceEnvironment) ProtoMessage() {}
 
 func (x *SourceEnvironment) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[3]
+	mi := &file_hark_v1_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +539,7 @@ func (x *SourceEnvironment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceEnvironment.ProtoReflect.Descriptor instead.
 func (*SourceEnvironment) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{3}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SourceEnvironment) GetSourceId() string {
@@ -544,7 +621,7 @@ type ListSourceTypesRequest struct {
 
 func (x *ListSourceTypesRequest) Reset() {
 	*x = ListSourceTypesRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[4]
+	mi := &file_hark_v1_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +633,7 @@ func (x *ListSourceTypesRequest) String() string {
 func (*ListSourceTypesRequest) ProtoMessage() {}
 
 func (x *ListSourceTypesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[4]
+	mi := &file_hark_v1_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +646,7 @@ func (x *ListSourceTypesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourceTypesRequest.ProtoReflect.Descriptor instead.
 func (*ListSourceTypesRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{5}
 }
 
 // ListSourceTypesResponse lists the installed source plugins.
@@ -583,7 +660,7 @@ type ListSourceTypesResponse struct {
 
 func (x *ListSourceTypesResponse) Reset() {
 	*x = ListSourceTypesResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[5]
+	mi := &file_hark_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +672,7 @@ func (x *ListSourceTypesResponse) String() string {
 func (*ListSourceTypesResponse) ProtoMessage() {}
 
 func (x *ListSourceTypesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[5]
+	mi := &file_hark_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +685,7 @@ func (x *ListSourceTypesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourceTypesResponse.ProtoReflect.Descriptor instead.
 func (*ListSourceTypesResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListSourceTypesResponse) GetSourceTypes() []*SourceType {
@@ -631,7 +708,7 @@ type CreateSourceRequest struct {
 
 func (x *CreateSourceRequest) Reset() {
 	*x = CreateSourceRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[6]
+	mi := &file_hark_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +720,7 @@ func (x *CreateSourceRequest) String() string {
 func (*CreateSourceRequest) ProtoMessage() {}
 
 func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[6]
+	mi := &file_hark_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +733,7 @@ func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceRequest.ProtoReflect.Descriptor instead.
 func (*CreateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateSourceRequest) GetName() string {
@@ -684,7 +761,7 @@ type CreateSourceResponse struct {
 
 func (x *CreateSourceResponse) Reset() {
 	*x = CreateSourceResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[7]
+	mi := &file_hark_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +773,7 @@ func (x *CreateSourceResponse) String() string {
 func (*CreateSourceResponse) ProtoMessage() {}
 
 func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[7]
+	mi := &file_hark_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +786,7 @@ func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceResponse.ProtoReflect.Descriptor instead.
 func (*CreateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateSourceResponse) GetSource() *Source {
@@ -730,7 +807,7 @@ type GetSourceRequest struct {
 
 func (x *GetSourceRequest) Reset() {
 	*x = GetSourceRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[8]
+	mi := &file_hark_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +819,7 @@ func (x *GetSourceRequest) String() string {
 func (*GetSourceRequest) ProtoMessage() {}
 
 func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[8]
+	mi := &file_hark_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +832,7 @@ func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceRequest.ProtoReflect.Descriptor instead.
 func (*GetSourceRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSourceRequest) GetId() string {
@@ -776,7 +853,7 @@ type GetSourceResponse struct {
 
 func (x *GetSourceResponse) Reset() {
 	*x = GetSourceResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[9]
+	mi := &file_hark_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +865,7 @@ func (x *GetSourceResponse) String() string {
 func (*GetSourceResponse) ProtoMessage() {}
 
 func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[9]
+	mi := &file_hark_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +878,7 @@ func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceResponse.ProtoReflect.Descriptor instead.
 func (*GetSourceResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSourceResponse) GetSource() *Source {
@@ -824,7 +901,7 @@ type ListSourcesRequest struct {
 
 func (x *ListSourcesRequest) Reset() {
 	*x = ListSourcesRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[10]
+	mi := &file_hark_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +913,7 @@ func (x *ListSourcesRequest) String() string {
 func (*ListSourcesRequest) ProtoMessage() {}
 
 func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[10]
+	mi := &file_hark_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +926,7 @@ func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesRequest.ProtoReflect.Descriptor instead.
 func (*ListSourcesRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSourcesRequest) GetPageSize() int32 {
@@ -879,7 +956,7 @@ type ListSourcesResponse struct {
 
 func (x *ListSourcesResponse) Reset() {
 	*x = ListSourcesResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[11]
+	mi := &file_hark_v1_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +968,7 @@ func (x *ListSourcesResponse) String() string {
 func (*ListSourcesResponse) ProtoMessage() {}
 
 func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[11]
+	mi := &file_hark_v1_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +981,7 @@ func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesResponse.ProtoReflect.Descriptor instead.
 func (*ListSourcesResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{11}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSourcesResponse) GetSources() []*Source {
@@ -932,7 +1009,7 @@ type DeleteSourceRequest struct {
 
 func (x *DeleteSourceRequest) Reset() {
 	*x = DeleteSourceRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[12]
+	mi := &file_hark_v1_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1021,7 @@ func (x *DeleteSourceRequest) String() string {
 func (*DeleteSourceRequest) ProtoMessage() {}
 
 func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[12]
+	mi := &file_hark_v1_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1034,7 @@ func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSourceRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{12}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteSourceRequest) GetId() string {
@@ -976,7 +1053,7 @@ type DeleteSourceResponse struct {
 
 func (x *DeleteSourceResponse) Reset() {
 	*x = DeleteSourceResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[13]
+	mi := &file_hark_v1_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1065,7 @@ func (x *DeleteSourceResponse) String() string {
 func (*DeleteSourceResponse) ProtoMessage() {}
 
 func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[13]
+	mi := &file_hark_v1_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1078,7 @@ func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSourceResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{13}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{14}
 }
 
 // GetSourceEnvironmentRequest names a source environment.
@@ -1017,7 +1094,7 @@ type GetSourceEnvironmentRequest struct {
 
 func (x *GetSourceEnvironmentRequest) Reset() {
 	*x = GetSourceEnvironmentRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[14]
+	mi := &file_hark_v1_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1106,7 @@ func (x *GetSourceEnvironmentRequest) String() string {
 func (*GetSourceEnvironmentRequest) ProtoMessage() {}
 
 func (x *GetSourceEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[14]
+	mi := &file_hark_v1_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1119,7 @@ func (x *GetSourceEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSourceEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{14}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetSourceEnvironmentRequest) GetSourceId() string {
@@ -1070,7 +1147,7 @@ type GetSourceEnvironmentResponse struct {
 
 func (x *GetSourceEnvironmentResponse) Reset() {
 	*x = GetSourceEnvironmentResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[15]
+	mi := &file_hark_v1_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1159,7 @@ func (x *GetSourceEnvironmentResponse) String() string {
 func (*GetSourceEnvironmentResponse) ProtoMessage() {}
 
 func (x *GetSourceEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[15]
+	mi := &file_hark_v1_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1172,7 @@ func (x *GetSourceEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSourceEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{15}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetSourceEnvironmentResponse) GetSourceEnvironment() *SourceEnvironment {
@@ -1132,7 +1209,7 @@ type UpdateSourceEnvironmentRequest struct {
 
 func (x *UpdateSourceEnvironmentRequest) Reset() {
 	*x = UpdateSourceEnvironmentRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[16]
+	mi := &file_hark_v1_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1221,7 @@ func (x *UpdateSourceEnvironmentRequest) String() string {
 func (*UpdateSourceEnvironmentRequest) ProtoMessage() {}
 
 func (x *UpdateSourceEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[16]
+	mi := &file_hark_v1_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1234,7 @@ func (x *UpdateSourceEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSourceEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{16}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateSourceEnvironmentRequest) GetSourceId() string {
@@ -1227,7 +1304,7 @@ type UpdateSourceEnvironmentResponse struct {
 
 func (x *UpdateSourceEnvironmentResponse) Reset() {
 	*x = UpdateSourceEnvironmentResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[17]
+	mi := &file_hark_v1_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1316,7 @@ func (x *UpdateSourceEnvironmentResponse) String() string {
 func (*UpdateSourceEnvironmentResponse) ProtoMessage() {}
 
 func (x *UpdateSourceEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[17]
+	mi := &file_hark_v1_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1329,7 @@ func (x *UpdateSourceEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSourceEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{17}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateSourceEnvironmentResponse) GetSourceEnvironment() *SourceEnvironment {
@@ -1276,7 +1353,7 @@ type RotateSourceTokenRequest struct {
 
 func (x *RotateSourceTokenRequest) Reset() {
 	*x = RotateSourceTokenRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[18]
+	mi := &file_hark_v1_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1365,7 @@ func (x *RotateSourceTokenRequest) String() string {
 func (*RotateSourceTokenRequest) ProtoMessage() {}
 
 func (x *RotateSourceTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[18]
+	mi := &file_hark_v1_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1378,7 @@ func (x *RotateSourceTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSourceTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateSourceTokenRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{18}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateSourceTokenRequest) GetSourceId() string {
@@ -1329,7 +1406,7 @@ type RotateSourceTokenResponse struct {
 
 func (x *RotateSourceTokenResponse) Reset() {
 	*x = RotateSourceTokenResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[19]
+	mi := &file_hark_v1_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1418,7 @@ func (x *RotateSourceTokenResponse) String() string {
 func (*RotateSourceTokenResponse) ProtoMessage() {}
 
 func (x *RotateSourceTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[19]
+	mi := &file_hark_v1_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1431,7 @@ func (x *RotateSourceTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSourceTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateSourceTokenResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{19}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RotateSourceTokenResponse) GetSourceEnvironment() *SourceEnvironment {
@@ -1383,7 +1460,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_hark_v1_source_proto_msgTypes[20]
+	mi := &file_hark_v1_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1472,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[20]
+	mi := &file_hark_v1_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1485,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{20}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Refusal) GetTime() *timestamppb.Timestamp {
@@ -1455,7 +1532,7 @@ type ListRefusalsRequest struct {
 
 func (x *ListRefusalsRequest) Reset() {
 	*x = ListRefusalsRequest{}
-	mi := &file_hark_v1_source_proto_msgTypes[21]
+	mi := &file_hark_v1_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1544,7 @@ func (x *ListRefusalsRequest) String() string {
 func (*ListRefusalsRequest) ProtoMessage() {}
 
 func (x *ListRefusalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[21]
+	mi := &file_hark_v1_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1557,7 @@ func (x *ListRefusalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRefusalsRequest.ProtoReflect.Descriptor instead.
 func (*ListRefusalsRequest) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{21}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRefusalsRequest) GetEnvironment() string {
@@ -1515,7 +1592,7 @@ type ListRefusalsResponse struct {
 
 func (x *ListRefusalsResponse) Reset() {
 	*x = ListRefusalsResponse{}
-	mi := &file_hark_v1_source_proto_msgTypes[22]
+	mi := &file_hark_v1_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1604,7 @@ func (x *ListRefusalsResponse) String() string {
 func (*ListRefusalsResponse) ProtoMessage() {}
 
 func (x *ListRefusalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_v1_source_proto_msgTypes[22]
+	mi := &file_hark_v1_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1617,7 @@ func (x *ListRefusalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRefusalsResponse.ProtoReflect.Descriptor instead.
 func (*ListRefusalsResponse) Descriptor() ([]byte, []int) {
-	return file_hark_v1_source_proto_rawDescGZIP(), []int{22}
+	return file_hark_v1_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRefusalsResponse) GetRefusals() []*Refusal {
@@ -1564,12 +1641,17 @@ const file_hark_v1_source_proto_rawDesc = "" +
 	"\x06health\x18\x05 \x01(\x0e2\x19.hark.v1.SourceTypeHealthR\x06health\x126\n" +
 	"\bsettings\x18\x06 \x03(\v2\x1a.hark.v1.SourceTypeSettingR\bsettings\x12'\n" +
 	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12)\n" +
-	"\x10protocol_version\x18\b \x01(\tR\x0fprotocolVersion\"{\n" +
+	"\x10protocol_version\x18\b \x01(\tR\x0fprotocolVersion\"\xc5\x01\n" +
 	"\x11SourceTypeSetting\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
 	"\x06secret\x18\x03 \x01(\bR\x06secret\x12\x1a\n" +
-	"\brequired\x18\x04 \x01(\bR\brequired\"\xbb\x01\n" +
+	"\brequired\x18\x04 \x01(\bR\brequired\x12H\n" +
+	"\rrequired_when\x18\x05 \x03(\v2#.hark.v1.SourceTypeSettingConditionR\frequiredWhen\"f\n" +
+	"\x1aSourceTypeSettingCondition\x12\x18\n" +
+	"\asetting\x18\x01 \x01(\tR\asetting\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\x12\x16\n" +
+	"\x06except\x18\x03 \x01(\bR\x06except\"\xbb\x01\n" +
 	"\x06Source\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1690,81 +1772,83 @@ func file_hark_v1_source_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hark_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_hark_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_hark_v1_source_proto_goTypes = []any{
 	(SourceTypeOrigin)(0),                   // 0: hark.v1.SourceTypeOrigin
 	(SourceTypeHealth)(0),                   // 1: hark.v1.SourceTypeHealth
 	(*SourceType)(nil),                      // 2: hark.v1.SourceType
 	(*SourceTypeSetting)(nil),               // 3: hark.v1.SourceTypeSetting
-	(*Source)(nil),                          // 4: hark.v1.Source
-	(*SourceEnvironment)(nil),               // 5: hark.v1.SourceEnvironment
-	(*ListSourceTypesRequest)(nil),          // 6: hark.v1.ListSourceTypesRequest
-	(*ListSourceTypesResponse)(nil),         // 7: hark.v1.ListSourceTypesResponse
-	(*CreateSourceRequest)(nil),             // 8: hark.v1.CreateSourceRequest
-	(*CreateSourceResponse)(nil),            // 9: hark.v1.CreateSourceResponse
-	(*GetSourceRequest)(nil),                // 10: hark.v1.GetSourceRequest
-	(*GetSourceResponse)(nil),               // 11: hark.v1.GetSourceResponse
-	(*ListSourcesRequest)(nil),              // 12: hark.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),             // 13: hark.v1.ListSourcesResponse
-	(*DeleteSourceRequest)(nil),             // 14: hark.v1.DeleteSourceRequest
-	(*DeleteSourceResponse)(nil),            // 15: hark.v1.DeleteSourceResponse
-	(*GetSourceEnvironmentRequest)(nil),     // 16: hark.v1.GetSourceEnvironmentRequest
-	(*GetSourceEnvironmentResponse)(nil),    // 17: hark.v1.GetSourceEnvironmentResponse
-	(*UpdateSourceEnvironmentRequest)(nil),  // 18: hark.v1.UpdateSourceEnvironmentRequest
-	(*UpdateSourceEnvironmentResponse)(nil), // 19: hark.v1.UpdateSourceEnvironmentResponse
-	(*RotateSourceTokenRequest)(nil),        // 20: hark.v1.RotateSourceTokenRequest
-	(*RotateSourceTokenResponse)(nil),       // 21: hark.v1.RotateSourceTokenResponse
-	(*Refusal)(nil),                         // 22: hark.v1.Refusal
-	(*ListRefusalsRequest)(nil),             // 23: hark.v1.ListRefusalsRequest
-	(*ListRefusalsResponse)(nil),            // 24: hark.v1.ListRefusalsResponse
-	nil,                                     // 25: hark.v1.SourceEnvironment.PluginSettingsEntry
-	nil,                                     // 26: hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
-	(*timestamppb.Timestamp)(nil),           // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 28: google.protobuf.Duration
+	(*SourceTypeSettingCondition)(nil),      // 4: hark.v1.SourceTypeSettingCondition
+	(*Source)(nil),                          // 5: hark.v1.Source
+	(*SourceEnvironment)(nil),               // 6: hark.v1.SourceEnvironment
+	(*ListSourceTypesRequest)(nil),          // 7: hark.v1.ListSourceTypesRequest
+	(*ListSourceTypesResponse)(nil),         // 8: hark.v1.ListSourceTypesResponse
+	(*CreateSourceRequest)(nil),             // 9: hark.v1.CreateSourceRequest
+	(*CreateSourceResponse)(nil),            // 10: hark.v1.CreateSourceResponse
+	(*GetSourceRequest)(nil),                // 11: hark.v1.GetSourceRequest
+	(*GetSourceResponse)(nil),               // 12: hark.v1.GetSourceResponse
+	(*ListSourcesRequest)(nil),              // 13: hark.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),             // 14: hark.v1.ListSourcesResponse
+	(*DeleteSourceRequest)(nil),             // 15: hark.v1.DeleteSourceRequest
+	(*DeleteSourceResponse)(nil),            // 16: hark.v1.DeleteSourceResponse
+	(*GetSourceEnvironmentRequest)(nil),     // 17: hark.v1.GetSourceEnvironmentRequest
+	(*GetSourceEnvironmentResponse)(nil),    // 18: hark.v1.GetSourceEnvironmentResponse
+	(*UpdateSourceEnvironmentRequest)(nil),  // 19: hark.v1.UpdateSourceEnvironmentRequest
+	(*UpdateSourceEnvironmentResponse)(nil), // 20: hark.v1.UpdateSourceEnvironmentResponse
+	(*RotateSourceTokenRequest)(nil),        // 21: hark.v1.RotateSourceTokenRequest
+	(*RotateSourceTokenResponse)(nil),       // 22: hark.v1.RotateSourceTokenResponse
+	(*Refusal)(nil),                         // 23: hark.v1.Refusal
+	(*ListRefusalsRequest)(nil),             // 24: hark.v1.ListRefusalsRequest
+	(*ListRefusalsResponse)(nil),            // 25: hark.v1.ListRefusalsResponse
+	nil,                                     // 26: hark.v1.SourceEnvironment.PluginSettingsEntry
+	nil,                                     // 27: hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
+	(*timestamppb.Timestamp)(nil),           // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 29: google.protobuf.Duration
 }
 var file_hark_v1_source_proto_depIdxs = []int32{
 	0,  // 0: hark.v1.SourceType.origin:type_name -> hark.v1.SourceTypeOrigin
 	1,  // 1: hark.v1.SourceType.health:type_name -> hark.v1.SourceTypeHealth
 	3,  // 2: hark.v1.SourceType.settings:type_name -> hark.v1.SourceTypeSetting
-	5,  // 3: hark.v1.Source.environments:type_name -> hark.v1.SourceEnvironment
-	27, // 4: hark.v1.Source.created_at:type_name -> google.protobuf.Timestamp
-	28, // 5: hark.v1.SourceEnvironment.idempotency_window:type_name -> google.protobuf.Duration
-	25, // 6: hark.v1.SourceEnvironment.plugin_settings:type_name -> hark.v1.SourceEnvironment.PluginSettingsEntry
-	27, // 7: hark.v1.SourceEnvironment.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 8: hark.v1.ListSourceTypesResponse.source_types:type_name -> hark.v1.SourceType
-	4,  // 9: hark.v1.CreateSourceResponse.source:type_name -> hark.v1.Source
-	4,  // 10: hark.v1.GetSourceResponse.source:type_name -> hark.v1.Source
-	4,  // 11: hark.v1.ListSourcesResponse.sources:type_name -> hark.v1.Source
-	5,  // 12: hark.v1.GetSourceEnvironmentResponse.source_environment:type_name -> hark.v1.SourceEnvironment
-	28, // 13: hark.v1.UpdateSourceEnvironmentRequest.idempotency_window:type_name -> google.protobuf.Duration
-	26, // 14: hark.v1.UpdateSourceEnvironmentRequest.plugin_settings:type_name -> hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
-	5,  // 15: hark.v1.UpdateSourceEnvironmentResponse.source_environment:type_name -> hark.v1.SourceEnvironment
-	5,  // 16: hark.v1.RotateSourceTokenResponse.source_environment:type_name -> hark.v1.SourceEnvironment
-	27, // 17: hark.v1.Refusal.time:type_name -> google.protobuf.Timestamp
-	22, // 18: hark.v1.ListRefusalsResponse.refusals:type_name -> hark.v1.Refusal
-	6,  // 19: hark.v1.SourceService.ListSourceTypes:input_type -> hark.v1.ListSourceTypesRequest
-	8,  // 20: hark.v1.SourceService.CreateSource:input_type -> hark.v1.CreateSourceRequest
-	10, // 21: hark.v1.SourceService.GetSource:input_type -> hark.v1.GetSourceRequest
-	12, // 22: hark.v1.SourceService.ListSources:input_type -> hark.v1.ListSourcesRequest
-	14, // 23: hark.v1.SourceService.DeleteSource:input_type -> hark.v1.DeleteSourceRequest
-	16, // 24: hark.v1.SourceService.GetSourceEnvironment:input_type -> hark.v1.GetSourceEnvironmentRequest
-	18, // 25: hark.v1.SourceService.UpdateSourceEnvironment:input_type -> hark.v1.UpdateSourceEnvironmentRequest
-	20, // 26: hark.v1.SourceService.RotateSourceToken:input_type -> hark.v1.RotateSourceTokenRequest
-	23, // 27: hark.v1.SourceService.ListRefusals:input_type -> hark.v1.ListRefusalsRequest
-	7,  // 28: hark.v1.SourceService.ListSourceTypes:output_type -> hark.v1.ListSourceTypesResponse
-	9,  // 29: hark.v1.SourceService.CreateSource:output_type -> hark.v1.CreateSourceResponse
-	11, // 30: hark.v1.SourceService.GetSource:output_type -> hark.v1.GetSourceResponse
-	13, // 31: hark.v1.SourceService.ListSources:output_type -> hark.v1.ListSourcesResponse
-	15, // 32: hark.v1.SourceService.DeleteSource:output_type -> hark.v1.DeleteSourceResponse
-	17, // 33: hark.v1.SourceService.GetSourceEnvironment:output_type -> hark.v1.GetSourceEnvironmentResponse
-	19, // 34: hark.v1.SourceService.UpdateSourceEnvironment:output_type -> hark.v1.UpdateSourceEnvironmentResponse
-	21, // 35: hark.v1.SourceService.RotateSourceToken:output_type -> hark.v1.RotateSourceTokenResponse
-	24, // 36: hark.v1.SourceService.ListRefusals:output_type -> hark.v1.ListRefusalsResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	4,  // 3: hark.v1.SourceTypeSetting.required_when:type_name -> hark.v1.SourceTypeSettingCondition
+	6,  // 4: hark.v1.Source.environments:type_name -> hark.v1.SourceEnvironment
+	28, // 5: hark.v1.Source.created_at:type_name -> google.protobuf.Timestamp
+	29, // 6: hark.v1.SourceEnvironment.idempotency_window:type_name -> google.protobuf.Duration
+	26, // 7: hark.v1.SourceEnvironment.plugin_settings:type_name -> hark.v1.SourceEnvironment.PluginSettingsEntry
+	28, // 8: hark.v1.SourceEnvironment.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 9: hark.v1.ListSourceTypesResponse.source_types:type_name -> hark.v1.SourceType
+	5,  // 10: hark.v1.CreateSourceResponse.source:type_name -> hark.v1.Source
+	5,  // 11: hark.v1.GetSourceResponse.source:type_name -> hark.v1.Source
+	5,  // 12: hark.v1.ListSourcesResponse.sources:type_name -> hark.v1.Source
+	6,  // 13: hark.v1.GetSourceEnvironmentResponse.source_environment:type_name -> hark.v1.SourceEnvironment
+	29, // 14: hark.v1.UpdateSourceEnvironmentRequest.idempotency_window:type_name -> google.protobuf.Duration
+	27, // 15: hark.v1.UpdateSourceEnvironmentRequest.plugin_settings:type_name -> hark.v1.UpdateSourceEnvironmentRequest.PluginSettingsEntry
+	6,  // 16: hark.v1.UpdateSourceEnvironmentResponse.source_environment:type_name -> hark.v1.SourceEnvironment
+	6,  // 17: hark.v1.RotateSourceTokenResponse.source_environment:type_name -> hark.v1.SourceEnvironment
+	28, // 18: hark.v1.Refusal.time:type_name -> google.protobuf.Timestamp
+	23, // 19: hark.v1.ListRefusalsResponse.refusals:type_name -> hark.v1.Refusal
+	7,  // 20: hark.v1.SourceService.ListSourceTypes:input_type -> hark.v1.ListSourceTypesRequest
+	9,  // 21: hark.v1.SourceService.CreateSource:input_type -> hark.v1.CreateSourceRequest
+	11, // 22: hark.v1.SourceService.GetSource:input_type -> hark.v1.GetSourceRequest
+	13, // 23: hark.v1.SourceService.ListSources:input_type -> hark.v1.ListSourcesRequest
+	15, // 24: hark.v1.SourceService.DeleteSource:input_type -> hark.v1.DeleteSourceRequest
+	17, // 25: hark.v1.SourceService.GetSourceEnvironment:input_type -> hark.v1.GetSourceEnvironmentRequest
+	19, // 26: hark.v1.SourceService.UpdateSourceEnvironment:input_type -> hark.v1.UpdateSourceEnvironmentRequest
+	21, // 27: hark.v1.SourceService.RotateSourceToken:input_type -> hark.v1.RotateSourceTokenRequest
+	24, // 28: hark.v1.SourceService.ListRefusals:input_type -> hark.v1.ListRefusalsRequest
+	8,  // 29: hark.v1.SourceService.ListSourceTypes:output_type -> hark.v1.ListSourceTypesResponse
+	10, // 30: hark.v1.SourceService.CreateSource:output_type -> hark.v1.CreateSourceResponse
+	12, // 31: hark.v1.SourceService.GetSource:output_type -> hark.v1.GetSourceResponse
+	14, // 32: hark.v1.SourceService.ListSources:output_type -> hark.v1.ListSourcesResponse
+	16, // 33: hark.v1.SourceService.DeleteSource:output_type -> hark.v1.DeleteSourceResponse
+	18, // 34: hark.v1.SourceService.GetSourceEnvironment:output_type -> hark.v1.GetSourceEnvironmentResponse
+	20, // 35: hark.v1.SourceService.UpdateSourceEnvironment:output_type -> hark.v1.UpdateSourceEnvironmentResponse
+	22, // 36: hark.v1.SourceService.RotateSourceToken:output_type -> hark.v1.RotateSourceTokenResponse
+	25, // 37: hark.v1.SourceService.ListRefusals:output_type -> hark.v1.ListRefusalsResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_source_proto_init() }
@@ -1772,15 +1856,15 @@ func file_hark_v1_source_proto_init() {
 	if File_hark_v1_source_proto != nil {
 		return
 	}
-	file_hark_v1_source_proto_msgTypes[3].OneofWrappers = []any{}
-	file_hark_v1_source_proto_msgTypes[16].OneofWrappers = []any{}
+	file_hark_v1_source_proto_msgTypes[4].OneofWrappers = []any{}
+	file_hark_v1_source_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_source_proto_rawDesc), len(file_hark_v1_source_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

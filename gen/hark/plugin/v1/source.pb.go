@@ -221,7 +221,11 @@ type Setting struct {
 	// Secret settings are never shown back to users.
 	Secret bool `protobuf:"varint,3,opt,name=secret,proto3" json:"secret,omitempty"`
 	// Required settings must be set for deliveries to be accepted.
-	Required      bool `protobuf:"varint,4,opt,name=required,proto3" json:"required,omitempty"`
+	Required bool `protobuf:"varint,4,opt,name=required,proto3" json:"required,omitempty"`
+	// RequiredWhen makes the setting required while any of these conditions
+	// holds, such as a signing secret every verifying preset needs: hark then
+	// refuses to save settings that could only refuse every delivery.
+	RequiredWhen  []*SettingCondition `protobuf:"bytes,5,rep,name=required_when,json=requiredWhen,proto3" json:"required_when,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +288,79 @@ func (x *Setting) GetRequired() bool {
 	return false
 }
 
+func (x *Setting) GetRequiredWhen() []*SettingCondition {
+	if x != nil {
+		return x.RequiredWhen
+	}
+	return nil
+}
+
+// SettingCondition is a condition on another setting of the same source
+// environment. It holds only when that setting is set (not empty).
+type SettingCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Setting is the other setting's key.
+	Setting string `protobuf:"bytes,1,opt,name=setting,proto3" json:"setting,omitempty"`
+	// Values: the condition holds when the other setting is one of them
+	// (with except, when it is set to anything else).
+	Values []string `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	// Except turns the condition around: set, and to none of values.
+	Except        bool `protobuf:"varint,3,opt,name=except,proto3" json:"except,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettingCondition) Reset() {
+	*x = SettingCondition{}
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettingCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettingCondition) ProtoMessage() {}
+
+func (x *SettingCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettingCondition.ProtoReflect.Descriptor instead.
+func (*SettingCondition) Descriptor() ([]byte, []int) {
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SettingCondition) GetSetting() string {
+	if x != nil {
+		return x.Setting
+	}
+	return ""
+}
+
+func (x *SettingCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *SettingCondition) GetExcept() bool {
+	if x != nil {
+		return x.Except
+	}
+	return false
+}
+
 // TranslateRequest carries a batch of deliveries.
 type TranslateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -295,7 +372,7 @@ type TranslateRequest struct {
 
 func (x *TranslateRequest) Reset() {
 	*x = TranslateRequest{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[3]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +384,7 @@ func (x *TranslateRequest) String() string {
 func (*TranslateRequest) ProtoMessage() {}
 
 func (x *TranslateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[3]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +397,7 @@ func (x *TranslateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateRequest.ProtoReflect.Descriptor instead.
 func (*TranslateRequest) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{3}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TranslateRequest) GetDeliveries() []*Delivery {
@@ -353,7 +430,7 @@ type TranslateStreamRequest struct {
 
 func (x *TranslateStreamRequest) Reset() {
 	*x = TranslateStreamRequest{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +442,7 @@ func (x *TranslateStreamRequest) String() string {
 func (*TranslateStreamRequest) ProtoMessage() {}
 
 func (x *TranslateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[4]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +455,7 @@ func (x *TranslateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateStreamRequest.ProtoReflect.Descriptor instead.
 func (*TranslateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TranslateStreamRequest) GetId() uint64 {
@@ -431,7 +508,7 @@ type TranslateStreamResponse struct {
 
 func (x *TranslateStreamResponse) Reset() {
 	*x = TranslateStreamResponse{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +520,7 @@ func (x *TranslateStreamResponse) String() string {
 func (*TranslateStreamResponse) ProtoMessage() {}
 
 func (x *TranslateStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[5]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +533,7 @@ func (x *TranslateStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateStreamResponse.ProtoReflect.Descriptor instead.
 func (*TranslateStreamResponse) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TranslateStreamResponse) GetId() uint64 {
@@ -512,7 +589,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +601,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[6]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +614,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Delivery) GetHeaders() []*Header {
@@ -589,7 +666,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +678,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[7]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +691,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Header) GetName() string {
@@ -642,7 +719,7 @@ type TranslateResponse struct {
 
 func (x *TranslateResponse) Reset() {
 	*x = TranslateResponse{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +731,7 @@ func (x *TranslateResponse) String() string {
 func (*TranslateResponse) ProtoMessage() {}
 
 func (x *TranslateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[8]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +744,7 @@ func (x *TranslateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateResponse.ProtoReflect.Descriptor instead.
 func (*TranslateResponse) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TranslateResponse) GetResults() []*DeliveryResult {
@@ -696,7 +773,7 @@ type DeliveryResult struct {
 
 func (x *DeliveryResult) Reset() {
 	*x = DeliveryResult{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +785,7 @@ func (x *DeliveryResult) String() string {
 func (*DeliveryResult) ProtoMessage() {}
 
 func (x *DeliveryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[9]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +798,7 @@ func (x *DeliveryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryResult.ProtoReflect.Descriptor instead.
 func (*DeliveryResult) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeliveryResult) GetErrorCode() DeliveryErrorCode {
@@ -765,7 +842,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[10]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +854,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[10]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +867,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Rejection) GetIndex() int32 {
@@ -857,7 +934,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[11]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +946,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_hark_plugin_v1_source_proto_msgTypes[11]
+	mi := &file_hark_plugin_v1_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +959,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{11}
+	return file_hark_plugin_v1_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetIndex() int32 {
@@ -1009,12 +1086,17 @@ const file_hark_plugin_v1_source_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12%\n" +
 	"\x0eprotocol_minor\x18\x04 \x01(\rR\rprotocolMinor\x123\n" +
 	"\bsettings\x18\x05 \x03(\v2\x17.hark.plugin.v1.SettingR\bsettings\x12'\n" +
-	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"q\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"\xb8\x01\n" +
 	"\aSetting\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
 	"\x06secret\x18\x03 \x01(\bR\x06secret\x12\x1a\n" +
-	"\brequired\x18\x04 \x01(\bR\brequired\"L\n" +
+	"\brequired\x18\x04 \x01(\bR\brequired\x12E\n" +
+	"\rrequired_when\x18\x05 \x03(\v2 .hark.plugin.v1.SettingConditionR\frequiredWhen\"\\\n" +
+	"\x10SettingCondition\x12\x18\n" +
+	"\asetting\x18\x01 \x01(\tR\asetting\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\x12\x16\n" +
+	"\x06except\x18\x03 \x01(\bR\x06except\"L\n" +
 	"\x10TranslateRequest\x128\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x18.hark.plugin.v1.DeliveryR\n" +
@@ -1100,49 +1182,51 @@ func file_hark_plugin_v1_source_proto_rawDescGZIP() []byte {
 }
 
 var file_hark_plugin_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hark_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_hark_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_hark_plugin_v1_source_proto_goTypes = []any{
 	(DeliveryErrorCode)(0),          // 0: hark.plugin.v1.DeliveryErrorCode
 	(*DescribeRequest)(nil),         // 1: hark.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil),        // 2: hark.plugin.v1.DescribeResponse
 	(*Setting)(nil),                 // 3: hark.plugin.v1.Setting
-	(*TranslateRequest)(nil),        // 4: hark.plugin.v1.TranslateRequest
-	(*TranslateStreamRequest)(nil),  // 5: hark.plugin.v1.TranslateStreamRequest
-	(*TranslateStreamResponse)(nil), // 6: hark.plugin.v1.TranslateStreamResponse
-	(*Delivery)(nil),                // 7: hark.plugin.v1.Delivery
-	(*Header)(nil),                  // 8: hark.plugin.v1.Header
-	(*TranslateResponse)(nil),       // 9: hark.plugin.v1.TranslateResponse
-	(*DeliveryResult)(nil),          // 10: hark.plugin.v1.DeliveryResult
-	(*Rejection)(nil),               // 11: hark.plugin.v1.Rejection
-	(*Event)(nil),                   // 12: hark.plugin.v1.Event
-	nil,                             // 13: hark.plugin.v1.Delivery.SettingsEntry
-	(*durationpb.Duration)(nil),     // 14: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
+	(*SettingCondition)(nil),        // 4: hark.plugin.v1.SettingCondition
+	(*TranslateRequest)(nil),        // 5: hark.plugin.v1.TranslateRequest
+	(*TranslateStreamRequest)(nil),  // 6: hark.plugin.v1.TranslateStreamRequest
+	(*TranslateStreamResponse)(nil), // 7: hark.plugin.v1.TranslateStreamResponse
+	(*Delivery)(nil),                // 8: hark.plugin.v1.Delivery
+	(*Header)(nil),                  // 9: hark.plugin.v1.Header
+	(*TranslateResponse)(nil),       // 10: hark.plugin.v1.TranslateResponse
+	(*DeliveryResult)(nil),          // 11: hark.plugin.v1.DeliveryResult
+	(*Rejection)(nil),               // 12: hark.plugin.v1.Rejection
+	(*Event)(nil),                   // 13: hark.plugin.v1.Event
+	nil,                             // 14: hark.plugin.v1.Delivery.SettingsEntry
+	(*durationpb.Duration)(nil),     // 15: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
 }
 var file_hark_plugin_v1_source_proto_depIdxs = []int32{
 	3,  // 0: hark.plugin.v1.DescribeResponse.settings:type_name -> hark.plugin.v1.Setting
-	7,  // 1: hark.plugin.v1.TranslateRequest.deliveries:type_name -> hark.plugin.v1.Delivery
-	4,  // 2: hark.plugin.v1.TranslateStreamRequest.request:type_name -> hark.plugin.v1.TranslateRequest
-	14, // 3: hark.plugin.v1.TranslateStreamRequest.timeout:type_name -> google.protobuf.Duration
-	9,  // 4: hark.plugin.v1.TranslateStreamResponse.response:type_name -> hark.plugin.v1.TranslateResponse
-	8,  // 5: hark.plugin.v1.Delivery.headers:type_name -> hark.plugin.v1.Header
-	13, // 6: hark.plugin.v1.Delivery.settings:type_name -> hark.plugin.v1.Delivery.SettingsEntry
-	10, // 7: hark.plugin.v1.TranslateResponse.results:type_name -> hark.plugin.v1.DeliveryResult
-	0,  // 8: hark.plugin.v1.DeliveryResult.error_code:type_name -> hark.plugin.v1.DeliveryErrorCode
-	12, // 9: hark.plugin.v1.DeliveryResult.events:type_name -> hark.plugin.v1.Event
-	11, // 10: hark.plugin.v1.DeliveryResult.rejections:type_name -> hark.plugin.v1.Rejection
-	15, // 11: hark.plugin.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	1,  // 12: hark.plugin.v1.SourcePluginService.Describe:input_type -> hark.plugin.v1.DescribeRequest
-	4,  // 13: hark.plugin.v1.SourcePluginService.Translate:input_type -> hark.plugin.v1.TranslateRequest
-	5,  // 14: hark.plugin.v1.SourcePluginService.TranslateStream:input_type -> hark.plugin.v1.TranslateStreamRequest
-	2,  // 15: hark.plugin.v1.SourcePluginService.Describe:output_type -> hark.plugin.v1.DescribeResponse
-	9,  // 16: hark.plugin.v1.SourcePluginService.Translate:output_type -> hark.plugin.v1.TranslateResponse
-	6,  // 17: hark.plugin.v1.SourcePluginService.TranslateStream:output_type -> hark.plugin.v1.TranslateStreamResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	4,  // 1: hark.plugin.v1.Setting.required_when:type_name -> hark.plugin.v1.SettingCondition
+	8,  // 2: hark.plugin.v1.TranslateRequest.deliveries:type_name -> hark.plugin.v1.Delivery
+	5,  // 3: hark.plugin.v1.TranslateStreamRequest.request:type_name -> hark.plugin.v1.TranslateRequest
+	15, // 4: hark.plugin.v1.TranslateStreamRequest.timeout:type_name -> google.protobuf.Duration
+	10, // 5: hark.plugin.v1.TranslateStreamResponse.response:type_name -> hark.plugin.v1.TranslateResponse
+	9,  // 6: hark.plugin.v1.Delivery.headers:type_name -> hark.plugin.v1.Header
+	14, // 7: hark.plugin.v1.Delivery.settings:type_name -> hark.plugin.v1.Delivery.SettingsEntry
+	11, // 8: hark.plugin.v1.TranslateResponse.results:type_name -> hark.plugin.v1.DeliveryResult
+	0,  // 9: hark.plugin.v1.DeliveryResult.error_code:type_name -> hark.plugin.v1.DeliveryErrorCode
+	13, // 10: hark.plugin.v1.DeliveryResult.events:type_name -> hark.plugin.v1.Event
+	12, // 11: hark.plugin.v1.DeliveryResult.rejections:type_name -> hark.plugin.v1.Rejection
+	16, // 12: hark.plugin.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	1,  // 13: hark.plugin.v1.SourcePluginService.Describe:input_type -> hark.plugin.v1.DescribeRequest
+	5,  // 14: hark.plugin.v1.SourcePluginService.Translate:input_type -> hark.plugin.v1.TranslateRequest
+	6,  // 15: hark.plugin.v1.SourcePluginService.TranslateStream:input_type -> hark.plugin.v1.TranslateStreamRequest
+	2,  // 16: hark.plugin.v1.SourcePluginService.Describe:output_type -> hark.plugin.v1.DescribeResponse
+	10, // 17: hark.plugin.v1.SourcePluginService.Translate:output_type -> hark.plugin.v1.TranslateResponse
+	7,  // 18: hark.plugin.v1.SourcePluginService.TranslateStream:output_type -> hark.plugin.v1.TranslateStreamResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_hark_plugin_v1_source_proto_init() }
@@ -1156,7 +1240,7 @@ func file_hark_plugin_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_plugin_v1_source_proto_rawDesc), len(file_hark_plugin_v1_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hark/v1/source.proto.
  */
 export const file_hark_v1_source: GenFile = /*@__PURE__*/
-  fileDesc("ChRoYXJrL3YxL3NvdXJjZS5wcm90bxIHaGFyay52MSL4AQoKU291cmNlVHlwZRIMCgR0eXBlGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEikKBm9yaWdpbhgEIAEoDjIZLmhhcmsudjEuU291cmNlVHlwZU9yaWdpbhIpCgZoZWFsdGgYBSABKA4yGS5oYXJrLnYxLlNvdXJjZVR5cGVIZWFsdGgSLAoIc2V0dGluZ3MYBiADKAsyGi5oYXJrLnYxLlNvdXJjZVR5cGVTZXR0aW5nEhcKD2lkZW1wb3RlbmN5X2tleRgHIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAggASgJIlcKEVNvdXJjZVR5cGVTZXR0aW5nEgsKA2tleRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZzZWNyZXQYAyABKAgSEAoIcmVxdWlyZWQYBCABKAgikgEKBlNvdXJjZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHR5cGUYAyABKAkSMAoMZW52aXJvbm1lbnRzGAQgAygLMhouaGFyay52MS5Tb3VyY2VFbnZpcm9ubWVudBIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK0AwoRU291cmNlRW52aXJvbm1lbnQSEQoJc291cmNlX2lkGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEhIKCmluZ2VzdF91cmwYAyABKAkSGAoQaWRlbnRpZnlfZW5hYmxlZBgEIAEoCBIbChNpZGVtcG90ZW5jeV9lbmFibGVkGAUgASgIEjUKEmlkZW1wb3RlbmN5X3dpbmRvdxgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhJHCg9wbHVnaW5fc2V0dGluZ3MYByADKAsyLi5oYXJrLnYxLlNvdXJjZUVudmlyb25tZW50LlBsdWdpblNldHRpbmdzRW50cnkSLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZ3JvdXBfZW5hYmxlZBgJIAEoCBIbCg5kZWxldGVfZW5hYmxlZBgKIAEoCEgAiAEBGjUKE1BsdWdpblNldHRpbmdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIRCg9fZGVsZXRlX2VuYWJsZWQiGAoWTGlzdFNvdXJjZVR5cGVzUmVxdWVzdCJEChdMaXN0U291cmNlVHlwZXNSZXNwb25zZRIpCgxzb3VyY2VfdHlwZXMYASADKAsyEy5oYXJrLnYxLlNvdXJjZVR5cGUiMQoTQ3JlYXRlU291cmNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHR5cGUYAiABKAkiNwoUQ3JlYXRlU291cmNlUmVzcG9uc2USHwoGc291cmNlGAEgASgLMg8uaGFyay52MS5Tb3VyY2UiHgoQR2V0U291cmNlUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChFHZXRTb3VyY2VSZXNwb25zZRIfCgZzb3VyY2UYASABKAsyDy5oYXJrLnYxLlNvdXJjZSI7ChJMaXN0U291cmNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUAoTTGlzdFNvdXJjZXNSZXNwb25zZRIgCgdzb3VyY2VzGAEgAygLMg8uaGFyay52MS5Tb3VyY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiEKE0RlbGV0ZVNvdXJjZVJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlU291cmNlUmVzcG9uc2UiRQobR2V0U291cmNlRW52aXJvbm1lbnRSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCSJWChxHZXRTb3VyY2VFbnZpcm9ubWVudFJlc3BvbnNlEjYKEnNvdXJjZV9lbnZpcm9ubWVudBgBIAEoCzIaLmhhcmsudjEuU291cmNlRW52aXJvbm1lbnQi2AMKHlVwZGF0ZVNvdXJjZUVudmlyb25tZW50UmVxdWVzdBIRCglzb3VyY2VfaWQYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSHQoQaWRlbnRpZnlfZW5hYmxlZBgDIAEoCEgAiAEBEiAKE2lkZW1wb3RlbmN5X2VuYWJsZWQYBCABKAhIAYgBARI1ChJpZGVtcG90ZW5jeV93aW5kb3cYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SVAoPcGx1Z2luX3NldHRpbmdzGAYgAygLMjsuaGFyay52MS5VcGRhdGVTb3VyY2VFbnZpcm9ubWVudFJlcXVlc3QuUGx1Z2luU2V0dGluZ3NFbnRyeRIaCg1ncm91cF9lbmFibGVkGAcgASgISAKIAQESGwoOZGVsZXRlX2VuYWJsZWQYCCABKAhIA4gBARo1ChNQbHVnaW5TZXR0aW5nc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCEwoRX2lkZW50aWZ5X2VuYWJsZWRCFgoUX2lkZW1wb3RlbmN5X2VuYWJsZWRCEAoOX2dyb3VwX2VuYWJsZWRCEQoPX2RlbGV0ZV9lbmFibGVkIlkKH1VwZGF0ZVNvdXJjZUVudmlyb25tZW50UmVzcG9uc2USNgoSc291cmNlX2Vudmlyb25tZW50GAEgASgLMhouaGFyay52MS5Tb3VyY2VFbnZpcm9ubWVudCJCChhSb3RhdGVTb3VyY2VUb2tlblJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJIlMKGVJvdGF0ZVNvdXJjZVRva2VuUmVzcG9uc2USNgoSc291cmNlX2Vudmlyb25tZW50GAEgASgLMhouaGFyay52MS5Tb3VyY2VFbnZpcm9ubWVudCJsCgdSZWZ1c2FsEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3N0YXR1c19jb2RlGAIgASgFEg4KBnJlYXNvbhgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDIlAKE0xpc3RSZWZ1c2Fsc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBSI6ChRMaXN0UmVmdXNhbHNSZXNwb25zZRIiCghyZWZ1c2FscxgBIAMoCzIQLmhhcmsudjEuUmVmdXNhbCp6ChBTb3VyY2VUeXBlT3JpZ2luEiIKHlNPVVJDRV9UWVBFX09SSUdJTl9VTlNQRUNJRklFRBAAEh8KG1NPVVJDRV9UWVBFX09SSUdJTl9CVUlMVF9JThABEiEKHVNPVVJDRV9UWVBFX09SSUdJTl9QTFVHSU5fRElSEAIqegoQU291cmNlVHlwZUhlYWx0aBIiCh5TT1VSQ0VfVFlQRV9IRUFMVEhfVU5TUEVDSUZJRUQQABIeChpTT1VSQ0VfVFlQRV9IRUFMVEhfU0VSVklORxABEiIKHlNPVVJDRV9UWVBFX0hFQUxUSF9VTkFWQUlMQUJMRRACMt8JCg1Tb3VyY2VTZXJ2aWNlEm4KD0xpc3RTb3VyY2VUeXBlcxIfLmhhcmsudjEuTGlzdFNvdXJjZVR5cGVzUmVxdWVzdBogLmhhcmsudjEuTGlzdFNvdXJjZVR5cGVzUmVzcG9uc2UiGILT5JMCEhIQL3YxL3NvdXJjZS10eXBlcxJrCgxDcmVhdGVTb3VyY2USHC5oYXJrLnYxLkNyZWF0ZVNvdXJjZVJlcXVlc3QaHS5oYXJrLnYxLkNyZWF0ZVNvdXJjZVJlc3BvbnNlIh6C0+STAhg6ASpiBnNvdXJjZSILL3YxL3NvdXJjZXMSZAoJR2V0U291cmNlEhkuaGFyay52MS5HZXRTb3VyY2VSZXF1ZXN0GhouaGFyay52MS5HZXRTb3VyY2VSZXNwb25zZSIggtPkkwIaYgZzb3VyY2USEC92MS9zb3VyY2VzL3tpZH0SXQoLTGlzdFNvdXJjZXMSGy5oYXJrLnYxLkxpc3RTb3VyY2VzUmVxdWVzdBocLmhhcmsudjEuTGlzdFNvdXJjZXNSZXNwb25zZSITgtPkkwINEgsvdjEvc291cmNlcxJlCgxEZWxldGVTb3VyY2USHC5oYXJrLnYxLkRlbGV0ZVNvdXJjZVJlcXVlc3QaHS5oYXJrLnYxLkRlbGV0ZVNvdXJjZVJlc3BvbnNlIhiC0+STAhIqEC92MS9zb3VyY2VzL3tpZH0SswEKFEdldFNvdXJjZUVudmlyb25tZW50EiQuaGFyay52MS5HZXRTb3VyY2VFbnZpcm9ubWVudFJlcXVlc3QaJS5oYXJrLnYxLkdldFNvdXJjZUVudmlyb25tZW50UmVzcG9uc2UiToLT5JMCSGISc291cmNlX2Vudmlyb25tZW50EjIvdjEvc291cmNlcy97c291cmNlX2lkfS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fRK/AQoXVXBkYXRlU291cmNlRW52aXJvbm1lbnQSJy5oYXJrLnYxLlVwZGF0ZVNvdXJjZUVudmlyb25tZW50UmVxdWVzdBooLmhhcmsudjEuVXBkYXRlU291cmNlRW52aXJvbm1lbnRSZXNwb25zZSJRgtPkkwJLOgEqYhJzb3VyY2VfZW52aXJvbm1lbnQyMi92MS9zb3VyY2VzL3tzb3VyY2VfaWR9L2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9ErkBChFSb3RhdGVTb3VyY2VUb2tlbhIhLmhhcmsudjEuUm90YXRlU291cmNlVG9rZW5SZXF1ZXN0GiIuaGFyay52MS5Sb3RhdGVTb3VyY2VUb2tlblJlc3BvbnNlIl2C0+STAlc6ASpiEnNvdXJjZV9lbnZpcm9ubWVudCI+L3YxL3NvdXJjZXMve3NvdXJjZV9pZH0vZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH06cm90YXRlVG9rZW4SkAEKDExpc3RSZWZ1c2FscxIcLmhhcmsudjEuTGlzdFJlZnVzYWxzUmVxdWVzdBodLmhhcmsudjEuTGlzdFJlZnVzYWxzUmVzcG9uc2UiQ4LT5JMCPRI7L3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L3NvdXJjZXMve3NvdXJjZV9pZH0vcmVmdXNhbHNCK1opZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay92MTtoYXJrdjFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChRoYXJrL3YxL3NvdXJjZS5wcm90bxIHaGFyay52MSL4AQoKU291cmNlVHlwZRIMCgR0eXBlGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEikKBm9yaWdpbhgEIAEoDjIZLmhhcmsudjEuU291cmNlVHlwZU9yaWdpbhIpCgZoZWFsdGgYBSABKA4yGS5oYXJrLnYxLlNvdXJjZVR5cGVIZWFsdGgSLAoIc2V0dGluZ3MYBiADKAsyGi5oYXJrLnYxLlNvdXJjZVR5cGVTZXR0aW5nEhcKD2lkZW1wb3RlbmN5X2tleRgHIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAggASgJIpMBChFTb3VyY2VUeXBlU2V0dGluZxILCgNrZXkYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDgoGc2VjcmV0GAMgASgIEhAKCHJlcXVpcmVkGAQgASgIEjoKDXJlcXVpcmVkX3doZW4YBSADKAsyIy5oYXJrLnYxLlNvdXJjZVR5cGVTZXR0aW5nQ29uZGl0aW9uIk0KGlNvdXJjZVR5cGVTZXR0aW5nQ29uZGl0aW9uEg8KB3NldHRpbmcYASABKAkSDgoGdmFsdWVzGAIgAygJEg4KBmV4Y2VwdBgDIAEoCCKSAQoGU291cmNlEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEdHlwZRgDIAEoCRIwCgxlbnZpcm9ubWVudHMYBCADKAsyGi5oYXJrLnYxLlNvdXJjZUVudmlyb25tZW50Ei4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrQDChFTb3VyY2VFbnZpcm9ubWVudBIRCglzb3VyY2VfaWQYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSEgoKaW5nZXN0X3VybBgDIAEoCRIYChBpZGVudGlmeV9lbmFibGVkGAQgASgIEhsKE2lkZW1wb3RlbmN5X2VuYWJsZWQYBSABKAgSNQoSaWRlbXBvdGVuY3lfd2luZG93GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEkcKD3BsdWdpbl9zZXR0aW5ncxgHIAMoCzIuLmhhcmsudjEuU291cmNlRW52aXJvbm1lbnQuUGx1Z2luU2V0dGluZ3NFbnRyeRIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1ncm91cF9lbmFibGVkGAkgASgIEhsKDmRlbGV0ZV9lbmFibGVkGAogASgISACIAQEaNQoTUGx1Z2luU2V0dGluZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhEKD19kZWxldGVfZW5hYmxlZCIYChZMaXN0U291cmNlVHlwZXNSZXF1ZXN0IkQKF0xpc3RTb3VyY2VUeXBlc1Jlc3BvbnNlEikKDHNvdXJjZV90eXBlcxgBIAMoCzITLmhhcmsudjEuU291cmNlVHlwZSIxChNDcmVhdGVTb3VyY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSI3ChRDcmVhdGVTb3VyY2VSZXNwb25zZRIfCgZzb3VyY2UYASABKAsyDy5oYXJrLnYxLlNvdXJjZSIeChBHZXRTb3VyY2VSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEUdldFNvdXJjZVJlc3BvbnNlEh8KBnNvdXJjZRgBIAEoCzIPLmhhcmsudjEuU291cmNlIjsKEkxpc3RTb3VyY2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0U291cmNlc1Jlc3BvbnNlEiAKB3NvdXJjZXMYASADKAsyDy5oYXJrLnYxLlNvdXJjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoTRGVsZXRlU291cmNlUmVxdWVzdBIKCgJpZBgBIAEoCSIWChREZWxldGVTb3VyY2VSZXNwb25zZSJFChtHZXRTb3VyY2VFbnZpcm9ubWVudFJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJIlYKHEdldFNvdXJjZUVudmlyb25tZW50UmVzcG9uc2USNgoSc291cmNlX2Vudmlyb25tZW50GAEgASgLMhouaGFyay52MS5Tb3VyY2VFbnZpcm9ubWVudCLYAwoeVXBkYXRlU291cmNlRW52aXJvbm1lbnRSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCRIdChBpZGVudGlmeV9lbmFibGVkGAMgASgISACIAQESIAoTaWRlbXBvdGVuY3lfZW5hYmxlZBgEIAEoCEgBiAEBEjUKEmlkZW1wb3RlbmN5X3dpbmRvdxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhJUCg9wbHVnaW5fc2V0dGluZ3MYBiADKAsyOy5oYXJrLnYxLlVwZGF0ZVNvdXJjZUVudmlyb25tZW50UmVxdWVzdC5QbHVnaW5TZXR0aW5nc0VudHJ5EhoKDWdyb3VwX2VuYWJsZWQYByABKAhIAogBARIbCg5kZWxldGVfZW5hYmxlZBgIIAEoCEgDiAEBGjUKE1BsdWdpblNldHRpbmdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUITChFfaWRlbnRpZnlfZW5hYmxlZEIWChRfaWRlbXBvdGVuY3lfZW5hYmxlZEIQCg5fZ3JvdXBfZW5hYmxlZEIRCg9fZGVsZXRlX2VuYWJsZWQiWQofVXBkYXRlU291cmNlRW52aXJvbm1lbnRSZXNwb25zZRI2ChJzb3VyY2VfZW52aXJvbm1lbnQYASABKAsyGi5oYXJrLnYxLlNvdXJjZUVudmlyb25tZW50IkIKGFJvdGF0ZVNvdXJjZVRva2VuUmVxdWVzdBIRCglzb3VyY2VfaWQYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkiUwoZUm90YXRlU291cmNlVG9rZW5SZXNwb25zZRI2ChJzb3VyY2VfZW52aXJvbm1lbnQYASABKAsyGi5oYXJrLnYxLlNvdXJjZUVudmlyb25tZW50ImwKB1JlZnVzYWwSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3RhdHVzX2NvZGUYAiABKAUSDgoGcmVhc29uGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMiUAoTTGlzdFJlZnVzYWxzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFIjoKFExpc3RSZWZ1c2Fsc1Jlc3BvbnNlEiIKCHJlZnVzYWxzGAEgAygLMhAuaGFyay52MS5SZWZ1c2FsKnoKEFNvdXJjZVR5cGVPcmlnaW4SIgoeU09VUkNFX1RZUEVfT1JJR0lOX1VOU1BFQ0lGSUVEEAASHwobU09VUkNFX1RZUEVfT1JJR0lOX0JVSUxUX0lOEAESIQodU09VUkNFX1RZUEVfT1JJR0lOX1BMVUdJTl9ESVIQAip6ChBTb3VyY2VUeXBlSGVhbHRoEiIKHlNPVVJDRV9UWVBFX0hFQUxUSF9VTlNQRUNJRklFRBAAEh4KGlNPVVJDRV9UWVBFX0hFQUxUSF9TRVJWSU5HEAESIgoeU09VUkNFX1RZUEVfSEVBTFRIX1VOQVZBSUxBQkxFEAIy3wkKDVNvdXJjZVNlcnZpY2USbgoPTGlzdFNvdXJjZVR5cGVzEh8uaGFyay52MS5MaXN0U291cmNlVHlwZXNSZXF1ZXN0GiAuaGFyay52MS5MaXN0U291cmNlVHlwZXNSZXNwb25zZSIYgtPkkwISEhAvdjEvc291cmNlLXR5cGVzEmsKDENyZWF0ZVNvdXJjZRIcLmhhcmsudjEuQ3JlYXRlU291cmNlUmVxdWVzdBodLmhhcmsudjEuQ3JlYXRlU291cmNlUmVzcG9uc2UiHoLT5JMCGDoBKmIGc291cmNlIgsvdjEvc291cmNlcxJkCglHZXRTb3VyY2USGS5oYXJrLnYxLkdldFNvdXJjZVJlcXVlc3QaGi5oYXJrLnYxLkdldFNvdXJjZVJlc3BvbnNlIiCC0+STAhpiBnNvdXJjZRIQL3YxL3NvdXJjZXMve2lkfRJdCgtMaXN0U291cmNlcxIbLmhhcmsudjEuTGlzdFNvdXJjZXNSZXF1ZXN0GhwuaGFyay52MS5MaXN0U291cmNlc1Jlc3BvbnNlIhOC0+STAg0SCy92MS9zb3VyY2VzEmUKDERlbGV0ZVNvdXJjZRIcLmhhcmsudjEuRGVsZXRlU291cmNlUmVxdWVzdBodLmhhcmsudjEuRGVsZXRlU291cmNlUmVzcG9uc2UiGILT5JMCEioQL3YxL3NvdXJjZXMve2lkfRKzAQoUR2V0U291cmNlRW52aXJvbm1lbnQSJC5oYXJrLnYxLkdldFNvdXJjZUVudmlyb25tZW50UmVxdWVzdBolLmhhcmsudjEuR2V0U291cmNlRW52aXJvbm1lbnRSZXNwb25zZSJOgtPkkwJIYhJzb3VyY2VfZW52aXJvbm1lbnQSMi92MS9zb3VyY2VzL3tzb3VyY2VfaWR9L2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9Er8BChdVcGRhdGVTb3VyY2VFbnZpcm9ubWVudBInLmhhcmsudjEuVXBkYXRlU291cmNlRW52aXJvbm1lbnRSZXF1ZXN0GiguaGFyay52MS5VcGRhdGVTb3VyY2VFbnZpcm9ubWVudFJlc3BvbnNlIlGC0+STAks6ASpiEnNvdXJjZV9lbnZpcm9ubWVudDIyL3YxL3NvdXJjZXMve3NvdXJjZV9pZH0vZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0SuQEKEVJvdGF0ZVNvdXJjZVRva2VuEiEuaGFyay52MS5Sb3RhdGVTb3VyY2VUb2tlblJlcXVlc3QaIi5oYXJrLnYxLlJvdGF0ZVNvdXJjZVRva2VuUmVzcG9uc2UiXYLT5JMCVzoBKmISc291cmNlX2Vudmlyb25tZW50Ij4vdjEvc291cmNlcy97c291cmNlX2lkfS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fTpyb3RhdGVUb2tlbhKQAQoMTGlzdFJlZnVzYWxzEhwuaGFyay52MS5MaXN0UmVmdXNhbHNSZXF1ZXN0Gh0uaGFyay52MS5MaXN0UmVmdXNhbHNSZXNwb25zZSJDgtPkkwI9EjsvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vc291cmNlcy97c291cmNlX2lkfS9yZWZ1c2Fsc0IrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * SourceType is an installed source plugin.
@@ -120,6 +120,15 @@ export type SourceTypeSetting = Message<"hark.v1.SourceTypeSetting"> & {
    * @generated from field: bool required = 4;
    */
   required: boolean;
+
+  /**
+   * RequiredWhen makes the setting required, at save, while any of these
+   * conditions on the environment's other settings holds (e.g. the http
+   * source's signing_secret, unless preset is none).
+   *
+   * @generated from field: repeated hark.v1.SourceTypeSettingCondition required_when = 5;
+   */
+  requiredWhen: SourceTypeSettingCondition[];
 };
 
 /**
@@ -128,6 +137,43 @@ export type SourceTypeSetting = Message<"hark.v1.SourceTypeSetting"> & {
  */
 export const SourceTypeSettingSchema: GenMessage<SourceTypeSetting> = /*@__PURE__*/
   messageDesc(file_hark_v1_source, 1);
+
+/**
+ * SourceTypeSettingCondition is a condition on another setting of the same
+ * source environment. It holds only when that setting is set.
+ *
+ * @generated from message hark.v1.SourceTypeSettingCondition
+ */
+export type SourceTypeSettingCondition = Message<"hark.v1.SourceTypeSettingCondition"> & {
+  /**
+   * Setting is the other setting's key.
+   *
+   * @generated from field: string setting = 1;
+   */
+  setting: string;
+
+  /**
+   * Values: the condition holds when the other setting is one of them
+   * (with except, when it is set to anything else).
+   *
+   * @generated from field: repeated string values = 2;
+   */
+  values: string[];
+
+  /**
+   * Except turns the condition around: set, and to none of values.
+   *
+   * @generated from field: bool except = 3;
+   */
+  except: boolean;
+};
+
+/**
+ * Describes the message hark.v1.SourceTypeSettingCondition.
+ * Use `create(SourceTypeSettingConditionSchema)` to create a new message.
+ */
+export const SourceTypeSettingConditionSchema: GenMessage<SourceTypeSettingCondition> = /*@__PURE__*/
+  messageDesc(file_hark_v1_source, 2);
 
 /**
  * Source is a customer-data platform that posts events to hark.
@@ -176,7 +222,7 @@ export type Source = Message<"hark.v1.Source"> & {
  * Use `create(SourceSchema)` to create a new message.
  */
 export const SourceSchema: GenMessage<Source> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 2);
+  messageDesc(file_hark_v1_source, 3);
 
 /**
  * SourceEnvironment is a source's configuration in one environment, with its
@@ -270,7 +316,7 @@ export type SourceEnvironment = Message<"hark.v1.SourceEnvironment"> & {
  * Use `create(SourceEnvironmentSchema)` to create a new message.
  */
 export const SourceEnvironmentSchema: GenMessage<SourceEnvironment> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 3);
+  messageDesc(file_hark_v1_source, 4);
 
 /**
  * ListSourceTypesRequest asks for the installed source plugins.
@@ -285,7 +331,7 @@ export type ListSourceTypesRequest = Message<"hark.v1.ListSourceTypesRequest"> &
  * Use `create(ListSourceTypesRequestSchema)` to create a new message.
  */
 export const ListSourceTypesRequestSchema: GenMessage<ListSourceTypesRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 4);
+  messageDesc(file_hark_v1_source, 5);
 
 /**
  * ListSourceTypesResponse lists the installed source plugins.
@@ -306,7 +352,7 @@ export type ListSourceTypesResponse = Message<"hark.v1.ListSourceTypesResponse">
  * Use `create(ListSourceTypesResponseSchema)` to create a new message.
  */
 export const ListSourceTypesResponseSchema: GenMessage<ListSourceTypesResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 5);
+  messageDesc(file_hark_v1_source, 6);
 
 /**
  * CreateSourceRequest describes a new source.
@@ -334,7 +380,7 @@ export type CreateSourceRequest = Message<"hark.v1.CreateSourceRequest"> & {
  * Use `create(CreateSourceRequestSchema)` to create a new message.
  */
 export const CreateSourceRequestSchema: GenMessage<CreateSourceRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 6);
+  messageDesc(file_hark_v1_source, 7);
 
 /**
  * CreateSourceResponse carries the created source.
@@ -355,7 +401,7 @@ export type CreateSourceResponse = Message<"hark.v1.CreateSourceResponse"> & {
  * Use `create(CreateSourceResponseSchema)` to create a new message.
  */
 export const CreateSourceResponseSchema: GenMessage<CreateSourceResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 7);
+  messageDesc(file_hark_v1_source, 8);
 
 /**
  * GetSourceRequest names a source.
@@ -376,7 +422,7 @@ export type GetSourceRequest = Message<"hark.v1.GetSourceRequest"> & {
  * Use `create(GetSourceRequestSchema)` to create a new message.
  */
 export const GetSourceRequestSchema: GenMessage<GetSourceRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 8);
+  messageDesc(file_hark_v1_source, 9);
 
 /**
  * GetSourceResponse carries one source.
@@ -397,7 +443,7 @@ export type GetSourceResponse = Message<"hark.v1.GetSourceResponse"> & {
  * Use `create(GetSourceResponseSchema)` to create a new message.
  */
 export const GetSourceResponseSchema: GenMessage<GetSourceResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 9);
+  messageDesc(file_hark_v1_source, 10);
 
 /**
  * ListSourcesRequest asks for a page of sources.
@@ -425,7 +471,7 @@ export type ListSourcesRequest = Message<"hark.v1.ListSourcesRequest"> & {
  * Use `create(ListSourcesRequestSchema)` to create a new message.
  */
 export const ListSourcesRequestSchema: GenMessage<ListSourcesRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 10);
+  messageDesc(file_hark_v1_source, 11);
 
 /**
  * ListSourcesResponse is one page of sources.
@@ -453,7 +499,7 @@ export type ListSourcesResponse = Message<"hark.v1.ListSourcesResponse"> & {
  * Use `create(ListSourcesResponseSchema)` to create a new message.
  */
 export const ListSourcesResponseSchema: GenMessage<ListSourcesResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 11);
+  messageDesc(file_hark_v1_source, 12);
 
 /**
  * DeleteSourceRequest names the source to delete.
@@ -474,7 +520,7 @@ export type DeleteSourceRequest = Message<"hark.v1.DeleteSourceRequest"> & {
  * Use `create(DeleteSourceRequestSchema)` to create a new message.
  */
 export const DeleteSourceRequestSchema: GenMessage<DeleteSourceRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 12);
+  messageDesc(file_hark_v1_source, 13);
 
 /**
  * DeleteSourceResponse is empty.
@@ -489,7 +535,7 @@ export type DeleteSourceResponse = Message<"hark.v1.DeleteSourceResponse"> & {
  * Use `create(DeleteSourceResponseSchema)` to create a new message.
  */
 export const DeleteSourceResponseSchema: GenMessage<DeleteSourceResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 13);
+  messageDesc(file_hark_v1_source, 14);
 
 /**
  * GetSourceEnvironmentRequest names a source environment.
@@ -517,7 +563,7 @@ export type GetSourceEnvironmentRequest = Message<"hark.v1.GetSourceEnvironmentR
  * Use `create(GetSourceEnvironmentRequestSchema)` to create a new message.
  */
 export const GetSourceEnvironmentRequestSchema: GenMessage<GetSourceEnvironmentRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 14);
+  messageDesc(file_hark_v1_source, 15);
 
 /**
  * GetSourceEnvironmentResponse carries one source environment.
@@ -538,7 +584,7 @@ export type GetSourceEnvironmentResponse = Message<"hark.v1.GetSourceEnvironment
  * Use `create(GetSourceEnvironmentResponseSchema)` to create a new message.
  */
 export const GetSourceEnvironmentResponseSchema: GenMessage<GetSourceEnvironmentResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 15);
+  messageDesc(file_hark_v1_source, 16);
 
 /**
  * UpdateSourceEnvironmentRequest changes the settings it gives; fields left
@@ -610,7 +656,7 @@ export type UpdateSourceEnvironmentRequest = Message<"hark.v1.UpdateSourceEnviro
  * Use `create(UpdateSourceEnvironmentRequestSchema)` to create a new message.
  */
 export const UpdateSourceEnvironmentRequestSchema: GenMessage<UpdateSourceEnvironmentRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 16);
+  messageDesc(file_hark_v1_source, 17);
 
 /**
  * UpdateSourceEnvironmentResponse carries the updated configuration.
@@ -631,7 +677,7 @@ export type UpdateSourceEnvironmentResponse = Message<"hark.v1.UpdateSourceEnvir
  * Use `create(UpdateSourceEnvironmentResponseSchema)` to create a new message.
  */
 export const UpdateSourceEnvironmentResponseSchema: GenMessage<UpdateSourceEnvironmentResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 17);
+  messageDesc(file_hark_v1_source, 18);
 
 /**
  * RotateSourceTokenRequest names the source environment whose token to
@@ -660,7 +706,7 @@ export type RotateSourceTokenRequest = Message<"hark.v1.RotateSourceTokenRequest
  * Use `create(RotateSourceTokenRequestSchema)` to create a new message.
  */
 export const RotateSourceTokenRequestSchema: GenMessage<RotateSourceTokenRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 18);
+  messageDesc(file_hark_v1_source, 19);
 
 /**
  * RotateSourceTokenResponse carries the configuration with its new URL.
@@ -681,7 +727,7 @@ export type RotateSourceTokenResponse = Message<"hark.v1.RotateSourceTokenRespon
  * Use `create(RotateSourceTokenResponseSchema)` to create a new message.
  */
 export const RotateSourceTokenResponseSchema: GenMessage<RotateSourceTokenResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 19);
+  messageDesc(file_hark_v1_source, 20);
 
 /**
  * Refusal is one delivery a webhook refused.
@@ -725,7 +771,7 @@ export type Refusal = Message<"hark.v1.Refusal"> & {
  * Use `create(RefusalSchema)` to create a new message.
  */
 export const RefusalSchema: GenMessage<Refusal> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 20);
+  messageDesc(file_hark_v1_source, 21);
 
 /**
  * ListRefusalsRequest selects a source environment's refusals.
@@ -761,7 +807,7 @@ export type ListRefusalsRequest = Message<"hark.v1.ListRefusalsRequest"> & {
  * Use `create(ListRefusalsRequestSchema)` to create a new message.
  */
 export const ListRefusalsRequestSchema: GenMessage<ListRefusalsRequest> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 21);
+  messageDesc(file_hark_v1_source, 22);
 
 /**
  * ListRefusalsResponse carries refusals, newest first.
@@ -782,7 +828,7 @@ export type ListRefusalsResponse = Message<"hark.v1.ListRefusalsResponse"> & {
  * Use `create(ListRefusalsResponseSchema)` to create a new message.
  */
 export const ListRefusalsResponseSchema: GenMessage<ListRefusalsResponse> = /*@__PURE__*/
-  messageDesc(file_hark_v1_source, 22);
+  messageDesc(file_hark_v1_source, 23);
 
 /**
  * SourceTypeOrigin says where a source plugin comes from.

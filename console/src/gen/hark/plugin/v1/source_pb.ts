@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hark/plugin/v1/source.proto.
  */
 export const file_hark_plugin_v1_source: GenFile = /*@__PURE__*/
-  fileDesc("ChtoYXJrL3BsdWdpbi92MS9zb3VyY2UucHJvdG8SDmhhcmsucGx1Z2luLnYxIhEKD0Rlc2NyaWJlUmVxdWVzdCKjAQoQRGVzY3JpYmVSZXNwb25zZRIMCgR0eXBlGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhYKDnByb3RvY29sX21pbm9yGAQgASgNEikKCHNldHRpbmdzGAUgAygLMhcuaGFyay5wbHVnaW4udjEuU2V0dGluZxIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkiTQoHU2V0dGluZxILCgNrZXkYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDgoGc2VjcmV0GAMgASgIEhAKCHJlcXVpcmVkGAQgASgIIkAKEFRyYW5zbGF0ZVJlcXVlc3QSLAoKZGVsaXZlcmllcxgBIAMoCzIYLmhhcmsucGx1Z2luLnYxLkRlbGl2ZXJ5IpMBChZUcmFuc2xhdGVTdHJlYW1SZXF1ZXN0EgoKAmlkGAEgASgEEjEKB3JlcXVlc3QYAiABKAsyIC5oYXJrLnBsdWdpbi52MS5UcmFuc2xhdGVSZXF1ZXN0EioKB3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDgoGY2FuY2VsGAQgASgIIoUBChdUcmFuc2xhdGVTdHJlYW1SZXNwb25zZRIKCgJpZBgBIAEoBBIzCghyZXNwb25zZRgCIAEoCzIhLmhhcmsucGx1Z2luLnYxLlRyYW5zbGF0ZVJlc3BvbnNlEhIKCmVycm9yX2NvZGUYAyABKA0SFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSLYAQoIRGVsaXZlcnkSJwoHaGVhZGVycxgBIAMoCzIWLmhhcmsucGx1Z2luLnYxLkhlYWRlchIMCgRib2R5GAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRI4CghzZXR0aW5ncxgEIAMoCzImLmhhcmsucGx1Z2luLnYxLkRlbGl2ZXJ5LlNldHRpbmdzRW50cnkSFAoMaGVhZGVyX2Jsb2NrGAUgASgMGi8KDVNldHRpbmdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIlCgZIZWFkZXISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoDCJEChFUcmFuc2xhdGVSZXNwb25zZRIvCgdyZXN1bHRzGAEgAygLMh4uaGFyay5wbHVnaW4udjEuRGVsaXZlcnlSZXN1bHQitAEKDkRlbGl2ZXJ5UmVzdWx0EjUKCmVycm9yX2NvZGUYASABKA4yIS5oYXJrLnBsdWdpbi52MS5EZWxpdmVyeUVycm9yQ29kZRIVCg1lcnJvcl9tZXNzYWdlGAIgASgJEiUKBmV2ZW50cxgDIAMoCzIVLmhhcmsucGx1Z2luLnYxLkV2ZW50Ei0KCnJlamVjdGlvbnMYBCADKAsyGS5oYXJrLnBsdWdpbi52MS5SZWplY3Rpb24iKgoJUmVqZWN0aW9uEg0KBWluZGV4GAEgASgFEg4KBnJlYXNvbhgCIAEoCSLmAgoFRXZlbnQSDQoFaW5kZXgYASABKAUSDAoEdHlwZRgCIAEoCRIMCgRuYW1lGAMgASgJEg8KB3VzZXJfaWQYBCABKAkSFAoMYW5vbnltb3VzX2lkGAUgASgJEhwKFGlkZW1wb3RlbmN5X2tleV9qc29uGAYgASgMEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZGF0YV9qc29uGAggASgMEhMKC3RyYWl0c19qc29uGAkgASgMEhIKCmV2ZW50X2pzb24YCiABKAwSFAoMZXZlbnRfb2Zmc2V0GAsgASgNEhQKDGV2ZW50X2xlbmd0aBgMIAEoDRITCgtkYXRhX29mZnNldBgNIAEoDRITCgtkYXRhX2xlbmd0aBgOIAEoDRIVCg10cmFpdHNfb2Zmc2V0GA8gASgNEhUKDXRyYWl0c19sZW5ndGgYECABKA0qpgEKEURlbGl2ZXJ5RXJyb3JDb2RlEiMKH0RFTElWRVJZX0VSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIjCh9ERUxJVkVSWV9FUlJPUl9DT0RFX0JBRF9SRVFVRVNUEAESJQohREVMSVZFUllfRVJST1JfQ09ERV9CQURfU0lHTkFUVVJFEAISIAocREVMSVZFUllfRVJST1JfQ09ERV9JTlRFUk5BTBADMp4CChNTb3VyY2VQbHVnaW5TZXJ2aWNlEk0KCERlc2NyaWJlEh8uaGFyay5wbHVnaW4udjEuRGVzY3JpYmVSZXF1ZXN0GiAuaGFyay5wbHVnaW4udjEuRGVzY3JpYmVSZXNwb25zZRJQCglUcmFuc2xhdGUSIC5oYXJrLnBsdWdpbi52MS5UcmFuc2xhdGVSZXF1ZXN0GiEuaGFyay5wbHVnaW4udjEuVHJhbnNsYXRlUmVzcG9uc2USZgoPVHJhbnNsYXRlU3RyZWFtEiYuaGFyay5wbHVnaW4udjEuVHJhbnNsYXRlU3RyZWFtUmVxdWVzdBonLmhhcmsucGx1Z2luLnYxLlRyYW5zbGF0ZVN0cmVhbVJlc3BvbnNlKAEwAUI0WjJnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3BsdWdpbi92MTtwbHVnaW52MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChtoYXJrL3BsdWdpbi92MS9zb3VyY2UucHJvdG8SDmhhcmsucGx1Z2luLnYxIhEKD0Rlc2NyaWJlUmVxdWVzdCKjAQoQRGVzY3JpYmVSZXNwb25zZRIMCgR0eXBlGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhYKDnByb3RvY29sX21pbm9yGAQgASgNEikKCHNldHRpbmdzGAUgAygLMhcuaGFyay5wbHVnaW4udjEuU2V0dGluZxIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkihgEKB1NldHRpbmcSCwoDa2V5GAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEg4KBnNlY3JldBgDIAEoCBIQCghyZXF1aXJlZBgEIAEoCBI3Cg1yZXF1aXJlZF93aGVuGAUgAygLMiAuaGFyay5wbHVnaW4udjEuU2V0dGluZ0NvbmRpdGlvbiJDChBTZXR0aW5nQ29uZGl0aW9uEg8KB3NldHRpbmcYASABKAkSDgoGdmFsdWVzGAIgAygJEg4KBmV4Y2VwdBgDIAEoCCJAChBUcmFuc2xhdGVSZXF1ZXN0EiwKCmRlbGl2ZXJpZXMYASADKAsyGC5oYXJrLnBsdWdpbi52MS5EZWxpdmVyeSKTAQoWVHJhbnNsYXRlU3RyZWFtUmVxdWVzdBIKCgJpZBgBIAEoBBIxCgdyZXF1ZXN0GAIgASgLMiAuaGFyay5wbHVnaW4udjEuVHJhbnNsYXRlUmVxdWVzdBIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBmNhbmNlbBgEIAEoCCKFAQoXVHJhbnNsYXRlU3RyZWFtUmVzcG9uc2USCgoCaWQYASABKAQSMwoIcmVzcG9uc2UYAiABKAsyIS5oYXJrLnBsdWdpbi52MS5UcmFuc2xhdGVSZXNwb25zZRISCgplcnJvcl9jb2RlGAMgASgNEhUKDWVycm9yX21lc3NhZ2UYBCABKAki2AEKCERlbGl2ZXJ5EicKB2hlYWRlcnMYASADKAsyFi5oYXJrLnBsdWdpbi52MS5IZWFkZXISDAoEYm9keRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSOAoIc2V0dGluZ3MYBCADKAsyJi5oYXJrLnBsdWdpbi52MS5EZWxpdmVyeS5TZXR0aW5nc0VudHJ5EhQKDGhlYWRlcl9ibG9jaxgFIAEoDBovCg1TZXR0aW5nc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJQoGSGVhZGVyEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAwiRAoRVHJhbnNsYXRlUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmhhcmsucGx1Z2luLnYxLkRlbGl2ZXJ5UmVzdWx0IrQBCg5EZWxpdmVyeVJlc3VsdBI1CgplcnJvcl9jb2RlGAEgASgOMiEuaGFyay5wbHVnaW4udjEuRGVsaXZlcnlFcnJvckNvZGUSFQoNZXJyb3JfbWVzc2FnZRgCIAEoCRIlCgZldmVudHMYAyADKAsyFS5oYXJrLnBsdWdpbi52MS5FdmVudBItCgpyZWplY3Rpb25zGAQgAygLMhkuaGFyay5wbHVnaW4udjEuUmVqZWN0aW9uIioKCVJlamVjdGlvbhINCgVpbmRleBgBIAEoBRIOCgZyZWFzb24YAiABKAki5gIKBUV2ZW50Eg0KBWluZGV4GAEgASgFEgwKBHR5cGUYAiABKAkSDAoEbmFtZRgDIAEoCRIPCgd1c2VyX2lkGAQgASgJEhQKDGFub255bW91c19pZBgFIAEoCRIcChRpZGVtcG90ZW5jeV9rZXlfanNvbhgGIAEoDBItCgl0aW1lc3RhbXAYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRhdGFfanNvbhgIIAEoDBITCgt0cmFpdHNfanNvbhgJIAEoDBISCgpldmVudF9qc29uGAogASgMEhQKDGV2ZW50X29mZnNldBgLIAEoDRIUCgxldmVudF9sZW5ndGgYDCABKA0SEwoLZGF0YV9vZmZzZXQYDSABKA0SEwoLZGF0YV9sZW5ndGgYDiABKA0SFQoNdHJhaXRzX29mZnNldBgPIAEoDRIVCg10cmFpdHNfbGVuZ3RoGBAgASgNKqYBChFEZWxpdmVyeUVycm9yQ29kZRIjCh9ERUxJVkVSWV9FUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASIwofREVMSVZFUllfRVJST1JfQ09ERV9CQURfUkVRVUVTVBABEiUKIURFTElWRVJZX0VSUk9SX0NPREVfQkFEX1NJR05BVFVSRRACEiAKHERFTElWRVJZX0VSUk9SX0NPREVfSU5URVJOQUwQAzKeAgoTU291cmNlUGx1Z2luU2VydmljZRJNCghEZXNjcmliZRIfLmhhcmsucGx1Z2luLnYxLkRlc2NyaWJlUmVxdWVzdBogLmhhcmsucGx1Z2luLnYxLkRlc2NyaWJlUmVzcG9uc2USUAoJVHJhbnNsYXRlEiAuaGFyay5wbHVnaW4udjEuVHJhbnNsYXRlUmVxdWVzdBohLmhhcmsucGx1Z2luLnYxLlRyYW5zbGF0ZVJlc3BvbnNlEmYKD1RyYW5zbGF0ZVN0cmVhbRImLmhhcmsucGx1Z2luLnYxLlRyYW5zbGF0ZVN0cmVhbVJlcXVlc3QaJy5oYXJrLnBsdWdpbi52MS5UcmFuc2xhdGVTdHJlYW1SZXNwb25zZSgBMAFCNFoyZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay9wbHVnaW4vdjE7cGx1Z2ludjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * DescribeRequest is empty.
@@ -120,6 +120,15 @@ export type Setting = Message<"hark.plugin.v1.Setting"> & {
    * @generated from field: bool required = 4;
    */
   required: boolean;
+
+  /**
+   * RequiredWhen makes the setting required while any of these conditions
+   * holds, such as a signing secret every verifying preset needs: hark then
+   * refuses to save settings that could only refuse every delivery.
+   *
+   * @generated from field: repeated hark.plugin.v1.SettingCondition required_when = 5;
+   */
+  requiredWhen: SettingCondition[];
 };
 
 /**
@@ -128,6 +137,43 @@ export type Setting = Message<"hark.plugin.v1.Setting"> & {
  */
 export const SettingSchema: GenMessage<Setting> = /*@__PURE__*/
   messageDesc(file_hark_plugin_v1_source, 2);
+
+/**
+ * SettingCondition is a condition on another setting of the same source
+ * environment. It holds only when that setting is set (not empty).
+ *
+ * @generated from message hark.plugin.v1.SettingCondition
+ */
+export type SettingCondition = Message<"hark.plugin.v1.SettingCondition"> & {
+  /**
+   * Setting is the other setting's key.
+   *
+   * @generated from field: string setting = 1;
+   */
+  setting: string;
+
+  /**
+   * Values: the condition holds when the other setting is one of them
+   * (with except, when it is set to anything else).
+   *
+   * @generated from field: repeated string values = 2;
+   */
+  values: string[];
+
+  /**
+   * Except turns the condition around: set, and to none of values.
+   *
+   * @generated from field: bool except = 3;
+   */
+  except: boolean;
+};
+
+/**
+ * Describes the message hark.plugin.v1.SettingCondition.
+ * Use `create(SettingConditionSchema)` to create a new message.
+ */
+export const SettingConditionSchema: GenMessage<SettingCondition> = /*@__PURE__*/
+  messageDesc(file_hark_plugin_v1_source, 3);
 
 /**
  * TranslateRequest carries a batch of deliveries.
@@ -148,7 +194,7 @@ export type TranslateRequest = Message<"hark.plugin.v1.TranslateRequest"> & {
  * Use `create(TranslateRequestSchema)` to create a new message.
  */
 export const TranslateRequestSchema: GenMessage<TranslateRequest> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 3);
+  messageDesc(file_hark_plugin_v1_source, 4);
 
 /**
  * TranslateStreamRequest is one message from the host on TranslateStream: a
@@ -196,7 +242,7 @@ export type TranslateStreamRequest = Message<"hark.plugin.v1.TranslateStreamRequ
  * Use `create(TranslateStreamRequestSchema)` to create a new message.
  */
 export const TranslateStreamRequestSchema: GenMessage<TranslateStreamRequest> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 4);
+  messageDesc(file_hark_plugin_v1_source, 5);
 
 /**
  * TranslateStreamResponse is one message from the plugin on
@@ -243,7 +289,7 @@ export type TranslateStreamResponse = Message<"hark.plugin.v1.TranslateStreamRes
  * Use `create(TranslateStreamResponseSchema)` to create a new message.
  */
 export const TranslateStreamResponseSchema: GenMessage<TranslateStreamResponse> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 5);
+  messageDesc(file_hark_plugin_v1_source, 6);
 
 /**
  * Delivery is one HTTP request a source made, as received.
@@ -298,7 +344,7 @@ export type Delivery = Message<"hark.plugin.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 6);
+  messageDesc(file_hark_plugin_v1_source, 7);
 
 /**
  * Header is one request header value.
@@ -327,7 +373,7 @@ export type Header = Message<"hark.plugin.v1.Header"> & {
  * Use `create(HeaderSchema)` to create a new message.
  */
 export const HeaderSchema: GenMessage<Header> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 7);
+  messageDesc(file_hark_plugin_v1_source, 8);
 
 /**
  * TranslateResponse has one result per delivery, in request order.
@@ -348,7 +394,7 @@ export type TranslateResponse = Message<"hark.plugin.v1.TranslateResponse"> & {
  * Use `create(TranslateResponseSchema)` to create a new message.
  */
 export const TranslateResponseSchema: GenMessage<TranslateResponse> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 8);
+  messageDesc(file_hark_plugin_v1_source, 9);
 
 /**
  * DeliveryResult is what became of one delivery: a delivery-level error, or
@@ -392,7 +438,7 @@ export type DeliveryResult = Message<"hark.plugin.v1.DeliveryResult"> & {
  * Use `create(DeliveryResultSchema)` to create a new message.
  */
 export const DeliveryResultSchema: GenMessage<DeliveryResult> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 9);
+  messageDesc(file_hark_plugin_v1_source, 10);
 
 /**
  * Rejection is one refused event of a delivery.
@@ -420,7 +466,7 @@ export type Rejection = Message<"hark.plugin.v1.Rejection"> & {
  * Use `create(RejectionSchema)` to create a new message.
  */
 export const RejectionSchema: GenMessage<Rejection> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 10);
+  messageDesc(file_hark_plugin_v1_source, 11);
 
 /**
  * Event is one event in hark's common form.
@@ -555,7 +601,7 @@ export type Event = Message<"hark.plugin.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_hark_plugin_v1_source, 11);
+  messageDesc(file_hark_plugin_v1_source, 12);
 
 /**
  * DeliveryErrorCode classifies a delivery that is refused as a whole.
