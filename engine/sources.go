@@ -271,7 +271,6 @@ func heldCondition(s *harkv1.SourceTypeSetting, settings map[string]string) *har
 	return nil
 }
 
-
 // missingSettings lists the required settings of st that se does not set.
 func missingSettings(st *harkv1.SourceType, se *harkv1.SourceEnvironment) []string {
 	var out []string
