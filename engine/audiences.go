@@ -158,3 +158,24 @@ func (e *Engine) ListAudienceMembers(ctx context.Context, req *harkv1.ListAudien
 	})
 	return resp, err
 }
+
+// ListAudiences lists the environment's audiences by key.
+func (e *Engine) ListAudiences(ctx context.Context, req *harkv1.ListAudiencesRequest) (*harkv1.ListAudiencesResponse, error) {
+	p, err := readPage(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &harkv1.ListAudiencesResponse{}
+	err = e.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
+			return err
+		}
+		keys, err := tx.Audiences(req.GetEnvironment(), p.after, p.limit())
+		if err != nil {
+			return err
+		}
+		resp.Keys, resp.NextPageToken = finishPage(keys, p, func(k string) string { return k })
+		return nil
+	})
+	return resp, err
+}

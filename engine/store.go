@@ -139,6 +139,9 @@ type Tx interface {
 	// AudienceMembers lists an audience's members ordered by user id, then
 	// tenant; after is "<user id>\x00<tenant>".
 	AudienceMembers(env, audience, after string, limit int) ([]*harkv1.AudienceMember, error)
+	// Audiences lists the keys of env's audiences that have a member, in
+	// order, after the key after.
+	Audiences(env, after string, limit int) ([]string, error)
 	// UserAudienceMemberships lists a user's memberships ordered by
 	// audience, then tenant; after is "<audience>\x00<tenant>".
 	UserAudienceMemberships(env, userID, after string, limit int) ([]*harkv1.AudienceMember, error)

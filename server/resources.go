@@ -94,6 +94,10 @@ func (s *audienceService) ListAudienceMembers(ctx context.Context, req *connect.
 	return respond(s.e.ListAudienceMembers(ctx, req.Msg))
 }
 
+func (s *audienceService) ListAudiences(ctx context.Context, req *connect.Request[harkv1.ListAudiencesRequest]) (*connect.Response[harkv1.ListAudiencesResponse], error) {
+	return respond(s.e.ListAudiences(ctx, req.Msg))
+}
+
 func (s *audienceService) RemoveAudienceMembers(ctx context.Context, req *connect.Request[harkv1.RemoveAudienceMembersRequest]) (*connect.Response[harkv1.RemoveAudienceMembersResponse], error) {
 	return respond(&harkv1.RemoveAudienceMembersResponse{}, s.e.RemoveAudienceMembers(ctx, req.Msg))
 }

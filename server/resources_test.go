@@ -422,6 +422,52 @@ func TestAudiences(t *testing.T) {
 		wantList(t, "unknown audience", h.members(t, env, "nobody"))
 	})
 
+	t.Run("list audiences", func(t *testing.T) {
+		t.Parallel()
+		// An environment of its own: the other subtests add audiences.
+		const own = "audiences"
+		wantStatus(t, h.rest(t, http.MethodPost, "/v1/environments", `{"slug":"`+own+`","name":"Audiences"}`), http.StatusOK)
+		h.identify(t, own, "l-1", "l-2")
+		list := func(query string) *harkv1.ListAudiencesResponse {
+			t.Helper()
+			r := h.rest(t, http.MethodGet, "/v1/environments/"+own+"/audiences"+query, "")
+			wantStatus(t, r, http.StatusOK)
+			return decode(t, r, &harkv1.ListAudiencesResponse{})
+		}
+		if got := list("").GetKeys(); len(got) != 0 {
+			t.Fatalf("audiences of a new environment = %v, want none", got)
+		}
+		for _, add := range []struct{ key, body string }{
+			{"b-aud", `{"members":[{"userId":"l-1"},{"userId":"l-2"},{"userId":"l-1","tenant":"t"}]}`},
+			{"a-aud", `{"members":[{"userId":"l-2"}]}`},
+			{"c.aud", `{"members":[{"userId":"l-1","tenant":"acme"}]}`},
+			{"gone", `{"members":[{"userId":"l-1"}]}`},
+		} {
+			wantStatus(t, h.rest(t, http.MethodPost, "/v1/environments/"+own+"/audiences/"+add.key+"/members", add.body), http.StatusOK)
+		}
+		// An audience whose last member is removed is gone.
+		wantStatus(t, h.rest(t, http.MethodDelete, "/v1/environments/"+own+"/audiences/gone/members", `{"members":[{"userId":"l-1"}]}`), http.StatusOK)
+		wantList(t, "audiences", list("").GetKeys(), "a-aud", "b-aud", "c.aud")
+		// Pages of one, each key once although b-aud has three members.
+		var paged []string
+		for token, pages := "", 0; ; pages++ {
+			if pages > 3 {
+				t.Fatalf("audiences paging did not end: %v", paged)
+			}
+			res := list("?pageSize=1&pageToken=" + token)
+			paged = append(paged, res.GetKeys()...)
+			if token = res.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		wantList(t, "audiences paged", paged, "a-aud", "b-aud", "c.aud")
+		res, err := harkv1.NewAudienceServiceClient(h.grpcConn(t)).ListAudiences(grpcCtx(t, h.admin()), &harkv1.ListAudiencesRequest{Environment: own, PageSize: 2})
+		if err != nil || !slices.Equal(res.GetKeys(), []string{"a-aud", "b-aud"}) || res.GetNextPageToken() == "" {
+			t.Fatalf("gRPC ListAudiences = %v, %v; want a-aud, b-aud and a next page", res, err)
+		}
+		wantStatus(t, h.rest(t, http.MethodGet, "/v1/environments/nowhere/audiences", ""), http.StatusNotFound)
+	})
+
 	t.Run("bad input writes nothing", func(t *testing.T) {
 		t.Parallel()
 		h.identify(t, env, "am-1")

@@ -466,7 +466,7 @@ func newAudiencesCommand(g *globalOptions) *cobra.Command {
 		Long: `An audience is a named list of identified users, each optionally in a tenant.
 It exists while it has members: adding the first one creates it.`,
 	}
-	cmd.AddCommand(audiencesAdd(g), audiencesRemove(g), audiencesMembers(g))
+	cmd.AddCommand(audiencesList(g), audiencesAdd(g), audiencesRemove(g), audiencesMembers(g))
 	return cmd
 }
 
@@ -540,6 +540,42 @@ func audiencesRemove(g *globalOptions) *cobra.Command {
 	}
 	envFlag(g, cmd, &env)
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant of the memberships")
+	return cmd
+}
+
+func audiencesList(g *globalOptions) *cobra.Command {
+	var env string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list --env ENV",
+		Short: "List the audiences that have members",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, a *api) error {
+				keys, next, err := collect(limit, func(size int32, token string) ([]string, string, error) {
+					res, err := a.audiences.ListAudiences(ctx, connect.NewRequest(&harkv1.ListAudiencesRequest{Environment: env, PageSize: size, PageToken: token}))
+					if err != nil {
+						return nil, "", err
+					}
+					return res.Msg.GetKeys(), res.Msg.GetNextPageToken(), nil
+				})
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return a.printJSON(&harkv1.ListAudiencesResponse{Keys: keys, NextPageToken: next})
+				}
+				rows := make([][]string, len(keys))
+				for i, k := range keys {
+					rows[i] = []string{k}
+				}
+				a.moreNote(next, len(keys))
+				return table(a.out, []string{"AUDIENCE"}, rows)
+			})
+		},
+	}
+	envFlag(g, cmd, &env)
+	cmd.Flags().IntVar(&limit, "limit", 100, pageLimitUsage)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,15 @@ func TestCLIResources(t *testing.T) {
 		t.Fatalf("after remove: %+v", members)
 	}
 	wantContains(t, "audiences members", mustHark(t, env, with("audiences", "members", "beta")...), "TENANT", "acme")
+	mustHark(t, env, with("audiences", "add", "alpha", "u2")...)
+	wantLine(t, mustHark(t, env, with("audiences", "list")...), "alpha")
+	var audiences struct {
+		Keys []string `json:"keys"`
+	}
+	harkJSON(t, env, &audiences, with("audiences", "list")...)
+	if !slices.Equal(audiences.Keys, []string{"alpha", "beta"}) {
+		t.Fatalf("audiences list -o json: %+v, want alpha and beta", audiences)
+	}
 
 	// Deleting a user removes their subscriptions and memberships.
 	mustHark(t, env, with("users", "delete", "u1")...)

@@ -139,6 +139,29 @@ func (t tx) AudienceMembers(env, audience, after string, limit int) ([]*harkv1.A
 	return list(t, append(key(tableAudienceMember, env, audience), sep), after, limit, func() *harkv1.AudienceMember { return &harkv1.AudienceMember{} })
 }
 
+// Audiences walks the audience → member index and takes one key per
+// audience: after each, it seeks past the audience's members, so a listing
+// reads one key per audience however many members each has.
+func (t tx) Audiences(env, after string, limit int) ([]string, error) {
+	prefix := append(key(tableAudienceMember, env), sep)
+	past := func(aud []byte) []byte { return append(append(bytes.Clone(prefix), aud...), sep+1) }
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	start := prefix
+	if after != "" {
+		start = past([]byte(after))
+	}
+	var out []string
+	for it.Seek(start); it.Valid() && len(out) < limit; it.Seek(past([]byte(out[len(out)-1]))) {
+		aud, _, ok := bytes.Cut(it.Item().Key()[len(prefix):], []byte{sep})
+		if !ok {
+			return nil, fmt.Errorf("audience member key %q is malformed", it.Item().Key())
+		}
+		out = append(out, string(aud))
+	}
+	return out, nil
+}
+
 func (t tx) UserAudienceMemberships(env, userID, after string, limit int) ([]*harkv1.AudienceMember, error) {
 	refs, err := keySuffixes(t, append(key(tableUserAudiences, env, userID), sep), after, limit)
 	if err != nil {

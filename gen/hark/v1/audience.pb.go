@@ -500,6 +500,125 @@ func (*RemoveAudienceMembersResponse) Descriptor() ([]byte, []int) {
 	return file_hark_v1_audience_proto_rawDescGZIP(), []int{7}
 }
 
+// ListAudiencesRequest pages through an environment's audiences.
+type ListAudiencesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Environment is the environment's slug.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// PageSize is the number of keys per page (default 50, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// PageToken continues a previous listing.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAudiencesRequest) Reset() {
+	*x = ListAudiencesRequest{}
+	mi := &file_hark_v1_audience_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAudiencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAudiencesRequest) ProtoMessage() {}
+
+func (x *ListAudiencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_audience_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAudiencesRequest.ProtoReflect.Descriptor instead.
+func (*ListAudiencesRequest) Descriptor() ([]byte, []int) {
+	return file_hark_v1_audience_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListAudiencesRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListAudiencesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAudiencesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListAudiencesResponse is one page of audience keys.
+type ListAudiencesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keys are the audiences' keys, in order.
+	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// NextPageToken continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAudiencesResponse) Reset() {
+	*x = ListAudiencesResponse{}
+	mi := &file_hark_v1_audience_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAudiencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAudiencesResponse) ProtoMessage() {}
+
+func (x *ListAudiencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hark_v1_audience_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAudiencesResponse.ProtoReflect.Descriptor instead.
+func (*ListAudiencesResponse) Descriptor() ([]byte, []int) {
+	return file_hark_v1_audience_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAudiencesResponse) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *ListAudiencesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_hark_v1_audience_proto protoreflect.FileDescriptor
 
 const file_hark_v1_audience_proto_rawDesc = "" +
@@ -534,11 +653,20 @@ const file_hark_v1_audience_proto_rawDesc = "" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x124\n" +
 	"\amembers\x18\x03 \x03(\v2\x1a.hark.v1.AudienceMemberRefR\amembers\"\x1f\n" +
-	"\x1dRemoveAudienceMembersResponse2\x83\x04\n" +
+	"\x1dRemoveAudienceMembersResponse\"t\n" +
+	"\x14ListAudiencesRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"S\n" +
+	"\x15ListAudiencesResponse\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x86\x05\n" +
 	"\x0fAudienceService\x12\xa0\x01\n" +
 	"\x12AddAudienceMembers\x12\".hark.v1.AddAudienceMembersRequest\x1a#.hark.v1.AddAudienceMembersResponse\"A\x82\xd3\xe4\x93\x02;:\x01*\"6/v1/environments/{environment}/audiences/{key}/members\x12\xa0\x01\n" +
 	"\x13ListAudienceMembers\x12#.hark.v1.ListAudienceMembersRequest\x1a$.hark.v1.ListAudienceMembersResponse\">\x82\xd3\xe4\x93\x028\x126/v1/environments/{environment}/audiences/{key}/members\x12\xa9\x01\n" +
-	"\x15RemoveAudienceMembers\x12%.hark.v1.RemoveAudienceMembersRequest\x1a&.hark.v1.RemoveAudienceMembersResponse\"A\x82\xd3\xe4\x93\x02;:\x01**6/v1/environments/{environment}/audiences/{key}/membersB+Z)github.com/harkhq/hark/gen/hark/v1;harkv1b\x06proto3"
+	"\x15RemoveAudienceMembers\x12%.hark.v1.RemoveAudienceMembersRequest\x1a&.hark.v1.RemoveAudienceMembersResponse\"A\x82\xd3\xe4\x93\x02;:\x01**6/v1/environments/{environment}/audiences/{key}/members\x12\x80\x01\n" +
+	"\rListAudiences\x12\x1d.hark.v1.ListAudiencesRequest\x1a\x1e.hark.v1.ListAudiencesResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/environments/{environment}/audiencesB+Z)github.com/harkhq/hark/gen/hark/v1;harkv1b\x06proto3"
 
 var (
 	file_hark_v1_audience_proto_rawDescOnce sync.Once
@@ -552,7 +680,7 @@ func file_hark_v1_audience_proto_rawDescGZIP() []byte {
 	return file_hark_v1_audience_proto_rawDescData
 }
 
-var file_hark_v1_audience_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_hark_v1_audience_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_hark_v1_audience_proto_goTypes = []any{
 	(*AudienceMember)(nil),                // 0: hark.v1.AudienceMember
 	(*AudienceMemberRef)(nil),             // 1: hark.v1.AudienceMemberRef
@@ -562,25 +690,29 @@ var file_hark_v1_audience_proto_goTypes = []any{
 	(*ListAudienceMembersResponse)(nil),   // 5: hark.v1.ListAudienceMembersResponse
 	(*RemoveAudienceMembersRequest)(nil),  // 6: hark.v1.RemoveAudienceMembersRequest
 	(*RemoveAudienceMembersResponse)(nil), // 7: hark.v1.RemoveAudienceMembersResponse
-	(*timestamppb.Timestamp)(nil),         // 8: google.protobuf.Timestamp
+	(*ListAudiencesRequest)(nil),          // 8: hark.v1.ListAudiencesRequest
+	(*ListAudiencesResponse)(nil),         // 9: hark.v1.ListAudiencesResponse
+	(*timestamppb.Timestamp)(nil),         // 10: google.protobuf.Timestamp
 }
 var file_hark_v1_audience_proto_depIdxs = []int32{
-	8, // 0: hark.v1.AudienceMember.created_at:type_name -> google.protobuf.Timestamp
-	1, // 1: hark.v1.AddAudienceMembersRequest.members:type_name -> hark.v1.AudienceMemberRef
-	0, // 2: hark.v1.AddAudienceMembersResponse.members:type_name -> hark.v1.AudienceMember
-	0, // 3: hark.v1.ListAudienceMembersResponse.members:type_name -> hark.v1.AudienceMember
-	1, // 4: hark.v1.RemoveAudienceMembersRequest.members:type_name -> hark.v1.AudienceMemberRef
-	2, // 5: hark.v1.AudienceService.AddAudienceMembers:input_type -> hark.v1.AddAudienceMembersRequest
-	4, // 6: hark.v1.AudienceService.ListAudienceMembers:input_type -> hark.v1.ListAudienceMembersRequest
-	6, // 7: hark.v1.AudienceService.RemoveAudienceMembers:input_type -> hark.v1.RemoveAudienceMembersRequest
-	3, // 8: hark.v1.AudienceService.AddAudienceMembers:output_type -> hark.v1.AddAudienceMembersResponse
-	5, // 9: hark.v1.AudienceService.ListAudienceMembers:output_type -> hark.v1.ListAudienceMembersResponse
-	7, // 10: hark.v1.AudienceService.RemoveAudienceMembers:output_type -> hark.v1.RemoveAudienceMembersResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	10, // 0: hark.v1.AudienceMember.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 1: hark.v1.AddAudienceMembersRequest.members:type_name -> hark.v1.AudienceMemberRef
+	0,  // 2: hark.v1.AddAudienceMembersResponse.members:type_name -> hark.v1.AudienceMember
+	0,  // 3: hark.v1.ListAudienceMembersResponse.members:type_name -> hark.v1.AudienceMember
+	1,  // 4: hark.v1.RemoveAudienceMembersRequest.members:type_name -> hark.v1.AudienceMemberRef
+	2,  // 5: hark.v1.AudienceService.AddAudienceMembers:input_type -> hark.v1.AddAudienceMembersRequest
+	4,  // 6: hark.v1.AudienceService.ListAudienceMembers:input_type -> hark.v1.ListAudienceMembersRequest
+	6,  // 7: hark.v1.AudienceService.RemoveAudienceMembers:input_type -> hark.v1.RemoveAudienceMembersRequest
+	8,  // 8: hark.v1.AudienceService.ListAudiences:input_type -> hark.v1.ListAudiencesRequest
+	3,  // 9: hark.v1.AudienceService.AddAudienceMembers:output_type -> hark.v1.AddAudienceMembersResponse
+	5,  // 10: hark.v1.AudienceService.ListAudienceMembers:output_type -> hark.v1.ListAudienceMembersResponse
+	7,  // 11: hark.v1.AudienceService.RemoveAudienceMembers:output_type -> hark.v1.RemoveAudienceMembersResponse
+	9,  // 12: hark.v1.AudienceService.ListAudiences:output_type -> hark.v1.ListAudiencesResponse
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_audience_proto_init() }
@@ -594,7 +726,7 @@ func file_hark_v1_audience_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hark_v1_audience_proto_rawDesc), len(file_hark_v1_audience_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	AudienceService_AddAudienceMembers_FullMethodName    = "/hark.v1.AudienceService/AddAudienceMembers"
 	AudienceService_ListAudienceMembers_FullMethodName   = "/hark.v1.AudienceService/ListAudienceMembers"
 	AudienceService_RemoveAudienceMembers_FullMethodName = "/hark.v1.AudienceService/RemoveAudienceMembers"
+	AudienceService_ListAudiences_FullMethodName         = "/hark.v1.AudienceService/ListAudiences"
 )
 
 // AudienceServiceClient is the client API for AudienceService service.
@@ -41,6 +42,10 @@ type AudienceServiceClient interface {
 	// RemoveAudienceMembers removes users from an audience. Members that are
 	// not there are ignored.
 	RemoveAudienceMembers(ctx context.Context, in *RemoveAudienceMembersRequest, opts ...grpc.CallOption) (*RemoveAudienceMembersResponse, error)
+	// ListAudiences lists the keys of the environment's audiences, in key
+	// order. An audience exists while it has members, so an audience whose
+	// last member was removed is not listed.
+	ListAudiences(ctx context.Context, in *ListAudiencesRequest, opts ...grpc.CallOption) (*ListAudiencesResponse, error)
 }
 
 type audienceServiceClient struct {
@@ -81,6 +86,16 @@ func (c *audienceServiceClient) RemoveAudienceMembers(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *audienceServiceClient) ListAudiences(ctx context.Context, in *ListAudiencesRequest, opts ...grpc.CallOption) (*ListAudiencesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAudiencesResponse)
+	err := c.cc.Invoke(ctx, AudienceService_ListAudiences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AudienceServiceServer is the server API for AudienceService service.
 // All implementations must embed UnimplementedAudienceServiceServer
 // for forward compatibility.
@@ -98,6 +113,10 @@ type AudienceServiceServer interface {
 	// RemoveAudienceMembers removes users from an audience. Members that are
 	// not there are ignored.
 	RemoveAudienceMembers(context.Context, *RemoveAudienceMembersRequest) (*RemoveAudienceMembersResponse, error)
+	// ListAudiences lists the keys of the environment's audiences, in key
+	// order. An audience exists while it has members, so an audience whose
+	// last member was removed is not listed.
+	ListAudiences(context.Context, *ListAudiencesRequest) (*ListAudiencesResponse, error)
 	mustEmbedUnimplementedAudienceServiceServer()
 }
 
@@ -116,6 +135,9 @@ func (UnimplementedAudienceServiceServer) ListAudienceMembers(context.Context, *
 }
 func (UnimplementedAudienceServiceServer) RemoveAudienceMembers(context.Context, *RemoveAudienceMembersRequest) (*RemoveAudienceMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveAudienceMembers not implemented")
+}
+func (UnimplementedAudienceServiceServer) ListAudiences(context.Context, *ListAudiencesRequest) (*ListAudiencesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAudiences not implemented")
 }
 func (UnimplementedAudienceServiceServer) mustEmbedUnimplementedAudienceServiceServer() {}
 func (UnimplementedAudienceServiceServer) testEmbeddedByValue()                         {}
@@ -192,6 +214,24 @@ func _AudienceService_RemoveAudienceMembers_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AudienceService_ListAudiences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAudiencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AudienceServiceServer).ListAudiences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AudienceService_ListAudiences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AudienceServiceServer).ListAudiences(ctx, req.(*ListAudiencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AudienceService_ServiceDesc is the grpc.ServiceDesc for AudienceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -210,6 +250,10 @@ var AudienceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveAudienceMembers",
 			Handler:    _AudienceService_RemoveAudienceMembers_Handler,
+		},
+		{
+			MethodName: "ListAudiences",
+			Handler:    _AudienceService_ListAudiences_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -42,6 +42,9 @@ const (
 	// AudienceServiceRemoveAudienceMembersProcedure is the fully-qualified name of the
 	// AudienceService's RemoveAudienceMembers RPC.
 	AudienceServiceRemoveAudienceMembersProcedure = "/hark.v1.AudienceService/RemoveAudienceMembers"
+	// AudienceServiceListAudiencesProcedure is the fully-qualified name of the AudienceService's
+	// ListAudiences RPC.
+	AudienceServiceListAudiencesProcedure = "/hark.v1.AudienceService/ListAudiences"
 )
 
 // AudienceServiceClient is a client for the hark.v1.AudienceService service.
@@ -55,6 +58,10 @@ type AudienceServiceClient interface {
 	// RemoveAudienceMembers removes users from an audience. Members that are
 	// not there are ignored.
 	RemoveAudienceMembers(context.Context, *connect.Request[v1.RemoveAudienceMembersRequest]) (*connect.Response[v1.RemoveAudienceMembersResponse], error)
+	// ListAudiences lists the keys of the environment's audiences, in key
+	// order. An audience exists while it has members, so an audience whose
+	// last member was removed is not listed.
+	ListAudiences(context.Context, *connect.Request[v1.ListAudiencesRequest]) (*connect.Response[v1.ListAudiencesResponse], error)
 }
 
 // NewAudienceServiceClient constructs a client for the hark.v1.AudienceService service. By default,
@@ -86,6 +93,12 @@ func NewAudienceServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(audienceServiceMethods.ByName("RemoveAudienceMembers")),
 			connect.WithClientOptions(opts...),
 		),
+		listAudiences: connect.NewClient[v1.ListAudiencesRequest, v1.ListAudiencesResponse](
+			httpClient,
+			baseURL+AudienceServiceListAudiencesProcedure,
+			connect.WithSchema(audienceServiceMethods.ByName("ListAudiences")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -94,6 +107,7 @@ type audienceServiceClient struct {
 	addAudienceMembers    *connect.Client[v1.AddAudienceMembersRequest, v1.AddAudienceMembersResponse]
 	listAudienceMembers   *connect.Client[v1.ListAudienceMembersRequest, v1.ListAudienceMembersResponse]
 	removeAudienceMembers *connect.Client[v1.RemoveAudienceMembersRequest, v1.RemoveAudienceMembersResponse]
+	listAudiences         *connect.Client[v1.ListAudiencesRequest, v1.ListAudiencesResponse]
 }
 
 // AddAudienceMembers calls hark.v1.AudienceService.AddAudienceMembers.
@@ -111,6 +125,11 @@ func (c *audienceServiceClient) RemoveAudienceMembers(ctx context.Context, req *
 	return c.removeAudienceMembers.CallUnary(ctx, req)
 }
 
+// ListAudiences calls hark.v1.AudienceService.ListAudiences.
+func (c *audienceServiceClient) ListAudiences(ctx context.Context, req *connect.Request[v1.ListAudiencesRequest]) (*connect.Response[v1.ListAudiencesResponse], error) {
+	return c.listAudiences.CallUnary(ctx, req)
+}
+
 // AudienceServiceHandler is an implementation of the hark.v1.AudienceService service.
 type AudienceServiceHandler interface {
 	// AddAudienceMembers adds users to an audience. A member already there
@@ -122,6 +141,10 @@ type AudienceServiceHandler interface {
 	// RemoveAudienceMembers removes users from an audience. Members that are
 	// not there are ignored.
 	RemoveAudienceMembers(context.Context, *connect.Request[v1.RemoveAudienceMembersRequest]) (*connect.Response[v1.RemoveAudienceMembersResponse], error)
+	// ListAudiences lists the keys of the environment's audiences, in key
+	// order. An audience exists while it has members, so an audience whose
+	// last member was removed is not listed.
+	ListAudiences(context.Context, *connect.Request[v1.ListAudiencesRequest]) (*connect.Response[v1.ListAudiencesResponse], error)
 }
 
 // NewAudienceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -149,6 +172,12 @@ func NewAudienceServiceHandler(svc AudienceServiceHandler, opts ...connect.Handl
 		connect.WithSchema(audienceServiceMethods.ByName("RemoveAudienceMembers")),
 		connect.WithHandlerOptions(opts...),
 	)
+	audienceServiceListAudiencesHandler := connect.NewUnaryHandler(
+		AudienceServiceListAudiencesProcedure,
+		svc.ListAudiences,
+		connect.WithSchema(audienceServiceMethods.ByName("ListAudiences")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hark.v1.AudienceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AudienceServiceAddAudienceMembersProcedure:
@@ -157,6 +186,8 @@ func NewAudienceServiceHandler(svc AudienceServiceHandler, opts ...connect.Handl
 			audienceServiceListAudienceMembersHandler.ServeHTTP(w, r)
 		case AudienceServiceRemoveAudienceMembersProcedure:
 			audienceServiceRemoveAudienceMembersHandler.ServeHTTP(w, r)
+		case AudienceServiceListAudiencesProcedure:
+			audienceServiceListAudiencesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -176,4 +207,8 @@ func (UnimplementedAudienceServiceHandler) ListAudienceMembers(context.Context, 
 
 func (UnimplementedAudienceServiceHandler) RemoveAudienceMembers(context.Context, *connect.Request[v1.RemoveAudienceMembersRequest]) (*connect.Response[v1.RemoveAudienceMembersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hark.v1.AudienceService.RemoveAudienceMembers is not implemented"))
+}
+
+func (UnimplementedAudienceServiceHandler) ListAudiences(context.Context, *connect.Request[v1.ListAudiencesRequest]) (*connect.Response[v1.ListAudiencesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hark.v1.AudienceService.ListAudiences is not implemented"))
 }

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hark/v1/audience.proto.
  */
 export const file_hark_v1_audience: GenFile = /*@__PURE__*/
-  fileDesc("ChZoYXJrL3YxL2F1ZGllbmNlLnByb3RvEgdoYXJrLnYxIowBCg5BdWRpZW5jZU1lbWJlchIUCgxhdWRpZW5jZV9rZXkYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSEwoLZW52aXJvbm1lbnQYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNAoRQXVkaWVuY2VNZW1iZXJSZWYSDwoHdXNlcl9pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkiagoZQWRkQXVkaWVuY2VNZW1iZXJzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRILCgNrZXkYAiABKAkSKwoHbWVtYmVycxgDIAMoCzIaLmhhcmsudjEuQXVkaWVuY2VNZW1iZXJSZWYiRgoaQWRkQXVkaWVuY2VNZW1iZXJzUmVzcG9uc2USKAoHbWVtYmVycxgBIAMoCzIXLmhhcmsudjEuQXVkaWVuY2VNZW1iZXIiZQoaTGlzdEF1ZGllbmNlTWVtYmVyc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCwoDa2V5GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImAKG0xpc3RBdWRpZW5jZU1lbWJlcnNSZXNwb25zZRIoCgdtZW1iZXJzGAEgAygLMhcuaGFyay52MS5BdWRpZW5jZU1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibQocUmVtb3ZlQXVkaWVuY2VNZW1iZXJzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRILCgNrZXkYAiABKAkSKwoHbWVtYmVycxgDIAMoCzIaLmhhcmsudjEuQXVkaWVuY2VNZW1iZXJSZWYiHwodUmVtb3ZlQXVkaWVuY2VNZW1iZXJzUmVzcG9uc2UygwQKD0F1ZGllbmNlU2VydmljZRKgAQoSQWRkQXVkaWVuY2VNZW1iZXJzEiIuaGFyay52MS5BZGRBdWRpZW5jZU1lbWJlcnNSZXF1ZXN0GiMuaGFyay52MS5BZGRBdWRpZW5jZU1lbWJlcnNSZXNwb25zZSJBgtPkkwI7OgEqIjYvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vYXVkaWVuY2VzL3trZXl9L21lbWJlcnMSoAEKE0xpc3RBdWRpZW5jZU1lbWJlcnMSIy5oYXJrLnYxLkxpc3RBdWRpZW5jZU1lbWJlcnNSZXF1ZXN0GiQuaGFyay52MS5MaXN0QXVkaWVuY2VNZW1iZXJzUmVzcG9uc2UiPoLT5JMCOBI2L3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L2F1ZGllbmNlcy97a2V5fS9tZW1iZXJzEqkBChVSZW1vdmVBdWRpZW5jZU1lbWJlcnMSJS5oYXJrLnYxLlJlbW92ZUF1ZGllbmNlTWVtYmVyc1JlcXVlc3QaJi5oYXJrLnYxLlJlbW92ZUF1ZGllbmNlTWVtYmVyc1Jlc3BvbnNlIkGC0+STAjs6ASoqNi92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS9hdWRpZW5jZXMve2tleX0vbWVtYmVyc0IrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChZoYXJrL3YxL2F1ZGllbmNlLnByb3RvEgdoYXJrLnYxIowBCg5BdWRpZW5jZU1lbWJlchIUCgxhdWRpZW5jZV9rZXkYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSEwoLZW52aXJvbm1lbnQYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNAoRQXVkaWVuY2VNZW1iZXJSZWYSDwoHdXNlcl9pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkiagoZQWRkQXVkaWVuY2VNZW1iZXJzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRILCgNrZXkYAiABKAkSKwoHbWVtYmVycxgDIAMoCzIaLmhhcmsudjEuQXVkaWVuY2VNZW1iZXJSZWYiRgoaQWRkQXVkaWVuY2VNZW1iZXJzUmVzcG9uc2USKAoHbWVtYmVycxgBIAMoCzIXLmhhcmsudjEuQXVkaWVuY2VNZW1iZXIiZQoaTGlzdEF1ZGllbmNlTWVtYmVyc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSCwoDa2V5GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImAKG0xpc3RBdWRpZW5jZU1lbWJlcnNSZXNwb25zZRIoCgdtZW1iZXJzGAEgAygLMhcuaGFyay52MS5BdWRpZW5jZU1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibQocUmVtb3ZlQXVkaWVuY2VNZW1iZXJzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRILCgNrZXkYAiABKAkSKwoHbWVtYmVycxgDIAMoCzIaLmhhcmsudjEuQXVkaWVuY2VNZW1iZXJSZWYiHwodUmVtb3ZlQXVkaWVuY2VNZW1iZXJzUmVzcG9uc2UiUgoUTGlzdEF1ZGllbmNlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiPgoVTGlzdEF1ZGllbmNlc1Jlc3BvbnNlEgwKBGtleXMYASADKAkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMoYFCg9BdWRpZW5jZVNlcnZpY2USoAEKEkFkZEF1ZGllbmNlTWVtYmVycxIiLmhhcmsudjEuQWRkQXVkaWVuY2VNZW1iZXJzUmVxdWVzdBojLmhhcmsudjEuQWRkQXVkaWVuY2VNZW1iZXJzUmVzcG9uc2UiQYLT5JMCOzoBKiI2L3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L2F1ZGllbmNlcy97a2V5fS9tZW1iZXJzEqABChNMaXN0QXVkaWVuY2VNZW1iZXJzEiMuaGFyay52MS5MaXN0QXVkaWVuY2VNZW1iZXJzUmVxdWVzdBokLmhhcmsudjEuTGlzdEF1ZGllbmNlTWVtYmVyc1Jlc3BvbnNlIj6C0+STAjgSNi92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS9hdWRpZW5jZXMve2tleX0vbWVtYmVycxKpAQoVUmVtb3ZlQXVkaWVuY2VNZW1iZXJzEiUuaGFyay52MS5SZW1vdmVBdWRpZW5jZU1lbWJlcnNSZXF1ZXN0GiYuaGFyay52MS5SZW1vdmVBdWRpZW5jZU1lbWJlcnNSZXNwb25zZSJBgtPkkwI7OgEqKjYvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vYXVkaWVuY2VzL3trZXl9L21lbWJlcnMSgAEKDUxpc3RBdWRpZW5jZXMSHS5oYXJrLnYxLkxpc3RBdWRpZW5jZXNSZXF1ZXN0Gh4uaGFyay52MS5MaXN0QXVkaWVuY2VzUmVzcG9uc2UiMILT5JMCKhIoL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L2F1ZGllbmNlc0IrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * AudienceMember is one user in an audience, optionally in a tenant: the
@@ -270,6 +270,69 @@ export const RemoveAudienceMembersResponseSchema: GenMessage<RemoveAudienceMembe
   messageDesc(file_hark_v1_audience, 7);
 
 /**
+ * ListAudiencesRequest pages through an environment's audiences.
+ *
+ * @generated from message hark.v1.ListAudiencesRequest
+ */
+export type ListAudiencesRequest = Message<"hark.v1.ListAudiencesRequest"> & {
+  /**
+   * Environment is the environment's slug.
+   *
+   * @generated from field: string environment = 1;
+   */
+  environment: string;
+
+  /**
+   * PageSize is the number of keys per page (default 50, at most 1000).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * PageToken continues a previous listing.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message hark.v1.ListAudiencesRequest.
+ * Use `create(ListAudiencesRequestSchema)` to create a new message.
+ */
+export const ListAudiencesRequestSchema: GenMessage<ListAudiencesRequest> = /*@__PURE__*/
+  messageDesc(file_hark_v1_audience, 8);
+
+/**
+ * ListAudiencesResponse is one page of audience keys.
+ *
+ * @generated from message hark.v1.ListAudiencesResponse
+ */
+export type ListAudiencesResponse = Message<"hark.v1.ListAudiencesResponse"> & {
+  /**
+   * Keys are the audiences' keys, in order.
+   *
+   * @generated from field: repeated string keys = 1;
+   */
+  keys: string[];
+
+  /**
+   * NextPageToken continues the listing; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message hark.v1.ListAudiencesResponse.
+ * Use `create(ListAudiencesResponseSchema)` to create a new message.
+ */
+export const ListAudiencesResponseSchema: GenMessage<ListAudiencesResponse> = /*@__PURE__*/
+  messageDesc(file_hark_v1_audience, 9);
+
+/**
  * AudienceService manages Knock-style static audiences: named lists of
  * users, each optionally in a tenant. An audience exists while it has
  * members; adding the first member creates it.
@@ -309,6 +372,18 @@ export const AudienceService: GenService<{
     methodKind: "unary";
     input: typeof RemoveAudienceMembersRequestSchema;
     output: typeof RemoveAudienceMembersResponseSchema;
+  },
+  /**
+   * ListAudiences lists the keys of the environment's audiences, in key
+   * order. An audience exists while it has members, so an audience whose
+   * last member was removed is not listed.
+   *
+   * @generated from rpc hark.v1.AudienceService.ListAudiences
+   */
+  listAudiences: {
+    methodKind: "unary";
+    input: typeof ListAudiencesRequestSchema;
+    output: typeof ListAudiencesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hark_v1_audience, 0);
