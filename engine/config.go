@@ -858,29 +858,13 @@ func (r *configRun) destinations() error {
 // makes the apply fail with ErrTooLarge: delete it with hark destinations
 // delete first).
 func (e *Engine) deleteDestinationTx(tx Tx, env, id string) error {
-	after := ""
-	for {
-		held, err := tx.HeldDeliveries(env, id, after, cancelChunk)
+	for after := ""; ; {
+		more, err := e.failHeldChunk(tx, env, id, &after)
 		if err != nil {
 			return err
 		}
-		for _, did := range held {
-			dl, run, err := tx.Delivery(env, did)
-			if isNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			e.failDeleted(dl)
-			dl.UpdatedAt = e.timestamp()
-			if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
-				return err
-			}
-		}
-		if len(held) < cancelChunk {
+		if !more {
 			return tx.DeleteDestination(env, id)
 		}
-		after = held[len(held)-1]
 	}
 }
