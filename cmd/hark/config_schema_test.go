@@ -145,9 +145,10 @@ func TestConfigSchemaRefuses(t *testing.T) {
 	}
 }
 
-// TestConfigREADMEExample: the example document of the README's
-// "Configuration as code" reads as hark apply reads it and validates
-// against the schema, so the example a user copies is a valid file.
+// TestConfigREADMEExample: the example documents of the README's
+// "Configuration as code" and of hark export's help read as hark apply
+// reads them and validate against the schema, so the example a user copies
+// is a valid file.
 func TestConfigREADMEExample(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
@@ -171,4 +172,19 @@ func TestConfigREADMEExample(t *testing.T) {
 	if ts := f.doc.GetTriggers(); len(ts) < 2 || ts[1].GetAction() != "tenants_set" {
 		t.Fatalf("the README's example shows no action trigger: %v", ts)
 	}
+
+	// And the example of the CLI's help (indented by two spaces there).
+	start := strings.Index(configLong, "  apiVersion:")
+	end := strings.Index(configLong, "  destinations: []\n")
+	if start < 0 || end < start {
+		t.Fatal("the help has no example document")
+	}
+	var help strings.Builder
+	for line := range strings.Lines(configLong[start : end+len("  destinations: []\n")]) {
+		help.WriteString(strings.TrimPrefix(line, "  "))
+	}
+	if _, err := decodeConfig("help", []byte(help.String())); err != nil {
+		t.Fatalf("the help's example: %v", err)
+	}
+	wantSchemaValid(t, help.String())
 }
