@@ -897,12 +897,8 @@ func (r *configRun) destinations() error {
 // delete first).
 func (e *Engine) deleteDestinationTx(tx Tx, env, id string) error {
 	for after := ""; ; {
-		more, err := e.failHeldChunk(tx, env, id, &after)
-		if err != nil {
+		if deleted, err := e.deleteDestinationChunk(tx, env, id, &after); err != nil || deleted {
 			return err
-		}
-		if !more {
-			return tx.DeleteDestination(env, id)
 		}
 	}
 }

@@ -272,12 +272,9 @@ func (e *Engine) DeleteDestination(ctx context.Context, env, id string) error {
 			if _, _, err := tx.Destination(env, id); err != nil {
 				return err
 			}
-			more, err := e.failHeldChunk(tx, env, id, &after)
-			if err != nil || more {
-				return err // more held: the next chunk, in its own commit
-			}
-			deleted = true
-			return tx.DeleteDestination(env, id)
+			var err error
+			deleted, err = e.deleteDestinationChunk(tx, env, id, &after)
+			return err // not deleted: more held, for the next commit
 		})
 		if err != nil || deleted {
 			return err
@@ -285,13 +282,14 @@ func (e *Engine) DeleteDestination(ctx context.Context, env, id string) error {
 	}
 }
 
-// failHeldChunk fails, in tx, up to cancelChunk of the deliveries held for
-// destination id after *after (as failDeleted says), and moves *after past
-// them. more reports that the chunk was full, so more may be held. It is
-// the one loop of DeleteDestination (a commit per chunk, so any number of
-// held deliveries fits) and of configuration's prune (every chunk in the
-// apply's one transaction).
-func (e *Engine) failHeldChunk(tx Tx, env, id string, after *string) (more bool, err error) {
+// deleteDestinationChunk fails, in tx, up to cancelChunk of the deliveries
+// held for destination id after *after (as failDeleted says) and moves
+// *after past them; when that was the last of them, it deletes the
+// destination and reports deleted. It is the one loop body of
+// DeleteDestination (a commit per chunk, so any number of held deliveries
+// fits) and of configuration's prune (every chunk in the apply's one
+// transaction).
+func (e *Engine) deleteDestinationChunk(tx Tx, env, id string, after *string) (deleted bool, err error) {
 	held, err := tx.HeldDeliveries(env, id, *after, cancelChunk)
 	if err != nil {
 		return false, err
@@ -310,11 +308,11 @@ func (e *Engine) failHeldChunk(tx Tx, env, id string, after *string) (more bool,
 			return false, err
 		}
 	}
-	if len(held) < cancelChunk {
+	if len(held) == cancelChunk {
+		*after = held[len(held)-1]
 		return false, nil
 	}
-	*after = held[len(held)-1]
-	return true, nil
+	return true, tx.DeleteDestination(env, id)
 }
 
 // RotateDestinationSecret gives a webhook destination a new signing secret,
