@@ -24,10 +24,22 @@ import (
 //
 // Matching. Objects are matched by what people name them, never by ids:
 // workflows by key, sources and destinations by name, triggers by (source
-// name, event type, event, workflow key) — triggers have no name, and that
-// tuple is what a person means by "the Signed Up trigger of welcome" (see
-// triggerIdentity). Changing one of those four fields in a document is
+// name, event type, event, action, workflow key) — triggers have no name,
+// and that tuple is what a person means by "the Signed Up trigger of
+// welcome" or "the tenants_set of Signed Up" (see triggerIdentity). The
+// action is part of it because an action mapping other than the workflow
+// ones (tenants_set, objects_subscribe, ...) names no workflow: without it,
+// every such action on one event would be the same trigger. Its mapping is
+// not part of it: a changed actionMapping is an update, shown field by
+// field in the plan. Changing one of the identity's fields in a document is
 // therefore a new trigger (and, with prune, the deletion of the old one).
+//
+// Trigger words. A document says a trigger's action type and frequency as
+// the CLI's --action and --frequency do (`tenants_set`,
+// `once_per_recipient`), and leaves the defaults (workflows_trigger,
+// every_time) out, so a plain trigger's export is what it was before
+// action types existed. Which mapping fields an action reads is checked as
+// CreateTrigger checks it, and refused under the trigger's path.
 //
 // Scope. Workflows and sources are account-level: applying creates and
 // updates them (a source's settings are the environment's) and never
@@ -172,7 +184,8 @@ func (e *Engine) ExportConfig(ctx context.Context, req *harkv1.ExportConfigReque
 	slices.SortStableFunc(doc.Sources, func(a, b *harkv1.ConfigSource) int { return cmp.Compare(a.GetName(), b.GetName()) })
 	slices.SortStableFunc(doc.Triggers, func(a, b *harkv1.ConfigTrigger) int {
 		return cmp.Or(cmp.Compare(a.GetSource(), b.GetSource()), cmp.Compare(a.GetEventType(), b.GetEventType()),
-			cmp.Compare(a.GetEvent(), b.GetEvent()), cmp.Compare(a.GetWorkflowKey(), b.GetWorkflowKey()))
+			cmp.Compare(a.GetEvent(), b.GetEvent()), cmp.Compare(a.GetAction(), b.GetAction()),
+			cmp.Compare(a.GetWorkflowKey(), b.GetWorkflowKey()))
 	})
 	slices.SortStableFunc(doc.Destinations, func(a, b *harkv1.ConfigDestination) int { return cmp.Compare(a.GetName(), b.GetName()) })
 	return doc, nil
@@ -236,7 +249,17 @@ func sourceToConfig(src *harkv1.Source, se *harkv1.SourceEnvironment) *harkv1.Co
 		Name: src.GetName(), Type: src.GetType(),
 		IdentifyEnabled: se.GetIdentifyEnabled(), IdempotencyEnabled: se.GetIdempotencyEnabled(),
 		IdempotencyWindow: HumanDuration(window), Settings: settings,
+		GroupEnabled: se.GetGroupEnabled(), DeleteEnabled: optionalBool(se.DeleteEnabled),
 	}
+}
+
+// optionalBool is a copy of b, nil when b is: a document must not share
+// the stored message's memory.
+func optionalBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	return proto.Bool(*b)
 }
 
 // destinationToConfig is a destination as a document lists it, secrets in
@@ -596,6 +619,7 @@ func (r *configRun) sources() error {
 		}
 		req := &harkv1.UpdateSourceEnvironmentRequest{
 			IdentifyEnabled: proto.Bool(s.GetIdentifyEnabled()), IdempotencyEnabled: proto.Bool(s.GetIdempotencyEnabled()),
+			GroupEnabled: proto.Bool(s.GetGroupEnabled()), DeleteEnabled: s.DeleteEnabled,
 			PluginSettings: map[string]string{},
 		}
 		window := DefaultIdempotencyWindow
@@ -611,6 +635,9 @@ func (r *configRun) sources() error {
 		}
 		maps.Copy(req.PluginSettings, s.GetSettings())
 		next := proto.CloneOf(se)
+		if s.DeleteEnabled == nil {
+			next.DeleteEnabled = nil // left out: follows identifyEnabled again
+		}
 		err = r.e.applySourceEnvironmentUpdate(next, src.GetType(), req)
 		rename := func(f string) string {
 			if k, ok := strings.CutPrefix(f, "pluginSettings."); ok {
@@ -672,11 +699,13 @@ func (r *configRun) triggers() error {
 		if sourceID == "" {
 			continue
 		}
-		if found, err := exists(r.tx.Workflow(c.GetWorkflowKey())); err != nil {
-			return err
-		} else if !found {
-			r.v.add(path+".workflowKey", "no workflow has the key %q, in the file or in hark", c.GetWorkflowKey())
-			continue
+		if isWorkflowAction(configActionType(c)) {
+			if found, err := exists(r.tx.Workflow(c.GetWorkflowKey())); err != nil {
+				return err
+			} else if !found {
+				r.v.add(path+".workflowKey", "no workflow has the key %q, in the file or in hark", c.GetWorkflowKey())
+				continue
+			}
 		}
 		matches := stored[identity]
 		if len(matches) > 1 {
@@ -705,7 +734,7 @@ func (r *configRun) triggers() error {
 		}
 		t.UpdatedAt = r.e.timestamp()
 		ct, err := r.e.saveTrigger(r.tx, t, fresh)
-		if err := r.nested(path, err, nil); err != nil {
+		if err := r.nested(path, err, triggerFieldName); err != nil {
 			return err
 		}
 		if ct != nil {
@@ -726,6 +755,15 @@ func (r *configRun) triggers() error {
 		}
 	}
 	return nil
+}
+
+// triggerFieldName is a trigger's field as a document names it, for the
+// violations of checkTrigger (which names the Trigger's fields).
+func triggerFieldName(f string) string {
+	if f == "actionType" {
+		return "action"
+	}
+	return f
 }
 
 func (r *configRun) destinations() error {
@@ -858,29 +896,9 @@ func (r *configRun) destinations() error {
 // makes the apply fail with ErrTooLarge: delete it with hark destinations
 // delete first).
 func (e *Engine) deleteDestinationTx(tx Tx, env, id string) error {
-	after := ""
-	for {
-		held, err := tx.HeldDeliveries(env, id, after, cancelChunk)
-		if err != nil {
+	for after := ""; ; {
+		if deleted, err := e.deleteDestinationChunk(tx, env, id, &after); err != nil || deleted {
 			return err
 		}
-		for _, did := range held {
-			dl, run, err := tx.Delivery(env, did)
-			if isNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			e.failDeleted(dl)
-			dl.UpdatedAt = e.timestamp()
-			if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
-				return err
-			}
-		}
-		if len(held) < cancelChunk {
-			return tx.DeleteDestination(env, id)
-		}
-		after = held[len(held)-1]
 	}
 }

@@ -263,45 +263,56 @@ func (e *Engine) UpdateDestination(ctx context.Context, req *harkv1.UpdateDestin
 func (e *Engine) DeleteDestination(ctx context.Context, env, id string) error {
 	after := "" // the held index is walked in id order, so a stale entry cannot loop
 	for {
-		deleted, last := false, ""
+		deleted, start := false, after
 		err := e.updateCatalog(ctx, func(tx Tx) error {
-			deleted, last = false, ""
+			deleted, after = false, start // a retried transaction starts its chunk again
 			if _, err := tx.Environment(env); err != nil {
 				return err
 			}
 			if _, _, err := tx.Destination(env, id); err != nil {
 				return err
 			}
-			held, err := tx.HeldDeliveries(env, id, after, cancelChunk)
-			if err != nil {
-				return err
-			}
-			for _, did := range held {
-				dl, run, err := tx.Delivery(env, did)
-				if isNotFound(err) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				e.failDeleted(dl)
-				dl.UpdatedAt = e.timestamp()
-				if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
-					return err
-				}
-			}
-			if len(held) == cancelChunk {
-				last = held[len(held)-1]
-				return nil // more held: the next chunk
-			}
-			deleted = true
-			return tx.DeleteDestination(env, id)
+			var err error
+			deleted, err = e.deleteDestinationChunk(tx, env, id, &after)
+			return err // not deleted: more held, for the next commit
 		})
 		if err != nil || deleted {
 			return err
 		}
-		after = last
 	}
+}
+
+// deleteDestinationChunk fails, in tx, up to cancelChunk of the deliveries
+// held for destination id after *after (as failDeleted says) and moves
+// *after past them; when that was the last of them, it deletes the
+// destination and reports deleted. It is the one loop body of
+// DeleteDestination (a commit per chunk, so any number of held deliveries
+// fits) and of configuration's prune (every chunk in the apply's one
+// transaction).
+func (e *Engine) deleteDestinationChunk(tx Tx, env, id string, after *string) (deleted bool, err error) {
+	held, err := tx.HeldDeliveries(env, id, *after, cancelChunk)
+	if err != nil {
+		return false, err
+	}
+	for _, did := range held {
+		dl, run, err := tx.Delivery(env, did)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		e.failDeleted(dl)
+		dl.UpdatedAt = e.timestamp()
+		if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
+			return false, err
+		}
+	}
+	if len(held) == cancelChunk {
+		*after = held[len(held)-1]
+		return false, nil
+	}
+	return true, tx.DeleteDestination(env, id)
 }
 
 // RotateDestinationSecret gives a webhook destination a new signing secret,

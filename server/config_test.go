@@ -221,3 +221,74 @@ func TestConfigServiceNewSource(t *testing.T) {
 		t.Fatalf("plan of the export: %q", cfgKinds(again.GetChanges()))
 	}
 }
+
+// TestConfigServiceActions is an action trigger and the source's group
+// toggle through ConfigService over REST, as an editor's JSON sends them:
+// a wrong action type or a mapping field the action does not read is 400
+// with the field and writes nothing; a tenants_set trigger applied in
+// production fires on the next event there and is exported as it was
+// written.
+func TestConfigServiceActions(t *testing.T) {
+	t.Parallel()
+	h := startServer(t)
+	src := h.createSource(t, "Shop")
+	ingestURL := envByName(t, src, "production").GetIngestUrl()
+	const apply = "/v1/environments/production/config:apply"
+	for field, trigger := range map[string]string{
+		"triggers[0].action":               `{"source":"Shop","event":"Signed Up","action":"tenant_set"}`,
+		"triggers[0].actionMapping.users":  `{"source":"Shop","event":"Signed Up","action":"tenants_set","actionMapping":{"id":"userId","users":"userId"}}`,
+		"triggers[0].actionMapping.id":     `{"source":"Shop","event":"Signed Up","action":"tenants_delete"}`,
+		"triggers[0].workflowKey":          `{"source":"Shop","event":"Signed Up","action":"workflows_cancel","mapping":{"cancellationKey":"userId"}}`,
+		"triggers[0].frequency":            `{"source":"Shop","event":"Signed Up","action":"tenants_set","frequency":"once_per_recipient","actionMapping":{"id":"userId"}}`,
+		"triggers[0].actionMapping.tenant": `{"source":"Shop","event":"Signed Up","workflowKey":"w","actionMapping":{"tenant":"userId"}}`,
+		"sources[0].groupEnabled":          ``,
+	} {
+		body := `{"document":{"apiVersion":"hark/v1","workflows":[{"key":"w"}],"triggers":[` + trigger + `]}}`
+		if trigger == "" {
+			// Not a violation: a wrong JSON type is refused by the codec.
+			body = `{"document":{"apiVersion":"hark/v1","sources":[{"name":"Shop","groupEnabled":"yes"}]}}`
+		}
+		r := h.rest(t, http.MethodPost, apply, body)
+		wantStatus(t, r, http.StatusBadRequest)
+		if trigger != "" {
+			wantViolation(t, restViolations(t, r), field)
+		}
+	}
+	if got := mustCall(t, h.configService().ExportConfig, &harkv1.ExportConfigRequest{Environment: "production"}).GetDocument(); len(got.GetTriggers())+len(got.GetWorkflows()) != 0 {
+		t.Fatalf("refused documents wrote %v", got)
+	}
+
+	doc := `{"document":{"apiVersion":"hark/v1",` +
+		`"sources":[{"name":"Shop","groupEnabled":true}],` +
+		`"triggers":[{"source":"Shop","event":"Signed Up","action":"tenants_set",` +
+		`"actionMapping":{"id":"properties.company.id","properties":"{name: properties.company.name}"}}]}}`
+	r := h.rest(t, http.MethodPost, apply, doc)
+	wantStatus(t, r, http.StatusOK)
+	res := decode(t, r, &harkv1.ApplyConfigResponse{})
+	if got := cfgKinds(res.GetChanges()); !slices.Equal(got, []string{"CONFIG_CHANGE_ACTION_UPDATE source Shop",
+		`CONFIG_CHANGE_ACTION_CREATE trigger Shop track "Signed Up" → tenants_set`}) {
+		t.Fatalf("changes %q", got)
+	}
+	if se := mustCall(t, h.sources().GetSource, &harkv1.GetSourceRequest{Id: src.GetId()}).GetSource(); !envByName(t, se, "production").GetGroupEnabled() {
+		t.Fatalf("production's Shop after apply: %v, want group on", se)
+	}
+	wantAccepted(t, h.ingest(t, ingestURL, []byte(`{"type":"track","event":"Signed Up","userId":"u1","messageId":"m1",`+
+		`"properties":{"company":{"id":"acme","name":"Acme Inc."}}}`)))
+	tr := h.rest(t, http.MethodGet, "/v1/environments/production/tenants/acme", "")
+	wantStatus(t, tr, http.StatusOK)
+	if !strings.Contains(string(tr.body), "Acme Inc.") {
+		t.Fatalf("tenant acme = %s, want the mapped name", tr.body)
+	}
+
+	exp := h.rest(t, http.MethodGet, "/v1/environments/production/config?only=triggers", "")
+	wantStatus(t, exp, http.StatusOK)
+	got := decode(t, exp, &harkv1.ExportConfigResponse{}).GetDocument().GetTriggers()
+	if len(got) != 1 || got[0].GetAction() != "tenants_set" || got[0].GetActionMapping().GetId() != "properties.company.id" ||
+		got[0].GetWorkflowKey() != "" || got[0].GetFrequency() != "" {
+		t.Fatalf("exported triggers %v", got)
+	}
+	if again := mustCall(t, h.configService().PlanConfig, &harkv1.PlanConfigRequest{Environment: "production",
+		Document: &harkv1.ConfigDocument{ApiVersion: "hark/v1", Triggers: got}, Only: []string{"triggers"}}); len(again.GetChanges()) != 0 {
+		t.Fatalf("plan of the export: %q", cfgKinds(again.GetChanges()))
+	}
+}

@@ -42,9 +42,17 @@ never by id — so one file applies to any environment:
       event: Signed Up
       workflowKey: welcome
       condition: properties.plan == "pro"
+    - source: Segment
+      event: Signed Up
+      action: tenants_set
+      actionMapping:
+        id: properties.company.id
   destinations: []
 
-Triggers are matched by (source, eventType, event, workflowKey). Secret
+Triggers are matched by (source, eventType, event, action, workflowKey);
+action (default workflows_trigger), actionMapping and frequency (default
+every_time) are written as triggers create's --action, --map and
+--frequency take them, and left out at their defaults. Secret
 settings read ${VAR}, resolved from the environment at apply; "********"
 keeps the current secret. Workflows and sources are never deleted by apply;
 --prune deletes the triggers and destinations the file lacks, in the sections

@@ -120,12 +120,71 @@ func TestConfigSchemaRefuses(t *testing.T) {
 		"bad key":       "apiVersion: hark/v1\nworkflows:\n  - key: Not A Key\n",
 		"no workflow":   "apiVersion: hark/v1\ntriggers:\n  - source: S\n    event: E\n",
 		"bad mapping":   "apiVersion: hark/v1\ntriggers:\n  - source: S\n    workflowKey: w\n    mapping:\n      recipient: userId\n",
+		"bad action":    "apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: tenant_set\n",
+		"field the action does not read": "apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: tenants_set\n" +
+			"    actionMapping:\n      id: userId\n      users: userId\n",
+		"required field missing":               "apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: objects_set\n    actionMapping:\n      id: userId\n",
+		"workflow on an action":                "apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: tenants_delete\n    workflowKey: w\n    actionMapping:\n      id: userId\n",
+		"frequency on an action":               "apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: users_delete\n    frequency: once_per_recipient\n",
+		"action mapping on a workflow trigger": "apiVersion: hark/v1\ntriggers:\n  - source: S\n    workflowKey: w\n    actionMapping:\n      id: userId\n",
+		"cancel without a key":                 "apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: workflows_cancel\n    workflowKey: w\n",
+		"bad frequency":                        "apiVersion: hark/v1\ntriggers:\n  - source: S\n    workflowKey: w\n    frequency: once\n",
+		"delete toggle a string":               "apiVersion: hark/v1\nsources:\n  - name: S\n    deleteEnabled: \"off\"\n",
 	} {
 		if err := schemaCheck(t, doc); err == nil {
 			t.Errorf("%s: the schema accepts\n%s", name, doc)
 		}
 	}
-	for _, doc := range []string{"apiVersion: hark/v1\n", "apiVersion: hark/v1\nworkflows: []\ntriggers: []\n"} {
+	for _, doc := range []string{"apiVersion: hark/v1\n", "apiVersion: hark/v1\nworkflows: []\ntriggers: []\n",
+		"apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: users_delete\n",
+		"apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: workflows_trigger\n    workflowKey: w\n    frequency: once_per_recipient\n",
+		"apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: workflows_cancel\n    workflowKey: w\n    mapping:\n      cancellationKey: userId\n",
+		"apiVersion: hark/v1\ntriggers:\n  - source: S\n    action: audiences_add_member\n    actionMapping:\n      audienceKey: '\"beta\"'\n      tenant: userId\n",
+		"apiVersion: hark/v1\nsources:\n  - name: S\n    groupEnabled: true\n    deleteEnabled: false\n"} {
 		wantSchemaValid(t, doc)
 	}
+}
+
+// TestConfigREADMEExample: the example documents of the README's
+// "Configuration as code" and of hark export's help read as hark apply
+// reads them and validate against the schema, so the example a user copies
+// is a valid file.
+func TestConfigREADMEExample(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Configuration as code\n")
+	if !ok {
+		t.Fatal("README has no Configuration as code section")
+	}
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatal("the section has no yaml example")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	f, err := decodeConfig("README.md", []byte(block))
+	if err != nil {
+		t.Fatalf("the README's example: %v", err)
+	}
+	wantSchemaValid(t, block)
+	if ts := f.doc.GetTriggers(); len(ts) < 2 || ts[1].GetAction() != "tenants_set" {
+		t.Fatalf("the README's example shows no action trigger: %v", ts)
+	}
+
+	// And the example of the CLI's help (indented by two spaces there).
+	start := strings.Index(configLong, "  apiVersion:")
+	end := strings.Index(configLong, "  destinations: []\n")
+	if start < 0 || end < start {
+		t.Fatal("the help has no example document")
+	}
+	var help strings.Builder
+	for line := range strings.Lines(configLong[start : end+len("  destinations: []\n")]) {
+		help.WriteString(strings.TrimPrefix(line, "  "))
+	}
+	if _, err := decodeConfig("help", []byte(help.String())); err != nil {
+		t.Fatalf("the help's example: %v", err)
+	}
+	wantSchemaValid(t, help.String())
 }

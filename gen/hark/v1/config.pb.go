@@ -256,7 +256,13 @@ type ConfigSource struct {
 	// Settings are the plugin settings in the environment. The document lists
 	// all of them: a setting it lacks is removed. A secret's value is a ${VAR}
 	// placeholder the CLI resolves, or `********` to keep the current secret.
-	Settings      map[string]string `protobuf:"bytes,6,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Settings map[string]string `protobuf:"bytes,6,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// GroupEnabled turns Segment `group` handling on in the environment: a
+	// group call sets the tenant `groupId` with its traits.
+	GroupEnabled bool `protobuf:"varint,7,opt,name=group_enabled,json=groupEnabled,proto3" json:"group_enabled,omitempty"`
+	// DeleteEnabled turns Segment `delete` handling on or off in the
+	// environment. Left out, it follows identifyEnabled (hark's default).
+	DeleteEnabled *bool `protobuf:"varint,8,opt,name=delete_enabled,json=deleteEnabled,proto3,oneof" json:"delete_enabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,9 +339,25 @@ func (x *ConfigSource) GetSettings() map[string]string {
 	return nil
 }
 
-// ConfigTrigger is a trigger. A trigger has no name of its own: it is
-// matched by (source, eventType, event, workflowKey), which is unique in a
-// document.
+func (x *ConfigSource) GetGroupEnabled() bool {
+	if x != nil {
+		return x.GroupEnabled
+	}
+	return false
+}
+
+func (x *ConfigSource) GetDeleteEnabled() bool {
+	if x != nil && x.DeleteEnabled != nil {
+		return *x.DeleteEnabled
+	}
+	return false
+}
+
+// ConfigTrigger is a trigger (an action mapping). A trigger has no name of
+// its own: it is matched by (source, eventType, event, action,
+// workflowKey), which is unique in a document; action is left out of that
+// tuple's written form for workflows_trigger, so plain triggers are named as
+// they always were.
 type ConfigTrigger struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Source is the name of the source whose events the trigger matches.
@@ -344,14 +366,26 @@ type ConfigTrigger struct {
 	EventType string `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	// Event is the event name it matches.
 	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
-	// WorkflowKey of the workflow it starts.
+	// WorkflowKey of the workflow it starts (workflows_trigger) or cancels
+	// (workflows_cancel); the other actions name no workflow.
 	WorkflowKey string `protobuf:"bytes,4,opt,name=workflow_key,json=workflowKey,proto3" json:"workflow_key,omitempty"`
 	// Condition is an optional expr boolean.
 	Condition string `protobuf:"bytes,5,opt,name=condition,proto3" json:"condition,omitempty"`
-	// Mapping maps the event into the run; empty fields take defaults.
+	// Mapping maps the event into the run, for workflows_trigger and
+	// workflows_cancel; empty fields take defaults.
 	Mapping *TriggerMapping `protobuf:"bytes,6,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	// Status is `active` (the default) or `inactive`.
-	Status        string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	Status string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	// Action is the action type, as the CLI's --action says it
+	// (`tenants_set`, `workflows_cancel`, ...); default `workflows_trigger`.
+	Action string `protobuf:"bytes,8,opt,name=action,proto3" json:"action,omitempty"`
+	// ActionMapping maps the event into the parameters of the actions that
+	// are not workflow ones; which fields an action reads is said at
+	// TriggerActionType.
+	ActionMapping *ActionMapping `protobuf:"bytes,9,opt,name=action_mapping,json=actionMapping,proto3" json:"action_mapping,omitempty"`
+	// Frequency of a workflows_trigger: `every_time` (the default),
+	// `once_per_recipient` or `once_per_recipient_per_tenant`.
+	Frequency     string `protobuf:"bytes,10,opt,name=frequency,proto3" json:"frequency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +465,27 @@ func (x *ConfigTrigger) GetMapping() *TriggerMapping {
 func (x *ConfigTrigger) GetStatus() string {
 	if x != nil {
 		return x.Status
+	}
+	return ""
+}
+
+func (x *ConfigTrigger) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ConfigTrigger) GetActionMapping() *ActionMapping {
+	if x != nil {
+		return x.ActionMapping
+	}
+	return nil
+}
+
+func (x *ConfigTrigger) GetFrequency() string {
+	if x != nil {
+		return x.Frequency
 	}
 	return ""
 }
@@ -881,7 +936,7 @@ type ConfigChange struct {
 	// Kind of the object: `workflow`, `source`, `trigger`, `destination`.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Name identifies the object: a workflow key, a source or destination
-	// name, a trigger's (source, eventType, event, workflowKey).
+	// name, a trigger's (source, eventType, event, action, workflowKey).
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// Path of the object in the document (`triggers[2]`); empty for a
 	// deletion.
@@ -1050,17 +1105,20 @@ const file_hark_v1_config_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1b\n" +
 	"\x06active\x18\x04 \x01(\bH\x00R\x06active\x88\x01\x01B\t\n" +
-	"\a_active\"\xbf\x02\n" +
+	"\a_active\"\xa3\x03\n" +
 	"\fConfigSource\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12)\n" +
 	"\x10identify_enabled\x18\x03 \x01(\bR\x0fidentifyEnabled\x12/\n" +
 	"\x13idempotency_enabled\x18\x04 \x01(\bR\x12idempotencyEnabled\x12-\n" +
 	"\x12idempotency_window\x18\x05 \x01(\tR\x11idempotencyWindow\x12?\n" +
-	"\bsettings\x18\x06 \x03(\v2#.hark.v1.ConfigSource.SettingsEntryR\bsettings\x1a;\n" +
+	"\bsettings\x18\x06 \x03(\v2#.hark.v1.ConfigSource.SettingsEntryR\bsettings\x12#\n" +
+	"\rgroup_enabled\x18\a \x01(\bR\fgroupEnabled\x12*\n" +
+	"\x0edelete_enabled\x18\b \x01(\bH\x00R\rdeleteEnabled\x88\x01\x01\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x11\n" +
+	"\x0f_delete_enabled\"\xdd\x02\n" +
 	"\rConfigTrigger\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1d\n" +
 	"\n" +
@@ -1069,7 +1127,11 @@ const file_hark_v1_config_proto_rawDesc = "" +
 	"\fworkflow_key\x18\x04 \x01(\tR\vworkflowKey\x12\x1c\n" +
 	"\tcondition\x18\x05 \x01(\tR\tcondition\x121\n" +
 	"\amapping\x18\x06 \x01(\v2\x17.hark.v1.TriggerMappingR\amapping\x12\x16\n" +
-	"\x06status\x18\a \x01(\tR\x06status\"\x8d\x02\n" +
+	"\x06status\x18\a \x01(\tR\x06status\x12\x16\n" +
+	"\x06action\x18\b \x01(\tR\x06action\x12=\n" +
+	"\x0eaction_mapping\x18\t \x01(\v2\x16.hark.v1.ActionMappingR\ractionMapping\x12\x1c\n" +
+	"\tfrequency\x18\n" +
+	" \x01(\tR\tfrequency\"\x8d\x02\n" +
 	"\x11ConfigDestination\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x10\n" +
@@ -1153,6 +1215,7 @@ var file_hark_v1_config_proto_goTypes = []any{
 	nil,                          // 14: hark.v1.ConfigSource.SettingsEntry
 	nil,                          // 15: hark.v1.ConfigDestination.SettingsEntry
 	(*TriggerMapping)(nil),       // 16: hark.v1.TriggerMapping
+	(*ActionMapping)(nil),        // 17: hark.v1.ActionMapping
 }
 var file_hark_v1_config_proto_depIdxs = []int32{
 	2,  // 0: hark.v1.ConfigDocument.workflows:type_name -> hark.v1.ConfigWorkflow
@@ -1161,25 +1224,26 @@ var file_hark_v1_config_proto_depIdxs = []int32{
 	5,  // 3: hark.v1.ConfigDocument.destinations:type_name -> hark.v1.ConfigDestination
 	14, // 4: hark.v1.ConfigSource.settings:type_name -> hark.v1.ConfigSource.SettingsEntry
 	16, // 5: hark.v1.ConfigTrigger.mapping:type_name -> hark.v1.TriggerMapping
-	15, // 6: hark.v1.ConfigDestination.settings:type_name -> hark.v1.ConfigDestination.SettingsEntry
-	1,  // 7: hark.v1.ExportConfigResponse.document:type_name -> hark.v1.ConfigDocument
-	1,  // 8: hark.v1.PlanConfigRequest.document:type_name -> hark.v1.ConfigDocument
-	12, // 9: hark.v1.PlanConfigResponse.changes:type_name -> hark.v1.ConfigChange
-	1,  // 10: hark.v1.ApplyConfigRequest.document:type_name -> hark.v1.ConfigDocument
-	12, // 11: hark.v1.ApplyConfigResponse.changes:type_name -> hark.v1.ConfigChange
-	0,  // 12: hark.v1.ConfigChange.action:type_name -> hark.v1.ConfigChangeAction
-	13, // 13: hark.v1.ConfigChange.fields:type_name -> hark.v1.ConfigFieldChange
-	6,  // 14: hark.v1.ConfigService.ExportConfig:input_type -> hark.v1.ExportConfigRequest
-	8,  // 15: hark.v1.ConfigService.PlanConfig:input_type -> hark.v1.PlanConfigRequest
-	10, // 16: hark.v1.ConfigService.ApplyConfig:input_type -> hark.v1.ApplyConfigRequest
-	7,  // 17: hark.v1.ConfigService.ExportConfig:output_type -> hark.v1.ExportConfigResponse
-	9,  // 18: hark.v1.ConfigService.PlanConfig:output_type -> hark.v1.PlanConfigResponse
-	11, // 19: hark.v1.ConfigService.ApplyConfig:output_type -> hark.v1.ApplyConfigResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	17, // 6: hark.v1.ConfigTrigger.action_mapping:type_name -> hark.v1.ActionMapping
+	15, // 7: hark.v1.ConfigDestination.settings:type_name -> hark.v1.ConfigDestination.SettingsEntry
+	1,  // 8: hark.v1.ExportConfigResponse.document:type_name -> hark.v1.ConfigDocument
+	1,  // 9: hark.v1.PlanConfigRequest.document:type_name -> hark.v1.ConfigDocument
+	12, // 10: hark.v1.PlanConfigResponse.changes:type_name -> hark.v1.ConfigChange
+	1,  // 11: hark.v1.ApplyConfigRequest.document:type_name -> hark.v1.ConfigDocument
+	12, // 12: hark.v1.ApplyConfigResponse.changes:type_name -> hark.v1.ConfigChange
+	0,  // 13: hark.v1.ConfigChange.action:type_name -> hark.v1.ConfigChangeAction
+	13, // 14: hark.v1.ConfigChange.fields:type_name -> hark.v1.ConfigFieldChange
+	6,  // 15: hark.v1.ConfigService.ExportConfig:input_type -> hark.v1.ExportConfigRequest
+	8,  // 16: hark.v1.ConfigService.PlanConfig:input_type -> hark.v1.PlanConfigRequest
+	10, // 17: hark.v1.ConfigService.ApplyConfig:input_type -> hark.v1.ApplyConfigRequest
+	7,  // 18: hark.v1.ConfigService.ExportConfig:output_type -> hark.v1.ExportConfigResponse
+	9,  // 19: hark.v1.ConfigService.PlanConfig:output_type -> hark.v1.PlanConfigResponse
+	11, // 20: hark.v1.ConfigService.ApplyConfig:output_type -> hark.v1.ApplyConfigResponse
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_hark_v1_config_proto_init() }
@@ -1189,6 +1253,7 @@ func file_hark_v1_config_proto_init() {
 	}
 	file_hark_v1_trigger_proto_init()
 	file_hark_v1_config_proto_msgTypes[1].OneofWrappers = []any{}
+	file_hark_v1_config_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
