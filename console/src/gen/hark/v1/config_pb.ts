@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb";
-import type { TriggerMapping } from "./trigger_pb";
+import type { ActionMapping, TriggerMapping } from "./trigger_pb";
 import { file_hark_v1_trigger } from "./trigger_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hark/v1/config.proto.
  */
 export const file_hark_v1_config: GenFile = /*@__PURE__*/
-  fileDesc("ChRoYXJrL3YxL2NvbmZpZy5wcm90bxIHaGFyay52MSLVAQoOQ29uZmlnRG9jdW1lbnQSEwoLYXBpX3ZlcnNpb24YASABKAkSKgoJd29ya2Zsb3dzGAIgAygLMhcuaGFyay52MS5Db25maWdXb3JrZmxvdxImCgdzb3VyY2VzGAMgAygLMhUuaGFyay52MS5Db25maWdTb3VyY2USKAoIdHJpZ2dlcnMYBCADKAsyFi5oYXJrLnYxLkNvbmZpZ1RyaWdnZXISMAoMZGVzdGluYXRpb25zGAUgAygLMhouaGFyay52MS5Db25maWdEZXN0aW5hdGlvbiJgCg5Db25maWdXb3JrZmxvdxILCgNrZXkYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRITCgZhY3RpdmUYBCABKAhIAIgBAUIJCgdfYWN0aXZlIuUBCgxDb25maWdTb3VyY2USDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhgKEGlkZW50aWZ5X2VuYWJsZWQYAyABKAgSGwoTaWRlbXBvdGVuY3lfZW5hYmxlZBgEIAEoCBIaChJpZGVtcG90ZW5jeV93aW5kb3cYBSABKAkSNQoIc2V0dGluZ3MYBiADKAsyIy5oYXJrLnYxLkNvbmZpZ1NvdXJjZS5TZXR0aW5nc0VudHJ5Gi8KDVNldHRpbmdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKlAQoNQ29uZmlnVHJpZ2dlchIOCgZzb3VyY2UYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgVldmVudBgDIAEoCRIUCgx3b3JrZmxvd19rZXkYBCABKAkSEQoJY29uZGl0aW9uGAUgASgJEigKB21hcHBpbmcYBiABKAsyFy5oYXJrLnYxLlRyaWdnZXJNYXBwaW5nEg4KBnN0YXR1cxgHIAEoCSLQAQoRQ29uZmlnRGVzdGluYXRpb24SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEgsKA3VybBgDIAEoCRIVCg13b3JrZmxvd19rZXlzGAQgAygJEjoKCHNldHRpbmdzGAUgAygLMiguaGFyay52MS5Db25maWdEZXN0aW5hdGlvbi5TZXR0aW5nc0VudHJ5Eg4KBnN0YXR1cxgGIAEoCRovCg1TZXR0aW5nc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoTRXhwb3J0Q29uZmlnUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIMCgRvbmx5GAIgAygJIkEKFEV4cG9ydENvbmZpZ1Jlc3BvbnNlEikKCGRvY3VtZW50GAEgASgLMhcuaGFyay52MS5Db25maWdEb2N1bWVudCJwChFQbGFuQ29uZmlnUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIpCghkb2N1bWVudBgCIAEoCzIXLmhhcmsudjEuQ29uZmlnRG9jdW1lbnQSDQoFcHJ1bmUYAyABKAgSDAoEb25seRgEIAMoCSI8ChJQbGFuQ29uZmlnUmVzcG9uc2USJgoHY2hhbmdlcxgBIAMoCzIVLmhhcmsudjEuQ29uZmlnQ2hhbmdlInEKEkFwcGx5Q29uZmlnUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIpCghkb2N1bWVudBgCIAEoCzIXLmhhcmsudjEuQ29uZmlnRG9jdW1lbnQSDQoFcHJ1bmUYAyABKAgSDAoEb25seRgEIAMoCSI9ChNBcHBseUNvbmZpZ1Jlc3BvbnNlEiYKB2NoYW5nZXMYASADKAsyFS5oYXJrLnYxLkNvbmZpZ0NoYW5nZSKpAQoMQ29uZmlnQ2hhbmdlEisKBmFjdGlvbhgBIAEoDjIbLmhhcmsudjEuQ29uZmlnQ2hhbmdlQWN0aW9uEgwKBGtpbmQYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRwYXRoGAQgASgJEioKBmZpZWxkcxgFIAMoCzIaLmhhcmsudjEuQ29uZmlnRmllbGRDaGFuZ2USFgoOc2lnbmluZ19zZWNyZXQYBiABKAkiQQoRQ29uZmlnRmllbGRDaGFuZ2USDQoFZmllbGQYASABKAkSDgoGYmVmb3JlGAIgASgJEg0KBWFmdGVyGAMgASgJKp0BChJDb25maWdDaGFuZ2VBY3Rpb24SJAogQ09ORklHX0NIQU5HRV9BQ1RJT05fVU5TUEVDSUZJRUQQABIfChtDT05GSUdfQ0hBTkdFX0FDVElPTl9DUkVBVEUQARIfChtDT05GSUdfQ0hBTkdFX0FDVElPTl9VUERBVEUQAhIfChtDT05GSUdfQ0hBTkdFX0FDVElPTl9ERUxFVEUQAzKMAwoNQ29uZmlnU2VydmljZRJ6CgxFeHBvcnRDb25maWcSHC5oYXJrLnYxLkV4cG9ydENvbmZpZ1JlcXVlc3QaHS5oYXJrLnYxLkV4cG9ydENvbmZpZ1Jlc3BvbnNlIi2C0+STAicSJS92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS9jb25maWcSfAoKUGxhbkNvbmZpZxIaLmhhcmsudjEuUGxhbkNvbmZpZ1JlcXVlc3QaGy5oYXJrLnYxLlBsYW5Db25maWdSZXNwb25zZSI1gtPkkwIvOgEqIiovdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vY29uZmlnOnBsYW4SgAEKC0FwcGx5Q29uZmlnEhsuaGFyay52MS5BcHBseUNvbmZpZ1JlcXVlc3QaHC5oYXJrLnYxLkFwcGx5Q29uZmlnUmVzcG9uc2UiNoLT5JMCMDoBKiIrL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L2NvbmZpZzphcHBseUIrWilnaXRodWIuY29tL2hhcmtocS9oYXJrL2dlbi9oYXJrL3YxO2hhcmt2MWIGcHJvdG8z", [file_google_api_annotations, file_hark_v1_trigger]);
+  fileDesc("ChRoYXJrL3YxL2NvbmZpZy5wcm90bxIHaGFyay52MSLVAQoOQ29uZmlnRG9jdW1lbnQSEwoLYXBpX3ZlcnNpb24YASABKAkSKgoJd29ya2Zsb3dzGAIgAygLMhcuaGFyay52MS5Db25maWdXb3JrZmxvdxImCgdzb3VyY2VzGAMgAygLMhUuaGFyay52MS5Db25maWdTb3VyY2USKAoIdHJpZ2dlcnMYBCADKAsyFi5oYXJrLnYxLkNvbmZpZ1RyaWdnZXISMAoMZGVzdGluYXRpb25zGAUgAygLMhouaGFyay52MS5Db25maWdEZXN0aW5hdGlvbiJgCg5Db25maWdXb3JrZmxvdxILCgNrZXkYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRITCgZhY3RpdmUYBCABKAhIAIgBAUIJCgdfYWN0aXZlIqwCCgxDb25maWdTb3VyY2USDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhgKEGlkZW50aWZ5X2VuYWJsZWQYAyABKAgSGwoTaWRlbXBvdGVuY3lfZW5hYmxlZBgEIAEoCBIaChJpZGVtcG90ZW5jeV93aW5kb3cYBSABKAkSNQoIc2V0dGluZ3MYBiADKAsyIy5oYXJrLnYxLkNvbmZpZ1NvdXJjZS5TZXR0aW5nc0VudHJ5EhUKDWdyb3VwX2VuYWJsZWQYByABKAgSGwoOZGVsZXRlX2VuYWJsZWQYCCABKAhIAIgBARovCg1TZXR0aW5nc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCEQoPX2RlbGV0ZV9lbmFibGVkIvgBCg1Db25maWdUcmlnZ2VyEg4KBnNvdXJjZRgBIAEoCRISCgpldmVudF90eXBlGAIgASgJEg0KBWV2ZW50GAMgASgJEhQKDHdvcmtmbG93X2tleRgEIAEoCRIRCgljb25kaXRpb24YBSABKAkSKAoHbWFwcGluZxgGIAEoCzIXLmhhcmsudjEuVHJpZ2dlck1hcHBpbmcSDgoGc3RhdHVzGAcgASgJEg4KBmFjdGlvbhgIIAEoCRIuCg5hY3Rpb25fbWFwcGluZxgJIAEoCzIWLmhhcmsudjEuQWN0aW9uTWFwcGluZxIRCglmcmVxdWVuY3kYCiABKAki0AEKEUNvbmZpZ0Rlc3RpbmF0aW9uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRILCgN1cmwYAyABKAkSFQoNd29ya2Zsb3dfa2V5cxgEIAMoCRI6CghzZXR0aW5ncxgFIAMoCzIoLmhhcmsudjEuQ29uZmlnRGVzdGluYXRpb24uU2V0dGluZ3NFbnRyeRIOCgZzdGF0dXMYBiABKAkaLwoNU2V0dGluZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjgKE0V4cG9ydENvbmZpZ1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSDAoEb25seRgCIAMoCSJBChRFeHBvcnRDb25maWdSZXNwb25zZRIpCghkb2N1bWVudBgBIAEoCzIXLmhhcmsudjEuQ29uZmlnRG9jdW1lbnQicAoRUGxhbkNvbmZpZ1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSKQoIZG9jdW1lbnQYAiABKAsyFy5oYXJrLnYxLkNvbmZpZ0RvY3VtZW50Eg0KBXBydW5lGAMgASgIEgwKBG9ubHkYBCADKAkiPAoSUGxhbkNvbmZpZ1Jlc3BvbnNlEiYKB2NoYW5nZXMYASADKAsyFS5oYXJrLnYxLkNvbmZpZ0NoYW5nZSJxChJBcHBseUNvbmZpZ1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSKQoIZG9jdW1lbnQYAiABKAsyFy5oYXJrLnYxLkNvbmZpZ0RvY3VtZW50Eg0KBXBydW5lGAMgASgIEgwKBG9ubHkYBCADKAkiPQoTQXBwbHlDb25maWdSZXNwb25zZRImCgdjaGFuZ2VzGAEgAygLMhUuaGFyay52MS5Db25maWdDaGFuZ2UiqQEKDENvbmZpZ0NoYW5nZRIrCgZhY3Rpb24YASABKA4yGy5oYXJrLnYxLkNvbmZpZ0NoYW5nZUFjdGlvbhIMCgRraW5kGAIgASgJEgwKBG5hbWUYAyABKAkSDAoEcGF0aBgEIAEoCRIqCgZmaWVsZHMYBSADKAsyGi5oYXJrLnYxLkNvbmZpZ0ZpZWxkQ2hhbmdlEhYKDnNpZ25pbmdfc2VjcmV0GAYgASgJIkEKEUNvbmZpZ0ZpZWxkQ2hhbmdlEg0KBWZpZWxkGAEgASgJEg4KBmJlZm9yZRgCIAEoCRINCgVhZnRlchgDIAEoCSqdAQoSQ29uZmlnQ2hhbmdlQWN0aW9uEiQKIENPTkZJR19DSEFOR0VfQUNUSU9OX1VOU1BFQ0lGSUVEEAASHwobQ09ORklHX0NIQU5HRV9BQ1RJT05fQ1JFQVRFEAESHwobQ09ORklHX0NIQU5HRV9BQ1RJT05fVVBEQVRFEAISHwobQ09ORklHX0NIQU5HRV9BQ1RJT05fREVMRVRFEAMyjAMKDUNvbmZpZ1NlcnZpY2USegoMRXhwb3J0Q29uZmlnEhwuaGFyay52MS5FeHBvcnRDb25maWdSZXF1ZXN0Gh0uaGFyay52MS5FeHBvcnRDb25maWdSZXNwb25zZSItgtPkkwInEiUvdjEvZW52aXJvbm1lbnRzL3tlbnZpcm9ubWVudH0vY29uZmlnEnwKClBsYW5Db25maWcSGi5oYXJrLnYxLlBsYW5Db25maWdSZXF1ZXN0GhsuaGFyay52MS5QbGFuQ29uZmlnUmVzcG9uc2UiNYLT5JMCLzoBKiIqL3YxL2Vudmlyb25tZW50cy97ZW52aXJvbm1lbnR9L2NvbmZpZzpwbGFuEoABCgtBcHBseUNvbmZpZxIbLmhhcmsudjEuQXBwbHlDb25maWdSZXF1ZXN0GhwuaGFyay52MS5BcHBseUNvbmZpZ1Jlc3BvbnNlIjaC0+STAjA6ASoiKy92MS9lbnZpcm9ubWVudHMve2Vudmlyb25tZW50fS9jb25maWc6YXBwbHlCK1opZ2l0aHViLmNvbS9oYXJraHEvaGFyay9nZW4vaGFyay92MTtoYXJrdjFiBnByb3RvMw", [file_google_api_annotations, file_hark_v1_trigger]);
 
 /**
  * ConfigDocument is an environment's configuration. Its JSON form (and the
@@ -161,6 +161,22 @@ export type ConfigSource = Message<"hark.v1.ConfigSource"> & {
    * @generated from field: map<string, string> settings = 6;
    */
   settings: { [key: string]: string };
+
+  /**
+   * GroupEnabled turns Segment `group` handling on in the environment: a
+   * group call sets the tenant `groupId` with its traits.
+   *
+   * @generated from field: bool group_enabled = 7;
+   */
+  groupEnabled: boolean;
+
+  /**
+   * DeleteEnabled turns Segment `delete` handling on or off in the
+   * environment. Left out, it follows identifyEnabled (hark's default).
+   *
+   * @generated from field: optional bool delete_enabled = 8;
+   */
+  deleteEnabled?: boolean | undefined;
 };
 
 /**
@@ -171,9 +187,11 @@ export const ConfigSourceSchema: GenMessage<ConfigSource> = /*@__PURE__*/
   messageDesc(file_hark_v1_config, 2);
 
 /**
- * ConfigTrigger is a trigger. A trigger has no name of its own: it is
- * matched by (source, eventType, event, workflowKey), which is unique in a
- * document.
+ * ConfigTrigger is a trigger (an action mapping). A trigger has no name of
+ * its own: it is matched by (source, eventType, event, action,
+ * workflowKey), which is unique in a document; action is left out of that
+ * tuple's written form for workflows_trigger, so plain triggers are named as
+ * they always were.
  *
  * @generated from message hark.v1.ConfigTrigger
  */
@@ -200,7 +218,8 @@ export type ConfigTrigger = Message<"hark.v1.ConfigTrigger"> & {
   event: string;
 
   /**
-   * WorkflowKey of the workflow it starts.
+   * WorkflowKey of the workflow it starts (workflows_trigger) or cancels
+   * (workflows_cancel); the other actions name no workflow.
    *
    * @generated from field: string workflow_key = 4;
    */
@@ -214,7 +233,8 @@ export type ConfigTrigger = Message<"hark.v1.ConfigTrigger"> & {
   condition: string;
 
   /**
-   * Mapping maps the event into the run; empty fields take defaults.
+   * Mapping maps the event into the run, for workflows_trigger and
+   * workflows_cancel; empty fields take defaults.
    *
    * @generated from field: hark.v1.TriggerMapping mapping = 6;
    */
@@ -226,6 +246,31 @@ export type ConfigTrigger = Message<"hark.v1.ConfigTrigger"> & {
    * @generated from field: string status = 7;
    */
   status: string;
+
+  /**
+   * Action is the action type, as the CLI's --action says it
+   * (`tenants_set`, `workflows_cancel`, ...); default `workflows_trigger`.
+   *
+   * @generated from field: string action = 8;
+   */
+  action: string;
+
+  /**
+   * ActionMapping maps the event into the parameters of the actions that
+   * are not workflow ones; which fields an action reads is said at
+   * TriggerActionType.
+   *
+   * @generated from field: hark.v1.ActionMapping action_mapping = 9;
+   */
+  actionMapping?: ActionMapping | undefined;
+
+  /**
+   * Frequency of a workflows_trigger: `every_time` (the default),
+   * `once_per_recipient` or `once_per_recipient_per_tenant`.
+   *
+   * @generated from field: string frequency = 10;
+   */
+  frequency: string;
 };
 
 /**
@@ -496,7 +541,7 @@ export type ConfigChange = Message<"hark.v1.ConfigChange"> & {
 
   /**
    * Name identifies the object: a workflow key, a source or destination
-   * name, a trigger's (source, eventType, event, workflowKey).
+   * name, a trigger's (source, eventType, event, action, workflowKey).
    *
    * @generated from field: string name = 3;
    */
