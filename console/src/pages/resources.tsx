@@ -315,8 +315,8 @@ export function ObjectDetail({ collection, id, env }: { collection: string; id: 
               <thead>
                 <tr>
                   <th>Recipient</th>
-                  <th>Properties</th>
-                  <th>Since</th>
+                  <th class="wide-only">Properties</th>
+                  <th class="wide-only">Since</th>
                   <th></th>
                 </tr>
               </thead>
@@ -326,8 +326,8 @@ export function ObjectDetail({ collection, id, env }: { collection: string; id: 
                     <td>
                       <code>{s.recipient}</code>
                     </td>
-                    <td class="muted">{hasKeys(s.properties) ? JSON.stringify(s.properties) : ""}</td>
-                    <td class="nowrap">{time(s.createdAt)}</td>
+                    <td class="muted wide-only">{hasKeys(s.properties) ? JSON.stringify(s.properties) : ""}</td>
+                    <td class="nowrap wide-only">{time(s.createdAt)}</td>
                     <td class="num">
                       <button
                         type="button"
@@ -403,7 +403,7 @@ export function Audiences({ env }: { env: string }) {
             <tr>
               <th>User</th>
               <th>Tenant</th>
-              <th>Added</th>
+              <th class="wide-only">Added</th>
               <th></th>
             </tr>
           </thead>
@@ -416,7 +416,7 @@ export function Audiences({ env }: { env: string }) {
                   </Link>
                 </td>
                 <td>{m.tenant ? <Link href={"/tenants/" + encodeURIComponent(m.tenant)}>{m.tenant}</Link> : <span class="muted">none</span>}</td>
-                <td class="nowrap">{time(m.createdAt)}</td>
+                <td class="nowrap wide-only">{time(m.createdAt)}</td>
                 <td class="num">
                   <button
                     type="button"
