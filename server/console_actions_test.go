@@ -82,7 +82,7 @@ func TestConsoleActions(t *testing.T) {
 	b.shot("triggers-actions")
 
 	// The next event sets its tenant, which the tenants page shows.
-	h.deliverOne(t, ingestURL, []byte(`{"type":"track","event":"Org Created","userId":"u1","properties":{"org":"globex","orgName":"Globex"},"messageId":"m-globex"}`))
+	globex := h.deliverOne(t, ingestURL, []byte(`{"type":"track","event":"Org Created","userId":"u1","properties":{"org":"globex","orgName":"Globex"},"messageId":"m-globex"}`))
 	b.nav("/tenants")
 	b.waitText("#tenants", "globex")
 	if strings.Contains(b.text("#tenants"), "acme") {
@@ -93,6 +93,10 @@ func TestConsoleActions(t *testing.T) {
 	b.wait("tenant page", `location.pathname === "/tenants/globex"`)
 	b.waitText("#tenant", "Globex")
 	b.shot("tenant")
+	// The event's action links to the tenant it set.
+	b.open("/events/" + globex.GetId())
+	b.waitText(`#actions a[href="/tenants/globex"]`, "globex")
+	b.shot("event-detail-tenant-action")
 
 	// Event detail: the request headers, the secret one redacted.
 	b.open("/events/" + first.GetId())

@@ -245,7 +245,7 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
           </div>
           <h2>Actions</h2>
           {ev.actions.length === 0 ? (
-            <Empty>No actions: no active trigger matched, and identify is off or had nothing to do.</Empty>
+            <Empty>No actions: no active trigger matched, and the source's defaults (identify, group, delete) are off or had nothing to do.</Empty>
           ) : (
             <table class="list" id="actions">
               <thead>
@@ -277,6 +277,34 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
                         </>
                       )}
                       {a.userId && <> user {a.userId}</>}
+                      {a.tenantId && (
+                        <>
+                          {" "}
+                          tenant <Link href={`/tenants/${encodeURIComponent(a.tenantId)}`}>{a.tenantId}</Link>
+                        </>
+                      )}
+                      {a.collection && a.objectId && (
+                        <>
+                          {" "}
+                          object{" "}
+                          <Link href={`/objects/${encodeURIComponent(a.collection)}/${encodeURIComponent(a.objectId)}`}>
+                            {a.collection}/{a.objectId}
+                          </Link>
+                        </>
+                      )}
+                      {a.audienceKey && (
+                        <>
+                          {" "}
+                          audience <Link href={`/audiences?key=${encodeURIComponent(a.audienceKey)}`}>{a.audienceKey}</Link>
+                        </>
+                      )}
+                      {a.recipients.length > 0 && <> recipients {a.recipients.join(", ")}</>}
+                      {a.cancelledWorkflowRunIds.map((id) => (
+                        <>
+                          {" "}
+                          cancelled <Link href={`/runs?run=${id}`}>{id}</Link>
+                        </>
+                      ))}
                     </td>
                   </tr>
                 ))}
