@@ -192,6 +192,30 @@ func TestConsoleActions(t *testing.T) {
 	b.waitText("#refused-live", "refused 400")
 	b.shot("events-refused")
 
+	// Switching a saved trigger's action saves the new action's fields
+	// only: tenants_delete reads no properties.
+	b.open("/triggers/" + triggerID)
+	b.wait("saved action in the editor", `document.querySelector("#trigger-actionMapping-id")?.value === "data.org"`)
+	b.fill("#trigger-action", fmt.Sprint(int32(harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_TENANTS_DELETE)))
+	b.wait("tenants_delete fields", `!document.querySelector("#trigger-actionMapping-properties")`)
+	b.click("#save-trigger")
+	b.waitText("#saved", "Saved")
+	trg = mustCall(t, consoleTriggers(h).GetTrigger, &harkv1.GetTriggerRequest{Environment: env, Id: triggerID}).GetTrigger()
+	if trg.GetActionType() != harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_TENANTS_DELETE || trg.GetActionMapping().GetId() != "data.org" || trg.GetActionMapping().GetProperties() != "" {
+		t.Fatalf("trigger switched to tenants_delete = %v", trg)
+	}
+	// A workflows_trigger with a frequency.
+	b.open("/triggers/new?source=" + src.GetId() + "&type=track&name=Digest%20Requested")
+	b.waitText("#trigger-workflow", "Digest")
+	b.fill("#trigger-frequency", fmt.Sprint(int32(harkv1.TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT)))
+	b.click("#save-trigger")
+	b.wait("saved workflow trigger", `location.pathname.startsWith("/triggers/trg_") && location.pathname !== "/triggers/`+triggerID+`"`)
+	wfTrigger := mustCall(t, consoleTriggers(h).GetTrigger, &harkv1.GetTriggerRequest{Environment: env, Id: strings.TrimPrefix(b.path(), "/triggers/")}).GetTrigger()
+	if wfTrigger.GetWorkflowKey() != "digest" || wfTrigger.GetFrequency() != harkv1.TriggerFrequency_TRIGGER_FREQUENCY_ONCE_PER_RECIPIENT ||
+		(wfTrigger.GetActionType() != harkv1.TriggerActionType_TRIGGER_ACTION_TYPE_WORKFLOWS_TRIGGER) {
+		t.Fatalf("saved workflows_trigger = %v", wfTrigger)
+	}
+
 	// The new pages at a narrow width.
 	b.viewport(390, 844)
 	for _, p := range []struct{ path, name, ready string }{
