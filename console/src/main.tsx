@@ -39,7 +39,15 @@ const envKey = "hark.environment";
 
 function route(path: string, env: string) {
   const parts = path.split("/").filter(Boolean);
-  const [page, id, sub] = parts.map(decodeURIComponent);
+  // Ids are encoded in paths (/objects/<collection>/<id>); a malformed
+  // escape is kept as typed rather than breaking the page.
+  const [page, id, sub] = parts.map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
   switch (page) {
     case "sources":
       return id ? <SourceDetail id={id} env={env} /> : <Sources env={env} />;
