@@ -33,7 +33,7 @@ var dist embed.FS
 // (src/router.ts's pages). GET /<page> and GET /<page>/… answer index.html.
 var Pages = []string{
 	"sign-in", "sources", "events", "event-types", "triggers", "workflows",
-	"runs", "users", "destinations", "refusals",
+	"runs", "users", "tenants", "objects", "audiences", "destinations", "refusals",
 }
 
 // assetsPrefix holds the bundles. Their names carry a content hash, so they

@@ -11,6 +11,9 @@ import { EventService } from "./gen/hark/v1/event_pb";
 import { SourceService } from "./gen/hark/v1/source_pb";
 import { TriggerService, ExpressionErrorSchema, type ExpressionError } from "./gen/hark/v1/trigger_pb";
 import { UserService } from "./gen/hark/v1/user_pb";
+import { TenantService } from "./gen/hark/v1/tenant_pb";
+import { ObjectService } from "./gen/hark/v1/object_pb";
+import { AudienceService } from "./gen/hark/v1/audience_pb";
 import { WorkflowService } from "./gen/hark/v1/workflow_pb";
 import { WorkflowRunService } from "./gen/hark/v1/workflow_run_pb";
 
@@ -68,6 +71,9 @@ export const api = {
   workflows: client(WorkflowService),
   runs: client(WorkflowRunService),
   users: client(UserService),
+  tenants: client(TenantService),
+  objects: client(ObjectService),
+  audiences: client(AudienceService),
   destinations: client(DestinationService),
   deliveries: client(DeliveryService),
 };

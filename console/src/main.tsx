@@ -14,6 +14,7 @@ import { Triggers, TriggerEditor } from "./pages/triggers";
 import { Workflows } from "./pages/workflows";
 import { Runs } from "./pages/runs";
 import { Users } from "./pages/users";
+import { Audiences, ObjectDetail, Objects, TenantDetail, Tenants } from "./pages/resources";
 import { Destinations, DestinationDetail } from "./pages/destinations";
 import { Refusals } from "./pages/refusals";
 
@@ -27,6 +28,9 @@ const nav: [string, string][] = [
   ["/workflows", "Workflows"],
   ["/runs", "Runs"],
   ["/users", "Users"],
+  ["/tenants", "Tenants"],
+  ["/objects", "Objects"],
+  ["/audiences", "Audiences"],
   ["/destinations", "Destinations"],
   ["/refusals", "Refused deliveries"],
 ];
@@ -35,7 +39,15 @@ const envKey = "hark.environment";
 
 function route(path: string, env: string) {
   const parts = path.split("/").filter(Boolean);
-  const [page, id] = parts;
+  // Ids are encoded in paths (/objects/<collection>/<id>); a malformed
+  // escape is kept as typed rather than breaking the page.
+  const [page, id, sub] = parts.map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
   switch (page) {
     case "sources":
       return id ? <SourceDetail id={id} env={env} /> : <Sources env={env} />;
@@ -51,6 +63,12 @@ function route(path: string, env: string) {
       return <Runs env={env} />;
     case "users":
       return <Users env={env} />;
+    case "tenants":
+      return id ? <TenantDetail id={id} env={env} /> : <Tenants env={env} />;
+    case "objects":
+      return id && sub ? <ObjectDetail collection={id} id={sub} env={env} /> : <Objects env={env} />;
+    case "audiences":
+      return <Audiences env={env} />;
     case "destinations":
       return id ? <DestinationDetail id={id} env={env} /> : <Destinations env={env} />;
     case "refusals":

@@ -1,6 +1,6 @@
 import { useMemo, useState } from "preact/hooks";
 import { api } from "../api";
-import { ActionStatus, ActionType, SourceEventStatus, type SourceEvent } from "../gen/hark/v1/event_pb";
+import { ActionStatus, ActionType, SourceEventStatus, type RefusedDelivery, type SourceEvent } from "../gen/hark/v1/event_pb";
 import { navigate, useLocation } from "../router";
 import { useStream, StreamStatus } from "../stream";
 import { Badge, Code, Empty, ErrorBox, JSONView, Link, LoadOlder, Page, enumNames, time, useLoad, usePages } from "../ui";
@@ -32,22 +32,33 @@ export function Events({ env }: { env: string }) {
     [env, source, type, name, status, userId, list.data],
   );
   const [live, setLive] = useState<SourceEvent[]>([]);
+  // Refused deliveries streamed in (include_refusals): they never became
+  // events, so they show only while the page is open (the refused-delivery
+  // page lists them all), and only with no filter but the source, which is
+  // all they have.
+  const [refused, setRefused] = useState<{ key: string; r: RefusedDelivery }[]>([]);
+  const showRefused = !type && !name && !status && !userId;
   const matches = (ev: SourceEvent) =>
     (!type || ev.type === type) && (!name || ev.name === name) && (!status || ev.status === status) && (!userId || ev.userId === userId);
   const stream = useStream(
     (signal, onOpen) =>
       (async function* () {
-        for await (const m of api.events.watchSourceEvents({ environment: env, sourceId: source }, { signal, onHeader: onOpen })) {
-          if (m.message.case === "sourceEvent") yield m.message.value;
+        for await (const m of api.events.watchSourceEvents({ environment: env, sourceId: source, includeRefusals: showRefused }, { signal, onHeader: onOpen })) {
+          if (m.message.case) yield m.message;
         }
       })(),
-    (ev) => {
-      if (matches(ev)) setLive((l) => [ev, ...l].slice(0, 200));
+    (m) => {
+      if (m.case === "sourceEvent") {
+        if (matches(m.value)) setLive((l) => [m.value, ...l].slice(0, 200));
+      } else if (m.case === "refusedDelivery") {
+        const r = m.value;
+        setRefused((l) => [{ key: `${r.sourceId}-${l.length}-${Date.now()}`, r }, ...l].slice(0, 50));
+      }
     },
     // On every (re)connect, read the log again: events that arrived while
     // the stream was down are in it.
     () => list.reload(),
-    [env, source, type, name, status, userId],
+    [env, source, type, name, status, userId, showRefused],
   );
   const events = useMemo(() => {
     const seen = new Set<string>();
@@ -64,8 +75,10 @@ export function Events({ env }: { env: string }) {
     if (v) q.set(k, v);
     else q.delete(k);
     setLive([]);
+    setRefused([]);
     navigate("/events?" + q.toString(), true);
   };
+  const sourceNames = new Map((sources.data?.sources ?? []).map((s) => [s.id, s.name]));
   const firstSource = (sources.data?.sources ?? []).find((s) => !source || s.id === source);
   const url = firstSource?.environments.find((e) => e.environment === env)?.ingestUrl;
   return (
@@ -105,7 +118,7 @@ export function Events({ env }: { env: string }) {
         </select>
       </div>
       <ErrorBox error={list.error} />
-      {list.data && events.length === 0 && (
+      {list.data && events.length === 0 && refused.length === 0 && (
         <Empty>
           <p>No events in {env} yet{source ? " for this source" : ""}. They appear here as they arrive.</p>
           {url ? (
@@ -119,6 +132,32 @@ export function Events({ env }: { env: string }) {
             </p>
           )}
         </Empty>
+      )}
+      {showRefused && refused.length > 0 && (
+        <table class="list refused" id="refused-live">
+          <thead>
+            <tr>
+              <th>Refused</th>
+              <th>Source</th>
+              <th>Status</th>
+              <th>Reason</th>
+              <th class="num">Size</th>
+            </tr>
+          </thead>
+          <tbody>
+            {refused.map(({ key, r }) => (
+              <tr data-key={key} class="refused-row" onClick={() => navigate("/refusals?source=" + r.sourceId)}>
+                <td class="nowrap">{time(r.refusal?.time)}</td>
+                <td>{sourceNames.get(r.sourceId) ?? r.sourceId}</td>
+                <td>
+                  <span class="badge failed">refused {r.refusal?.statusCode}</span>
+                </td>
+                <td>{r.refusal?.reason}</td>
+                <td class="num">{String(r.refusal?.sizeBytes ?? 0)} B</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
       {events.length > 0 && (
         <table class="list" id="events">
@@ -206,7 +245,7 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
           </div>
           <h2>Actions</h2>
           {ev.actions.length === 0 ? (
-            <Empty>No actions: no active trigger matched, and identify is off or had nothing to do.</Empty>
+            <Empty>No actions: no active trigger matched, and the source's defaults (identify, group, delete) are off or had nothing to do.</Empty>
           ) : (
             <table class="list" id="actions">
               <thead>
@@ -238,6 +277,34 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
                         </>
                       )}
                       {a.userId && <> user {a.userId}</>}
+                      {a.tenantId && (
+                        <>
+                          {" "}
+                          tenant <Link href={`/tenants/${encodeURIComponent(a.tenantId)}`}>{a.tenantId}</Link>
+                        </>
+                      )}
+                      {a.collection && a.objectId && (
+                        <>
+                          {" "}
+                          object{" "}
+                          <Link href={`/objects/${encodeURIComponent(a.collection)}/${encodeURIComponent(a.objectId)}`}>
+                            {a.collection}/{a.objectId}
+                          </Link>
+                        </>
+                      )}
+                      {a.audienceKey && (
+                        <>
+                          {" "}
+                          audience <Link href={`/audiences?key=${encodeURIComponent(a.audienceKey)}`}>{a.audienceKey}</Link>
+                        </>
+                      )}
+                      {a.recipients.length > 0 && <> recipients {a.recipients.join(", ")}</>}
+                      {a.cancelledWorkflowRunIds.map((id) => (
+                        <>
+                          {" "}
+                          cancelled <Link href={`/runs?run=${id}`}>{id}</Link>
+                        </>
+                      ))}
                     </td>
                   </tr>
                 ))}
@@ -260,6 +327,28 @@ export function EventDetail({ id, env }: { id: string; env: string }) {
               <JSONView value={ev.event} />
             </div>
           </div>
+          <h2>Request headers</h2>
+          {Object.keys(ev.headers).length === 0 ? (
+            <Empty>No headers were logged with this event (it came from the API, or before hark kept them).</Empty>
+          ) : (
+            <table class="list" id="headers">
+              <tbody>
+                {Object.keys(ev.headers)
+                  .sort()
+                  .map((k) => (
+                    <tr>
+                      <td class="nowrap">
+                        <code>{k}</code>
+                      </td>
+                      <td class="wrap">
+                        <code>{ev.headers[k]}</code>
+                      </td>
+                    </tr>
+                  ))}
+              </tbody>
+            </table>
+          )}
+          {ev.headersDropped > 0 && <p class="muted">{ev.headersDropped} more headers were left out (past 8 KiB).</p>}
         </>
       )}
     </Page>

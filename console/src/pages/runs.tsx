@@ -91,7 +91,9 @@ export function Runs({ env }: { env: string }) {
                 <tr class="clickable" data-id={r.id} onClick={() => set("run", open === r.id ? "" : r.id)}>
                   <td class="nowrap">{time(r.createdAt)}</td>
                   <td>{r.workflowKey}</td>
-                  <td>{r.recipients.join(", ")}</td>
+                  <td class="recipients">
+                    <RecipientStates r={r} />
+                  </td>
                   <td>
                     <Badge value={r.status} names={runStatusNames} />
                   </td>
@@ -115,6 +117,36 @@ export function Runs({ env }: { env: string }) {
       )}
       <LoadOlder pages={pages} />
     </Page>
+  );
+}
+
+// recipientStates are the run's recipients with their own status; runs
+// stored before per-recipient state have only `recipients`, which share
+// the run's status.
+function recipientStates(r: WorkflowRun) {
+  if (r.recipientStates.length > 0) return r.recipientStates;
+  return r.recipients.map((id) => ({ id, status: r.status, cancelReason: "", cancelledAt: undefined }));
+}
+
+// RecipientStates lists the recipients, marking the ones whose status is
+// not the run's (a run cancelled for some recipients stays active for the
+// others).
+function RecipientStates({ r }: { r: WorkflowRun }) {
+  return (
+    <>
+      {recipientStates(r).map((s, i) => (
+        <span class="recipient" data-recipient={s.id} data-status={runStatusNames[s.status]}>
+          {i > 0 && ", "}
+          {s.id}
+          {s.status !== r.status && (
+            <>
+              {" "}
+              <Badge value={s.status} names={runStatusNames} />
+            </>
+          )}
+        </span>
+      ))}
+    </>
   );
 }
 
@@ -154,6 +186,16 @@ function RunDetail({ r }: { r: WorkflowRun }) {
             <dd>{r.tenant}</dd>
           </>
         )}
+        <dt>Recipients</dt>
+        <dd id="recipient-states">
+          {recipientStates(r).map((s) => (
+            <div data-recipient={s.id}>
+              <code>{s.id}</code> <Badge value={s.status} names={runStatusNames} />
+              {s.cancelledAt && <span class="muted"> {time(s.cancelledAt)}</span>}
+              {s.cancelReason && <span class="muted"> {s.cancelReason}</span>}
+            </div>
+          ))}
+        </dd>
         {r.skippedRecipients.length > 0 && (
           <>
             <dt>Skipped</dt>

@@ -4,7 +4,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { api, apiError, type APIError } from "../api";
 import { ActionStatus } from "../gen/hark/v1/event_pb";
-import { TriggerStatus, type TestTriggerResponse, type Trigger } from "../gen/hark/v1/trigger_pb";
+import { TriggerActionType, TriggerFrequency, TriggerStatus, type TestTriggerResponse, type Trigger } from "../gen/hark/v1/trigger_pb";
 import { navigate, useLocation } from "../router";
 import { Badge, Empty, ErrorBox, Field, FormError, JSONView, Link, Page, enumNames, time, useLoad } from "../ui";
 
@@ -38,7 +38,7 @@ export function Triggers({ env }: { env: string }) {
         </Link>
       }
     >
-      <p class="meta">Action mappings in {env}: which events start which workflow, and with what.</p>
+      <p class="meta">Action mappings in {env}: what each matching event does (start a workflow, set a tenant or object, …), and with what.</p>
       <ErrorBox error={list.error ?? error} />
       {list.data && triggers.length === 0 && (
         <Empty>
@@ -52,7 +52,7 @@ export function Triggers({ env }: { env: string }) {
             <tr>
               <th>Event</th>
               <th>Source</th>
-              <th>Workflow</th>
+              <th>Action</th>
               <th>Condition</th>
               <th>Active</th>
               <th>Updated</th>
@@ -67,7 +67,10 @@ export function Triggers({ env }: { env: string }) {
                   </Link>
                 </td>
                 <td>{names.get(t.sourceId) ?? t.sourceId}</td>
-                <td>{t.workflowKey}</td>
+                <td>
+                  {actionOf(t.actionType).name}
+                  {t.workflowKey && <span class="muted"> {t.workflowKey}</span>}
+                </td>
                 <td>
                   <code>{t.condition}</code>
                 </td>
@@ -87,7 +90,13 @@ export function Triggers({ env }: { env: string }) {
   );
 }
 
+// ActionField is an ActionMapping field, as the API names it.
+type ActionField = "collection" | "id" | "properties" | "recipients" | "audienceKey" | "users" | "tenant";
+const actionFields: ActionField[] = ["collection", "id", "properties", "recipients", "audienceKey", "users", "tenant"];
+
 interface Form {
+  actionType: TriggerActionType;
+  frequency: TriggerFrequency;
   workflowKey: string;
   sourceId: string;
   eventType: string;
@@ -98,11 +107,163 @@ interface Form {
   tenant: string;
   data: string;
   cancellationKey: string;
+  // The ActionMapping expressions, kept across action type switches (only
+  // the chosen action's are sent).
+  am: Record<ActionField, string>;
   active: boolean;
 }
 
+// ExprField is one expression field of the editor: the form key (a
+// TriggerMapping key, or "am.<field>" for ActionMapping), the field as the
+// API's errors name it, its label and a hint.
+type ExprField = [string, string, string, string];
+
+// Action is what the editor knows of an action type: its name (Knock's),
+// whether it is a workflow action (workflow picker, TriggerMapping) and the
+// expression fields it reads, with the defaults the API applies.
+interface Action {
+  type: TriggerActionType;
+  name: string;
+  does: string;
+  workflow: boolean;
+  fields: ExprField[];
+}
+
+const am = (f: ActionField, label: string, hint: string): ExprField => ["am." + f, "actionMapping." + f, label, hint];
+const mp = (k: string, field: string, label: string, hint: string): ExprField => [k, "mapping." + field, label, hint];
+
+const conditionField: ExprField = ["condition", "condition", "Condition", "An expr boolean, e.g. data.plan == \"pro\". Empty: every matching event."];
+const recipientsHint = "A user id, a user object with id, an object {\"collection\", \"id\"}, or a list. Default: userId.";
+const actionList: Action[] = [
+  {
+    type: TriggerActionType.WORKFLOWS_TRIGGER,
+    name: "workflows_trigger",
+    does: "Starts a run of the workflow.",
+    workflow: true,
+    fields: [
+      mp("recipients", "recipients", "Recipients", recipientsHint),
+      mp("actor", "actor", "Actor", "A user id or object. Default: none."),
+      mp("tenant", "tenant", "Tenant", "A tenant id or object with id (set before the run). Default: none."),
+      mp("data", "data", "Data", "An object passed to the run. Default: the event's properties."),
+      mp("cancellationKey", "cancellationKey", "Cancellation key", "A string. Default: none."),
+    ],
+  },
+  {
+    type: TriggerActionType.WORKFLOWS_CANCEL,
+    name: "workflows_cancel",
+    does: "Cancels the workflow's active runs with the cancellation key, for the recipients when given.",
+    workflow: true,
+    fields: [
+      mp("cancellationKey", "cancellationKey", "Cancellation key", "A string. Required."),
+      mp("recipients", "recipients", "Recipients", "Cancel only for these. Default: every recipient of the run."),
+    ],
+  },
+  {
+    type: TriggerActionType.USERS_IDENTIFY,
+    name: "users_identify",
+    does: "Creates or updates a user.",
+    workflow: false,
+    fields: [am("id", "User id", "A string. Default: userId."), am("properties", "Properties", "An object: name, email, … and custom properties.")],
+  },
+  {
+    type: TriggerActionType.USERS_DELETE,
+    name: "users_delete",
+    does: "Deletes a user and their subscriptions.",
+    workflow: false,
+    fields: [am("id", "User id", "A string. Default: userId.")],
+  },
+  {
+    type: TriggerActionType.TENANTS_SET,
+    name: "tenants_set",
+    does: "Creates or updates a tenant.",
+    workflow: false,
+    fields: [am("id", "Tenant id", "A string. Required."), am("properties", "Properties", "An object, e.g. {\"name\": data.name}.")],
+  },
+  {
+    type: TriggerActionType.TENANTS_DELETE,
+    name: "tenants_delete",
+    does: "Deletes a tenant.",
+    workflow: false,
+    fields: [am("id", "Tenant id", "A string. Required.")],
+  },
+  {
+    type: TriggerActionType.OBJECTS_SET,
+    name: "objects_set",
+    does: "Creates or updates an object.",
+    workflow: false,
+    fields: [
+      am("collection", "Collection", "A string, e.g. \"projects\". Required."),
+      am("id", "Object id", "A string. Required."),
+      am("properties", "Properties", "An object."),
+    ],
+  },
+  {
+    type: TriggerActionType.OBJECTS_DELETE,
+    name: "objects_delete",
+    does: "Deletes an object and its subscriptions.",
+    workflow: false,
+    fields: [am("collection", "Collection", "A string. Required."), am("id", "Object id", "A string. Required.")],
+  },
+  {
+    type: TriggerActionType.OBJECTS_SUBSCRIBE,
+    name: "objects_subscribe",
+    does: "Subscribes recipients to an object.",
+    workflow: false,
+    fields: [
+      am("collection", "Collection", "A string. Required."),
+      am("id", "Object id", "A string. Required."),
+      am("recipients", "Recipients", recipientsHint),
+      am("properties", "Properties", "An object: the subscription's properties."),
+    ],
+  },
+  {
+    type: TriggerActionType.OBJECTS_UNSUBSCRIBE,
+    name: "objects_unsubscribe",
+    does: "Removes recipients' subscriptions to an object.",
+    workflow: false,
+    fields: [am("collection", "Collection", "A string. Required."), am("id", "Object id", "A string. Required."), am("recipients", "Recipients", recipientsHint)],
+  },
+  {
+    type: TriggerActionType.AUDIENCES_ADD_MEMBER,
+    name: "audiences_add_member",
+    does: "Adds users to an audience.",
+    workflow: false,
+    fields: [
+      am("audienceKey", "Audience key", "A string. Required."),
+      am("users", "Users", "A user id, a user object, or a list. Default: userId."),
+      am("tenant", "Tenant", "A tenant id or object with id. Default: none."),
+    ],
+  },
+  {
+    type: TriggerActionType.AUDIENCES_REMOVE_MEMBER,
+    name: "audiences_remove_member",
+    does: "Removes users from an audience.",
+    workflow: false,
+    fields: [
+      am("audienceKey", "Audience key", "A string. Required."),
+      am("users", "Users", "A user id, a user object, or a list. Default: userId."),
+      am("tenant", "Tenant", "A tenant id or object with id. Default: none."),
+    ],
+  },
+];
+
+// actionOf is the editor's entry for t; UNSPECIFIED (triggers saved before
+// action types) is workflows_trigger, as the API reads it.
+export function actionOf(t: TriggerActionType): Action {
+  return actionList.find((a) => a.type === t) ?? actionList[0];
+}
+
+const frequencies: [TriggerFrequency, string][] = [
+  [TriggerFrequency.EVERY_TIME, "Every time"],
+  [TriggerFrequency.ONCE_PER_RECIPIENT, "Once per recipient"],
+  [TriggerFrequency.ONCE_PER_RECIPIENT_PER_TENANT, "Once per recipient per tenant"],
+];
+
 function formOf(t: Trigger): Form {
+  const m = t.actionMapping;
   return {
+    actionType: actionOf(t.actionType).type,
+    frequency: t.frequency || TriggerFrequency.EVERY_TIME,
     workflowKey: t.workflowKey,
     sourceId: t.sourceId,
     eventType: t.eventType,
@@ -113,30 +274,46 @@ function formOf(t: Trigger): Form {
     tenant: t.mapping?.tenant ?? "",
     data: t.mapping?.data ?? "",
     cancellationKey: t.mapping?.cancellationKey ?? "",
+    am: {
+      collection: m?.collection ?? "",
+      id: m?.id ?? "",
+      properties: m?.properties ?? "",
+      recipients: m?.recipients ?? "",
+      audienceKey: m?.audienceKey ?? "",
+      users: m?.users ?? "",
+      tenant: m?.tenant ?? "",
+    },
     active: t.status !== TriggerStatus.INACTIVE,
   };
 }
 
+// value reads an expression field of the form by its form key.
+function value(f: Form, key: string): string {
+  return key.startsWith("am.") ? f.am[key.slice(3) as ActionField] : (f[key as keyof Form] as string);
+}
+
+// triggerOf is the trigger the form describes, with only the fields its
+// action reads set (the API refuses the others) and the rest cleared, so
+// switching an existing trigger to another action type saves cleanly.
 function triggerOf(f: Form) {
+  const a = actionOf(f.actionType);
+  const reads = new Set(a.fields.map((x) => x[0]));
+  const keep = (key: string) => (reads.has(key) ? value(f, key) : "");
+  const mapping = { recipients: keep("recipients"), actor: keep("actor"), tenant: keep("tenant"), data: keep("data"), cancellationKey: keep("cancellationKey") };
+  const actionMapping = Object.fromEntries(actionFields.map((x) => [x, keep("am." + x)])) as Record<ActionField, string>;
   return {
-    workflowKey: f.workflowKey,
+    actionType: a.type,
+    frequency: a.type === TriggerActionType.WORKFLOWS_TRIGGER ? f.frequency : TriggerFrequency.UNSPECIFIED,
+    workflowKey: a.workflow ? f.workflowKey : "",
     sourceId: f.sourceId,
     eventType: f.eventType,
     event: f.event,
     condition: f.condition,
-    mapping: { recipients: f.recipients, actor: f.actor, tenant: f.tenant, data: f.data, cancellationKey: f.cancellationKey },
+    mapping,
+    actionMapping,
     status: f.active ? TriggerStatus.ACTIVE : TriggerStatus.INACTIVE,
   };
 }
-
-const expressionFields: [keyof Form, string, string, string][] = [
-  ["condition", "condition", "Condition", "An expr boolean, e.g. data.plan == \"pro\". Empty: every matching event."],
-  ["recipients", "mapping.recipients", "Recipients", "A user id, a user object with id, or a list. Default: userId."],
-  ["actor", "mapping.actor", "Actor", "A user id or object. Default: none."],
-  ["tenant", "mapping.tenant", "Tenant", "A tenant id or object with id. Default: none."],
-  ["data", "mapping.data", "Data", "An object passed to the run. Default: the event's properties."],
-  ["cancellationKey", "mapping.cancellationKey", "Cancellation key", "A string. Default: none."],
-];
 
 // TriggerEditor creates or edits a trigger. As you type, it sends the
 // unsaved trigger to TestTrigger, which compiles it exactly as saving would
@@ -149,6 +326,8 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
   const sources = useLoad(() => api.sources.listSources({ pageSize: 100 }), []);
   const saved = useLoad(() => (id ? api.triggers.getTrigger({ environment: env, id }) : Promise.resolve(undefined)), [env, id]);
   const [form, setForm] = useState<Form>({
+    actionType: actionOf(Number(query.get("action") ?? 0)).type,
+    frequency: TriggerFrequency.EVERY_TIME,
     workflowKey: "",
     sourceId: query.get("source") ?? "",
     eventType: query.get("type") ?? "track",
@@ -159,8 +338,11 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
     tenant: "",
     data: "",
     cancellationKey: "",
+    am: { collection: "", id: "", properties: "", recipients: "", audienceKey: "", users: "", tenant: "" },
     active: true,
   });
+  const action = actionOf(form.actionType);
+  const fields: ExprField[] = [conditionField, ...action.fields];
   useEffect(() => {
     if (saved.data?.trigger) setForm(formOf(saved.data.trigger));
   }, [saved.data]);
@@ -198,14 +380,17 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
   };
   // Compile (and test) 300 ms after the last keystroke.
   useEffect(() => {
-    if (!form.workflowKey || !form.sourceId) return;
+    if ((actionOf(form.actionType).workflow && !form.workflowKey) || !form.sourceId) return;
     const t = setTimeout(() => runTest(form), 300);
     return () => clearTimeout(t);
   }, [form, env]);
 
-  const set = (k: keyof Form) => (e: Event) => {
+  const set = (k: string) => (e: Event) => {
     const el = e.currentTarget as HTMLInputElement;
-    setForm({ ...form, [k]: el.type === "checkbox" ? el.checked : el.value });
+    const v = el.type === "checkbox" ? el.checked : el.value;
+    if (k.startsWith("am.")) setForm({ ...form, am: { ...form.am, [k.slice(3)]: v } });
+    else if (k === "actionType" || k === "frequency") setForm({ ...form, [k]: Number(v) });
+    else setForm({ ...form, [k]: v });
     // An edit makes the last save's errors stale: the compile as you type
     // takes over.
     setSaveError(undefined);
@@ -231,7 +416,7 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
     }
   };
   const remove = async () => {
-    if (!confirm("Delete this trigger? Its events stop starting the workflow.")) return;
+    if (!confirm(`Delete this trigger? Matching events stop running its ${action.name} action.`)) return;
     try {
       await api.triggers.deleteTrigger({ environment: env, id });
       navigate("/triggers");
@@ -246,7 +431,7 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
   // against; any other NotFound, e.g. a deleted workflow, is the form's.)
   const noEvent = check?.code === RPCCode.NotFound && check.message.startsWith("no logged event");
   const fieldErrors = saveError ?? (noEvent ? undefined : check);
-  const formFields = ["sourceId", "eventType", "event", "workflowKey", "status", ...expressionFields.map((f) => f[1])];
+  const formFields = ["actionType", "frequency", "sourceId", "eventType", "event", "workflowKey", "status", ...fields.map((f) => f[1])];
 
   return (
     <Page title={id ? "Edit trigger" : "New trigger"} actions={<Link href="/triggers">← Triggers</Link>}>
@@ -273,32 +458,50 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
             </Field>
           </div>
           <div class="row">
-            <Field label="Workflow" field="workflowKey" error={fieldErrors}>
-              <select id="trigger-workflow" value={form.workflowKey} onChange={set("workflowKey")}>
-                {(workflows.data?.workflows ?? []).map((w) => (
-                  <option value={w.key}>{w.name || w.key}</option>
+            <Field label="Action" field="actionType" error={fieldErrors} hint={action.does}>
+              <select id="trigger-action" value={String(action.type)} onChange={set("actionType")}>
+                {actionList.map((a) => (
+                  <option value={String(a.type)}>{a.name}</option>
                 ))}
               </select>
             </Field>
+            {action.workflow && (
+              <Field label="Workflow" field="workflowKey" error={fieldErrors}>
+                <select id="trigger-workflow" value={form.workflowKey} onChange={set("workflowKey")}>
+                  {(workflows.data?.workflows ?? []).map((w) => (
+                    <option value={w.key}>{w.name || w.key}</option>
+                  ))}
+                </select>
+              </Field>
+            )}
+            {action.type === TriggerActionType.WORKFLOWS_TRIGGER && (
+              <Field label="Frequency" field="frequency" error={fieldErrors}>
+                <select id="trigger-frequency" value={String(form.frequency)} onChange={set("frequency")}>
+                  {frequencies.map(([f, label]) => (
+                    <option value={String(f)}>{label}</option>
+                  ))}
+                </select>
+              </Field>
+            )}
             <label class="toggle">
               <input type="checkbox" id="trigger-active" checked={form.active} onChange={set("active")} /> Active
             </label>
           </div>
-          {workflows.data && workflows.data.workflows.length === 0 && (
+          {action.workflow && workflows.data && workflows.data.workflows.length === 0 && (
             <div class="notice">
-              A trigger starts a workflow: <Link href="/workflows">create a workflow</Link> first.
+              A {action.name} action needs a workflow: <Link href="/workflows">create a workflow</Link> first.
             </div>
           )}
-          {expressionFields.map(([k, field, label, hint]) => {
+          {fields.map(([k, field, label, hint]) => {
             const x = fieldErrors?.expression?.field === field ? fieldErrors.expression : undefined;
             return (
               <label class={"field expr" + (fieldErrors?.fields[field] ? " invalid" : "")}>
                 <span class="label">{label}</span>
                 <textarea
                   id={"trigger-" + field.replace(".", "-")}
-                  rows={k === "condition" || k === "data" ? 2 : 1}
+                  rows={k === "condition" || k === "data" || k === "am.properties" ? 2 : 1}
                   spellcheck={false}
-                  value={form[k] as string}
+                  value={value(form, k)}
                   onInput={set(k)}
                 />
                 <span class="hint">{hint}</span>
@@ -350,7 +553,7 @@ export function TriggerEditor({ id, env }: { id: string; env: string }) {
             </p>
           )}
           {check && !noEvent && <p class="muted">Fix the errors in the form to test.</p>}
-          {test && !form.active && <p class="muted">Tested as if active: saved inactive, it starts nothing.</p>}
+          {test && !form.active && <p class="muted">Tested as if active: saved inactive, it does nothing.</p>}
           {test && <TestResult r={test} />}
         </aside>
       </div>
@@ -362,7 +565,15 @@ function json(v?: Value) {
   return v ? toJson(ValueSchema, v) : null;
 }
 
+// TestResult is the dry run: the condition, the outcome, and the mapped
+// values, the run's (recipients, actor, tenant, data) for workflow actions
+// and the action mapping's (action_values) for the others.
 function TestResult({ r }: { r: TestTriggerResponse }) {
+  const a = actionOf(r.actionType);
+  const would: Record<string, string> = {
+    workflows_trigger: "the workflow would run",
+    workflows_cancel: "the runs with this key would be cancelled",
+  };
   return (
     <div class="test-result">
       <dl class="props">
@@ -377,8 +588,10 @@ function TestResult({ r }: { r: TestTriggerResponse }) {
         <dt>Outcome</dt>
         <dd id="test-status">
           <Badge value={r.status} names={actionStatusNames} />{" "}
-          {r.status === ActionStatus.SUCCESS ? "the workflow would run" : r.reason}
+          {r.status === ActionStatus.SUCCESS ? (would[a.name] ?? `${a.name} would apply`) : r.reason}
         </dd>
+        {a.workflow && (
+          <>
         <dt>Recipients</dt>
         <dd id="test-recipients">
           {r.resolvedRecipients.length ? r.resolvedRecipients.join(", ") : <span class="muted">none</span>}
@@ -388,6 +601,8 @@ function TestResult({ r }: { r: TestTriggerResponse }) {
             </div>
           ))}
         </dd>
+          </>
+        )}
         {r.cancellationKey && (
           <>
             <dt>Cancellation key</dt>
@@ -396,7 +611,11 @@ function TestResult({ r }: { r: TestTriggerResponse }) {
         )}
       </dl>
       <h3>Mapped values</h3>
-      <JSONView value={{ recipients: json(r.recipients), actor: json(r.actor), tenant: json(r.tenant), data: json(r.data) }} />
+      {a.workflow ? (
+        <JSONView value={{ recipients: json(r.recipients), actor: json(r.actor), tenant: json(r.tenant), data: json(r.data) }} />
+      ) : (
+        <JSONView value={r.actionValues ?? {}} />
+      )}
     </div>
   );
 }
