@@ -147,6 +147,7 @@ func TestConsoleActions(t *testing.T) {
 	mustCall(t, h.audiences().AddAudienceMembers, &harkv1.AddAudienceMembersRequest{Environment: env, Key: "beta", Members: []*harkv1.AudienceMemberRef{{UserId: "u1"}, {UserId: "u2", Tenant: "globex"}}})
 	b.nav("/audiences")
 	b.waitText(".empty", "audience's key")
+	b.waitText("#audience-keys", "beta")
 	b.typeInto("#audience-key", "beta")
 	b.click(`#audience-form button[type=submit]`)
 	b.waitText("#members", "u2")

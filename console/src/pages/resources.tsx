@@ -355,13 +355,14 @@ export function ObjectDetail({ collection, id, env }: { collection: string; id: 
   );
 }
 
-// Audiences lists one audience's members. Audiences exist by their members
-// (adding the first creates one), so there is no list of audiences: the
-// page asks for a key.
+// Audiences lists the environment's audiences and one audience's members.
+// Audiences exist by their members (adding the first creates one; removing
+// the last removes it from the list).
 export function Audiences({ env }: { env: string }) {
   const { query } = useLocation();
   const key = query.get("key") ?? "";
   const [typed, setTyped] = useState(key);
+  const keys = useLoad(() => api.audiences.listAudiences({ environment: env, pageSize: 100 }), [env, key]);
   const pager = usePager([env, key]);
   const list = useLoad(
     () => (key ? api.audiences.listAudienceMembers({ environment: env, key, pageSize: 50, pageToken: pager.token }) : Promise.resolve(undefined)),
@@ -390,7 +391,16 @@ export function Audiences({ env }: { env: string }) {
         <button type="submit">Show</button>
       </form>
       <ErrorBox error={list.error ?? remove.error} />
-      {!key && <Empty>Enter an audience's key to list its members.</Empty>}
+      {!key && <Empty>Pick an audience, or enter an audience's key, to list its members.</Empty>}
+      {!key && (keys.data?.keys.length ?? 0) > 0 && (
+        <ul id="audience-keys" class="keys">
+          {keys.data?.keys.map((k) => (
+            <li key={k}>
+              <Link href={"/audiences?key=" + encodeURIComponent(k)}>{k}</Link>
+            </li>
+          ))}
+        </ul>
+      )}
       {list.data && members.length === 0 && (
         <Empty>
           No members in {key} in {env}. Add them with an audiences_add_member <Link href="/triggers/new">trigger</Link> or{" "}

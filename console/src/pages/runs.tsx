@@ -217,7 +217,7 @@ function RunDetail({ r }: { r: WorkflowRun }) {
           </>
         ))}
       </dl>
-      <JSONView value={r.data} />
+      {r.data ? <JSONView value={r.data} /> : <p class="hint">No data: the trigger maps none.</p>}
     </div>
   );
 }
