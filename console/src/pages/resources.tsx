@@ -171,7 +171,6 @@ export function TenantDetail({ id, env }: { id: string; env: string }) {
 export function Objects({ env }: { env: string }) {
   const { query } = useLocation();
   const collection = query.get("collection") ?? "";
-  const [typed, setTyped] = useState(collection);
   const pager = usePager([env, collection]);
   const list = useLoad(
     () => (collection ? api.objects.listObjects({ environment: env, collection, pageSize: 50, pageToken: pager.token }) : Promise.resolve(undefined)),
@@ -188,17 +187,7 @@ export function Objects({ env }: { env: string }) {
         </button>
       }
     >
-      <form
-        class="filters"
-        id="collection-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          navigate("/objects?collection=" + encodeURIComponent(typed.trim()), true);
-        }}
-      >
-        <input id="collection" placeholder="Collection, e.g. projects" value={typed} onInput={(e) => setTyped(e.currentTarget.value)} aria-label="Collection" />
-        <button type="submit">Show</button>
-      </form>
+      <LookupForm id="collection-form" inputId="collection" label="Collection" placeholder="Collection, e.g. projects" value={collection} to={(v) => "/objects?collection=" + encodeURIComponent(v)} />
       <ErrorBox error={list.error} />
       {!collection && <Empty>Objects live in collections (projects, teams, …): enter one to list its objects.</Empty>}
       {list.data && objects.length === 0 && (
@@ -361,7 +350,6 @@ export function ObjectDetail({ collection, id, env }: { collection: string; id: 
 export function Audiences({ env }: { env: string }) {
   const { query } = useLocation();
   const key = query.get("key") ?? "";
-  const [typed, setTyped] = useState(key);
   const keys = useLoad(() => api.audiences.listAudiences({ environment: env, pageSize: 100 }), [env, key]);
   const pager = usePager([env, key]);
   const list = useLoad(
@@ -379,17 +367,7 @@ export function Audiences({ env }: { env: string }) {
         </button>
       }
     >
-      <form
-        class="filters"
-        id="audience-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          navigate("/audiences?key=" + encodeURIComponent(typed.trim()), true);
-        }}
-      >
-        <input id="audience-key" placeholder="Audience key, e.g. beta-testers" value={typed} onInput={(e) => setTyped(e.currentTarget.value)} aria-label="Audience key" />
-        <button type="submit">Show</button>
-      </form>
+      <LookupForm id="audience-form" inputId="audience-key" label="Audience key" placeholder="Audience key, e.g. beta-testers" value={key} to={(v) => "/audiences?key=" + encodeURIComponent(v)} />
       <ErrorBox error={list.error ?? remove.error} />
       {!key && <Empty>Pick an audience, or enter an audience's key, to list its members.</Empty>}
       {!key && (keys.data?.keys.length ?? 0) > 0 && (
@@ -449,5 +427,24 @@ export function Audiences({ env }: { env: string }) {
       )}
       <Pager prev={pager.prev} next={pager.next(list.data?.nextPageToken ?? "")} />
     </Page>
+  );
+}
+
+// LookupForm asks for the key a page lists by (a collection, an audience)
+// and navigates to the page for it.
+function LookupForm(props: { id: string; inputId: string; label: string; placeholder: string; value: string; to: (v: string) => string }) {
+  const [typed, setTyped] = useState(props.value);
+  return (
+    <form
+      class="filters"
+      id={props.id}
+      onSubmit={(e) => {
+        e.preventDefault();
+        navigate(props.to(typed.trim()), true);
+      }}
+    >
+      <input id={props.inputId} placeholder={props.placeholder} value={typed} onInput={(e) => setTyped(e.currentTarget.value)} aria-label={props.label} />
+      <button type="submit">Show</button>
+    </form>
   );
 }
