@@ -195,15 +195,11 @@ func (workflowsCancel) mapEvent(ct *compiledTrigger, _ *harkv1.SourceEvent, env 
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%v", &MappingError{Field: "recipients", Message: msg})
 	}
 	o.recipients = ids
-	switch c := cancel.(type) {
-	case string:
-		o.cancellationKey = c
-	case int, int64, float64:
-		o.cancellationKey = formatNumber(c)
-	case nil:
-	default:
-		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%v", &MappingError{Field: "cancellationKey", Message: fmt.Sprintf("must be a string, not %s", typeName(c))})
+	key, err := readCancellationKey(cancel)
+	if err != nil {
+		return o.fail(harkv1.ActionStatus_ACTION_STATUS_ERROR, "%v", err)
 	}
+	o.cancellationKey = key
 	if o.cancellationKey == "" {
 		return o.fail(harkv1.ActionStatus_ACTION_STATUS_SKIPPED, "mapping.cancellationKey yielded no key")
 	}

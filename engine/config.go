@@ -511,7 +511,7 @@ func (r *configRun) workflows() error {
 		if err := r.nested(path, text.err(), nil); err != nil {
 			return err
 		}
-		want := &harkv1.ConfigWorkflow{Key: w.GetKey(), Name: cmpOr(w.GetName(), w.GetKey()), Description: w.GetDescription(), Active: proto.Bool(w.Active == nil || w.GetActive())}
+		want := &harkv1.ConfigWorkflow{Key: w.GetKey(), Name: cmp.Or(w.GetName(), w.GetKey()), Description: w.GetDescription(), Active: proto.Bool(w.Active == nil || w.GetActive())}
 		stored, err := r.tx.Workflow(w.GetKey())
 		found, err := exists(stored, err)
 		if err != nil {
@@ -789,7 +789,7 @@ func (r *configRun) destinations() error {
 			continue
 		}
 		seen[name] = i
-		status := cmpOr(c.GetStatus(), "active")
+		status := cmp.Or(c.GetStatus(), "active")
 		var want harkv1.DestinationStatus
 		for s, w := range destinationStatusWords {
 			if w == status {

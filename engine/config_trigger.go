@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func triggerToConfig(t *harkv1.Trigger, sourceName string) *harkv1.ConfigTrigger
 	}
 	return &harkv1.ConfigTrigger{
 		Source:        sourceName,
-		EventType:     cmpOr(t.GetEventType(), defaultEventType),
+		EventType:     cmp.Or(t.GetEventType(), defaultEventType),
 		Event:         t.GetEvent(),
 		WorkflowKey:   t.GetWorkflowKey(),
 		Condition:     t.GetCondition(),
@@ -112,7 +113,7 @@ func enumWords(prefix string, values map[string]int32) string {
 // it compares equal to triggerToConfig of the trigger it describes; bad
 // values are violations under path.
 func normalizeConfigTrigger(v *validation, path string, c *harkv1.ConfigTrigger) {
-	c.EventType = cmpOr(c.GetEventType(), defaultEventType)
+	c.EventType = cmp.Or(c.GetEventType(), defaultEventType)
 	if c.Mapping == nil {
 		c.Mapping = &harkv1.TriggerMapping{}
 	}
@@ -193,11 +194,4 @@ func configToTrigger(c *harkv1.ConfigTrigger, sourceID string, t *harkv1.Trigger
 func triggerIdentity(c *harkv1.ConfigTrigger) string {
 	does := strings.TrimSpace(c.GetAction() + " " + c.GetWorkflowKey())
 	return fmt.Sprintf("%s %s %q → %s", c.GetSource(), c.GetEventType(), c.GetEvent(), does)
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

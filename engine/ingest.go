@@ -569,12 +569,10 @@ func (e *Engine) prepareEvents(pending []*pendingDelivery) {
 	for pi, p := range pending {
 		p.prepared = make([]preparedEvent, len(p.translation.Events))
 		p.headers = rules.NewHeaders(firstValues(p.req.delivery.Header))
-		var dropped int32
-		p.logged, dropped = loggedHeaders(p.req.delivery.Header)
+		p.logged, p.loggedDropped = loggedHeaders(p.req.delivery.Header)
 		// The encoding cannot fail for a map of strings; if it did, the
 		// events would be logged without their headers rather than lost.
-		p.loggedRec, _ = encodeLoggedHeaders(p.logged, dropped)
-		p.loggedDropped = dropped
+		p.loggedRec, _ = encodeLoggedHeaders(p.logged, p.loggedDropped)
 		for i := range p.translation.Events {
 			jobs = append(jobs, job{pi, i})
 		}

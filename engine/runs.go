@@ -242,17 +242,37 @@ func (o *outcome) readMapping(cancel any) error {
 	default:
 		return &MappingError{Field: "data", Message: fmt.Sprintf("must be an object or null, not %s", typeName(d))}
 	}
-	switch c := cancel.(type) {
+	key, err := readCancellationKey(cancel)
+	o.cancellationKey = key
+	return err
+}
+
+// readCancellationKey reads a mapped cancellation key: a string, a number
+// (ids such as properties.comment.id are often numbers) or null (none).
+func readCancellationKey(v any) (string, error) {
+	switch c := v.(type) {
 	case nil:
+		return "", nil
 	case string:
-		o.cancellationKey = c
+		return c, nil
 	case int, int64, float64:
-		// Ids such as properties.comment.id are often numbers.
-		o.cancellationKey = formatNumber(c)
+		return formatNumber(c), nil
 	default:
-		return &MappingError{Field: "cancellationKey", Message: fmt.Sprintf("must be a string, not %s", typeName(c))}
+		return "", &MappingError{Field: "cancellationKey", Message: fmt.Sprintf("must be a string, not %s", typeName(c))}
 	}
-	return nil
+}
+
+// idText is a mapped id as text: a string as it is, a number in decimal
+// (ids such as groupId or properties.project.id are often numbers), and
+// anything else "".
+func idText(v any) string {
+	switch id := v.(type) {
+	case string:
+		return id
+	case int, int64, float64:
+		return formatNumber(id)
+	}
+	return ""
 }
 
 func formatNumber(n any) string {
@@ -343,13 +363,7 @@ func readObjectRef(obj map[string]any, what string) (objectRef, string) {
 	if !ok || c == "" {
 		return objectRef{}, fmt.Sprintf("%s: an object recipient needs a string `collection`", what)
 	}
-	var id string
-	switch v := obj["id"].(type) {
-	case string:
-		id = v
-	case int, int64, float64:
-		id = formatNumber(v)
-	}
+	id := idText(obj["id"])
 	if id == "" {
 		return objectRef{}, fmt.Sprintf("%s: an object recipient needs a string `id`", what)
 	}

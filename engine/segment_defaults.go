@@ -76,13 +76,7 @@ func (e *Engine) segmentDelete(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.S
 // properties the group's traits (merged into the stored ones).
 func (e *Engine) segmentGroup(tx Tx, se *harkv1.SourceEnvironment, ev *harkv1.SourceEvent, raw EventJSON) (*harkv1.Action, error) {
 	a := &harkv1.Action{Type: harkv1.ActionType_ACTION_TYPE_SET_TENANT}
-	var groupID string
-	switch id := decodeObject(raw.Event)["groupId"].(type) {
-	case string:
-		groupID = id
-	case float64, int64, int:
-		groupID = formatNumber(id)
-	}
+	groupID := idText(decodeObject(raw.Event)["groupId"])
 	a.TenantId = groupID
 	switch {
 	case !se.GetGroupEnabled():
