@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -140,7 +140,7 @@ func (f *configFile) decodeMessage(errs *fileErrors, n *yaml.Node, m protoreflec
 		field := join(path, k.Value)
 		fd := fields.ByJSONName(k.Value)
 		if fd == nil {
-			f.fail(errs, k, field, "unknown field (%s takes %s)", cmpOrName(path), fieldNames(fields))
+			f.fail(errs, k, field, "unknown field (%s takes %s)", cmp.Or(path, "the document"), fieldNames(fields))
 			continue
 		}
 		if seen[k.Value] {
@@ -213,13 +213,6 @@ func (f *configFile) stringValue(errs *fileErrors, n *yaml.Node, field string) (
 		return "", false
 	}
 	return n.Value, true
-}
-
-func cmpOrName(path string) string {
-	if path == "" {
-		return "the document"
-	}
-	return path
 }
 
 func fieldNames(fields protoreflect.FieldDescriptors) string {
@@ -420,25 +413,13 @@ func encodeMessage(m protoreflect.Message) *yaml.Node {
 
 // readConfigFile reads and decodes a file, "-" being stdin.
 func readConfigFile(path string) (*configFile, error) {
-	var (
-		data []byte
-		err  error
-	)
 	name := path
 	if path == "-" {
-		data, err = readAllStdin()
 		name = "<stdin>"
-	} else {
-		data, err = os.ReadFile(path)
 	}
+	data, err := readInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return decodeConfig(name, data)
-}
-
-func readAllStdin() ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(os.Stdin)
-	return buf.Bytes(), err
 }

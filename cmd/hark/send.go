@@ -95,17 +95,19 @@ send only asks the API for the URL.`,
 }
 
 func readPayload(name string) ([]byte, error) {
-	var b []byte
-	var err error
-	if name == "-" {
-		b, err = io.ReadAll(os.Stdin)
-	} else {
-		b, err = os.ReadFile(name)
-	}
+	b, err := readInput(name)
 	if err != nil {
 		return nil, fmt.Errorf("read the payload: %w", err)
 	}
 	return b, nil
+}
+
+// readInput reads the file a command is given, "-" being standard input.
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
 }
 
 // post sends body to a webhook URL and reads hark's answer. The admin token
