@@ -186,7 +186,6 @@ func (e *Engine) cancelRuns(ctx context.Context, env string, ids []string, match
 		return nil, err
 	}
 	if len(done) > 0 {
-		e.runs.notify()
 		e.outbox.notify()
 	}
 	return done, nil

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 
@@ -12,9 +11,10 @@ import (
 // catalogCache keeps what the ingest path reads of the catalog on every
 // delivery and run — which source environment a webhook token belongs to,
 // the workflows, an environment's destinations — so they cost no store
-// read. Every write to the catalog (sources, their environments and tokens,
-// environments, workflows, destinations) bumps the generation
-// (updateCatalog), and an entry of an older generation is not used: a
+// read. Every change to the catalog the store reports (sources, their
+// environments and tokens, environments, workflows, destinations: see
+// ChangeCatalog) bumps the generation, and an entry of an older generation
+// is not used: a
 // reader takes the generation before it reads the store, so an entry read
 // across a write is never believed. Only what exists is cached, so its size
 // is bounded by the catalog.
@@ -110,12 +110,4 @@ func (e *Engine) destinations(tx Tx, env string) ([]*harkv1.Destination, error) 
 	}
 	e.catalog.destinations.Store(env, &cachedDestinations{gen: gen, dests: dests})
 	return dests, nil
-}
-
-// updateCatalog is store.Update for writes to sources, source environments,
-// tokens and environments: it invalidates the catalog cache after the
-// commit (after a failed one too, which is harmless).
-func (e *Engine) updateCatalog(ctx context.Context, fn func(Tx) error) error {
-	defer e.catalog.invalidate()
-	return e.store.Update(ctx, fn)
 }

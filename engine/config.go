@@ -326,11 +326,7 @@ func (e *Engine) configure(ctx context.Context, env string, doc *harkv1.ConfigDo
 	if doc == nil {
 		doc = &harkv1.ConfigDocument{}
 	}
-	// The trigger registry must apply trigger writes in commit order, and
-	// creating a source changes the layout (see CreateSource): hold both
-	// for the transaction and the updates after it.
-	e.triggerMu.Lock()
-	defer e.triggerMu.Unlock()
+	// Creating a source changes the layout (see CreateSource).
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
 	var r *configRun
@@ -345,7 +341,7 @@ func (e *Engine) configure(ctx context.Context, env string, doc *harkv1.ConfigDo
 		return nil
 	}
 	if commit {
-		err = e.updateCatalog(ctx, fn)
+		err = e.store.Update(ctx, fn)
 	} else if err = e.store.Update(ctx, fn); errors.Is(err, errPlanned) {
 		err = nil
 	}
@@ -357,12 +353,6 @@ func (e *Engine) configure(ctx context.Context, env string, doc *harkv1.ConfigDo
 	}
 	for c, secret := range r.secrets {
 		c.SigningSecret = secret
-	}
-	for _, ct := range r.puts {
-		e.triggers.update(ct, "")
-	}
-	for _, id := range r.removed {
-		e.triggers.update(nil, id)
 	}
 	for _, id := range r.resume {
 		if err := e.releaseHeld(ctx, env, id); err != nil {
@@ -386,8 +376,6 @@ type configRun struct {
 
 	changes, deletes []*harkv1.ConfigChange
 	secrets          map[*harkv1.ConfigChange]string // new webhook destinations' signing secrets
-	puts             []*compiledTrigger
-	removed          []string
 	resume           []string // destinations made ACTIVE again
 
 	sourcesByName map[string][]*harkv1.Source
@@ -733,12 +721,9 @@ func (r *configRun) triggers() error {
 			}
 		}
 		t.UpdatedAt = r.e.timestamp()
-		ct, err := r.e.saveTrigger(r.tx, t, fresh)
+		err := r.e.saveTrigger(r.tx, t, fresh)
 		if err := r.nested(path, err, triggerFieldName); err != nil {
 			return err
-		}
-		if ct != nil {
-			r.puts = append(r.puts, ct)
 		}
 		r.record(createOrUpdate(found), "trigger", identity, path, fields)
 	}
@@ -750,7 +735,6 @@ func (r *configRun) triggers() error {
 			if err := r.tx.DeleteTrigger(r.env, t.GetId()); err != nil {
 				return err
 			}
-			r.removed = append(r.removed, t.GetId())
 			r.record(harkv1.ConfigChangeAction_CONFIG_CHANGE_ACTION_DELETE, "trigger", identity, "", nil)
 		}
 	}

@@ -113,7 +113,7 @@ func (e *Engine) CreateDestination(ctx context.Context, req *harkv1.CreateDestin
 	if d.GetType() == delivery.TypeWebhook {
 		secrets.Current = delivery.NewSecret()
 	}
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(d.GetEnvironment()); err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (e *Engine) UpdateDestination(ctx context.Context, req *harkv1.UpdateDestin
 		d      *harkv1.Destination
 		resume bool
 	)
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func (e *Engine) DeleteDestination(ctx context.Context, env, id string) error {
 	after := "" // the held index is walked in id order, so a stale entry cannot loop
 	for {
 		deleted, start := false, after
-		err := e.updateCatalog(ctx, func(tx Tx) error {
+		err := e.store.Update(ctx, func(tx Tx) error {
 			deleted, after = false, start // a retried transaction starts its chunk again
 			if _, err := tx.Environment(env); err != nil {
 				return err
@@ -324,7 +324,7 @@ func (e *Engine) RotateDestinationSecret(ctx context.Context, env, id string) (*
 		d       *harkv1.Destination
 		secrets delivery.Secrets
 	)
-	err := e.updateCatalog(ctx, func(tx Tx) (err error) {
+	err := e.store.Update(ctx, func(tx Tx) (err error) {
 		if _, err := tx.Environment(env); err != nil {
 			return err
 		}

@@ -140,9 +140,8 @@ type Engine struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	// triggerMu serializes trigger writes with their registry update, so
-	// the registry applies them in commit order.
-	triggerMu sync.Mutex
+	// follower applies the store's changes to the state above (watch.go).
+	follower follower
 
 	// streamsEnd is closed by EndStreams: watch streams return, so a
 	// graceful shutdown does not wait on them.
@@ -211,6 +210,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
+	// Follow the store before anything is read from it, so no change is
+	// missed between a read and the watch.
+	e.follow()
+	ok := false
+	defer func() {
+		if !ok {
+			e.follower.stop()
+		}
+	}()
 	// A store that refuses writes (read-only while its disk is short) still
 	// serves reads: start without the layout checks, which run again at the
 	// next start.
@@ -233,9 +241,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	} else {
 		e.log.Warn("the store refuses writes: starting without checking the default environments and source layout")
 	}
-	if err := e.loadTriggers(ctx); err != nil {
+	e.follower.mu.Lock()
+	err := e.loadTriggers(ctx)
+	e.follower.mu.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("load triggers: %w", err)
 	}
+	ok = true
 	e.wg.Add(2)
 	go e.runCommitter()
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
@@ -267,6 +279,7 @@ func (e *Engine) Close() error {
 	// sent again at the next start.
 	e.stopDispatch()
 	e.wg.Wait()
+	e.follower.stop()
 	e.outbox.client.Close()
 	return nil
 }

@@ -49,7 +49,7 @@ func (e *Engine) CreateEnvironment(ctx context.Context, req *harkv1.CreateEnviro
 	}
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		if err := tx.GuardLayout(); err != nil {
 			return err
 		}

@@ -436,7 +436,6 @@ func (e *Engine) commitBatch(pending []*pendingDelivery) {
 				}
 			}
 			if p.startedRuns {
-				e.runs.notify()
 				e.outbox.notify()
 			}
 			p.req.done <- ingestResult{resp: p.resp}

@@ -392,7 +392,6 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 			e.metrics.DeliveryAttempted(dest.GetType(), result, a.Duration)
 		}
 		if disabled {
-			e.catalog.invalidate() // the destination changed
 			e.log.Warn("destination disabled: its receiver answered 410 Gone", "destination", dest.GetId(), "environment", dest.GetEnvironment())
 		}
 	}}

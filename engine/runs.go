@@ -860,7 +860,6 @@ func (e *Engine) TriggerWorkflow(ctx context.Context, req *harkv1.TriggerWorkflo
 		return nil, false, err
 	}
 	if !replayed {
-		e.runs.notify()
 		e.outbox.notify()
 		e.metrics.RunStarted(false)
 	}

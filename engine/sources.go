@@ -63,7 +63,7 @@ func (e *Engine) CreateSource(ctx context.Context, req *harkv1.CreateSourceReque
 	var out *harkv1.Source
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		if err := tx.GuardLayout(); err != nil {
 			return err
 		}
@@ -124,11 +124,7 @@ func (e *Engine) ListSources(ctx context.Context, req *harkv1.ListSourcesRequest
 // DeleteSource deletes a source, its configurations and tokens, and its
 // triggers in every environment: they could never match again.
 func (e *Engine) DeleteSource(ctx context.Context, id string) error {
-	e.triggerMu.Lock()
-	defer e.triggerMu.Unlock()
-	var dropped []string
-	err := e.updateCatalog(ctx, func(tx Tx) error {
-		dropped = dropped[:0]
+	err := e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Source(id); err != nil {
 			return err
 		}
@@ -140,7 +136,6 @@ func (e *Engine) DeleteSource(ctx context.Context, id string) error {
 				if t.GetSourceId() != id {
 					return nil
 				}
-				dropped = append(dropped, t.GetId())
 				return tx.DeleteTrigger(env.GetSlug(), t.GetId())
 			})
 		})
@@ -151,9 +146,6 @@ func (e *Engine) DeleteSource(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return err
-	}
-	for _, trigger := range dropped {
-		e.triggers.update(nil, trigger)
 	}
 	e.refusals.forget(id)
 	return nil
@@ -176,7 +168,7 @@ func (e *Engine) GetSourceEnvironment(ctx context.Context, sourceID, env string)
 // UpdateSourceEnvironment changes the settings the request gives.
 func (e *Engine) UpdateSourceEnvironment(ctx context.Context, req *harkv1.UpdateSourceEnvironmentRequest) (*harkv1.SourceEnvironment, error) {
 	var out *harkv1.SourceEnvironment
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		src, err := tx.Source(req.GetSourceId())
 		if err != nil {
 			return err
@@ -286,7 +278,7 @@ func missingSettings(st *harkv1.SourceType, se *harkv1.SourceEnvironment) []stri
 // resolving in the same commit.
 func (e *Engine) RotateSourceToken(ctx context.Context, sourceID, env string) (*harkv1.SourceEnvironment, error) {
 	var out *harkv1.SourceEnvironment
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		se, err := e.loadSourceEnvironment(tx, sourceID, env)
 		if err != nil {
 			return err
@@ -353,7 +345,7 @@ func (e *Engine) ResolveIngestToken(ctx context.Context, token string) (*harkv1.
 func (e *Engine) completeLayout(ctx context.Context) error {
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
-	return e.updateCatalog(ctx, func(tx Tx) error {
+	return e.store.Update(ctx, func(tx Tx) error {
 		if err := tx.GuardLayout(); err != nil {
 			return err
 		}

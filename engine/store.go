@@ -27,9 +27,48 @@ type Store interface {
 	// Update runs fn in a read-write transaction and commits it. It may run
 	// fn more than once when a concurrent write conflicts.
 	Update(ctx context.Context, fn func(Tx) error) error
+	// Watch registers fn for every change the store commits to watched
+	// records (see Change) and returns a function that unregisters it.
+	//
+	// The engine's in-memory state — the trigger registry, the catalog
+	// cache, the run watchers' wake-ups — follows the store through Watch,
+	// never through its own writes: on a store shared by several nodes a
+	// change committed by another node takes effect here the same way.
+	// Changes committed by an Update of this process reach fn before that
+	// Update returns, so a caller reads its own writes; those of other
+	// nodes arrive as the backend delivers them. fn may be called from
+	// several goroutines at once and must not call Update.
+	Watch(fn func([]Change)) (stop func())
 	// Close flushes and releases the store.
 	Close() error
 }
+
+// Change names a committed change to a watched record; a watcher reads the
+// record again (or everything, for ChangeReset) rather than trusting a
+// value carried along, so changes applied out of order converge on what is
+// stored.
+type Change struct {
+	Kind ChangeKind
+	// Environment and ID name the record where Kind has one: a trigger's
+	// environment and id, the environment whose run feed grew.
+	Environment, ID string
+}
+
+// ChangeKind is what a Change is about.
+type ChangeKind uint8
+
+const (
+	// ChangeCatalog: an environment, source, source environment, token,
+	// workflow or destination was written or deleted.
+	ChangeCatalog ChangeKind = iota + 1
+	// ChangeTrigger: the trigger Environment/ID was written or deleted.
+	ChangeTrigger
+	// ChangeRuns: Environment's run feed has new entries.
+	ChangeRuns
+	// ChangeReset: the watch may have missed changes (a shared backend's
+	// watch reconnected): reload everything watched.
+	ChangeReset
+)
 
 // Tx reads and writes records inside one transaction. List methods return
 // records whose key sorts after `after` (empty: from the start), at most

@@ -355,23 +355,18 @@ func (ct *compiledTrigger) checkRoots(roots rules.Roots, fresh func(field string
 	return nil
 }
 
-// saveTrigger checks t (see checkTrigger) and writes it, returning its
-// compiled form for the registry.
-func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) (*compiledTrigger, error) {
-	ct, err := e.checkTrigger(tx, t, fresh)
-	if err != nil {
-		return nil, err
+// saveTrigger checks t (see checkTrigger) and writes it; the registry takes
+// it from the store's change (watch.go).
+func (e *Engine) saveTrigger(tx Tx, t *harkv1.Trigger, fresh func(field string) bool) error {
+	if _, err := e.checkTrigger(tx, t, fresh); err != nil {
+		return err
 	}
-	return ct, tx.PutTrigger(t)
+	return tx.PutTrigger(t)
 }
 
 // CreateTrigger saves a trigger after checking that its environment, source
 // and workflow exist and its expressions compile.
 func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerRequest) (*harkv1.Trigger, error) {
-	// Held across the commit and the registry update, so the registry
-	// applies trigger writes in the order they were committed.
-	e.triggerMu.Lock()
-	defer e.triggerMu.Unlock()
 	now := e.timestamp()
 	t := &harkv1.Trigger{
 		Id:            newID("trg_"),
@@ -392,15 +387,12 @@ func (e *Engine) CreateTrigger(ctx context.Context, req *harkv1.CreateTriggerReq
 	if t.Mapping == nil {
 		t.Mapping = &harkv1.TriggerMapping{}
 	}
-	var ct *compiledTrigger
-	err := e.store.Update(ctx, func(tx Tx) (err error) {
-		ct, err = e.saveTrigger(tx, t, nil)
-		return err
+	err := e.store.Update(ctx, func(tx Tx) error {
+		return e.saveTrigger(tx, t, nil)
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.triggers.update(ct, "")
 	return t, nil
 }
 
@@ -463,14 +455,7 @@ func (e *Engine) ListTriggers(ctx context.Context, req *harkv1.ListTriggersReque
 // UpdateTrigger changes the fields the request gives, checks the result as
 // CreateTrigger does, and swaps the compiled trigger in.
 func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerRequest) (*harkv1.Trigger, error) {
-	// Held across the commit and the registry update, so the registry
-	// applies trigger writes in the order they were committed.
-	e.triggerMu.Lock()
-	defer e.triggerMu.Unlock()
-	var (
-		t  *harkv1.Trigger
-		ct *compiledTrigger
-	)
+	var t *harkv1.Trigger
 	err := e.store.Update(ctx, func(tx Tx) (err error) {
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
 			return err
@@ -517,22 +502,16 @@ func (e *Engine) UpdateTrigger(ctx context.Context, req *harkv1.UpdateTriggerReq
 				(strings.HasPrefix(field, "mapping.") && req.Mapping != nil) ||
 				(strings.HasPrefix(field, "actionMapping.") && req.ActionMapping != nil)
 		}
-		ct, err = e.saveTrigger(tx, t, fresh)
-		return err
+		return e.saveTrigger(tx, t, fresh)
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.triggers.update(ct, "")
 	return t, nil
 }
 
 // DeleteTrigger deletes a trigger.
 func (e *Engine) DeleteTrigger(ctx context.Context, env, id string) error {
-	// Held across the commit and the registry update, so the registry
-	// applies trigger writes in the order they were committed.
-	e.triggerMu.Lock()
-	defer e.triggerMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(env); err != nil {
 			return err
@@ -542,9 +521,5 @@ func (e *Engine) DeleteTrigger(ctx context.Context, env, id string) error {
 		}
 		return tx.DeleteTrigger(env, id)
 	})
-	if err != nil {
-		return err
-	}
-	e.triggers.update(nil, id)
-	return nil
+	return err
 }

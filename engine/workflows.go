@@ -36,7 +36,7 @@ func (e *Engine) CreateWorkflow(ctx context.Context, req *harkv1.CreateWorkflowR
 	if wf.Name == "" {
 		wf.Name = wf.Key
 	}
-	err := e.updateCatalog(ctx, func(tx Tx) error {
+	err := e.store.Update(ctx, func(tx Tx) error {
 		if found, err := exists(tx.Workflow(wf.Key)); err != nil || found {
 			return cmpErr(err, &AlreadyExistsError{Resource: "workflow", ID: wf.Key})
 		}
@@ -84,7 +84,7 @@ func (e *Engine) UpdateWorkflow(ctx context.Context, req *harkv1.UpdateWorkflowR
 		return nil, err
 	}
 	var wf *harkv1.Workflow
-	err := e.updateCatalog(ctx, func(tx Tx) (err error) {
+	err := e.store.Update(ctx, func(tx Tx) (err error) {
 		if wf, err = tx.Workflow(req.GetKey()); err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func (e *Engine) UpdateWorkflow(ctx context.Context, req *harkv1.UpdateWorkflowR
 // DeleteWorkflow deletes a workflow. Triggers naming it are skipped from then
 // on ("workflow not found"), as Knock does for deleted workflows.
 func (e *Engine) DeleteWorkflow(ctx context.Context, key string) error {
-	return e.updateCatalog(ctx, func(tx Tx) error {
+	return e.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Workflow(key); err != nil {
 			return err
 		}

@@ -66,6 +66,7 @@ func (t tx) Destinations(env, after string, limit int) ([]*harkv1.Destination, e
 }
 
 func (t tx) PutDestination(d *harkv1.Destination, secrets delivery.Secrets) error {
+	t.changed(engine.ChangeCatalog, d.GetEnvironment(), d.GetId())
 	stored := proto.CloneOf(d)
 	stored.SigningSecret = ""
 	b, err := proto.Marshal(stored)
@@ -127,6 +128,7 @@ func decodeDestination(v []byte) (*harkv1.Destination, delivery.Secrets, error) 
 }
 
 func (t tx) DeleteDestination(env, id string) error {
+	t.changed(engine.ChangeCatalog, env, id)
 	prefix := append(key(tableHeldDelivery, env, id), sep)
 	if err := deletePrefix(t, prefix); err != nil {
 		return err

@@ -145,6 +145,11 @@ type Store struct {
 	// from read-only to read-write) for writing.
 	mu sync.RWMutex
 	db *badger.DB
+
+	// watchMu guards watchers, keyed by registration so stop removes one.
+	watchMu  sync.Mutex
+	watchers map[int]func([]engine.Change)
+	watchSeq int
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -401,7 +406,7 @@ func (s *Store) View(ctx context.Context, fn func(engine.Tx) error) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.db.View(func(txn *badger.Txn) error { return fn(tx{txn}) })
+	return s.db.View(func(txn *badger.Txn) error { return fn(tx{txn: txn}) })
 }
 
 // maxConflictRetries bounds how often Update reruns a function whose reads
@@ -412,34 +417,97 @@ const maxConflictRetries = 10
 
 // Update implements engine.Store.
 func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
+	changes, err := s.update(ctx, fn)
+	if err != nil {
+		return err
+	}
+	// Outside s.mu: a watcher reads the store again, and a second read lock
+	// behind a waiting reopen would deadlock.
+	s.notify(changes)
+	return nil
+}
+
+// update runs and commits fn, returning what its writes changed.
+func (s *Store) update(ctx context.Context, fn func(engine.Tx) error) ([]engine.Change, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.readOnly.Load() {
-		return errReadOnly
+		return nil, errReadOnly
 	}
 	if free, low, _ := s.guard.state(); low {
-		return errDiskLow(free, s.opts.MinFreeBytes)
+		return nil, errDiskLow(free, s.opts.MinFreeBytes)
 	}
 	for attempt := range maxConflictRetries {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
-		err := s.db.Update(func(txn *badger.Txn) error { return fn(tx{txn}) })
+		var changes []engine.Change
+		err := s.db.Update(func(txn *badger.Txn) error {
+			changes = changes[:0]
+			return fn(tx{txn: txn, changes: &changes})
+		})
+		if err == nil {
+			return changes, nil
+		}
 		if errors.Is(err, badger.ErrTxnTooBig) {
-			return fmt.Errorf("%w: %v", engine.ErrTooLarge, err)
+			return nil, fmt.Errorf("%w: %v", engine.ErrTooLarge, err)
 		}
 		if !errors.Is(err, badger.ErrConflict) {
-			return err
+			return nil, err
 		}
 		// Back off a little, more each time and at random, so writers that
 		// collided do not collide again in lockstep.
 		time.Sleep(time.Duration(attempt+1) * time.Duration(rand.Int64N(int64(time.Millisecond))))
 	}
-	return fmt.Errorf("commit: %w: too many write conflicts", engine.ErrUnavailable)
+	return nil, fmt.Errorf("commit: %w: too many write conflicts", engine.ErrUnavailable)
 }
 
-// tx implements engine.Tx over one Badger transaction.
-type tx struct{ txn *badger.Txn }
+// Watch implements engine.Store. Badger is opened by one process only, so
+// every change it commits goes through Update, which reports it to the
+// watchers after the commit and before it returns.
+func (s *Store) Watch(fn func([]engine.Change)) (stop func()) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watchers == nil {
+		s.watchers = map[int]func([]engine.Change){}
+	}
+	s.watchSeq++
+	id := s.watchSeq
+	s.watchers[id] = fn
+	return func() {
+		s.watchMu.Lock()
+		defer s.watchMu.Unlock()
+		delete(s.watchers, id)
+	}
+}
+
+// notify reports one commit's changes to the watchers.
+func (s *Store) notify(changes []engine.Change) {
+	if len(changes) == 0 {
+		return
+	}
+	s.watchMu.Lock()
+	fns := make([]func([]engine.Change), 0, len(s.watchers))
+	for _, fn := range s.watchers {
+		fns = append(fns, fn)
+	}
+	s.watchMu.Unlock()
+	for _, fn := range fns {
+		fn(changes)
+	}
+}
+
+// tx implements engine.Tx over one Badger transaction. changes collects
+// what an Update's writes change for the watchers (nil in View).
+type tx struct {
+	txn     *badger.Txn
+	changes *[]engine.Change
+}
+
+// changed records a change for the watchers, told once the commit holds.
+func (t tx) changed(kind engine.ChangeKind, env, id string) {
+	*t.changes = append(*t.changes, engine.Change{Kind: kind, Environment: env, ID: id})
+}
 
 func key(table byte, parts ...string) []byte {
 	k := []byte{table}
@@ -546,6 +614,7 @@ func (t tx) Environments(after string, limit int) ([]*harkv1.Environment, error)
 }
 
 func (t tx) PutEnvironment(env *harkv1.Environment) error {
+	t.changed(engine.ChangeCatalog, env.GetSlug(), "")
 	return put(t, key(tableEnvironment, env.GetSlug()), env)
 }
 
@@ -558,12 +627,14 @@ func (t tx) Sources(after string, limit int) ([]*harkv1.Source, error) {
 }
 
 func (t tx) PutSource(src *harkv1.Source) error {
+	t.changed(engine.ChangeCatalog, "", src.GetId())
 	stored := proto.CloneOf(src)
 	stored.Environments = nil
 	return put(t, key(tableSource, src.GetId()), stored)
 }
 
 func (t tx) DeleteSource(id string) error {
+	t.changed(engine.ChangeCatalog, "", id)
 	ses, err := t.SourceEnvironments(id)
 	if err != nil {
 		return err
@@ -596,6 +667,7 @@ func (t tx) SourceEnvironments(sourceID string) ([]*harkv1.SourceEnvironment, er
 }
 
 func (t tx) PutSourceEnvironment(se *harkv1.SourceEnvironment) error {
+	t.changed(engine.ChangeCatalog, se.GetEnvironment(), se.GetSourceId())
 	stored := proto.CloneOf(se)
 	stored.IngestUrl = ""
 	return put(t, key(tableSourceEnv, se.GetSourceId(), se.GetEnvironment()), stored)
@@ -614,6 +686,7 @@ func (t tx) IngestToken(sourceID, env string) (string, error) {
 }
 
 func (t tx) SetIngestToken(sourceID, env, token string) error {
+	t.changed(engine.ChangeCatalog, env, sourceID)
 	if err := t.dropToken(sourceID, env); err != nil {
 		return err
 	}
@@ -671,10 +744,12 @@ func (t tx) Workflows(after string, limit int) ([]*harkv1.Workflow, error) {
 }
 
 func (t tx) PutWorkflow(wf *harkv1.Workflow) error {
+	t.changed(engine.ChangeCatalog, "", wf.GetKey())
 	return put(t, key(tableWorkflow, wf.GetKey()), wf)
 }
 
 func (t tx) DeleteWorkflow(k string) error {
+	t.changed(engine.ChangeCatalog, "", k)
 	return t.txn.Delete(key(tableWorkflow, k))
 }
 
@@ -914,10 +989,12 @@ func (t tx) Triggers(env, after string, limit int) ([]*harkv1.Trigger, error) {
 }
 
 func (t tx) PutTrigger(tr *harkv1.Trigger) error {
+	t.changed(engine.ChangeTrigger, tr.GetEnvironment(), tr.GetId())
 	return put(t, key(tableTrigger, tr.GetEnvironment(), tr.GetId()), tr)
 }
 
 func (t tx) DeleteTrigger(env, id string) error {
+	t.changed(engine.ChangeTrigger, env, id)
 	if err := deletePrefix(t, append(key(tableTriggerFired, env, id), sep)); err != nil {
 		return err
 	}
@@ -1022,6 +1099,7 @@ func runFeedKey(env string, cursor uint64) []byte {
 }
 
 func (t tx) AppendRunFeed(env string, cursor uint64, runID string, expiresAt time.Time) error {
+	t.changed(engine.ChangeRuns, env, runID)
 	return t.txn.SetEntry(expiring(runFeedKey(env, cursor), []byte(runID), expiresAt))
 }
 

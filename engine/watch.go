@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+)
+
+// follower keeps the engine's in-memory state in step with the store's
+// changes (Store.Watch): the trigger registry, the catalog cache and the run
+// watchers. Nothing else updates them after the start, so a change another
+// node commits to a shared store takes effect here exactly as one of this
+// node's own.
+type follower struct {
+	// mu serializes applying trigger changes: each reads the trigger again
+	// under it, so whichever runs last read after the last commit, and the
+	// registry ends on what is stored however the changes interleave.
+	mu   sync.Mutex
+	stop func()
+}
+
+// follow registers the engine's watcher. It runs before the registry is
+// first loaded, so no change committed during the load is missed.
+func (e *Engine) follow() {
+	e.follower.stop = e.store.Watch(e.applyChanges)
+}
+
+// applyChanges applies one commit's changes.
+func (e *Engine) applyChanges(changes []Change) {
+	var catalog, runs, reset bool
+	var triggers []Change
+	for _, c := range changes {
+		switch c.Kind {
+		case ChangeCatalog:
+			catalog = true
+		case ChangeRuns:
+			runs = true
+		case ChangeTrigger:
+			triggers = append(triggers, c)
+		case ChangeReset:
+			reset = true
+		}
+	}
+	if catalog || reset {
+		e.catalog.invalidate()
+	}
+	if runs || reset {
+		e.runs.notify()
+	}
+	if reset {
+		e.follower.mu.Lock()
+		defer e.follower.mu.Unlock()
+		if err := e.loadTriggers(context.Background()); err != nil {
+			e.log.Error("reload the triggers after the store's watch reconnected", "err", err)
+		}
+		return
+	}
+	if len(triggers) > 0 {
+		e.reloadTriggers(triggers)
+	}
+}
+
+// reloadTriggers reads changed triggers again and puts them into the
+// registry, or drops those that are gone.
+func (e *Engine) reloadTriggers(changes []Change) {
+	e.follower.mu.Lock()
+	defer e.follower.mu.Unlock()
+	stored := make([]*harkv1.Trigger, len(changes))
+	err := e.store.View(context.Background(), func(tx Tx) error {
+		for i, c := range changes {
+			t, err := tx.Trigger(c.Environment, c.ID)
+			var nf *NotFoundError
+			switch {
+			case errors.As(err, &nf):
+				stored[i] = nil
+			case err != nil:
+				return err
+			default:
+				stored[i] = t
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The commit holds; only this node's registry lags. A store that
+		// cannot be read fails the ingest path too, which reports it.
+		e.log.Error("read changed triggers", "count", len(changes), "err", err)
+		return
+	}
+	cache := programCache{}
+	for i, t := range stored {
+		if t == nil {
+			e.triggers.update(nil, changes[i].ID)
+			continue
+		}
+		ct, err := compileTriggerCached(t, cache)
+		if err != nil {
+			e.log.Error("trigger no longer compiles; it will not run", "trigger", t.GetId(), "err", err)
+			e.triggers.update(nil, t.GetId())
+			continue
+		}
+		e.triggers.update(ct, "")
+	}
+}
