@@ -376,7 +376,7 @@ type configRun struct {
 
 	changes, deletes []*harkv1.ConfigChange
 	secrets          map[*harkv1.ConfigChange]string // new webhook destinations' signing secrets
-	resume           []string // destinations made ACTIVE again
+	resume           []string                        // destinations made ACTIVE again
 
 	sourcesByName map[string][]*harkv1.Source
 	sourceNames   map[string]string // id → name
