@@ -48,19 +48,13 @@ func (e *Engine) ListSourceEvents(ctx context.Context, req *harkv1.ListSourceEve
 	if err != nil {
 		return nil, err
 	}
-	keep := func(ev *harkv1.SourceEvent) bool {
-		return (req.GetSourceId() == "" || ev.GetSourceId() == req.GetSourceId()) &&
-			(req.GetType() == "" || ev.GetType() == req.GetType()) &&
-			(req.GetName() == "" || ev.GetName() == req.GetName()) &&
-			(req.GetStatus() == harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_UNSPECIFIED || ev.GetStatus() == req.GetStatus()) &&
-			(req.GetUserId() == "" || ev.GetUserId() == req.GetUserId())
-	}
+	filter := EventFilter{SourceID: req.GetSourceId(), Type: req.GetType(), Name: req.GetName(), UserID: req.GetUserId(), Status: req.GetStatus()}
 	resp := &harkv1.ListSourceEventsResponse{}
 	err = e.store.View(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
 			return err
 		}
-		evs, last, err := tx.SourceEvents(req.GetEnvironment(), p.after, p.limit(), maxEventScan, keep)
+		evs, last, err := tx.SourceEvents(req.GetEnvironment(), p.after, p.limit(), maxEventScan, filter)
 		if err != nil {
 			return err
 		}

@@ -573,17 +573,13 @@ func (e *Engine) ListDeliveries(ctx context.Context, req *harkv1.ListDeliveriesR
 	if err != nil {
 		return nil, err
 	}
-	keep := func(d *harkv1.Delivery) bool {
-		return (req.GetDestinationId() == "" || d.GetDestinationId() == req.GetDestinationId()) &&
-			(req.GetWorkflowRunId() == "" || d.GetWorkflowRunId() == req.GetWorkflowRunId()) &&
-			(req.GetStatus() == harkv1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED || d.GetStatus() == req.GetStatus())
-	}
+	filter := DeliveryFilter{DestinationID: req.GetDestinationId(), WorkflowRunID: req.GetWorkflowRunId(), Status: req.GetStatus()}
 	resp := &harkv1.ListDeliveriesResponse{}
 	err = e.store.View(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
 			return err
 		}
-		list, last, err := tx.Deliveries(req.GetEnvironment(), p.after, p.limit(), maxEventScan, keep)
+		list, last, err := tx.Deliveries(req.GetEnvironment(), p.after, p.limit(), maxEventScan, filter)
 		if err != nil {
 			return err
 		}
@@ -694,7 +690,7 @@ func (e *Engine) ReplayDeliveries(ctx context.Context, req *harkv1.ReplayDeliver
 		}
 		before := boundaryID("run_", until)
 		for {
-			page, last, err := tx.WorkflowRuns(env, before, MaxPageSize, MaxPageSize, func(*harkv1.WorkflowRun) bool { return true })
+			page, last, err := tx.WorkflowRuns(env, before, MaxPageSize, MaxPageSize, RunFilter{})
 			if err != nil {
 				return err
 			}

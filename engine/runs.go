@@ -648,17 +648,13 @@ func (e *Engine) ListWorkflowRuns(ctx context.Context, req *harkv1.ListWorkflowR
 	if err != nil {
 		return nil, err
 	}
-	keep := func(r *harkv1.WorkflowRun) bool {
-		return (req.GetWorkflowKey() == "" || r.GetWorkflowKey() == req.GetWorkflowKey()) &&
-			(req.GetTriggerId() == "" || r.GetTriggerId() == req.GetTriggerId()) &&
-			(req.GetSourceEventId() == "" || r.GetSourceEventId() == req.GetSourceEventId())
-	}
+	filter := RunFilter{WorkflowKey: req.GetWorkflowKey(), TriggerID: req.GetTriggerId(), SourceEventID: req.GetSourceEventId()}
 	resp := &harkv1.ListWorkflowRunsResponse{}
 	err = e.store.View(ctx, func(tx Tx) error {
 		if _, err := tx.Environment(req.GetEnvironment()); err != nil {
 			return err
 		}
-		runs, last, err := tx.WorkflowRuns(req.GetEnvironment(), p.after, p.limit(), maxEventScan, keep)
+		runs, last, err := tx.WorkflowRuns(req.GetEnvironment(), p.after, p.limit(), maxEventScan, filter)
 		if err != nil {
 			return err
 		}
@@ -960,10 +956,8 @@ func (e *Engine) testEvent(tx Tx, t *harkv1.Trigger, given *structpb.Struct, id 
 		ev.Actions = nil
 		return ev, nil
 	}
-	keep := func(ev *harkv1.SourceEvent) bool {
-		return ev.GetSourceId() == t.GetSourceId() && ev.GetType() == t.GetEventType() && ev.GetName() == t.GetEvent()
-	}
-	evs, _, err := tx.SourceEvents(t.GetEnvironment(), "", 1, maxEventScan, keep)
+	filter := EventFilter{SourceID: t.GetSourceId(), Type: t.GetEventType(), Name: t.GetEvent()}
+	evs, _, err := tx.SourceEvents(t.GetEnvironment(), "", 1, maxEventScan, filter)
 	if err != nil {
 		return nil, err
 	}

@@ -118,13 +118,13 @@ type Tx interface {
 	// decoded from its JSON (StructFromJSON).
 	SourceEvent(env, id string) (*harkv1.SourceEvent, error)
 	// SourceEvents returns an environment's events newest first, starting
-	// below the event id `before` (empty: the newest), those that keep
-	// accepts, at most limit of them, reading at most scanLimit entries.
-	// keep sees the event without its JSON parts, which only kept events
-	// get.
+	// below the event id `before` (empty: the newest), those that match
+	// the filter, at most limit of them, reading at most scanLimit entries.
+	// The filter reads only fields outside the event's JSON parts, so a
+	// store decodes those for matching events only.
 	// lastScanned is the id of the last entry read when the scan limit cut
 	// the walk short, else "".
-	SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) (events []*harkv1.SourceEvent, lastScanned string, err error)
+	SourceEvents(env, before string, limit, scanLimit int, filter EventFilter) (events []*harkv1.SourceEvent, lastScanned string, err error)
 
 	EventType(sourceID, env, typ, name string) (*harkv1.EventType, error)
 	// EventTypes lists a source environment's event types ordered by type,
@@ -210,7 +210,7 @@ type Tx interface {
 	// the cancellation key, in id order after `after`, at most limit.
 	CancellableRuns(env, workflow, cancellationKey, after string, limit int) ([]string, error)
 	// WorkflowRuns lists runs newest first, as SourceEvents does events.
-	WorkflowRuns(env, before string, limit, scanLimit int, keep func(*harkv1.WorkflowRun) bool) (runs []*harkv1.WorkflowRun, lastScanned string, err error)
+	WorkflowRuns(env, before string, limit, scanLimit int, filter RunFilter) (runs []*harkv1.WorkflowRun, lastScanned string, err error)
 	// NextRunCursor returns the environment's next run-feed position. It
 	// reads and rewrites one counter, so concurrent writers of the feed
 	// conflict and commit in cursor order: a reader never sees a cursor
@@ -244,7 +244,7 @@ type Tx interface {
 	PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt time.Time) error
 	// Deliveries lists an environment's deliveries newest first, as
 	// SourceEvents does events.
-	Deliveries(env, before string, limit, scanLimit int, keep func(*harkv1.Delivery) bool) (deliveries []*harkv1.Delivery, lastScanned string, err error)
+	Deliveries(env, before string, limit, scanLimit int, filter DeliveryFilter) (deliveries []*harkv1.Delivery, lastScanned string, err error)
 	// DueDeliveries lists deliveries of every environment due at or
 	// before until, earliest first, after the position `after` (nil: from
 	// the start), at most limit.
@@ -290,4 +290,49 @@ type DueDelivery struct {
 type RunFeedEntry struct {
 	Cursor uint64
 	RunID  string
+}
+
+// The filters of the newest-first scans are values, not callbacks, so a
+// backend can take them to where the records are (a subject filter, an
+// index) instead of shipping every record to be judged. An empty field
+// matches everything.
+
+// EventFilter selects logged events.
+type EventFilter struct {
+	SourceID, Type, Name, UserID string
+	Status                       harkv1.SourceEventStatus
+}
+
+// Match reports whether ev passes the filter.
+func (f EventFilter) Match(ev *harkv1.SourceEvent) bool {
+	return (f.SourceID == "" || ev.GetSourceId() == f.SourceID) &&
+		(f.Type == "" || ev.GetType() == f.Type) &&
+		(f.Name == "" || ev.GetName() == f.Name) &&
+		(f.Status == harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_UNSPECIFIED || ev.GetStatus() == f.Status) &&
+		(f.UserID == "" || ev.GetUserId() == f.UserID)
+}
+
+// RunFilter selects workflow runs.
+type RunFilter struct {
+	WorkflowKey, TriggerID, SourceEventID string
+}
+
+// Match reports whether r passes the filter.
+func (f RunFilter) Match(r *harkv1.WorkflowRun) bool {
+	return (f.WorkflowKey == "" || r.GetWorkflowKey() == f.WorkflowKey) &&
+		(f.TriggerID == "" || r.GetTriggerId() == f.TriggerID) &&
+		(f.SourceEventID == "" || r.GetSourceEventId() == f.SourceEventID)
+}
+
+// DeliveryFilter selects outbox deliveries.
+type DeliveryFilter struct {
+	DestinationID, WorkflowRunID string
+	Status                       harkv1.DeliveryStatus
+}
+
+// Match reports whether d passes the filter.
+func (f DeliveryFilter) Match(d *harkv1.Delivery) bool {
+	return (f.DestinationID == "" || d.GetDestinationId() == f.DestinationID) &&
+		(f.WorkflowRunID == "" || d.GetWorkflowRunId() == f.WorkflowRunID) &&
+		(f.Status == harkv1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED || d.GetStatus() == f.Status)
 }

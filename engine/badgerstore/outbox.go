@@ -245,41 +245,14 @@ func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt t
 	return nil
 }
 
-func (t tx) Deliveries(env, before string, limit, scanLimit int, keep func(*harkv1.Delivery) bool) ([]*harkv1.Delivery, string, error) {
-	prefix := append(key(tableDelivery, env), sep)
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
-	defer it.Close()
-	start := append(bytes.Clone(prefix), 0xFF)
-	if before != "" {
-		start = append(bytes.Clone(prefix), before...)
-	}
-	var (
-		out     []*harkv1.Delivery
-		scanned int
-		last    []byte
-	)
-	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
-		item := it.Item()
-		if before != "" && bytes.Equal(item.Key(), start) {
-			continue
+func (t tx) Deliveries(env, before string, limit, scanLimit int, filter engine.DeliveryFilter) ([]*harkv1.Delivery, string, error) {
+	return scanNewest(t, append(key(tableDelivery, env), sep), before, limit, scanLimit, func(v []byte) (*harkv1.Delivery, error) {
+		d, _, err := decodeDelivery(v)
+		if err != nil || !filter.Match(d) {
+			return nil, err
 		}
-		if scanned == scanLimit {
-			return out, string(last[len(prefix):]), nil
-		}
-		scanned++
-		last = item.KeyCopy(last[:0])
-		var d *harkv1.Delivery
-		if err := item.Value(func(v []byte) (err error) {
-			d, _, err = decodeDelivery(v)
-			return err
-		}); err != nil {
-			return nil, "", fmt.Errorf("decode delivery %q: %w", item.Key()[len(prefix):], err)
-		}
-		if keep(d) {
-			out = append(out, d)
-		}
-	}
-	return out, "", nil
+		return d, nil
+	})
 }
 
 func (t tx) DueDeliveries(until time.Time, after *engine.DueDelivery, limit int) ([]engine.DueDelivery, error) {

@@ -843,52 +843,21 @@ func (t tx) SourceEvent(env, id string) (*harkv1.SourceEvent, error) {
 	return ev, nil
 }
 
-func (t tx) SourceEvents(env, before string, limit, scanLimit int, keep func(*harkv1.SourceEvent) bool) ([]*harkv1.SourceEvent, string, error) {
-	prefix := append(key(tableEvent, env), sep)
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
-	defer it.Close()
-	start := append(bytes.Clone(prefix), 0xFF)
-	if before != "" {
-		start = append(bytes.Clone(prefix), before...)
-	}
-	var (
-		out     []*harkv1.SourceEvent
-		scanned int
-		last    []byte
-	)
-	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
-		item := it.Item()
-		if before != "" && bytes.Equal(item.Key(), start) {
-			continue
+func (t tx) SourceEvents(env, before string, limit, scanLimit int, filter engine.EventFilter) ([]*harkv1.SourceEvent, string, error) {
+	return scanNewest(t, append(key(tableEvent, env), sep), before, limit, scanLimit, func(v []byte) (*harkv1.SourceEvent, error) {
+		ev, raw, err := decodeEvent(v)
+		if err != nil || !filter.Match(ev) {
+			return nil, err
 		}
-		if scanned == scanLimit {
-			return out, string(last[len(prefix):]), nil
-		}
-		scanned++
-		last = item.KeyCopy(last[:0])
-		err := item.Value(func(v []byte) error {
-			ev, raw, err := decodeEvent(v)
-			if err != nil || !keep(ev) {
-				return err
-			}
-			if err := withJSON(ev, raw); err != nil {
-				return err
-			}
-			out = append(out, ev)
-			return nil
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("decode %q: %w", item.Key()[len(prefix):], err)
-		}
-	}
-	return out, "", nil
+		return ev, withJSON(ev, raw)
+	})
 }
 
 // scanNewest lists records under prefix newest first (keys are time-ordered
-// ids), starting below `before`, those keep accepts, at most limit of them,
-// reading at most scanLimit records. It returns the id of the last record
-// read when the scan limit cut the walk short.
-func scanNewest[M proto.Message](t tx, prefix []byte, before string, limit, scanLimit int, keep func(M) bool, newM func() M) ([]M, string, error) {
+// ids), starting below `before`, at most limit of those decode returns (nil
+// for one the filter drops), reading at most scanLimit records. It returns
+// the id of the last record read when the scan limit cut the walk short.
+func scanNewest[M any](t tx, prefix []byte, before string, limit, scanLimit int, decode func(v []byte) (*M, error)) ([]*M, string, error) {
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
 	defer it.Close()
 	// In reverse, Seek finds the largest key <= the target: start at the
@@ -898,7 +867,7 @@ func scanNewest[M proto.Message](t tx, prefix []byte, before string, limit, scan
 		start = append(bytes.Clone(prefix), before...)
 	}
 	var (
-		out     []M
+		out     []*M
 		scanned int
 		last    []byte
 	)
@@ -912,11 +881,11 @@ func scanNewest[M proto.Message](t tx, prefix []byte, before string, limit, scan
 		}
 		scanned++
 		last = item.KeyCopy(last[:0])
-		m := newM()
-		if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, m) }); err != nil {
+		var m *M
+		if err := item.Value(func(v []byte) (err error) { m, err = decode(v); return err }); err != nil {
 			return nil, "", fmt.Errorf("decode %q: %w", item.Key()[len(prefix):], err)
 		}
-		if keep(m) {
+		if m != nil {
 			out = append(out, m)
 		}
 	}
@@ -1068,8 +1037,14 @@ func (t tx) CancellableRuns(env, workflow, cancellationKey, after string, limit 
 	return out, nil
 }
 
-func (t tx) WorkflowRuns(env, before string, limit, scanLimit int, keep func(*harkv1.WorkflowRun) bool) ([]*harkv1.WorkflowRun, string, error) {
-	return scanNewest(t, append(key(tableRun, env), sep), before, limit, scanLimit, keep, func() *harkv1.WorkflowRun { return &harkv1.WorkflowRun{} })
+func (t tx) WorkflowRuns(env, before string, limit, scanLimit int, filter engine.RunFilter) ([]*harkv1.WorkflowRun, string, error) {
+	return scanNewest(t, append(key(tableRun, env), sep), before, limit, scanLimit, func(v []byte) (*harkv1.WorkflowRun, error) {
+		r := &harkv1.WorkflowRun{}
+		if err := proto.Unmarshal(v, r); err != nil || !filter.Match(r) {
+			return nil, err
+		}
+		return r, nil
+	})
 }
 
 func (t tx) NextRunCursor(env string) (uint64, error) {
