@@ -32,11 +32,11 @@ func TestCancelRunsStoredWithoutRecipientStates(t *testing.T) {
 			Status: harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_CANCELLED, CreatedAt: created, UpdatedAt: cancelledAt},
 	}
 	err := store.Update(ctx, func(tx engine.Tx) error {
-		for i, r := range old {
+		for _, r := range old {
 			if err := tx.PutWorkflowRun(r, time.Now().Add(time.Hour)); err != nil {
 				return err
 			}
-			if err := tx.AppendRunFeed("development", uint64(i+1), r.GetId(), time.Now().Add(time.Hour)); err != nil {
+			if _, err := tx.AppendRunFeed("development", r.GetId(), time.Now().Add(time.Hour)); err != nil {
 				return err
 			}
 		}

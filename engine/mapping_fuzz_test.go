@@ -70,7 +70,7 @@ func (tx *mfzTx) PutUser(u *harkv1.User) error {
 	return nil
 }
 
-func (tx *mfzTx) NextRunCursor(string) (uint64, error) {
+func (tx *mfzTx) AppendRunFeed(string, string, time.Time) (uint64, error) {
 	tx.cursor++
 	return tx.cursor, nil
 }
@@ -83,7 +83,6 @@ func (tx *mfzTx) PutWorkflowRun(run *harkv1.WorkflowRun, _ time.Time) error {
 	return nil
 }
 
-func (tx *mfzTx) AppendRunFeed(string, uint64, string, time.Time) error { return nil }
 
 // Tenants and objects: none exist; an inline tenant is written as the
 // store would encode it.

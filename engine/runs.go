@@ -524,20 +524,18 @@ func (e *Engine) startRun(tx Tx, env, workflow, triggerID, eventID string, o *ou
 // Callers hold e.runMu around the transaction that calls it, and notify the
 // outbox after it commits.
 func (e *Engine) putRunChange(tx Tx, run *harkv1.WorkflowRun, event delivery.EventType) error {
-	cursor, err := tx.NextRunCursor(run.GetEnvironment())
+	expiresAt := run.GetCreatedAt().AsTime().Add(e.runRetention)
+	// The feed first: deliveries carry the run as of this change, with its
+	// cursor.
+	cursor, err := tx.AppendRunFeed(run.GetEnvironment(), run.GetId(), expiresAt)
 	if err != nil {
 		return err
 	}
-	// The cursor first: deliveries carry the run as of this change.
 	run.Cursor = formatCursor(cursor)
 	if _, err := e.enqueueDeliveries(tx, run, event); err != nil {
 		return err
 	}
-	expiresAt := run.GetCreatedAt().AsTime().Add(e.runRetention)
-	if err := tx.PutWorkflowRun(run, expiresAt); err != nil {
-		return err
-	}
-	return tx.AppendRunFeed(run.GetEnvironment(), cursor, run.GetId(), expiresAt)
+	return tx.PutWorkflowRun(run, expiresAt)
 }
 
 // runTriggers runs every trigger matching ev, in Knock's action order

@@ -211,13 +211,14 @@ type Tx interface {
 	CancellableRuns(env, workflow, cancellationKey, after string, limit int) ([]string, error)
 	// WorkflowRuns lists runs newest first, as SourceEvents does events.
 	WorkflowRuns(env, before string, limit, scanLimit int, filter RunFilter) (runs []*harkv1.WorkflowRun, lastScanned string, err error)
-	// NextRunCursor returns the environment's next run-feed position. It
-	// reads and rewrites one counter, so concurrent writers of the feed
-	// conflict and commit in cursor order: a reader never sees a cursor
-	// appear below one it has already read.
-	NextRunCursor(env string) (uint64, error)
-	// AppendRunFeed records that the run changed at cursor, until expiresAt.
-	AppendRunFeed(env string, cursor uint64, runID string, expiresAt time.Time) error
+	// AppendRunFeed records that the run changed, until expiresAt, at the
+	// environment's next feed position, which it returns. The store orders
+	// the feed: commits that append to one environment's feed become
+	// visible in cursor order, so a reader never sees a cursor appear below
+	// one it has already read. (Badger keeps a counter per environment
+	// whose write conflicts order concurrent appenders; a stream backend
+	// uses the stream's sequence.)
+	AppendRunFeed(env, runID string, expiresAt time.Time) (cursor uint64, err error)
 	// RunFeed returns up to limit feed entries after the cursor, in order.
 	RunFeed(env string, after uint64, limit int) ([]RunFeedEntry, error)
 

@@ -1047,7 +1047,9 @@ func (t tx) WorkflowRuns(env, before string, limit, scanLimit int, filter engine
 	})
 }
 
-func (t tx) NextRunCursor(env string) (uint64, error) {
+func (t tx) AppendRunFeed(env, runID string, expiresAt time.Time) (uint64, error) {
+	// The counter is read and rewritten, so concurrent appenders conflict
+	// and commit in cursor order (the engine queues its own on runMu).
 	k := key(tableRunCursor, env)
 	var n uint64
 	item, err := t.txn.Get(k)
@@ -1066,17 +1068,17 @@ func (t tx) NextRunCursor(env string) (uint64, error) {
 		return 0, err
 	}
 	n++
-	return n, t.txn.Set(k, binary.BigEndian.AppendUint64(nil, n))
+	if err := t.txn.Set(k, binary.BigEndian.AppendUint64(nil, n)); err != nil {
+		return 0, err
+	}
+	t.changed(engine.ChangeRuns, env, runID)
+	return n, t.txn.SetEntry(expiring(runFeedKey(env, n), []byte(runID), expiresAt))
 }
 
 func runFeedKey(env string, cursor uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(key(tableRunFeed, env), sep), cursor)
 }
 
-func (t tx) AppendRunFeed(env string, cursor uint64, runID string, expiresAt time.Time) error {
-	t.changed(engine.ChangeRuns, env, runID)
-	return t.txn.SetEntry(expiring(runFeedKey(env, cursor), []byte(runID), expiresAt))
-}
 
 func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry, error) {
 	prefix := append(key(tableRunFeed, env), sep)
