@@ -390,9 +390,6 @@ func (r *configRun) run() error {
 	if _, err := r.tx.Environment(r.env); err != nil {
 		return err
 	}
-	if err := r.tx.GuardLayout(); err != nil {
-		return err
-	}
 	if got := r.doc.GetApiVersion(); got != ConfigAPIVersion {
 		r.v.add("apiVersion", "must be %q, not %q", ConfigAPIVersion, got)
 	}

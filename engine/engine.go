@@ -248,7 +248,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("load triggers: %w", err)
 	}
 	ok = true
-	e.wg.Add(2)
+	e.wg.Add(3)
+	go e.repairLayout()
 	go e.runCommitter()
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	e.stopDispatch = stopDispatch

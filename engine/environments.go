@@ -50,9 +50,6 @@ func (e *Engine) CreateEnvironment(ctx context.Context, req *harkv1.CreateEnviro
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
 	err := e.store.Update(ctx, func(tx Tx) error {
-		if err := tx.GuardLayout(); err != nil {
-			return err
-		}
 		if found, err := exists(tx.Environment(env.Slug)); err != nil || found {
 			return cmpErr(err, &AlreadyExistsError{Resource: "environment", ID: env.Slug})
 		}

@@ -61,6 +61,10 @@ const (
 	// ChangeCatalog: an environment, source, source environment, token,
 	// workflow or destination was written or deleted.
 	ChangeCatalog ChangeKind = iota + 1
+	// ChangeLayout: an environment or a source was written. It is also a
+	// ChangeCatalog; a watcher checks that every source has a
+	// configuration in every environment (Engine.completeLayout).
+	ChangeLayout
 	// ChangeTrigger: the trigger Environment/ID was written or deleted.
 	ChangeTrigger
 	// ChangeRuns: Environment's run feed has new entries.
@@ -74,12 +78,6 @@ const (
 // records whose key sorts after `after` (empty: from the start), at most
 // limit of them.
 type Tx interface {
-	// GuardLayout reads and rewrites one guard record. Transactions that add
-	// sources or environments call it first, so two of them running at once
-	// conflict and one is retried seeing the other's result: otherwise a new
-	// source could miss a configuration in a new environment.
-	GuardLayout() error
-
 	Environment(slug string) (*harkv1.Environment, error)
 	Environments(after string, limit int) ([]*harkv1.Environment, error)
 	PutEnvironment(env *harkv1.Environment) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
@@ -19,22 +20,51 @@ type follower struct {
 	// registry ends on what is stored however the changes interleave.
 	mu   sync.Mutex
 	stop func()
+	// layout wakes repairLayout (buffered 1): an environment or a source
+	// was written.
+	layout chan struct{}
 }
 
 // follow registers the engine's watcher. It runs before the registry is
 // first loaded, so no change committed during the load is missed.
 func (e *Engine) follow() {
+	e.follower.layout = make(chan struct{}, 1)
 	e.follower.stop = e.store.Watch(e.applyChanges)
 }
 
+// repairLayout closes the gaps in the layout that concurrent writers on
+// other nodes can leave (see completeLayout), after each change to it, until
+// the engine closes. It runs apart from the watch, whose callbacks must not
+// write.
+func (e *Engine) repairLayout() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-e.follower.layout:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), layoutRepairTimeout)
+		if err := e.completeLayout(ctx); err != nil && !errors.Is(err, ErrUnavailable) {
+			e.log.Error("complete the source environments after a layout change", "err", err)
+		}
+		cancel()
+	}
+}
+
+// layoutRepairTimeout bounds one repair; the next layout change tries again.
+const layoutRepairTimeout = 30 * time.Second
+
 // applyChanges applies one commit's changes.
 func (e *Engine) applyChanges(changes []Change) {
-	var catalog, runs, reset bool
+	var catalog, layout, runs, reset bool
 	var triggers []Change
 	for _, c := range changes {
 		switch c.Kind {
 		case ChangeCatalog:
 			catalog = true
+		case ChangeLayout:
+			catalog, layout = true, true
 		case ChangeRuns:
 			runs = true
 		case ChangeTrigger:
@@ -48,6 +78,12 @@ func (e *Engine) applyChanges(changes []Change) {
 	}
 	if runs || reset {
 		e.runs.notify()
+	}
+	if layout || reset {
+		select {
+		case e.follower.layout <- struct{}{}:
+		default:
+		}
 	}
 	if reset {
 		e.follower.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +134,62 @@ func receive(t *testing.T, e *engine.Engine, token, body string) {
 	if evs := resp.GetEvents(); len(evs) != 1 || evs[0].GetStatus() == harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_REJECTED {
 		t.Fatalf("receive %s: %v", body, resp)
 	}
+}
+
+// TestLayoutAcrossEngines creates sources on one engine while the other
+// creates environments, on one store: neither engine's lock sees the other,
+// so a gap can open, and the watch closes it — every source ends with a
+// configuration in every environment.
+func TestLayoutAcrossEngines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	node := func() *engine.Engine {
+		e, err := engine.New(ctx, engine.Config{Store: store, SourceTypes: oneSourceType{&harkv1.SourceType{Type: "segment"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	a, b := node(), node()
+	const n = 20
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range n {
+			if _, err := a.CreateSource(ctx, &harkv1.CreateSourceRequest{Name: fmt.Sprint("s", i), Type: "segment"}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range n {
+			if _, err := b.CreateEnvironment(ctx, &harkv1.CreateEnvironmentRequest{Slug: fmt.Sprint("env-", i)}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	want := n + len(engine.DefaultEnvironments)
+	var short []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		list, err := b.ListSources(ctx, &harkv1.ListSourcesRequest{PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		short = short[:0]
+		for _, src := range list.GetSources() {
+			if got := len(src.GetEnvironments()); got != want {
+				short = append(short, fmt.Sprintf("%s has %d", src.GetName(), got))
+			}
+		}
+		if len(list.GetSources()) == n && len(short) == 0 {
+			return
+		}
+	}
+	t.Fatalf("sources still missing environments (want %d each): %v", want, short)
 }

@@ -13,7 +13,7 @@
 //	0x04 ingest token     04 | source_id 00 env           → token (raw bytes)
 //	0x05 token index      05 | sha256(token)              → source_id 00 env
 //	0x06 workflow         06 | key                        → hark.v1.Workflow
-//	0x07 layout guard     07                              → counter (8-byte big-endian), see engine.Tx.GuardLayout
+//	0x07 (retired)        07                              → was the layout guard; never reused
 //	0x10 source event     10 | env 00 event_id            → hark.v1.SourceEvent (TTL: event retention)
 //	0x11 event type       11 | env 00 source_id 00 type 00 name → hark.v1.EventType
 //	0x12 idempotency key  12 | env 00 source_id 00 type 00 key → expiry (8-byte big-endian Unix ns) | original event id
@@ -96,7 +96,6 @@ const (
 	tableToken       byte = 0x04
 	tableTokenIndex  byte = 0x05
 	tableWorkflow    byte = 0x06
-	tableLayout      byte = 0x07
 	tableEvent       byte = 0x10
 	tableEventType   byte = 0x11
 	tableIdempotency byte = 0x12
@@ -585,25 +584,6 @@ func deletePrefix(t tx, prefix []byte) error {
 	return nil
 }
 
-func (t tx) GuardLayout() error {
-	k := []byte{tableLayout}
-	var n uint64
-	item, err := t.txn.Get(k)
-	switch {
-	case err == nil:
-		if err := item.Value(func(v []byte) error {
-			if len(v) == 8 {
-				n = binary.BigEndian.Uint64(v)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-	case !errors.Is(err, badger.ErrKeyNotFound):
-		return err
-	}
-	return t.txn.Set(k, binary.BigEndian.AppendUint64(nil, n+1))
-}
 
 func (t tx) Environment(slug string) (*harkv1.Environment, error) {
 	return get(t, key(tableEnvironment, slug), &harkv1.Environment{}, "environment", slug)
@@ -614,7 +594,7 @@ func (t tx) Environments(after string, limit int) ([]*harkv1.Environment, error)
 }
 
 func (t tx) PutEnvironment(env *harkv1.Environment) error {
-	t.changed(engine.ChangeCatalog, env.GetSlug(), "")
+	t.changed(engine.ChangeLayout, env.GetSlug(), "")
 	return put(t, key(tableEnvironment, env.GetSlug()), env)
 }
 
@@ -627,7 +607,7 @@ func (t tx) Sources(after string, limit int) ([]*harkv1.Source, error) {
 }
 
 func (t tx) PutSource(src *harkv1.Source) error {
-	t.changed(engine.ChangeCatalog, "", src.GetId())
+	t.changed(engine.ChangeLayout, "", src.GetId())
 	stored := proto.CloneOf(src)
 	stored.Environments = nil
 	return put(t, key(tableSource, src.GetId()), stored)
