@@ -83,7 +83,6 @@ func (tx *mfzTx) PutWorkflowRun(run *harkv1.WorkflowRun, _ time.Time) error {
 	return nil
 }
 
-
 // Tenants and objects: none exist; an inline tenant is written as the
 // store would encode it.
 func (tx *mfzTx) Tenant(_, id string) (*harkv1.Tenant, error) {

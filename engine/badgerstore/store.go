@@ -584,7 +584,6 @@ func deletePrefix(t tx, prefix []byte) error {
 	return nil
 }
 
-
 func (t tx) Environment(slug string) (*harkv1.Environment, error) {
 	return get(t, key(tableEnvironment, slug), &harkv1.Environment{}, "environment", slug)
 }
@@ -1058,7 +1057,6 @@ func (t tx) AppendRunFeed(env, runID string, expiresAt time.Time) (uint64, error
 func runFeedKey(env string, cursor uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(key(tableRunFeed, env), sep), cursor)
 }
-
 
 func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry, error) {
 	prefix := append(key(tableRunFeed, env), sep)
