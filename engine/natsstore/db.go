@@ -1,0 +1,581 @@
+package natsstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/harkhq/hark/engine/kvstore"
+)
+
+// DB is kvstore.DB on one JetStream stream: every key is a subject holding
+// its latest value (MaxMsgsPerSubject 1), a transaction's writes are one
+// atomic batch publish, and each write of a key the transaction read
+// carries the sequence it read (Nats-Expected-Last-Subject-Sequence), so a
+// concurrent commit to that key fails the batch as a whole and the
+// transaction runs again. That is what makes the idempotency ledger execute
+// a messageId once when three nodes receive it at the same moment.
+//
+// One stream holds every table, so every transaction — an ingest commit, a
+// configuration apply — is all or nothing (an atomic batch cannot span
+// streams). Reads go to the stream leader (the stream does not allow direct
+// gets, which replicas could answer stale), so a node reads what it has just
+// committed.
+type DB struct {
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	root    string // first subject token, e.g. "hark"
+	retries int
+
+	watchMu  sync.Mutex
+	watchers map[int]*watcher
+	watchSeq int
+}
+
+var _ kvstore.DB = (*DB)(nil)
+
+// DBConfig configures OpenDB.
+type DBConfig struct {
+	// Stream is the stream's name; "" means "HARK".
+	Stream string
+	// Subject is the first token of every subject; "" means "hark".
+	Subject string
+	// Replicas is how many servers keep the stream; 0 means 3.
+	Replicas int
+}
+
+// Headers of the messages DB writes.
+const (
+	hdrOp           = "Hark-Op" // "del" on a tombstone
+	hdrExpectSubSeq = "Nats-Expected-Last-Subject-Sequence"
+	hdrTTL          = "Nats-TTL"
+)
+
+// tombstoneTTL is how long a deleted key's tombstone stays. A tombstone and
+// an absent subject read alike; the tombstone exists because a delete must
+// be a message to be part of an atomic batch.
+const tombstoneTTL = 10 * time.Minute
+
+// maxBatch is the most messages one atomic batch may hold (the server's
+// default max_batch_size). A larger transaction is kvstore.ErrTooLarge, and
+// the engine splits its ingest commit.
+const maxBatch = 1000
+
+// OpenDB creates the stream when it is missing and checks an existing one:
+// it must keep Replicas copies and allow atomic batches and message TTLs.
+func OpenDB(ctx context.Context, js jetstream.JetStream, cfg DBConfig) (*DB, error) {
+	cfg.Stream = cmp.Or(cfg.Stream, "HARK")
+	cfg.Subject = cmp.Or(cfg.Subject, "hark")
+	cfg.Replicas = cmp.Or(cfg.Replicas, 3)
+	want := jetstream.StreamConfig{
+		Name:               cfg.Stream,
+		Description:        "hark's state: one subject per key",
+		Subjects:           []string{cfg.Subject + ".>"},
+		Storage:            jetstream.FileStorage,
+		Replicas:           cfg.Replicas,
+		MaxMsgsPerSubject:  1,
+		AllowAtomicPublish: true,
+		AllowMsgTTL:        true,
+	}
+	stream, err := js.Stream(ctx, cfg.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if stream, err = js.CreateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
+	default:
+		got := stream.CachedInfo().Config
+		switch {
+		case got.Replicas < cfg.Replicas:
+			return nil, fmt.Errorf("stream %s keeps %d replicas, want %d: raise it (nats stream edit %s --replicas %d) or start hark with fewer", cfg.Stream, got.Replicas, cfg.Replicas, cfg.Stream, cfg.Replicas)
+		case !got.AllowAtomicPublish || !got.AllowMsgTTL || got.MaxMsgsPerSubject != 1 || got.AllowDirect:
+			return nil, fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
+		}
+	}
+	return &DB{js: js, stream: stream, root: cfg.Subject, retries: 10}, nil
+}
+
+// Close implements kvstore.DB; the connection belongs to the caller.
+func (db *DB) Close() error { return nil }
+
+// View implements kvstore.DB.
+func (db *DB) View(ctx context.Context, fn func(kvstore.Txn) error) error {
+	return fn(db.newTxn(ctx, false))
+}
+
+// Update implements kvstore.DB.
+func (db *DB) Update(ctx context.Context, fn func(kvstore.Txn) error) error {
+	for attempt := range db.retries {
+		t := db.newTxn(ctx, true)
+		if err := fn(t); err != nil {
+			return err
+		}
+		keys, err := t.commit()
+		if err == nil {
+			db.notify(keys)
+			return nil
+		}
+		if !errors.Is(err, kvstore.ErrConflict) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * time.Duration(rand.Int64N(int64(2*time.Millisecond)))):
+		}
+	}
+	return kvstore.ErrConflict
+}
+
+// txn is a transaction: reads go to the stream (or the transaction's own
+// writes), writes wait in writes until commit.
+type txn struct {
+	db       *DB
+	ctx      context.Context
+	writable bool
+	// read is the sequence each subject had when the transaction read it
+	// (0: absent), the guard of its write.
+	read   map[string]uint64
+	writes map[string]*write
+	order  []string // subjects of writes, in first-write order
+}
+
+type write struct {
+	key       []byte
+	value     []byte
+	expiresAt time.Time // zero: never
+	del       bool
+}
+
+func (db *DB) newTxn(ctx context.Context, writable bool) *txn {
+	return &txn{db: db, ctx: ctx, writable: writable, read: map[string]uint64{}, writes: map[string]*write{}}
+}
+
+var errReadOnly = errors.New("natsstore: write in a read-only transaction")
+
+func (t *txn) Get(key []byte) ([]byte, error) {
+	subj := t.db.subject(key)
+	if w, ok := t.writes[subj]; ok {
+		if w.del {
+			return nil, kvstore.ErrNotFound
+		}
+		return w.value, nil
+	}
+	msg, err := t.db.stream.GetLastMsgForSubject(t.ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.noteRead(subj, 0)
+		return nil, kvstore.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", subj, err)
+	}
+	t.noteRead(subj, msg.Sequence)
+	if msg.Header.Get(hdrOp) == "del" {
+		return nil, kvstore.ErrNotFound
+	}
+	return msg.Data, nil
+}
+
+// noteRead keeps the first sequence read of a subject: the guard must be
+// what the transaction's decisions were based on.
+func (t *txn) noteRead(subj string, seq uint64) {
+	if _, ok := t.read[subj]; !ok {
+		t.read[subj] = seq
+	}
+}
+
+func (t *txn) put(w *write) error {
+	if !t.writable {
+		return errReadOnly
+	}
+	subj := t.db.subject(w.key)
+	if _, ok := t.writes[subj]; !ok {
+		t.order = append(t.order, subj)
+	}
+	t.writes[subj] = w
+	return nil
+}
+
+func (t *txn) Set(key, value []byte) error {
+	return t.put(&write{key: bytes.Clone(key), value: bytes.Clone(value)})
+}
+
+func (t *txn) SetExpiring(key, value []byte, expiresAt time.Time) error {
+	return t.put(&write{key: bytes.Clone(key), value: bytes.Clone(value), expiresAt: expiresAt})
+}
+
+func (t *txn) Delete(key []byte) error {
+	return t.put(&write{key: bytes.Clone(key), del: true})
+}
+
+// Scan lists the subjects under the prefix with their latest messages
+// (through an ordered consumer delivering the last message per subject),
+// lays the transaction's own writes over them, sorts by key and walks.
+// It reads the whole prefix, so its cost grows with the table, not the
+// page: fine for the catalog and per-object tables, the known limit for the
+// largest ones (see the package doc).
+func (t *txn) Scan(prefix, from []byte, reverse, keysOnly bool, fn func(key, value []byte) (bool, error)) error {
+	entries, err := t.db.list(t.ctx, prefix, keysOnly)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]int, len(entries))
+	for i, e := range entries {
+		byKey[string(e.key)] = i
+		t.noteRead(t.db.subject(e.key), e.seq)
+	}
+	for _, subj := range t.order {
+		w := t.writes[subj]
+		if !bytes.HasPrefix(w.key, prefix) {
+			continue
+		}
+		i, ok := byKey[string(w.key)]
+		switch {
+		case ok:
+			entries[i].del, entries[i].value = w.del, w.value
+		case !w.del:
+			entries = append(entries, entry{key: w.key, value: w.value})
+		}
+	}
+	entries = slices.DeleteFunc(entries, func(e entry) bool { return e.del })
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
+	if reverse {
+		slices.Reverse(entries)
+	}
+	for _, e := range entries {
+		if from != nil {
+			if c := bytes.Compare(e.key, from); (!reverse && c < 0) || (reverse && c > 0) {
+				continue
+			}
+		}
+		value := e.value
+		if keysOnly {
+			value = nil
+		}
+		more, err := fn(e.key, value)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+type entry struct {
+	key   []byte
+	value []byte
+	seq   uint64
+	del   bool
+}
+
+// list reads the latest message of every subject under the prefix.
+func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, error) {
+	filter := db.filter(prefix)
+	cons, err := db.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		HeadersOnly:    keysOnly,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", filter, err)
+	}
+	info := cons.CachedInfo()
+	defer func() {
+		// An ordered consumer is ephemeral; delete it rather than leave
+		// it to the inactivity threshold.
+		_ = db.stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+	}()
+	pending := int(info.NumPending)
+	var out []entry
+	for seen := 0; seen < pending; {
+		batch, err := cons.Fetch(min(pending-seen, 1000), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", filter, err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("list %s: %w", filter, err)
+			}
+			if meta.NumPending == 0 {
+				// Fewer than counted: some expired since.
+				pending = seen + n
+			}
+			key, err := db.keyOf(msg.Subject())
+			if err != nil {
+				return nil, err
+			}
+			if bytes.HasPrefix(key, prefix) {
+				out = append(out, entry{key: key, value: msg.Data(), seq: meta.Sequence.Stream, del: msg.Headers().Get(hdrOp) == "del"})
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fmt.Errorf("list %s: %w", filter, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("list %s: %d of %d messages arrived: %w", filter, seen, pending, context.DeadlineExceeded)
+		}
+		seen += n
+	}
+	return out, nil
+}
+
+// commit publishes the writes as one atomic batch and returns their keys.
+func (t *txn) commit() ([][]byte, error) {
+	if len(t.order) == 0 {
+		return nil, nil
+	}
+	if len(t.order) > maxBatch {
+		return nil, fmt.Errorf("%w: %d writes, one atomic batch holds %d", kvstore.ErrTooLarge, len(t.order), maxBatch)
+	}
+	now := time.Now()
+	msgs := make([]*nats.Msg, 0, len(t.order))
+	keys := make([][]byte, 0, len(t.order))
+	for _, subj := range t.order {
+		w := t.writes[subj]
+		m := nats.NewMsg(subj)
+		if seq, ok := t.read[subj]; ok {
+			m.Header.Set(hdrExpectSubSeq, strconv.FormatUint(seq, 10))
+		}
+		switch {
+		case w.del:
+			m.Header.Set(hdrOp, "del")
+			m.Header.Set(hdrTTL, ttlText(tombstoneTTL))
+		case !w.expiresAt.IsZero():
+			m.Header.Set(hdrTTL, ttlText(w.expiresAt.Sub(now)))
+			m.Data = w.value
+		default:
+			m.Data = w.value
+		}
+		msgs = append(msgs, m)
+		keys = append(keys, w.key)
+	}
+	_, err := jetstreamext.PublishMsgBatch(t.ctx, t.db.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10071 || apiErr.ErrorCode == 10164) {
+		return nil, fmt.Errorf("%w: %v", kvstore.ErrConflict, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit %d writes: %w", len(msgs), err)
+	}
+	return keys, nil
+}
+
+// ttlText is a message TTL in whole seconds, at least one (the server's
+// minimum), rounded up so a record never leaves before its expiry.
+func ttlText(d time.Duration) string {
+	s := max(1, int64((d+time.Second-1)/time.Second))
+	return strconv.FormatInt(s, 10)
+}
+
+// Keys and subjects. A key is a table byte, then segments separated by
+// 0x00 (see kvstore's keyspace). Its subject is root.<table, 2 hex
+// digits>.<segment>…, a segment written as itself when it is made of
+// letters, digits, '-' and '_' (ids and slugs: readable in `nats stream
+// view`), else as '~' and its unpadded base64url. Splitting on 0x00 and
+// joining again is exact, so every key has one subject and back, and a
+// prefix that ends at a separator is a subject wildcard.
+
+func (db *DB) subject(key []byte) string {
+	var b strings.Builder
+	b.WriteString(db.root)
+	b.WriteByte('.')
+	if len(key) == 0 {
+		b.WriteString("~")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%02x", key[0])
+	for seg := range bytes.SplitSeq(key[1:], []byte{0}) {
+		b.WriteByte('.')
+		b.WriteString(token(seg))
+	}
+	return b.String()
+}
+
+func token(seg []byte) string {
+	plain := len(seg) > 0
+	for _, c := range seg {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(seg)
+	}
+	return "~" + base64.RawURLEncoding.EncodeToString(seg)
+}
+
+func (db *DB) keyOf(subject string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(subject, db.root+".")
+	if !ok {
+		return nil, fmt.Errorf("subject %q is outside %s.>", subject, db.root)
+	}
+	toks := strings.Split(rest, ".")
+	table, err := strconv.ParseUint(toks[0], 16, 8)
+	if err != nil || len(toks[0]) != 2 {
+		return nil, fmt.Errorf("subject %q: no table", subject)
+	}
+	key := []byte{byte(table)}
+	for i, tok := range toks[1:] {
+		if i > 0 {
+			key = append(key, 0)
+		}
+		if enc, ok := strings.CutPrefix(tok, "~"); ok {
+			seg, err := base64.RawURLEncoding.DecodeString(enc)
+			if err != nil {
+				return nil, fmt.Errorf("subject %q: %w", subject, err)
+			}
+			key = append(key, seg...)
+			continue
+		}
+		key = append(key, tok...)
+	}
+	return key, nil
+}
+
+// filter is the subject wildcard covering every key with the prefix: the
+// prefix's whole segments, then '>'. A trailing partial segment is left to
+// the caller's bytes.HasPrefix.
+func (db *DB) filter(prefix []byte) string {
+	if len(prefix) == 0 {
+		return db.root + ".>"
+	}
+	var b strings.Builder
+	b.WriteString(db.root)
+	fmt.Fprintf(&b, ".%02x", prefix[0])
+	segs := bytes.Split(prefix[1:], []byte{0})
+	for _, seg := range segs[:len(segs)-1] {
+		b.WriteByte('.')
+		b.WriteString(token(seg))
+	}
+	b.WriteString(".>")
+	return b.String()
+}
+
+// Watch implements kvstore.DB. This node's commits are reported by Update
+// itself; an ordered consumer of the watched subjects (headers only, from
+// the newest message on) reports every node's, this one's again among them,
+// which is harmless: watchers read what changed again.
+func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func()) {
+	w := &watcher{prefixes: prefixes, fn: fn, done: make(chan struct{})}
+	db.watchMu.Lock()
+	if db.watchers == nil {
+		db.watchers = map[int]*watcher{}
+	}
+	db.watchSeq++
+	id := db.watchSeq
+	db.watchers[id] = w
+	db.watchMu.Unlock()
+
+	var filters []string
+	for _, p := range prefixes {
+		if f := db.filter(p); !slices.Contains(filters, f) {
+			filters = append(filters, f)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	go db.follow(ctx, w, filters, started)
+	<-started
+	return func() {
+		cancel()
+		<-w.done
+		db.watchMu.Lock()
+		delete(db.watchers, id)
+		db.watchMu.Unlock()
+	}
+}
+
+type watcher struct {
+	prefixes [][]byte
+	fn       func([][]byte, bool)
+	done     chan struct{}
+}
+
+func (w *watcher) matches(key []byte) bool {
+	return slices.ContainsFunc(w.prefixes, func(p []byte) bool { return bytes.HasPrefix(key, p) })
+}
+
+// follow consumes the watched subjects until ctx ends, closing started once
+// the consumer exists (or its first attempt failed). An ordered consumer
+// recreates itself without a gap after a server or connection loss; when it
+// cannot be created at all, follow retries and reports a reset once it is
+// back, since writes may have been missed in between.
+func (db *DB) follow(ctx context.Context, w *watcher, filters []string, started chan struct{}) {
+	defer close(w.done)
+	once := sync.OnceFunc(func() { close(started) })
+	defer once()
+	for missed := false; ctx.Err() == nil; {
+		cons, err := db.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: filters,
+			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			HeadersOnly:    true,
+		})
+		if err != nil {
+			once()
+			missed = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		cc, err := cons.Consume(func(msg jetstream.Msg) {
+			if key, err := db.keyOf(msg.Subject()); err == nil && w.matches(key) {
+				w.fn([][]byte{key}, false)
+			}
+		})
+		if err != nil {
+			once()
+			missed = true
+			continue
+		}
+		once()
+		if missed {
+			w.fn(nil, true)
+			missed = false
+		}
+		<-ctx.Done()
+		cc.Stop()
+		return
+	}
+}
+
+// notify reports a commit's keys to this node's watchers.
+func (db *DB) notify(keys [][]byte) {
+	db.watchMu.Lock()
+	ws := make([]*watcher, 0, len(db.watchers))
+	for _, w := range db.watchers {
+		ws = append(ws, w)
+	}
+	db.watchMu.Unlock()
+	for _, w := range ws {
+		var mine [][]byte
+		for _, k := range keys {
+			if w.matches(k) {
+				mine = append(mine, k)
+			}
+		}
+		if len(mine) > 0 {
+			w.fn(mine, false)
+		}
+	}
+}
