@@ -31,6 +31,11 @@ var ErrNotFound = errors.New("kvstore: key not found")
 // changed a key that fn read and wrote, after its retries.
 var ErrConflict = errors.New("kvstore: transaction conflict")
 
+// ErrUnavailable wraps what a DB returns when it cannot reach its data
+// (a shared backend's servers are down or unreachable): transient, so the
+// engine answers 503 and senders retry.
+var ErrUnavailable = errors.New("kvstore: store unavailable")
+
 // ErrTooLarge is what a DB's Update returns when fn wrote more than one
 // transaction can hold; nothing was written.
 var ErrTooLarge = errors.New("kvstore: transaction too large")

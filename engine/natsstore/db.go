@@ -182,7 +182,7 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		return nil, kvstore.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", subj, err)
+		return nil, unavailable("read "+subj, err)
 	}
 	t.noteRead(subj, msg.Sequence)
 	if msg.Header.Get(hdrOp) == "del" {
@@ -291,7 +291,7 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 		HeadersOnly:    keysOnly,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", filter, err)
+		return nil, unavailable("list "+filter, err)
 	}
 	info := cons.CachedInfo()
 	defer func() {
@@ -304,7 +304,7 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 	for seen := 0; seen < pending; {
 		batch, err := cons.Fetch(min(pending-seen, 1000), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", filter, err)
+			return nil, unavailable("list "+filter, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
@@ -326,10 +326,10 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("list %s: %w", filter, err)
+			return nil, unavailable("list "+filter, err)
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("list %s: %d of %d messages arrived: %w", filter, seen, pending, context.DeadlineExceeded)
+			return nil, unavailable("list "+filter, fmt.Errorf("%d of %d messages arrived", seen, pending))
 		}
 		seen += n
 	}
@@ -372,9 +372,15 @@ func (t *txn) commit() ([][]byte, error) {
 		return nil, fmt.Errorf("%w: %v", kvstore.ErrConflict, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("commit %d writes: %w", len(msgs), err)
+		return nil, unavailable(fmt.Sprintf("commit %d writes", len(msgs)), err)
 	}
 	return keys, nil
+}
+
+// unavailable wraps a failure to reach the cluster as kvstore.ErrUnavailable:
+// the engine answers 503, and the sender's retry finds the cluster back.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%w: %s: %v", kvstore.ErrUnavailable, what, err)
 }
 
 // ttlText is a message TTL in whole seconds, at least one (the server's
