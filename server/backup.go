@@ -181,9 +181,13 @@ func (s *Server) backupHandler(auth authInterceptor) http.Handler {
 			http.Error(w, "missing or wrong admin token: send 'Authorization: Bearer <token>'", http.StatusUnauthorized)
 			return
 		}
+		if s.badger == nil {
+			http.Error(w, "this server keeps its state on NATS JetStream: back up the stream with the NATS tools (nats stream backup), not through hark", http.StatusNotImplemented)
+			return
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="hark.backup"`)
-		if err := writeBackup(s.store, w); err != nil {
+		if err := writeBackup(s.badger, w); err != nil {
 			// Headers are gone; the client sees the stream end without
 			// its trailer and refuses it.
 			s.log.Error("backup", "err", err)

@@ -61,6 +61,14 @@ const (
 type Config struct {
 	// DataDir holds the Badger store, the admin token and the lock file.
 	DataDir string
+	// Store is where state lives: "" or "badger" for Badger in DataDir,
+	// "nats://host:port[,host:port…]" for a NATS JetStream cluster that
+	// every node shares (cluster mode; DataDir then keeps only the lock and
+	// the plugins). NATSCreds and NATSTLSCA are its credentials file and CA
+	// certificate; NATSReplicas the copies of hark's stream (0: 3).
+	Store                string
+	NATSCreds, NATSTLSCA string
+	NATSReplicas         int
 	// PublicURL is the base of ingest URLs, e.g. "https://hark.example.com".
 	PublicURL string
 	// AdminToken authorizes every API call but ingest and health. When
@@ -125,7 +133,8 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	lock   *dataDirLock
-	store  *badgerstore.Store
+	store  engine.Store
+	badger *badgerstore.Store // the store, when it is Badger (backups, disk)
 	host   *host.Host
 	engine *engine.Engine
 	http   *http.Server
@@ -167,6 +176,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
+	clustered, err := clusterMode(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	if clustered && strings.TrimSpace(cfg.AdminToken) == "" {
+		return nil, errors.New("--store nats://: every node needs the same admin token; set HARK_ADMIN_TOKEN")
+	}
 	if s.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -175,12 +191,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.cfg.AdminToken, s.tokenGenerated, err = LoadAdminToken(cfg.DataDir, cfg.AdminToken); err != nil {
 		return nil, err
 	}
-	s.store, err = badgerstore.Open(badgerstore.Options{
-		Dir:          dbDir(cfg.DataDir),
-		Logger:       s.log.With("component", "badger"),
-		MinFreeBytes: cfg.MinFreeDisk,
-	})
-	if err != nil {
+	if err := s.openStore(ctx, clustered); err != nil {
 		return nil, err
 	}
 	pluginDir := cfg.PluginDir
@@ -198,8 +209,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.metrics = newMetrics()
 	s.metrics.watchPlugins(s.host)
-	s.metrics.watchStore(s.store.Size)
-	s.metrics.watchDisk(s.store.Disk)
+	if s.badger != nil {
+		s.metrics.watchStore(s.badger.Size)
+		s.metrics.watchDisk(s.badger.Disk)
+	}
 	plugins := pluginSources{h: s.host, metrics: s.metrics, log: s.log.With("component", "plugins")}
 	s.engine, err = engine.New(ctx, engine.Config{
 		Store:          s.store,
@@ -300,7 +313,7 @@ func (s *Server) Close() error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
-		s.store = nil
+		s.store, s.badger = nil, nil
 	}
 	errs = append(errs, s.lock.release())
 	s.lock = nil
@@ -367,11 +380,14 @@ func (s *Server) handler() (http.Handler, error) {
 	mux.Handle("/", restInputErrors(transcoder))
 	mux.Handle("POST "+engine.IngestPath+"{token}", ingestREST(s.engine, s.log))
 
-	disk := healthCondition{service: diskHealthService, ok: func() bool {
-		d := s.store.Disk()
-		return !d.Low && !d.ReadOnly
-	}}
-	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, append(pluginConditions(s.host), disk)...)))
+	conditions := pluginConditions(s.host)
+	if s.badger != nil {
+		conditions = append(conditions, healthCondition{service: diskHealthService, ok: func() bool {
+			d := s.badger.Disk()
+			return !d.Low && !d.ReadOnly
+		}})
+	}
+	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, conditions...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, admin))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, admin))

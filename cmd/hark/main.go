@@ -68,7 +68,9 @@ Start with:  hark serve --demo`,
 	serve.GroupID = "server"
 	backup, restore := newBackupCommand(g), newRestoreCommand(g)
 	backup.GroupID, restore.GroupID = "server", "server"
-	root.AddCommand(serve, backup, restore, newPluginCommand(), newVersionCommand(g))
+	dev := newDevCommand(g)
+	dev.GroupID = "server"
+	root.AddCommand(serve, backup, restore, dev, newPluginCommand(), newVersionCommand(g))
 	for _, c := range []*cobra.Command{
 		newEnvCommand(g), newSourcesCommand(g), newEventsCommand(g), newWorkflowsCommand(g),
 		newTriggersCommand(g), newUsersCommand(g), newTenantsCommand(g), newObjectsCommand(g), newAudiencesCommand(g), newRunsCommand(g), newSendCommand(g),

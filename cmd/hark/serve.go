@@ -50,6 +50,12 @@ type serveOptions struct {
 
 	demo      bool
 	noConsole bool
+
+	// State: Badger in --data-dir, or a NATS JetStream cluster.
+	store        string
+	natsCreds    string
+	natsTLSCA    string
+	natsReplicas int
 }
 
 // newServeCommand is `hark serve`. Its --data-dir is the root's persistent
@@ -99,6 +105,10 @@ send it and show the run.`,
 	f.StringVar(&o.logLevel, "log-level", envOr("HARK_LOG_LEVEL", "info"), "debug, info, warn or error (HARK_LOG_LEVEL)")
 	f.StringVar(&o.logFormat, "log-format", envOr("HARK_LOG_FORMAT", "text"), "text or json (HARK_LOG_FORMAT)")
 	f.BoolVar(&o.noConsole, "no-console", envBool("HARK_NO_CONSOLE"), "do not serve the web console at / (HARK_NO_CONSOLE)")
+	f.StringVar(&o.store, "store", envOr("HARK_STORE", "badger"), "where state lives: badger (in --data-dir) or nats://host:4222[,host:4222…], a JetStream cluster shared by every node (HARK_STORE)")
+	f.StringVar(&o.natsCreds, "nats-creds", envOr("HARK_NATS_CREDS", ""), "credentials file for --store nats:// (HARK_NATS_CREDS)")
+	f.StringVar(&o.natsTLSCA, "nats-tls-ca", envOr("HARK_NATS_TLS_CA", ""), "CA certificate file that signs the NATS servers' certificates (HARK_NATS_TLS_CA)")
+	intVar(f, &o.natsReplicas, "nats-replicas", "HARK_NATS_REPLICAS", 3, "servers that keep each copy of hark's stream on --store nats:// (1 only for a single test server)")
 	f.BoolVar(&o.demo, "demo", false, "seed a demo source, workflow and trigger on first start, and print how to try them")
 	return cmd
 }
@@ -131,6 +141,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		DataDir:        o.dataDir,
+		Store:          o.store,
+		NATSCreds:      o.natsCreds,
+		NATSTLSCA:      o.natsTLSCA,
+		NATSReplicas:   o.natsReplicas,
 		PublicURL:      publicURL,
 		AdminToken:     os.Getenv("HARK_ADMIN_TOKEN"),
 		Logger:         log,

@@ -1,0 +1,272 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/harkhq/hark/engine/natsstore/natsembed"
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
+	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
+	"github.com/harkhq/hark/server"
+)
+
+// cluster is hark in cluster mode: n real hark servers, each with its own
+// data dir and port, on one in-process 3-server JetStream cluster, sharing
+// one admin token.
+type cluster struct {
+	nats  *natsembed.Cluster
+	nodes []*harness
+}
+
+func startCluster(t *testing.T, nodes int) *cluster {
+	t.Helper()
+	c := &cluster{nats: natsembed.StartTest(t, 3)}
+	token := "test_" + rand.Text()
+	for range nodes {
+		c.nodes = append(c.nodes, startServerWith(t, harnessOptions{
+			before: func(_ *testing.T, h *harness) { h.token = token },
+			config: func(cfg *server.Config) {
+				cfg.Store = c.nats.URL()
+				cfg.AllowPrivateDestinations = true
+			},
+		}))
+	}
+	return c
+}
+
+// segmentTrack is a Segment track event with a messageId.
+func segmentTrack(name, userID, messageID string) []byte {
+	return fmt.Appendf(nil, `{"type":"track","event":%q,"userId":%q,"messageId":%q,"properties":{}}`, name, userID, messageID)
+}
+
+// clusterTrigger sets up, through node a, a source with a workflow and a
+// trigger that starts it for every "Signed Up" with the sender as an inline
+// recipient, and returns the development ingest URL and the trigger.
+func clusterTrigger(t *testing.T, a *harness) (string, *harkv1.Trigger) {
+	t.Helper()
+	src := a.createSource(t, "Segment")
+	wf := harkv1connect.NewWorkflowServiceClient(a.http, a.base, a.opts()...)
+	mustCall(t, wf.CreateWorkflow, &harkv1.CreateWorkflowRequest{Key: "welcome"})
+	trg := harkv1connect.NewTriggerServiceClient(a.http, a.base, a.opts()...)
+	created := mustCall(t, trg.CreateTrigger, &harkv1.CreateTriggerRequest{
+		Environment: "development", WorkflowKey: "welcome", SourceId: src.GetId(), Event: "Signed Up",
+		Mapping: &harkv1.TriggerMapping{Recipients: `{"id": userId}`}, Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
+	})
+	return devURL(t, src), created
+}
+
+func (h *harness) runsOf(t *testing.T, q url.Values) []*harkv1.WorkflowRun {
+	t.Helper()
+	client := harkv1connect.NewWorkflowRunServiceClient(h.http, h.base, h.opts()...)
+	var all []*harkv1.WorkflowRun
+	req := &harkv1.ListWorkflowRunsRequest{Environment: "development", PageSize: 100, SourceEventId: q.Get("sourceEventId")}
+	for range 100 {
+		res := mustCall(t, client.ListWorkflowRuns, req)
+		all = append(all, res.GetWorkflowRuns()...)
+		if res.GetNextPageToken() == "" {
+			return all
+		}
+		req.PageToken = res.GetNextPageToken()
+	}
+	t.Fatal("more than 100 pages of runs")
+	return nil
+}
+
+// TestCluster runs three hark nodes on one JetStream cluster (DESIGN §13):
+// what one node configures takes effect on the others, a messageId
+// delivered to all three at once executes once, and a run watcher moves
+// from node to node by its cursor.
+func TestCluster(t *testing.T) {
+	c := startCluster(t, 3)
+	a, b, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	ingest, trg := clusterTrigger(t, a)
+
+	t.Run("a trigger created on one node fires on another", func(t *testing.T) {
+		ev := n3.deliverOne(t, ingest, segmentTrack("Signed Up", "u-first", "m-first"))
+		var runs []*harkv1.WorkflowRun
+		eventually(t, "node B lists the run of the event node C received", func() bool {
+			runs = b.runsOf(t, url.Values{"sourceEventId": {ev.GetId()}})
+			return len(runs) == 1
+		})
+		if runs[0].GetTriggerId() != trg.GetId() {
+			t.Fatalf("run %v, want one of trigger %s", runs[0], trg.GetId())
+		}
+	})
+
+	t.Run("duplicates across nodes execute once", func(t *testing.T) {
+		const rounds = 15
+		for i := range rounds {
+			msg := fmt.Sprintf("m-dup-%d", i)
+			body := segmentTrack("Signed Up", "u-dup", msg)
+			var wg sync.WaitGroup
+			results := make([]*harkv1.ReceivedEvent, len(c.nodes))
+			for j, node := range c.nodes {
+				wg.Go(func() { results[j] = node.deliverOne(t, ingest, body) })
+			}
+			wg.Wait()
+			processed := 0
+			for _, r := range results {
+				switch r.GetStatus() {
+				case harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED:
+					processed++
+				case harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_IDEMPOTENT:
+				default:
+					t.Fatalf("%s: event %v, want processed or idempotent", msg, r)
+				}
+			}
+			if processed != 1 {
+				t.Fatalf("%s delivered to 3 nodes at once: processed %d times, want once: %v", msg, processed, results)
+			}
+		}
+		runs := a.runsOf(t, nil)
+		seen := map[string]int{}
+		for _, r := range runs {
+			seen[r.GetRecipients()[0]]++
+		}
+		if seen["u-dup"] != rounds {
+			t.Fatalf("%d runs for u-dup, want %d (one per messageId)", seen["u-dup"], rounds)
+		}
+	})
+
+	t.Run("a run watcher resumes on another node from its cursor", func(t *testing.T) {
+		watch := func(h *harness, after string, want int) []*harkv1.WorkflowRun {
+			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+			defer cancel()
+			client := harkv1connect.NewWorkflowRunServiceClient(h.http, h.base, h.opts()...)
+			stream, err := client.WatchWorkflowRuns(ctx, connect.NewRequest(&harkv1.WatchWorkflowRunsRequest{Environment: "development", AfterCursor: after}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			var got []*harkv1.WorkflowRun
+			for len(got) < want && stream.Receive() {
+				got = append(got, stream.Msg().GetWorkflowRun())
+			}
+			if len(got) < want {
+				t.Fatalf("watch on %s after %q: %d runs, want %d: %v", h.base, after, len(got), want, stream.Err())
+			}
+			return got
+		}
+		before := len(a.runsOf(t, nil))
+		onB := watch(b, "", before)
+		cursor := onB[len(onB)-1].GetCursor()
+		var fresh []string
+		for i := range 3 {
+			ev := a.deliverOne(t, ingest, segmentTrack("Signed Up", "u-watch", fmt.Sprint("m-watch-", i)))
+			fresh = append(fresh, ev.GetId())
+		}
+		onC := watch(n3, cursor, 3)
+		for i, r := range onC {
+			if r.GetSourceEventId() != fresh[i] || r.GetCursor() <= cursor {
+				t.Fatalf("run %d on node C after cursor %s = %v, want the run of event %s", i, cursor, r, fresh[i])
+			}
+		}
+	})
+}
+
+// TestClusterFaults kills one hark node and one NATS server while events
+// arrive: every acknowledged event is found afterwards, and a webhook
+// destination receives every run at least once.
+func TestClusterFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills servers under load")
+	}
+	c := startCluster(t, 3)
+	a := c.nodes[0]
+	ingest, _ := clusterTrigger(t, a)
+
+	var mu sync.Mutex
+	received := map[string]bool{} // run ids the receiver got
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err == nil && body.Data.ID != "" {
+			mu.Lock()
+			received[body.Data.ID] = true
+			mu.Unlock()
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(receiver.Close)
+	dest := harkv1connect.NewDestinationServiceClient(a.http, a.base, a.opts()...)
+	mustCall(t, dest.CreateDestination, &harkv1.CreateDestinationRequest{
+		Environment: "development", Name: "hooks", Type: "webhook", Url: receiver.URL,
+	})
+
+	// Load: senders post to the surviving nodes in turn; what was
+	// acknowledged is recorded with its event id.
+	var (
+		acked   sync.Map // event id → message id
+		stopped atomic.Bool
+		seq     atomic.Int64
+		wg      sync.WaitGroup
+	)
+	alive := []*harness{c.nodes[1], c.nodes[2]}
+	for w := range 4 {
+		wg.Go(func() {
+			for !stopped.Load() {
+				n := seq.Add(1)
+				node := alive[int(n)%len(alive)]
+				msg := fmt.Sprintf("m-load-%d-%d", w, n)
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				status, res, err := node.postIngest(ctx, node.ingestPath(t, ingest), segmentTrack("Signed Up", "u-load", msg))
+				cancel()
+				if err != nil || status != http.StatusOK {
+					time.Sleep(20 * time.Millisecond)
+					continue // not acknowledged: a sender retries; nothing to check
+				}
+				for _, ev := range res.GetEvents() {
+					acked.Store(ev.GetId(), msg)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	c.nodes[0].stop(t) // a hark node goes
+	time.Sleep(500 * time.Millisecond)
+	c.nats.Kill(1) // and a NATS server
+	time.Sleep(2 * time.Second)
+	if err := c.nats.Restart(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	stopped.Store(true)
+	wg.Wait()
+
+	b := c.nodes[1]
+	count := 0
+	acked.Range(func(id, _ any) bool {
+		count++
+		b.getEvent(t, "development", id.(string))
+		return true
+	})
+	if count < 10 {
+		t.Fatalf("only %d events were acknowledged under load", count)
+	}
+	runs := b.runsOf(t, nil)
+	eventually(t, "the receiver has every run", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range runs {
+			if !received[r.GetId()] {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d events acknowledged, %d runs delivered", count, len(runs))
+}
