@@ -3,12 +3,14 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/harkhq/hark/engine"
+	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
 // maxAppendAttempts bounds how often an appender retries an append the
@@ -89,8 +91,15 @@ func testRunFeed(t *testing.T, open Open) {
 				// below hold for the appends that commit.
 				for range maxAppendAttempts {
 					err = s.Update(t.Context(), func(tx engine.Tx) (err error) {
-						cursor, err = appendRunFeed(tx, env, run, farFuture())
-						return err
+						if cursor, err = appendRunFeed(tx, env, run, farFuture()); err != nil {
+							return err
+						}
+						// More of the transaction after the cursor, as
+						// the engine's run changes have (the run, its
+						// deliveries): a store that hands out cursors
+						// outside its commit order shows it here.
+						runtime.Gosched()
+						return tx.PutWorkflowRun(&harkv1.WorkflowRun{Environment: env, Id: run, WorkflowKey: "wf"}, farFuture())
 					})
 					if !errors.Is(err, engine.ErrUnavailable) {
 						break

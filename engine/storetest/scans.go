@@ -13,8 +13,8 @@ import (
 
 // scan is one newest-first scan, reduced to record ids.
 type scan struct {
-	name  string
-	put   func(tx engine.Tx, env, id string) error
+	name string
+	put  func(tx engine.Tx, env, id string) error
 	list func(tx engine.Tx, env, before string, limit, scanLimit int) (ids []string, lastScanned string, err error)
 }
 
