@@ -131,7 +131,7 @@ func testAtomicity(t *testing.T, open Open) {
 	t.Run("CommitVisibleAtOnce", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		const commits = 40
+		const commits = 200
 		done := make(chan struct{})
 		var (
 			wg    sync.WaitGroup

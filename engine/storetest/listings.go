@@ -62,6 +62,18 @@ func keys[M any](page []M, err error, key func(M) string) ([]string, error) {
 // writeListingFixtures writes every listing's records and their
 // neighbours'.
 func writeListingFixtures(tx engine.Tx) error {
+	// The catalog's own listings, which have no parent.
+	for _, id := range shuffled(listIDs) {
+		if err := tx.PutEnvironment(&harkv1.Environment{Slug: id}); err != nil {
+			return err
+		}
+		if err := tx.PutSource(&harkv1.Source{Id: id, Type: "segment"}); err != nil {
+			return err
+		}
+		if err := tx.PutWorkflow(&harkv1.Workflow{Key: id}); err != nil {
+			return err
+		}
+	}
 	// Records directly under an environment.
 	for _, env := range append([]string{listEnv}, neighborEnvs...) {
 		ids := otherIDs
@@ -220,6 +232,18 @@ func listings() []listing {
 		return keys(page, err, func(s *harkv1.Subscription) string { return pair(s.GetCollection(), s.GetObjectId()) })
 	}
 	return []listing{
+		{"Environments", func(tx engine.Tx, after string, limit int) ([]string, error) {
+			page, err := tx.Environments(after, limit)
+			return keys(page, err, (*harkv1.Environment).GetSlug)
+		}, listIDs},
+		{"Sources", func(tx engine.Tx, after string, limit int) ([]string, error) {
+			page, err := tx.Sources(after, limit)
+			return keys(page, err, (*harkv1.Source).GetId)
+		}, listIDs},
+		{"Workflows", func(tx engine.Tx, after string, limit int) ([]string, error) {
+			page, err := tx.Workflows(after, limit)
+			return keys(page, err, (*harkv1.Workflow).GetKey)
+		}, listIDs},
 		{"Users", func(tx engine.Tx, after string, limit int) ([]string, error) {
 			page, err := tx.Users(env, after, limit)
 			return keys(page, err, (*harkv1.User).GetId)
@@ -316,7 +340,19 @@ func checkListing(tx engine.Tx, l listing) error {
 // two-index record deleted leaves both indexes.
 func testOrderedListings(t *testing.T, open Open) {
 	s := open(t)
-	update(t, s, writeListingFixtures)
+	// Listed in the Update that wrote them (read-your-writes), then after
+	// the commit.
+	update(t, s, func(tx engine.Tx) error {
+		if err := writeListingFixtures(tx); err != nil {
+			return err
+		}
+		for _, l := range listings() {
+			if err := checkListing(tx, l); err != nil {
+				t.Errorf("%s, in the Update that wrote it: %v", l.name, err)
+			}
+		}
+		return nil
+	})
 	view(t, s, func(tx engine.Tx) error {
 		for _, l := range listings() {
 			if err := checkListing(tx, l); err != nil {

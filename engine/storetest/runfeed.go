@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -17,12 +18,94 @@ import (
 // store gave up on.
 const maxAppendAttempts = 100
 
-// testRunFeed: concurrent appenders get strictly increasing, unique
-// cursors; RunFeed pages through every entry in order from any cursor; and
-// a reader polling the feed never sees a cursor appear below one it has
-// already read, so resuming after the last cursor read misses nothing.
+// testRunFeed: the run feed's cursors, its paging, and its bounds.
 func testRunFeed(t *testing.T, open Open) {
-	s := open(t)
+	t.Run("ConcurrentAppends", func(t *testing.T) {
+		t.Parallel()
+		testConcurrentAppends(t, open(t))
+	})
+	t.Run("Bounds", func(t *testing.T) {
+		t.Parallel()
+		testRunFeedBounds(t, open(t))
+	})
+	t.Run("AfterTheGreatestCursor", func(t *testing.T) {
+		t.Parallel()
+		t.Skip("known failure: Badger's RunFeed seeks to cursor after+1, which wraps to 0 for after = MaxUint64, " +
+			"so it returns the whole feed instead of nothing; a client reaches it with WatchWorkflowRuns afterCursor ffffffffffffffff")
+		s := open(t)
+		update(t, s, func(tx engine.Tx) error {
+			_, err := appendRunFeed(tx, "dev", "run1", farFuture())
+			return err
+		})
+		view(t, s, func(tx engine.Tx) error {
+			entries, err := tx.RunFeed("dev", math.MaxUint64, 10)
+			if err != nil {
+				return err
+			}
+			if len(entries) != 0 {
+				t.Errorf("RunFeed after cursor %d returned %v, want nothing", uint64(math.MaxUint64), entries)
+			}
+			return nil
+		})
+	})
+}
+
+// testRunFeedBounds: an environment's feed lists its own entries only,
+// and a limit of fewer entries than the feed holds is honoured.
+func testRunFeedBounds(t *testing.T, s engine.Store) {
+	update(t, s, func(tx engine.Tx) error {
+		for _, env := range []string{"dev", "de", "dev2"} {
+			for i := range 3 {
+				if _, err := appendRunFeed(tx, env, fmt.Sprintf("%s-run%d", env, i), farFuture()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx engine.Tx) error {
+		entries, err := tx.RunFeed("dev", 0, 100)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, e := range entries {
+			ids = append(ids, e.RunID)
+		}
+		if want := []string{"dev-run0", "dev-run1", "dev-run2"}; !slices.Equal(ids, want) {
+			t.Errorf("dev's feed lists %q, want %q", ids, want)
+		}
+		first, err := tx.RunFeed("dev", 0, 2)
+		if err != nil {
+			return err
+		}
+		if len(first) != 2 || first[0] != entries[0] || first[1] != entries[1] {
+			t.Errorf("dev's feed with limit 2: %v, want %v", first, entries[:2])
+		}
+		last, err := tx.RunFeed("dev", entries[2].Cursor, 100)
+		if err != nil {
+			return err
+		}
+		if len(last) != 0 {
+			t.Errorf("dev's feed after its last cursor: %v, want nothing", last)
+		}
+		empty, err := tx.RunFeed("other", 0, 100)
+		if err != nil {
+			return err
+		}
+		if len(empty) != 0 {
+			t.Errorf("an environment without runs has feed %v", empty)
+		}
+		return nil
+	})
+}
+
+// testConcurrentAppends: concurrent appenders get strictly increasing,
+// unique cursors; RunFeed pages through every entry in order from any
+// cursor; and a reader polling the feed never sees a cursor appear below
+// one it has already read, so resuming after the last cursor read misses
+// nothing.
+func testConcurrentAppends(t *testing.T, s engine.Store) {
 	const (
 		env       = "dev"
 		appenders = 8

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"OrderedListings", testOrderedListings},
 		{"NewestFirstScans", testNewestFirstScans},
 		{"Outbox", testOutbox},
+		{"CancellationIndex", testCancellationIndex},
 		{"IngestTokens", testIngestTokens},
 	} {
 		t.Run(c.name, func(t *testing.T) {
