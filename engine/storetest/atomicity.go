@@ -93,7 +93,7 @@ func feedRunIDs(tx engine.Tx, env string) (map[string]bool, error) {
 }
 
 // testAtomicity: an Update commits all of its writes at once or none.
-func testAtomicity(t *testing.T, open Open) {
+func testAtomicity(t *testing.T, open opener) {
 	t.Run("FailedUpdateLeavesNothing", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

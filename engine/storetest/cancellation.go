@@ -12,7 +12,7 @@ import (
 // workflow with a cancellation key, in id order, until a run is stored
 // with another status; a key that extends another ("k" and "k\x00b": a
 // cancellation key is a mapped value and may hold a NUL) is another key.
-func testCancellationIndex(t *testing.T, open Open) {
+func testCancellationIndex(t *testing.T, open opener) {
 	s := open(t)
 	const (
 		env    = "dev"

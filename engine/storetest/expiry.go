@@ -107,7 +107,7 @@ func expiringKinds() []expiring {
 
 // testExpiry: records given an expiry go away some time after it; those
 // with an expiry ahead stay.
-func testExpiry(t *testing.T, open Open) {
+func testExpiry(t *testing.T, open opener) {
 	s := open(t)
 	kinds := expiringKinds()
 	now := time.Now()

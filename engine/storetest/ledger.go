@@ -13,7 +13,7 @@ import (
 // it absent and claim it at once, exactly one commits; the others, rerun
 // or refused, see the winner's claim. This is the read-then-write the
 // ingest path relies on to execute a duplicate event once.
-func testExactlyOnceLedger(t *testing.T, open Open) {
+func testExactlyOnceLedger(t *testing.T, open opener) {
 	s := open(t)
 	const (
 		env     = "dev"

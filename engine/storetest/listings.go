@@ -338,7 +338,7 @@ func checkListing(tx engine.Tx, l listing) error {
 // testOrderedListings: every listing returns its parent's records, and only
 // its parent's, in the documented order, honouring after and limit; a
 // two-index record deleted leaves both indexes.
-func testOrderedListings(t *testing.T, open Open) {
+func testOrderedListings(t *testing.T, open opener) {
 	s := open(t)
 	// Listed in the Update that wrote them (read-your-writes), then after
 	// the commit.

@@ -53,7 +53,7 @@ func dueIDs(due []engine.DueDelivery) []string {
 // destination; a done one is in neither; a delivery moves between them as
 // it is updated, keeping the run it was written with; DeleteDestination
 // removes its held deliveries.
-func testOutbox(t *testing.T, open Open) {
+func testOutbox(t *testing.T, open opener) {
 	s := open(t)
 	base := time.Now().Truncate(time.Second)
 	fixtures := []outboxDelivery{
@@ -66,12 +66,13 @@ func testOutbox(t *testing.T, open Open) {
 		{"dev", "dst2", "h3", pending, 0},
 		{"dev2", "dst1", "h4", pending, 0},
 		{"de", "dst1", "h5", pending, 0},
+		{"dev", "dst10", "h6", pending, 0}, // dst10 beside dst1
 		{"dev", "dst1", "done1", succeeded, 0},
 		{"dev", "dst1", "done2", failed, 4 * time.Second}, // done, whatever its next attempt
 	}
 	update(t, s, func(tx engine.Tx) error {
 		for _, env := range []string{"dev", "dev2", "de"} {
-			for _, dest := range []string{"dst1", "dst2"} {
+			for _, dest := range []string{"dst1", "dst10", "dst2"} {
 				if err := tx.PutDestination(&harkv1.Destination{Environment: env, Id: dest, Type: "webhook"}, delivery.Secrets{Current: "whsec"}); err != nil {
 					return err
 				}
@@ -176,6 +177,7 @@ func testOutbox(t *testing.T, open Open) {
 	checkHeld("as written", "dev", "dst1", "h1", "h2")
 	checkHeld("as written", "dev", "dst2", "h3")
 	checkHeld("as written", "dev2", "dst1", "h4")
+	checkHeld("as written", "dev", "dst10", "h6")
 	view(t, s, func(tx engine.Tx) error {
 		for _, c := range []struct {
 			after string
@@ -242,4 +244,5 @@ func testOutbox(t *testing.T, open Open) {
 	checkHeld("after DeleteDestination dev/dst1", "dev", "dst2", "h3")
 	checkHeld("after DeleteDestination dev/dst1", "dev2", "dst1", "h4")
 	checkHeld("after DeleteDestination dev/dst1", "de", "dst1", "h5")
+	checkHeld("after DeleteDestination dev/dst1", "dev", "dst10", "h6")
 }

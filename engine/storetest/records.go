@@ -228,7 +228,14 @@ func recordKinds(expiresAt time.Time) []recordKind {
 			},
 			del: func(tx engine.Tx) error { return tx.DeleteTrigger(env, "trg1") }},
 		{name: "trigger fired",
-			put: func(tx engine.Tx) error { return tx.PutTriggerFired(env, "trg1", "acme", "u1", "run1") },
+			put: func(tx engine.Tx) error {
+				// Trigger trg10's record, beside trg1's, outlives
+				// DeleteTrigger(trg1).
+				if err := tx.PutTriggerFired(env, "trg10", "acme", "u1", "run10"); err != nil {
+					return err
+				}
+				return tx.PutTriggerFired(env, "trg1", "acme", "u1", "run1")
+			},
 			get: func(tx engine.Tx) error {
 				got, err := tx.TriggerFired(env, "trg1", "acme", "u1")
 				if err != nil {
@@ -294,7 +301,7 @@ func recordKinds(expiresAt time.Time) []recordKind {
 // testReadYourWrites: every getter reports an absent record as a
 // *NotFoundError, an Update reads its own writes, a commit makes them
 // visible, and deletes are visible at once.
-func testReadYourWrites(t *testing.T, open Open) {
+func testReadYourWrites(t *testing.T, open opener) {
 	s := open(t)
 	kinds := recordKinds(time.Now().Add(time.Hour).Truncate(time.Second))
 
@@ -331,14 +338,17 @@ func testReadYourWrites(t *testing.T, open Open) {
 	gone := func(tx engine.Tx, when string) {
 		for _, k := range kinds {
 			if k.del != nil {
-				if err := checkNotFound(k.name+" "+when, k.get(tx)); err != nil {
+				if err := checkNotFound(k.name+" "+when+" its delete", k.get(tx)); err != nil {
 					t.Error(err)
 				}
 			}
 		}
 		_, err := tx.TriggerFired("dev", "trg1", "acme", "u1")
-		if err := checkNotFound("trigger fired (removed by DeleteTrigger) "+when, err); err != nil {
+		if err := checkNotFound("trigger fired "+when+" DeleteTrigger", err); err != nil {
 			t.Error(err)
+		}
+		if run, err := tx.TriggerFired("dev", "trg10", "acme", "u1"); err != nil || run != "run10" {
+			t.Errorf("trigger trg10's fired record %s DeleteTrigger(trg1): %q, %v; want run10", when, run, err)
 		}
 	}
 	update(t, s, func(tx engine.Tx) error {
@@ -349,11 +359,11 @@ func testReadYourWrites(t *testing.T, open Open) {
 				}
 			}
 		}
-		gone(tx, "in the Update that deleted it")
+		gone(tx, "in the Update of")
 		return nil
 	})
 	view(t, s, func(tx engine.Tx) error {
-		gone(tx, "after the delete's commit")
+		gone(tx, "after the commit of")
 		return nil
 	})
 

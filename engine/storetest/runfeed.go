@@ -19,7 +19,7 @@ import (
 const maxAppendAttempts = 100
 
 // testRunFeed: the run feed's cursors, its paging, and its bounds.
-func testRunFeed(t *testing.T, open Open) {
+func testRunFeed(t *testing.T, open opener) {
 	t.Run("ConcurrentAppends", func(t *testing.T) {
 		t.Parallel()
 		testConcurrentAppends(t, open(t))

@@ -64,7 +64,7 @@ func scans() []scan {
 // listed newest first (ids are time-ordered, so the greatest id first),
 // resume below `before`, honour limit, and read at most scanLimit records,
 // naming the last one read when that limit cut the walk short.
-func testNewestFirstScans(t *testing.T, open Open) {
+func testNewestFirstScans(t *testing.T, open opener) {
 	// Seven ids, fixed width so byte order is time order; neighbouring
 	// environments hold ids that would interleave.
 	var oldestFirst []string

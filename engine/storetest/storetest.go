@@ -37,16 +37,16 @@ import (
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
-// Open returns a fresh, empty store for one subtest; the caller closes it
+// opener returns a fresh, empty store for one subtest; it closes the store
 // with t.Cleanup.
-type Open func(t *testing.T) engine.Store
+type opener = func(t *testing.T) engine.Store
 
 // Run runs the conformance suite against the stores open returns. Every
 // subtest opens its own store and runs in parallel with the others.
 func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 	for _, c := range []struct {
 		name string
-		run  func(*testing.T, Open)
+		run  func(*testing.T, opener)
 	}{
 		{"Atomicity", testAtomicity},
 		{"ReadYourWrites", testReadYourWrites},

@@ -27,7 +27,7 @@ func resolves(tx engine.Tx, token, sourceID, env string) error {
 // testIngestTokens: a token set resolves to its source environment, a
 // replaced token stops resolving in the commit that replaces it, and
 // DeleteSource takes the source's environments and tokens.
-func testIngestTokens(t *testing.T, open Open) {
+func testIngestTokens(t *testing.T, open opener) {
 	s := open(t)
 	check := func(tx engine.Tx, token, sourceID, env string) {
 		t.Helper()

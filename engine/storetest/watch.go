@@ -55,7 +55,7 @@ func wantChange(changes []engine.Change, want engine.Change) bool {
 // testWatch: Watch reports the watched changes of every committed Update
 // before the Update returns, nothing for a failed Update or a View, and
 // nothing after stop.
-func testWatch(t *testing.T, open Open) {
+func testWatch(t *testing.T, open opener) {
 	s := open(t)
 	const env = "dev"
 	w := &watcher{}
