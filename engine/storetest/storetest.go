@@ -70,31 +70,22 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 // appendRunFeed appends runID to env's run feed and returns its cursor: the
 // one place the suite writes the feed.
 func appendRunFeed(tx engine.Tx, env, runID string, expiresAt time.Time) (uint64, error) {
-	cursor, err := tx.NextRunCursor(env)
-	if err != nil {
-		return 0, err
-	}
-	return cursor, tx.AppendRunFeed(env, cursor, runID, expiresAt)
+	return tx.AppendRunFeed(env, runID, expiresAt)
 }
 
 // sourceEvents, workflowRuns and deliveries are the one place the suite
-// calls each newest-first scan. They keep every record: the keep callbacks
-// are going (the engine will filter pages itself). They pass a function
-// that accepts all rather than nil because Tx does not say a nil keep
-// means "all", and the Badger store calls it unchecked.
+// calls each newest-first scan, with a filter that keeps every record.
 func sourceEvents(tx engine.Tx, env, before string, limit, scanLimit int) ([]*harkv1.SourceEvent, string, error) {
-	return tx.SourceEvents(env, before, limit, scanLimit, keepAll)
+	return tx.SourceEvents(env, before, limit, scanLimit, engine.EventFilter{})
 }
 
 func workflowRuns(tx engine.Tx, env, before string, limit, scanLimit int) ([]*harkv1.WorkflowRun, string, error) {
-	return tx.WorkflowRuns(env, before, limit, scanLimit, keepAll)
+	return tx.WorkflowRuns(env, before, limit, scanLimit, engine.RunFilter{})
 }
 
 func deliveries(tx engine.Tx, env, before string, limit, scanLimit int) ([]*harkv1.Delivery, string, error) {
-	return tx.Deliveries(env, before, limit, scanLimit, keepAll)
+	return tx.Deliveries(env, before, limit, scanLimit, engine.DeliveryFilter{})
 }
-
-func keepAll[M any](M) bool { return true }
 
 // update commits fn or fails the test; only for the test's goroutine.
 func update(t *testing.T, s engine.Store, fn func(engine.Tx) error) {

@@ -63,6 +63,7 @@ func testWatch(t *testing.T, open opener) {
 	t.Cleanup(stop)
 
 	catalog := engine.Change{Kind: engine.ChangeCatalog}
+	layout := engine.Change{Kind: engine.ChangeLayout}
 	trigger := engine.Change{Kind: engine.ChangeTrigger, Environment: env, ID: "trg1"}
 	runs := engine.Change{Kind: engine.ChangeRuns, Environment: env}
 	dest := &harkv1.Destination{Environment: env, Id: "dst1", Type: "webhook", Url: "https://example.com"}
@@ -71,8 +72,8 @@ func testWatch(t *testing.T, open opener) {
 		write func(engine.Tx) error
 		want  engine.Change
 	}{
-		{"PutEnvironment", func(tx engine.Tx) error { return tx.PutEnvironment(&harkv1.Environment{Slug: env}) }, catalog},
-		{"PutSource", func(tx engine.Tx) error { return tx.PutSource(&harkv1.Source{Id: "src", Type: "segment"}) }, catalog},
+		{"PutEnvironment", func(tx engine.Tx) error { return tx.PutEnvironment(&harkv1.Environment{Slug: env}) }, layout},
+		{"PutSource", func(tx engine.Tx) error { return tx.PutSource(&harkv1.Source{Id: "src", Type: "segment"}) }, layout},
 		{"PutSourceEnvironment", func(tx engine.Tx) error {
 			return tx.PutSourceEnvironment(&harkv1.SourceEnvironment{SourceId: "src", Environment: env})
 		}, catalog},
