@@ -1,0 +1,221 @@
+package natsstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/harkhq/hark/engine/natsstore"
+)
+
+// TestCommitExactlyOnce is the cluster-mode promise: one messageId delivered to three nodes at
+// the same moment executes once. Three goroutines, each on a connection to a different server,
+// commit a batch guarded on the same ledger subject (expected empty) plus an event of their own,
+// released together; in every round exactly one commit succeeds, the others get a
+// *ConflictError naming the ledger subject, and the stream holds exactly one event per round.
+func TestCommitExactlyOnce(t *testing.T) {
+	t.Parallel()
+	cl := sharedCluster(t)
+	conns := make([]*natsstore.Conn, 3)
+	for i := range conns {
+		conns[i] = connect(t, cl.ServerURL(i))
+	}
+	ledger, events := ensure(t, conns[0], "ONCE")
+	const rounds = 60
+	codes := map[int]int{}
+	for r := range rounds {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, len(conns))
+		for i, c := range conns {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				<-start
+				_, _, errs[i] = c.Commit(ctx, []natsstore.Msg{
+					{Subject: subj(ledger, r), Data: []byte("seen"), ExpectSeq: natsstore.Seq(0)},
+					{Subject: subj(events, r), Data: fmt.Appendf(nil, "node %d", i)},
+				})
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for i, err := range errs {
+			var ce *natsstore.ConflictError
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &ce):
+				codes[ce.ErrCode]++
+				if ce.Subject != subj(ledger, r) {
+					t.Errorf("round %d node %d: conflict names %q, want %q", r, i, ce.Subject, subj(ledger, r))
+				}
+			default:
+				t.Fatalf("round %d node %d: %v", r, i, err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d commits succeeded, want exactly 1 (errors %v)", r, ok, errs)
+		}
+		// A late duplicate, after the winner's commit is acknowledged, is refused too.
+		_, _, err := conns[r%3].Commit(context.Background(), []natsstore.Msg{
+			{Subject: subj(ledger, r), Data: []byte("seen"), ExpectSeq: natsstore.Seq(0)},
+			{Subject: subj(events, r), Data: []byte("late")},
+		})
+		var ce *natsstore.ConflictError
+		if !errors.As(err, &ce) || ce.Subject != subj(ledger, r) {
+			t.Fatalf("round %d: late duplicate: %v, want a *ConflictError on %s", r, err, subj(ledger, r))
+		}
+		codes[ce.ErrCode]++
+	}
+	t.Logf("conflict codes seen: %v", codes)
+
+	perRound := map[string]int{}
+	for _, m := range readAll(t, conns[1], "ONCE", events+".>") {
+		perRound[m.Subject]++
+	}
+	for r := range rounds {
+		if n := perRound[subj(events, r)]; n != 1 {
+			t.Errorf("round %d: %d events stored, want 1", r, n)
+		}
+	}
+	if len(perRound) != rounds {
+		t.Errorf("%d event subjects stored, want %d", len(perRound), rounds)
+	}
+}
+
+// TestCommitAllOrNothing commits a batch whose 5th message carries a failing guard: none of its
+// six messages is stored, and the conflict names the subject and its actual last sequence. The
+// same batch with the guard corrected is then stored whole, contiguously.
+func TestCommitAllOrNothing(t *testing.T) {
+	t.Parallel()
+	c := connect(t, sharedCluster(t).URL())
+	ledger, events := ensure(t, c, "AON")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	taken := subj(ledger, 0)
+	_, seq, err := c.Commit(ctx, []natsstore.Msg{{Subject: taken, Data: []byte("first"), ExpectSeq: natsstore.Seq(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(guard uint64) []natsstore.Msg {
+		return []natsstore.Msg{
+			{Subject: subj(events, 1), Data: []byte("e1")},
+			{Subject: subj(ledger, 1), Data: []byte("m1"), ExpectSeq: natsstore.Seq(0)},
+			{Subject: subj(events, 2), Data: []byte("e2")},
+			{Subject: subj(ledger, 2), Data: []byte("m2"), ExpectSeq: natsstore.Seq(0)},
+			{Subject: taken, Data: []byte("again"), ExpectSeq: natsstore.Seq(guard)},
+			{Subject: subj(events, 3), Data: []byte("e3")},
+		}
+	}
+	_, _, err = c.Commit(ctx, batch(0))
+	var ce *natsstore.ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("commit with a failing guard: %v, want a *ConflictError", err)
+	}
+	// Three guards all expect 0 and the server reports "wrong last sequence: 1" without naming
+	// the subject, so Commit found it by reading the guarded subjects (Stale).
+	if ce.Subject != taken || !ce.HasLastSeq || ce.LastSeq != seq || ce.ErrCode != 10071 ||
+		len(ce.Stale) != 1 || ce.Stale[0] != taken {
+		t.Errorf("conflict = %+v, want subject %s (the only stale one), last seq %d, code 10071", ce, taken, seq)
+	}
+	t.Logf("conflict: %v", ce)
+	if got := readAll(t, c, "AON", ">"); len(got) != 1 || got[0].Subject != taken {
+		t.Fatalf("stream after the refused batch holds %d messages (%v), want only %s", len(got), got, taken)
+	}
+
+	first, last, err := c.Commit(ctx, batch(seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last-first != 5 {
+		t.Fatalf("batch of 6 stored at %d..%d", first, last)
+	}
+	for i, m := range batch(seq) {
+		got := readAll(t, c, "AON", m.Subject)
+		if len(got) == 0 || got[len(got)-1].Seq != first+uint64(i) || string(got[len(got)-1].Data) != string(m.Data) {
+			t.Errorf("message %d (%s): stored %v, want %q at %d", i, m.Subject, got, m.Data, first+uint64(i))
+		}
+	}
+}
+
+// TestCommitTTL commits a ledger marker with a 1 s TTL. While it lives, a guard expecting the
+// subject empty fails; once it has expired, the subject's last sequence is 0 again (JetStream
+// keeps no trace of an expired message unless the stream sets subject delete markers, which hark's
+// streams do not), so the same guard commits.
+func TestCommitTTL(t *testing.T) {
+	t.Parallel()
+	c := connect(t, sharedCluster(t).URL())
+	ledger, _ := ensure(t, c, "TTL")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	marker := []natsstore.Msg{{Subject: subj(ledger, 1), Data: []byte("seen"), TTL: time.Second, ExpectSeq: natsstore.Seq(0)}}
+	_, seq, err := c.Commit(ctx, marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *natsstore.ConflictError
+	if _, _, err := c.Commit(ctx, marker); !errors.As(err, &ce) {
+		t.Fatalf("second marker while the first lives: %v, want a *ConflictError", err)
+	}
+	// Wait for the expiry (polling: no timing is asserted, only the state after it).
+	for {
+		_, ok, err := c.Last(ctx, "TTL", subj(ledger, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("marker never expired")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	first, _, err := c.Commit(ctx, marker)
+	if err != nil {
+		t.Fatalf("marker after expiry, guard expecting an empty subject: %v", err)
+	}
+	if first <= seq {
+		t.Errorf("new marker at %d, want after the expired one at %d", first, seq)
+	}
+	if _, _, err := c.Commit(ctx, []natsstore.Msg{{Subject: subj(ledger, 2), TTL: 500 * time.Millisecond}}); err == nil {
+		t.Error("TTL under a second: no error")
+	}
+}
+
+// TestCommitLimits: an empty batch and one over MaxBatch are refused before anything is sent;
+// a batch of exactly MaxBatch is stored whole.
+func TestCommitLimits(t *testing.T) {
+	t.Parallel()
+	c := connect(t, sharedCluster(t).URL())
+	_, events := ensure(t, c, "LIMITS")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, _, err := c.Commit(ctx, nil); !errors.Is(err, natsstore.ErrEmptyBatch) {
+		t.Errorf("empty batch: %v, want ErrEmptyBatch", err)
+	}
+	msgs := make([]natsstore.Msg, natsstore.MaxBatch+1)
+	for i := range msgs {
+		msgs[i] = natsstore.Msg{Subject: subj(events, i), Data: []byte("x")}
+	}
+	var tl *natsstore.BatchTooLargeError
+	if _, _, err := c.Commit(ctx, msgs); !errors.As(err, &tl) || tl.Max != natsstore.MaxBatch {
+		t.Errorf("batch of %d: %v, want a *BatchTooLargeError", len(msgs), err)
+	}
+	first, last, err := c.Commit(ctx, msgs[:natsstore.MaxBatch])
+	if err != nil {
+		t.Fatalf("batch of MaxBatch: %v", err)
+	}
+	if last-first+1 != natsstore.MaxBatch {
+		t.Errorf("batch of %d stored at %d..%d", natsstore.MaxBatch, first, last)
+	}
+	if got := readAll(t, c, "LIMITS", ">"); len(got) != natsstore.MaxBatch {
+		t.Errorf("stream holds %d messages, want %d", len(got), natsstore.MaxBatch)
+	}
+}

@@ -1,0 +1,96 @@
+package natsstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/harkhq/hark/engine/natsstore"
+	"github.com/harkhq/hark/engine/natsstore/natsembed"
+)
+
+// The tests share one 3-server cluster (each on its own streams) except those that kill servers,
+// which start their own: starting a cluster costs about a second of both cores.
+var (
+	sharedOnce sync.Once
+	shared     *natsembed.Cluster
+	sharedErr  error
+	sharedDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
+	}
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
+}
+
+// sharedCluster returns the package's shared cluster, starting it on first use.
+func sharedCluster(t *testing.T) *natsembed.Cluster {
+	t.Helper()
+	sharedOnce.Do(func() {
+		sharedDir, sharedErr = os.MkdirTemp("", "natsstore-test-")
+		if sharedErr != nil {
+			return
+		}
+		shared, sharedErr = natsembed.Start(context.Background(), natsembed.Config{Dir: sharedDir})
+	})
+	if sharedErr != nil {
+		t.Fatalf("start shared cluster: %v", sharedErr)
+	}
+	return shared
+}
+
+// connect opens a Conn to the given servers and closes it when the test ends.
+func connect(t testing.TB, urls ...string) *natsstore.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := natsstore.Connect(ctx, natsstore.Options{URLs: urls})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// ensure creates a stream named name with subjects name.ledger.> and name.events.> (lowercase).
+func ensure(t testing.TB, c *natsstore.Conn, name string) (ledger, events string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ledger, events = name+".ledger", name+".events"
+	if err := c.EnsureStream(ctx, name, []string{ledger + ".>", events + ".>"}); err != nil {
+		t.Fatalf("ensure stream %s: %v", name, err)
+	}
+	return ledger, events
+}
+
+// readAll reads every message of stream on subject (wildcards allowed) from sequence 1.
+func readAll(t testing.TB, c *natsstore.Conn, stream, subject string) []natsstore.Stored {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var all []natsstore.Stored
+	from := uint64(1)
+	for {
+		page, err := c.Read(ctx, stream, from, 500, subject)
+		if err != nil {
+			t.Fatalf("read %s: %v", stream, err)
+		}
+		all = append(all, page...)
+		if len(page) < 500 {
+			return all
+		}
+		from = page[len(page)-1].Seq + 1
+	}
+}
+
+func subj(prefix string, i int) string { return fmt.Sprintf("%s.%d", prefix, i) }
