@@ -145,7 +145,8 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %s: %w", strings.Join(o.URLs, ","), err)
 	}
-	if err := checkVersion(nc.ConnectedServerVersion(), nc.ConnectedUrlRedacted()); err != nil {
+	at := nc.ConnectedUrlRedacted()
+	if err := checkVersion(nc.ConnectedServerVersion(), at); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	if _, err := js.AccountInfo(ctx); err != nil {
 		nc.Close()
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return nil, fmt.Errorf("%w on %s: start nats-server with -js (or enable JetStream for the account)", ErrNoJetStream, nc.ConnectedUrlRedacted())
+			return nil, fmt.Errorf("%w on %s: start nats-server with -js (or enable JetStream for the account)", ErrNoJetStream, at)
 		}
 		return nil, fmt.Errorf("connect to nats: read JetStream account info: %w", err)
 	}
