@@ -3,6 +3,7 @@ package natsstore_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -53,7 +54,7 @@ func connect(t testing.TB, urls ...string) *natsstore.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := natsstore.Connect(ctx, natsstore.Options{URLs: urls})
+	c, err := natsstore.Connect(ctx, natsstore.Options{URLs: urls, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
