@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // sharedCluster returns the package's shared cluster, starting it on first use.
-func sharedCluster(t *testing.T) *natsembed.Cluster {
+func sharedCluster(t testing.TB) *natsembed.Cluster {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sharedDir, sharedErr = os.MkdirTemp("", "natsstore-test-")
