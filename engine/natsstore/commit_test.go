@@ -219,3 +219,26 @@ func TestCommitLimits(t *testing.T) {
 		t.Errorf("stream holds %d messages, want %d", len(got), natsstore.MaxBatch)
 	}
 }
+
+// TestCommitGuardAfterWrite: a subject written earlier in a batch cannot be guarded later in
+// the same batch (the server cannot know what its last sequence will be); the batch is refused
+// whole with the bare "wrong last sequence" (10164).
+func TestCommitGuardAfterWrite(t *testing.T) {
+	t.Parallel()
+	c := connect(t, sharedCluster(t).URL())
+	ledger, events := ensure(t, c, "AFTER")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Commit(ctx, []natsstore.Msg{
+		{Subject: subj(events, 1), Data: []byte("e")},
+		{Subject: subj(ledger, 1), Data: []byte("first")},
+		{Subject: subj(ledger, 1), Data: []byte("second"), ExpectSeq: natsstore.Seq(2)},
+	})
+	var ce *natsstore.ConflictError
+	if !errors.As(err, &ce) || ce.ErrCode != 10164 || ce.Subject != subj(ledger, 1) {
+		t.Fatalf("guard after a write in the same batch: %v (%+v), want a 10164 conflict on %s", err, ce, subj(ledger, 1))
+	}
+	if got := readAll(t, c, "AFTER", ">"); len(got) != 0 {
+		t.Errorf("refused batch left %d messages", len(got))
+	}
+}

@@ -22,8 +22,10 @@
 // answer, so Commit costs one round trip (see Commit). At most 1000 messages per batch (server
 // limit jetstream.limits.batch.max_batch_size; error 10199), at most 50 open batches per stream
 // and 1000 per server (10210), and a batch whose commit does not arrive within 10 s is dropped
-// (10176 for a late commit). Nats-Msg-Id and Nats-Expected-Last-Msg-Id are not allowed in a
-// batch (10177), so deduplication is done with guards, not message ids.
+// (10176 for a late commit). Nats-Expected-Last-Msg-Id is refused in a batch (10177); Nats-Msg-Id
+// is allowed, a duplicate id refuses the whole batch (10201), but it only deduplicates within
+// the stream's one duplicate window, so hark deduplicates with guards on ledger subjects, whose
+// TTL is per message.
 //
 // Guards. Nats-Expected-Last-Subject-Sequence works inside a batch, on any of its messages: N
 // means the subject's last message must have stream sequence N, 0 that the subject must be empty.
