@@ -27,7 +27,7 @@ func (c *Conn) EnsureStream(ctx context.Context, name string, subjects []string)
 	defer cancel()
 	s, err := c.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
+		s, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:               name,
 			Subjects:           subjects,
 			Storage:            jetstream.FileStorage,
@@ -40,8 +40,18 @@ func (c *Conn) EnsureStream(ctx context.Context, name string, subjects []string)
 			// Another node created it between our lookup and our create: check theirs.
 			return c.EnsureStream(ctx, name, subjects)
 		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeReplicasNotSupported || apiErr.ErrorCode == errCodeInsufficientResources) {
+			return fmt.Errorf("create stream %s: the cluster cannot hold %d replicas (it needs %d JetStream servers with room; a single server needs Replicas 1): %w",
+				name, c.replicas, c.replicas, err)
+		}
 		if err != nil {
 			return fmt.Errorf("create stream %s (R%d): %w", name, c.replicas, err)
+		}
+		// The server placed what it was asked for, or said no above; check anyway, since
+		// everything hark promises about acknowledged writes rests on the replica count.
+		if cfg := s.CachedInfo().Config; cfg.Replicas != c.replicas {
+			return fmt.Errorf("create stream %s: the server created it with %d replicas, asked for %d", name, cfg.Replicas, c.replicas)
 		}
 		return nil
 	}
@@ -50,6 +60,12 @@ func (c *Conn) EnsureStream(ctx context.Context, name string, subjects []string)
 	}
 	return c.checkStream(s.CachedInfo().Config, subjects)
 }
+
+// JetStream error codes EnsureStream explains.
+const (
+	errCodeInsufficientResources = 10023 // "insufficient resources"
+	errCodeReplicasNotSupported  = 10074 // "replicas > 1 not supported in non-clustered mode"
+)
 
 // checkStream lists everything about an existing stream's config that hark cannot work with.
 func (c *Conn) checkStream(cfg jetstream.StreamConfig, subjects []string) error {

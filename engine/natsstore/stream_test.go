@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/harkhq/hark/engine/natsstore"
@@ -73,5 +74,30 @@ func TestEnsureStream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnsureStreamNeedsCluster: a standalone JetStream server cannot hold an R3 stream;
+// EnsureStream says so and what to change, instead of creating a weaker stream.
+func TestEnsureStreamNeedsCluster(t *testing.T) {
+	t.Parallel()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	c := connect(t, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = c.EnsureStream(ctx, "SOLO", []string{"solo.>"})
+	if err == nil || !strings.Contains(err.Error(), "cannot hold 3 replicas") || !strings.Contains(err.Error(), "a single server needs Replicas 1") {
+		t.Fatalf("EnsureStream R3 on one server: %v", err)
+	}
+	if _, err := c.JetStream().Stream(ctx, "SOLO"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("stream after the refusal: %v, want none", err)
 	}
 }
