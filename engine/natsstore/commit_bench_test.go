@@ -18,7 +18,7 @@ import (
 // default flow control, for comparison.
 func BenchmarkCommit(b *testing.B) {
 	c := connect(b, sharedCluster(b).URL())
-	ensure(b, c, "BENCH")
+	_, ledger, events := ensure(b, c, "BENCH")
 	for ci, bc := range []struct {
 		name         string
 		msgs, guards int
@@ -38,9 +38,9 @@ func BenchmarkCommit(b *testing.B) {
 			for b.Loop() {
 				n++
 				for i := range batch {
-					batch[i] = natsstore.Msg{Subject: fmt.Sprintf("BENCH.events.%d.%d.%d", ci, n, i), Data: data}
+					batch[i] = natsstore.Msg{Subject: fmt.Sprintf("%s.%d.%d.%d", events, ci, n, i), Data: data}
 					if i < bc.guards {
-						batch[i].Subject = fmt.Sprintf("BENCH.ledger.%d.%d.%d", ci, n, i)
+						batch[i].Subject = fmt.Sprintf("%s.%d.%d.%d", ledger, ci, n, i)
 						batch[i].ExpectSeq = natsstore.Seq(0)
 					}
 				}

@@ -23,7 +23,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 	for i := range conns {
 		conns[i] = connect(t, cl.ServerURL(i))
 	}
-	ledger, events := ensure(t, conns[0], "ONCE")
+	stream, ledger, events := ensure(t, conns[0], "ONCE")
 	const rounds = 60
 	codes := map[int]int{}
 	for r := range rounds {
@@ -75,7 +75,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 	t.Logf("conflict codes seen: %v", codes)
 
 	perRound := map[string]int{}
-	for _, m := range readAll(t, conns[1], "ONCE", events+".>") {
+	for _, m := range readAll(t, conns[1], stream, events+".>") {
 		perRound[m.Subject]++
 	}
 	for r := range rounds {
@@ -94,7 +94,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 func TestCommitAllOrNothing(t *testing.T) {
 	t.Parallel()
 	c := connect(t, sharedCluster(t).URL())
-	ledger, events := ensure(t, c, "AON")
+	stream, ledger, events := ensure(t, c, "AON")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -125,7 +125,7 @@ func TestCommitAllOrNothing(t *testing.T) {
 		t.Errorf("conflict = %+v, want subject %s (the only stale one), last seq %d, code 10071", ce, taken, seq)
 	}
 	t.Logf("conflict: %v", ce)
-	if got := readAll(t, c, "AON", ">"); len(got) != 1 || got[0].Subject != taken {
+	if got := readAll(t, c, stream, ">"); len(got) != 1 || got[0].Subject != taken {
 		t.Fatalf("stream after the refused batch holds %d messages (%v), want only %s", len(got), got, taken)
 	}
 
@@ -137,7 +137,7 @@ func TestCommitAllOrNothing(t *testing.T) {
 		t.Fatalf("batch of 6 stored at %d..%d", first, last)
 	}
 	for i, m := range batch(seq) {
-		got := readAll(t, c, "AON", m.Subject)
+		got := readAll(t, c, stream, m.Subject)
 		if len(got) == 0 || got[len(got)-1].Seq != first+uint64(i) || string(got[len(got)-1].Data) != string(m.Data) {
 			t.Errorf("message %d (%s): stored %v, want %q at %d", i, m.Subject, got, m.Data, first+uint64(i))
 		}
@@ -151,7 +151,7 @@ func TestCommitAllOrNothing(t *testing.T) {
 func TestCommitTTL(t *testing.T) {
 	t.Parallel()
 	c := connect(t, sharedCluster(t).URL())
-	ledger, _ := ensure(t, c, "TTL")
+	stream, ledger, _ := ensure(t, c, "TTL")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	marker := []natsstore.Msg{{Subject: subj(ledger, 1), Data: []byte("seen"), TTL: time.Second, ExpectSeq: natsstore.Seq(0)}}
@@ -165,7 +165,7 @@ func TestCommitTTL(t *testing.T) {
 	}
 	// Wait for the expiry (polling: no timing is asserted, only the state after it).
 	for {
-		_, ok, err := c.Last(ctx, "TTL", subj(ledger, 1))
+		_, ok, err := c.Last(ctx, stream, subj(ledger, 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestCommitTTL(t *testing.T) {
 func TestCommitLimits(t *testing.T) {
 	t.Parallel()
 	c := connect(t, sharedCluster(t).URL())
-	_, events := ensure(t, c, "LIMITS")
+	stream, _, events := ensure(t, c, "LIMITS")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, _, err := c.Commit(ctx, nil); !errors.Is(err, natsstore.ErrEmptyBatch) {
@@ -215,7 +215,7 @@ func TestCommitLimits(t *testing.T) {
 	if last-first+1 != natsstore.MaxBatch {
 		t.Errorf("batch of %d stored at %d..%d", natsstore.MaxBatch, first, last)
 	}
-	if got := readAll(t, c, "LIMITS", ">"); len(got) != natsstore.MaxBatch {
+	if got := readAll(t, c, stream, ">"); len(got) != natsstore.MaxBatch {
 		t.Errorf("stream holds %d messages, want %d", len(got), natsstore.MaxBatch)
 	}
 }
@@ -226,7 +226,7 @@ func TestCommitLimits(t *testing.T) {
 func TestCommitGuardAfterWrite(t *testing.T) {
 	t.Parallel()
 	c := connect(t, sharedCluster(t).URL())
-	ledger, events := ensure(t, c, "AFTER")
+	stream, ledger, events := ensure(t, c, "AFTER")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _, err := c.Commit(ctx, []natsstore.Msg{
@@ -238,7 +238,7 @@ func TestCommitGuardAfterWrite(t *testing.T) {
 	if !errors.As(err, &ce) || ce.ErrCode != 10164 || ce.Subject != subj(ledger, 1) {
 		t.Fatalf("guard after a write in the same batch: %v (%+v), want a 10164 conflict on %s", err, ce, subj(ledger, 1))
 	}
-	if got := readAll(t, c, "AFTER", ">"); len(got) != 0 {
+	if got := readAll(t, c, stream, ">"); len(got) != 0 {
 		t.Errorf("refused batch left %d messages", len(got))
 	}
 }

@@ -30,7 +30,7 @@ func TestCommitSurvivesServerLoss(t *testing.T) {
 	t.Parallel()
 	cl := natsembed.StartTest(t, 3)
 	setup := connect(t, cl.URL())
-	ledger, events := ensure(t, setup, "KILL")
+	stream, ledger, events := ensure(t, setup, "KILL")
 
 	var (
 		stop     atomic.Bool
@@ -82,7 +82,7 @@ func TestCommitSurvivesServerLoss(t *testing.T) {
 		}
 	}
 	waitAcks(50, "before the kill")
-	leader := streamLeader(t, cl, "KILL")
+	leader := streamLeader(t, cl, stream)
 	killed.Store(true)
 	cl.Kill(leader)
 	// Commits must recover while the server is down.
@@ -127,7 +127,7 @@ func TestCommitSurvivesServerLoss(t *testing.T) {
 	var bySubject map[string]natsstore.Stored
 	for {
 		bySubject = map[string]natsstore.Stored{}
-		for _, m := range readAll(t, setup, "KILL", ">") {
+		for _, m := range readAll(t, setup, stream, ">") {
 			bySubject[m.Subject] = m
 		}
 		missing := 0

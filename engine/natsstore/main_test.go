@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,16 +63,22 @@ func connect(t testing.TB, urls ...string) *natsstore.Conn {
 	return c
 }
 
-// ensure creates a stream named name with subjects name.ledger.> and name.events.> (lowercase).
-func ensure(t testing.TB, c *natsstore.Conn, name string) (ledger, events string) {
+// streams numbers the streams ensure creates, so that every test run (go test -count=N on the
+// shared cluster) starts from empty streams.
+var streams atomic.Int64
+
+// ensure creates a fresh stream named after base, with subjects <stream>.ledger.> and
+// <stream>.events.>.
+func ensure(t testing.TB, c *natsstore.Conn, base string) (stream, ledger, events string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ledger, events = name+".ledger", name+".events"
-	if err := c.EnsureStream(ctx, name, []string{ledger + ".>", events + ".>"}); err != nil {
-		t.Fatalf("ensure stream %s: %v", name, err)
+	stream = fmt.Sprintf("%s_%d", base, streams.Add(1))
+	ledger, events = stream+".ledger", stream+".events"
+	if err := c.EnsureStream(ctx, stream, []string{ledger + ".>", events + ".>"}); err != nil {
+		t.Fatalf("ensure stream %s: %v", stream, err)
 	}
-	return ledger, events
+	return stream, ledger, events
 }
 
 // readAll reads every message of stream on subject (wildcards allowed) from sequence 1.

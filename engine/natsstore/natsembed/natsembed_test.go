@@ -79,8 +79,13 @@ func TestKillRestart(t *testing.T) {
 func publish(ctx context.Context, t *testing.T, js jetstream.JetStream, subj string) {
 	t.Helper()
 	for {
-		// The message id makes a retry of a publish that was stored but not acked a no-op.
-		_, err := js.Publish(ctx, subj, []byte(subj), jetstream.WithMsgID(subj))
+		// Each attempt gets its own short deadline: a request sent while the client reconnects
+		// can lose its reply (the reply subscription's interest reaches the other servers after
+		// the reply), and waiting for it longer does not help. The message id makes a retry of a
+		// publish that was stored but not acked a no-op.
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.Publish(actx, subj, []byte(subj), jetstream.WithMsgID(subj))
+		cancel()
 		if err == nil {
 			return
 		}
