@@ -52,5 +52,8 @@
 // Durability under failure (TestCommitSurvivesServerLoss): killing the stream leader while
 // batches are committed makes some commits wait for the new leader; in-process kills rarely
 // produce a failed commit at all, and when one fails it fails with an error (an UncertainError
-// when the commit was sent), never with an ack for data that is then missing.
+// when the commit was sent), never with an ack for data that is then missing. A request sent
+// while the client reconnects can lose its reply (the reply subscription's interest reaches the
+// other servers after the reply does); it then fails only at its deadline, so give Commit a
+// deadline of a few seconds (DefaultTimeout when the context has none) rather than a long one.
 package natsstore
