@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 	stream, ledger, events := ensure(t, conns[0], "ONCE")
 	const rounds = 60
 	codes := map[int]int{}
+	var lastSeq atomic.Uint64 // the highest acked sequence; one winner per round stores it
 	for r := range rounds {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -35,10 +37,14 @@ func TestCommitExactlyOnce(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				<-start
-				_, _, errs[i] = c.Commit(ctx, []natsstore.Msg{
+				var last uint64
+				_, last, errs[i] = c.Commit(ctx, []natsstore.Msg{
 					{Subject: subj(ledger, r), Data: []byte("seen"), ExpectSeq: natsstore.Seq(0)},
 					{Subject: subj(events, r), Data: fmt.Appendf(nil, "node %d", i)},
 				})
+				if errs[i] == nil {
+					lastSeq.Store(max(lastSeq.Load(), last))
+				}
 			})
 		}
 		close(start)
@@ -74,6 +80,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 	}
 	t.Logf("conflict codes seen: %v", codes)
 
+	caughtUp(t, conns[1], stream, lastSeq.Load())
 	perRound := map[string]int{}
 	for _, m := range readAll(t, conns[1], stream, events+".>") {
 		perRound[m.Subject]++
@@ -103,6 +110,7 @@ func TestCommitAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	caughtUp(t, c, stream, seq)
 	batch := func(guard uint64) []natsstore.Msg {
 		return []natsstore.Msg{
 			{Subject: subj(events, 1), Data: []byte("e1")},
@@ -136,6 +144,7 @@ func TestCommitAllOrNothing(t *testing.T) {
 	if last-first != 5 {
 		t.Fatalf("batch of 6 stored at %d..%d", first, last)
 	}
+	caughtUp(t, c, stream, last)
 	for i, m := range batch(seq) {
 		got := readAll(t, c, stream, m.Subject)
 		if len(got) == 0 || got[len(got)-1].Seq != first+uint64(i) || string(got[len(got)-1].Data) != string(m.Data) {
@@ -145,9 +154,9 @@ func TestCommitAllOrNothing(t *testing.T) {
 }
 
 // TestCommitTTL commits a ledger marker with a 1 s TTL. While it lives, a guard expecting the
-// subject empty fails; once it has expired, the subject's last sequence is 0 again (JetStream
-// keeps no trace of an expired message unless the stream sets subject delete markers, which hark's
-// streams do not), so the same guard commits.
+// subject empty fails and reports the marker's sequence; once it has expired, the subject's last
+// sequence is 0 again (JetStream keeps no trace of an expired message unless the stream sets
+// subject delete markers, which hark's streams do not), so the same guard commits.
 func TestCommitTTL(t *testing.T) {
 	t.Parallel()
 	c := connect(t, sharedCluster(t).URL())
@@ -160,29 +169,28 @@ func TestCommitTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ce *natsstore.ConflictError
-	if _, _, err := c.Commit(ctx, marker); !errors.As(err, &ce) {
-		t.Fatalf("second marker while the first lives: %v, want a *ConflictError", err)
+	if _, _, err := c.Commit(ctx, marker); !errors.As(err, &ce) || !ce.HasLastSeq || ce.LastSeq != seq {
+		t.Fatalf("second marker while the first lives: %v, want a *ConflictError with last sequence %d", err, seq)
 	}
-	// Wait for the expiry (polling: no timing is asserted, only the state after it).
+	// Commit the same marker until the leader has expired the first (polling: no timing is
+	// asserted, only that the guard "subject empty" passes again once it has).
+	var first, last uint64
 	for {
-		_, ok, err := c.Last(ctx, stream, subj(ledger, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
+		first, last, err = c.Commit(ctx, marker)
+		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
-			t.Fatal("marker never expired")
+		if !errors.As(err, &ce) || ctx.Err() != nil {
+			t.Fatalf("marker after expiry, guard expecting an empty subject: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	first, _, err := c.Commit(ctx, marker)
-	if err != nil {
-		t.Fatalf("marker after expiry, guard expecting an empty subject: %v", err)
-	}
 	if first <= seq {
 		t.Errorf("new marker at %d, want after the expired one at %d", first, seq)
+	}
+	caughtUp(t, c, stream, last)
+	if got, ok, err := c.Last(ctx, stream, subj(ledger, 1)); err != nil || !ok || got.Seq != first {
+		t.Errorf("Last after the new marker: %+v, %v, %v; want sequence %d", got, ok, err, first)
 	}
 	if _, _, err := c.Commit(ctx, []natsstore.Msg{{Subject: subj(ledger, 2), TTL: 500 * time.Millisecond}}); err == nil {
 		t.Error("TTL under a second: no error")
@@ -215,6 +223,7 @@ func TestCommitLimits(t *testing.T) {
 	if last-first+1 != natsstore.MaxBatch {
 		t.Errorf("batch of %d stored at %d..%d", natsstore.MaxBatch, first, last)
 	}
+	caughtUp(t, c, stream, last)
 	if got := readAll(t, c, stream, ">"); len(got) != natsstore.MaxBatch {
 		t.Errorf("stream holds %d messages, want %d", len(got), natsstore.MaxBatch)
 	}

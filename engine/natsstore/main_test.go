@@ -102,3 +102,23 @@ func readAll(t testing.TB, c *natsstore.Conn, stream, subject string) []natsstor
 }
 
 func subj(prefix string, i int) string { return fmt.Sprintf("%s.%d", prefix, i) }
+
+// caughtUp waits until the replica that answers c's reads has stored sequence seq of stream.
+// Reads are direct gets, answered by the replica on the server c is connected to, which may
+// trail an acknowledged commit by a moment (an ack needs a quorum, not every replica); waiting
+// once makes the reads that follow see everything up to seq.
+func caughtUp(t testing.TB, c *natsstore.Conn, stream string, seq uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		page, err := c.Read(ctx, stream, seq, 1, "")
+		if err == nil && len(page) == 1 && page[0].Seq == seq {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the replica reads come from never reached sequence %d of %s (%v)", seq, stream, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -29,8 +29,9 @@ type Stored struct {
 // get; one round trip). Subjects without a message are absent from the map. At most
 // MaxLastSubjects subjects.
 //
-// Direct gets are answered by any replica, so the answer can trail a commit acknowledged a
-// moment ago on another node. That is enough for the engine's ledger read: the sequences it reads
+// Direct gets are answered by a replica, preferably the one on the server the Conn is connected
+// to, and an acknowledged commit is on a quorum, not yet on every replica: the answer can trail a
+// commit acknowledged a moment ago, even one made on this Conn. That is enough for the engine's ledger read: the sequences it reads
 // become the guards of its commit, and a stale read makes that commit fail with a
 // *ConflictError instead of writing twice.
 func (c *Conn) LastBySubjects(ctx context.Context, stream string, subjects []string) (map[string]Stored, error) {
