@@ -143,7 +143,7 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	}
 	nc, err := nats.Connect(strings.Join(o.URLs, ","), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", strings.Join(o.URLs, ","), err)
+		return nil, fmt.Errorf("connect to nats %s: %w", redact(o.URLs), err)
 	}
 	at := nc.ConnectedUrlRedacted()
 	if err := checkVersion(nc.ConnectedServerVersion(), at); err != nil {
@@ -166,6 +166,20 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	}
 	c.nc, c.js = nc, js
 	return c, nil
+}
+
+// redact joins urls for an error message, with any user and password replaced: error messages
+// reach logs.
+func redact(urls []string) string {
+	out := make([]string, len(urls))
+	for i, s := range urls {
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			u.User = url.User("redacted")
+			s = u.String()
+		}
+		out[i] = s
+	}
+	return strings.Join(out, ",")
 }
 
 // reconnectDelay is the backoff between reconnect attempts: exponential from reconnectMin to

@@ -46,3 +46,11 @@ func TestReconnectDelay(t *testing.T) {
 		t.Errorf("reconnectDelay(30) = %s, want at least %s once backed off", d, reconnectMax/2)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	got := redact([]string{"nats://alice:secret@a:4222", "nats://b:4222"})
+	if want := "nats://redacted@a:4222,nats://b:4222"; got != want {
+		t.Errorf("redact = %q, want %q", got, want)
+	}
+}
