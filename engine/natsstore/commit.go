@@ -32,16 +32,6 @@ const (
 	hdrExpectSubj  = jetstream.ExpectedLastSubjSeqHeader // Nats-Expected-Last-Subject-Sequence
 )
 
-// JetStream error codes Commit tells apart (nats-server's errors.json).
-const (
-	errCodeWrongLastSeq         = 10071 // "wrong last sequence: {seq}"
-	errCodeWrongLastSeqConstant = 10164 // "wrong last sequence"
-	errCodeAtomicDisabled       = 10174 // "atomic publish is disabled"
-	errCodeBatchIncomplete      = 10176 // "atomic publish batch is incomplete"
-	errCodeBatchTooLarge        = 10199 // "atomic publish batch is too large: {size}"
-	errCodeTooManyInflight      = 10210 // "atomic publish too many inflight"
-)
-
 // Msg is one message of a batch.
 type Msg struct {
 	// Subject is where the message is stored; it decides the stream.
@@ -180,8 +170,9 @@ func commitError(e *jetstream.APIError, msgs []Msg, guarded []string) error {
 	case errCodeAtomicDisabled:
 		return fmt.Errorf("commit batch: the stream of %s does not allow atomic publish (allow_atomic: true): %w", msgs[0].Subject, e)
 	case errCodeBatchIncomplete:
-		// The server lost part of the batch (a leader change between the staged messages and
-		// the commit, or a batch timeout). Nothing was stored.
+		// The leader does not have the whole batch: a leader change between the staged
+		// messages and the commit, a batch timeout, or a refusal of the first message (see
+		// errCodeBatchIncomplete). Nothing was stored.
 		return fmt.Errorf("commit batch: the server did not receive the whole batch, nothing was stored: %w", e)
 	}
 	return fmt.Errorf("commit batch: %w", e)

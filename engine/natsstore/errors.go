@@ -6,6 +6,22 @@ import (
 	"strings"
 )
 
+// JetStream error codes this package tells apart, from nats-server's errors.json, in one place.
+const (
+	errCodeInsufficientResources = 10023 // "insufficient resources" (EnsureStream)
+	errCodeWrongLastSeq          = 10071 // "wrong last sequence: {seq}"
+	errCodeReplicasNotSupported  = 10074 // "replicas > 1 not supported in non-clustered mode" (EnsureStream)
+	errCodeWrongLastSeqConstant  = 10164 // "wrong last sequence"
+	errCodeAtomicDisabled        = 10174 // "atomic publish is disabled"
+	// "atomic publish batch is incomplete": part of the batch never reached the leader, or
+	// the batch timed out. A batch of several messages refused at its first message (for
+	// example for too many batches in flight) is reported this way too, because the first
+	// message is sent without a reply subject.
+	errCodeBatchIncomplete = 10176
+	errCodeBatchTooLarge   = 10199 // "atomic publish batch is too large: {size}"
+	errCodeTooManyInflight = 10210 // "atomic publish too many inflight"
+)
+
 // ErrNoJetStream means the server accepts connections but JetStream is not enabled on it (or not
 // for hark's account). Connect wraps it with the server's URL.
 var ErrNoJetStream = errors.New("JetStream is not enabled")
@@ -16,7 +32,9 @@ var ErrEmptyBatch = errors.New("commit an empty batch")
 
 // ErrTooManyInflight means the stream already has the server's maximum of open atomic batches
 // (50 per stream by default, JetStream error code 10210). Nothing of the batch was stored; the
-// caller may retry after a short pause.
+// caller may retry after a short pause. Only a one-message batch gets this answer: a longer
+// batch is refused at its first message, which carries no reply subject, and its commit is
+// then answered "batch is incomplete".
 var ErrTooManyInflight = errors.New("too many atomic batches in flight on the stream")
 
 // ServerTooOldError says that the connected nats-server predates what hark relies on.

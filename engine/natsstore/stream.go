@@ -61,12 +61,6 @@ func (c *Conn) EnsureStream(ctx context.Context, name string, subjects []string)
 	return c.checkStream(s.CachedInfo().Config, subjects)
 }
 
-// JetStream error codes EnsureStream explains.
-const (
-	errCodeInsufficientResources = 10023 // "insufficient resources"
-	errCodeReplicasNotSupported  = 10074 // "replicas > 1 not supported in non-clustered mode"
-)
-
 // checkStream lists everything about an existing stream's config that hark cannot work with.
 func (c *Conn) checkStream(cfg jetstream.StreamConfig, subjects []string) error {
 	var problems []string
