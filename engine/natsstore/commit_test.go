@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/harkhq/hark/engine/natsstore"
 )
 
@@ -249,5 +252,38 @@ func TestCommitGuardAfterWrite(t *testing.T) {
 	}
 	if got := readAll(t, c, stream, ">"); len(got) != 0 {
 		t.Errorf("refused batch left %d messages", len(got))
+	}
+}
+
+// TestCommitTooManyInflight opens the server's maximum of 50 batches on a stream (first messages
+// without a commit, as a crashed client leaves them), then commits: a one-message batch is
+// refused with ErrTooManyInflight; a longer one, refused at its reply-less first message, is
+// answered "incomplete". Neither stores anything.
+func TestCommitTooManyInflight(t *testing.T) {
+	t.Parallel()
+	c := connect(t, sharedCluster(t).URL())
+	stream, ledger, events := ensure(t, c, "INFLIGHT")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 50 {
+		m := nats.NewMsg(subj(events, i))
+		m.Header.Set("Nats-Batch-Id", fmt.Sprintf("open-%d", i))
+		m.Header.Set("Nats-Batch-Sequence", "1")
+		// A reply subject makes the server acknowledge the staged message, so the test knows
+		// the batch is open before it goes on.
+		if _, err := c.NATS().RequestMsgWithContext(ctx, m); err != nil {
+			t.Fatalf("open batch %d: %v", i, err)
+		}
+	}
+	if _, _, err := c.Commit(ctx, []natsstore.Msg{{Subject: subj(ledger, 1), ExpectSeq: natsstore.Seq(0)}}); !errors.Is(err, natsstore.ErrTooManyInflight) {
+		t.Errorf("one-message batch: %v, want ErrTooManyInflight", err)
+	}
+	_, _, err := c.Commit(ctx, []natsstore.Msg{{Subject: subj(ledger, 2)}, {Subject: subj(ledger, 3)}})
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10176 {
+		t.Errorf("two-message batch: %v, want JetStream error 10176", err)
+	}
+	if got := readAll(t, c, stream, ">"); len(got) != 0 {
+		t.Errorf("stream holds %d messages, want none", len(got))
 	}
 }
