@@ -16,7 +16,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/harkhq/hark/engine/kvstore"
 )
@@ -35,7 +34,7 @@ import (
 // gets, which replicas could answer stale), so a node reads what it has just
 // committed.
 type DB struct {
-	js      jetstream.JetStream
+	conn    *Conn
 	stream  jetstream.Stream
 	root    string // first subject token, e.g. "hark"
 	retries int
@@ -57,29 +56,21 @@ type DBConfig struct {
 	Replicas int
 }
 
-// Headers of the messages DB writes.
-const (
-	hdrOp           = "Hark-Op" // "del" on a tombstone
-	hdrExpectSubSeq = "Nats-Expected-Last-Subject-Sequence"
-	hdrTTL          = "Nats-TTL"
-)
+// hdrOp marks a deleted key's tombstone ("del").
+const hdrOp = "Hark-Op"
 
 // tombstoneTTL is how long a deleted key's tombstone stays. A tombstone and
 // an absent subject read alike; the tombstone exists because a delete must
 // be a message to be part of an atomic batch.
 const tombstoneTTL = 10 * time.Minute
 
-// maxBatch is the most messages one atomic batch may hold (the server's
-// default max_batch_size). A larger transaction is kvstore.ErrTooLarge, and
-// the engine splits its ingest commit.
-const maxBatch = 1000
-
 // OpenDB creates the stream when it is missing and checks an existing one:
 // it must keep Replicas copies and allow atomic batches and message TTLs.
-func OpenDB(ctx context.Context, js jetstream.JetStream, cfg DBConfig) (*DB, error) {
+func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	cfg.Stream = cmp.Or(cfg.Stream, "HARK")
 	cfg.Subject = cmp.Or(cfg.Subject, "hark")
-	cfg.Replicas = cmp.Or(cfg.Replicas, 3)
+	cfg.Replicas = cmp.Or(cfg.Replicas, c.replicas)
+	js := c.js
 	want := jetstream.StreamConfig{
 		Name:               cfg.Stream,
 		Description:        "hark's state: one subject per key",
@@ -107,7 +98,7 @@ func OpenDB(ctx context.Context, js jetstream.JetStream, cfg DBConfig) (*DB, err
 			return nil, fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
 		}
 	}
-	return &DB{js: js, stream: stream, root: cfg.Subject, retries: 10}, nil
+	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 10}, nil
 }
 
 // Close implements kvstore.DB; the connection belongs to the caller.
@@ -336,58 +327,56 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 	return out, nil
 }
 
-// commit publishes the writes as one atomic batch and returns their keys.
+// commit publishes the writes as one atomic batch (Conn.Commit) and returns
+// their keys. A write of a key the transaction read is guarded by the
+// sequence it read.
 func (t *txn) commit() ([][]byte, error) {
 	if len(t.order) == 0 {
 		return nil, nil
 	}
-	if len(t.order) > maxBatch {
-		return nil, fmt.Errorf("%w: %d writes, one atomic batch holds %d", kvstore.ErrTooLarge, len(t.order), maxBatch)
+	if len(t.order) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d writes, one atomic batch holds %d", kvstore.ErrTooLarge, len(t.order), MaxBatch)
 	}
 	now := time.Now()
-	msgs := make([]*nats.Msg, 0, len(t.order))
+	msgs := make([]Msg, 0, len(t.order))
 	keys := make([][]byte, 0, len(t.order))
 	for _, subj := range t.order {
 		w := t.writes[subj]
-		m := nats.NewMsg(subj)
+		m := Msg{Subject: subj, Data: w.value}
 		if seq, ok := t.read[subj]; ok {
-			m.Header.Set(hdrExpectSubSeq, strconv.FormatUint(seq, 10))
+			m.ExpectSeq = Seq(seq)
 		}
 		switch {
 		case w.del:
-			m.Header.Set(hdrOp, "del")
-			m.Header.Set(hdrTTL, ttlText(tombstoneTTL))
+			m.Data, m.TTL = nil, tombstoneTTL
+			m.Header = nats.Header{hdrOp: []string{"del"}}
 		case !w.expiresAt.IsZero():
-			m.Header.Set(hdrTTL, ttlText(w.expiresAt.Sub(now)))
-			m.Data = w.value
-		default:
-			m.Data = w.value
+			m.TTL = max(MinTTL, w.expiresAt.Sub(now))
 		}
 		msgs = append(msgs, m)
 		keys = append(keys, w.key)
 	}
-	_, err := jetstreamext.PublishMsgBatch(t.ctx, t.db.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10071 || apiErr.ErrorCode == 10164) {
+	_, _, err := t.db.conn.Commit(t.ctx, msgs)
+	var conflict *ConflictError
+	var tooLarge *BatchTooLargeError
+	switch {
+	case err == nil:
+		return keys, nil
+	case errors.As(err, &conflict), errors.Is(err, ErrTooManyInflight):
 		return nil, fmt.Errorf("%w: %v", kvstore.ErrConflict, err)
-	}
-	if err != nil {
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("%w: %v", kvstore.ErrTooLarge, err)
+	default:
+		// Unreachable or uncertain (sent, unanswered: stored wholly or not
+		// at all): 503, and the sender's retry finds out by the ledger.
 		return nil, unavailable(fmt.Sprintf("commit %d writes", len(msgs)), err)
 	}
-	return keys, nil
 }
 
 // unavailable wraps a failure to reach the cluster as kvstore.ErrUnavailable:
 // the engine answers 503, and the sender's retry finds the cluster back.
 func unavailable(what string, err error) error {
 	return fmt.Errorf("%w: %s: %v", kvstore.ErrUnavailable, what, err)
-}
-
-// ttlText is a message TTL in whole seconds, at least one (the server's
-// minimum), rounded up so a record never leaves before its expiry.
-func ttlText(d time.Duration) string {
-	s := max(1, int64((d+time.Second-1)/time.Second))
-	return strconv.FormatInt(s, 10)
 }
 
 // Keys and subjects. A key is a table byte, then segments separated by
