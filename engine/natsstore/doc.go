@@ -20,9 +20,10 @@
 // message's headers only when the commit arrives, then proposes the whole batch as one unit:
 // all messages are stored, contiguously, or none. Messages sent without a reply subject get no
 // answer, so Commit costs one round trip (see Commit). At most 1000 messages per batch (server
-// limit jetstream.limits.batch.max_batch_size; error 10199), at most 50 open batches per stream
-// and 1000 per server (10210), and a batch whose commit does not arrive within 10 s is dropped
-// (10176 for a late commit). Nats-Expected-Last-Msg-Id is refused in a batch (10177); Nats-Msg-Id
+// limit jetstream.limits.batch.max_batch_size; error 10199); at most 50 open batches per stream
+// and 1000 per server (10210 for a one-message batch; a longer one is refused at its reply-less
+// first message, and its commit is answered 10176); a batch whose commit does not arrive within
+// 10 s is dropped (10176 for a late commit). Nats-Expected-Last-Msg-Id is refused in a batch (10177); Nats-Msg-Id
 // is allowed, a duplicate id refuses the whole batch (10201), but it only deduplicates within
 // the stream's one duplicate window, so hark deduplicates with guards on ledger subjects, whose
 // TTL is per message.
