@@ -1,0 +1,17 @@
+package natsstore_test
+
+import (
+	"testing"
+
+	"github.com/harkhq/hark/engine"
+	"github.com/harkhq/hark/engine/kvstore"
+	"github.com/harkhq/hark/engine/storetest"
+)
+
+// TestConformance runs the store conformance suite on the 3-server
+// cluster: each subtest on a stream of its own.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) engine.Store {
+		return kvstore.New(openDBs(t, 0)[0])
+	})
+}
