@@ -211,18 +211,28 @@ func (t *txn) Delete(k []byte) error {
 
 // scanPrefetch is how many items a scan that reads values reads ahead, each
 // on its own goroutine: Badger's default. A scan does not know how many
-// items its caller wants; the tables' listings mostly take pages of 100.
+// items its caller wants: the engine's walks (engine.ForEach) take pages
+// of 1,000 and want them all, an API page of 50 reads up to 50 more than it
+// keeps.
 const scanPrefetch = 100
 
 // Scan implements kvstore.Txn over a Badger iterator, whose items (keys
 // and values) are valid until it moves on, as kvstore.Txn promises.
 func (t *txn) Scan(prefix, from []byte, reverse, keysOnly bool, fn func(k, v []byte) (bool, error)) error {
 	opts := badger.IteratorOptions{Prefix: prefix, Reverse: reverse, PrefetchValues: !keysOnly, PrefetchSize: scanPrefetch}
-	succ := successor(prefix)
-	if reverse && succ == nil {
-		// Nothing sorts after every key under prefix: walk from the last
-		// key of all, checking the prefix below.
+	// In reverse, Seek finds the largest key <= its target. From the last
+	// key under prefix, the target is prefix's successor, which the scan
+	// steps past if it is stored: so the iterator's prefix (which Badger
+	// uses to pick tables, and Valid checks) is the part prefix and its
+	// successor share, and the loop checks prefix itself.
+	fromLast := reverse && (from == nil || !bytes.HasPrefix(from, prefix) && bytes.Compare(from, prefix) > 0)
+	var succ []byte
+	if fromLast {
+		succ = successor(prefix)
 		opts.Prefix = nil
+		if succ != nil {
+			opts.Prefix = succ[:len(succ)-1]
+		}
 	}
 	it := t.txn.NewIterator(opts)
 	defer it.Close()
@@ -232,14 +242,11 @@ func (t *txn) Scan(prefix, from []byte, reverse, keysOnly bool, fn func(k, v []b
 			from = prefix
 		}
 		it.Seek(from)
-	case from != nil && (bytes.HasPrefix(from, prefix) || bytes.Compare(from, prefix) < 0):
-		// In reverse, Seek finds the largest key <= from.
+	case !fromLast:
 		it.Seek(from)
 	case succ == nil:
 		it.Rewind()
 	default:
-		// From the last key under prefix: the largest key <= its
-		// successor, unless that is the successor itself.
 		it.Seek(succ)
 		if it.ValidForPrefix(succ) {
 			it.Next()
