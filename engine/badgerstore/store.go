@@ -7,8 +7,8 @@
 //
 // Writes are synced to disk before Update returns (SyncWrites). Badger's
 // defaults reserve over 600 MB (five 64 MB memtables, a 256 MB block cache);
-// Open sizes them for a small service instead (see openBadger). A background loop, stopped by
-// Close, runs value-log garbage collection.
+// Open sizes them for a small service instead (see openBadger). A
+// background loop, stopped by Close, runs value-log garbage collection.
 package badgerstore
 
 import (
@@ -61,7 +61,8 @@ type Store struct {
 	mu sync.RWMutex
 	db *badger.DB
 
-	// watchMu guards watchers, keyed by registration so stop removes one.
+	// watchMu guards watchers (kvDB.Watch's registrations), keyed by
+	// registration so stop removes one.
 	watchMu  sync.Mutex
 	watchers map[int]watcher
 	watchSeq int
