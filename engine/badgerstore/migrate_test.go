@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/harkhq/hark/engine"
+	"github.com/harkhq/hark/engine/kvstore"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
@@ -29,18 +28,48 @@ func TestMigrateIndexesCancellations(t *testing.T) {
 		{Id: "run_3", Environment: "development", WorkflowKey: "wf", Status: harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE},
 		{Id: "run_4", Environment: "development", WorkflowKey: "wf", CancellationKey: "k\x00run_9", Status: harkv1.WorkflowRunStatus_WORKFLOW_RUN_STATUS_ACTIVE},
 	}
-	// Schema 1: the runs alone.
-	err = s.db.Update(func(txn *badger.Txn) error {
+	// Schema 1: the runs alone. They are written as this schema writes
+	// them, then their index entries and the schema record are removed.
+	err = s.Update(context.Background(), func(tx engine.Tx) error {
 		for _, r := range runs {
-			v, err := proto.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := txn.SetEntry(expiring(key(tableRun, r.GetEnvironment(), r.GetId()), v, time.Now().Add(time.Hour))); err != nil {
+			if err := tx.PutWorkflowRun(r, time.Now().Add(time.Hour)); err != nil {
 				return err
 			}
 		}
-		return txn.Delete([]byte{tableSchema})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: kvstore.RunPrefix(), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			k, err := kvstore.CancellationIndexKey(v)
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				continue
+			}
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(kvstore.SchemaKey())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(context.Background(), func(tx engine.Tx) error {
+		if got, err := tx.CancellableRuns("development", "wf", "k", "", 100); err != nil || len(got) != 0 {
+			t.Errorf("before the migration: CancellableRuns(k) = %v, %v; want none", got, err)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

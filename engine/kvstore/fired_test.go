@@ -1,4 +1,4 @@
-package badgerstore_test
+package kvstore_test
 
 import (
 	"context"

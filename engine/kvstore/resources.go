@@ -1,32 +1,22 @@
-package badgerstore
+package kvstore
 
 import (
 	"bytes"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
-// Tenants, objects, subscriptions and audience members (DESIGN §9); see the
-// package doc for their keys. Every id in these keys is free of NUL (the
-// engine refuses one), so each segment ends at the next separator.
-const (
-	tableTenant         byte = 0x20
-	tableObject         byte = 0x21
-	tableSubscription   byte = 0x22
-	tableRecipientSubs  byte = 0x23
-	tableAudienceMember byte = 0x24
-	tableUserAudiences  byte = 0x25
-)
+// Tenants, objects, subscriptions and audience members (DESIGN §9; tables
+// 0x20–0x25). Every id in these keys is free of NUL (the engine refuses
+// one), so each segment ends at the next separator.
 
 func (t tx) Tenant(env, id string) (*harkv1.Tenant, error) {
 	return get(t, key(tableTenant, env, id), &harkv1.Tenant{}, "tenant", id)
 }
 
 func (t tx) Tenants(env, after string, limit int) ([]*harkv1.Tenant, error) {
-	return list(t, append(key(tableTenant, env), sep), after, limit, func() *harkv1.Tenant { return &harkv1.Tenant{} })
+	return list(t, under(tableTenant, env), after, limit, func() *harkv1.Tenant { return &harkv1.Tenant{} })
 }
 
 func (t tx) PutTenant(tn *harkv1.Tenant) error {
@@ -42,7 +32,7 @@ func (t tx) Object(env, collection, id string) (*harkv1.Object, error) {
 }
 
 func (t tx) Objects(env, collection, after string, limit int) ([]*harkv1.Object, error) {
-	return list(t, append(key(tableObject, env, collection), sep), after, limit, func() *harkv1.Object { return &harkv1.Object{} })
+	return list(t, under(tableObject, env, collection), after, limit, func() *harkv1.Object { return &harkv1.Object{} })
 }
 
 func (t tx) PutObject(o *harkv1.Object) error {
@@ -51,14 +41,6 @@ func (t tx) PutObject(o *harkv1.Object) error {
 
 func (t tx) DeleteObject(env, collection, id string) error {
 	return t.txn.Delete(key(tableObject, env, collection, id))
-}
-
-func subscriptionKey(env, collection, objectID, recipient string) []byte {
-	return key(tableSubscription, env, collection, objectID, recipient)
-}
-
-func recipientSubKey(env, recipient, collection, objectID string) []byte {
-	return key(tableRecipientSubs, env, recipient, collection, objectID)
 }
 
 func (t tx) Subscription(env, collection, objectID, recipient string) (*harkv1.Subscription, error) {
@@ -81,15 +63,15 @@ func (t tx) DeleteSubscription(env, collection, objectID, recipient string) erro
 }
 
 func (t tx) Subscriptions(env, collection, objectID, after string, limit int) ([]*harkv1.Subscription, error) {
-	return list(t, append(key(tableSubscription, env, collection, objectID), sep), after, limit, func() *harkv1.Subscription { return &harkv1.Subscription{} })
+	return list(t, under(tableSubscription, env, collection, objectID), after, limit, func() *harkv1.Subscription { return &harkv1.Subscription{} })
 }
 
 func (t tx) Subscribers(env, collection, objectID, after string, limit int) ([]string, error) {
-	return keySuffixes(t, append(key(tableSubscription, env, collection, objectID), sep), after, limit)
+	return keySuffixes(t, under(tableSubscription, env, collection, objectID), after, limit)
 }
 
 func (t tx) RecipientSubscriptions(env, recipient, after string, limit int) ([]*harkv1.Subscription, error) {
-	refs, err := keySuffixes(t, append(key(tableRecipientSubs, env, recipient), sep), after, limit)
+	refs, err := keySuffixes(t, under(tableRecipientSubs, env, recipient), after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -106,14 +88,6 @@ func (t tx) RecipientSubscriptions(env, recipient, after string, limit int) ([]*
 		out = append(out, s)
 	}
 	return out, nil
-}
-
-func memberKey(env, audience, userID, tenant string) []byte {
-	return key(tableAudienceMember, env, audience, userID, tenant)
-}
-
-func userAudienceKey(env, userID, audience, tenant string) []byte {
-	return key(tableUserAudiences, env, userID, audience, tenant)
 }
 
 func (t tx) AudienceMember(env, audience, userID, tenant string) (*harkv1.AudienceMember, error) {
@@ -136,34 +110,44 @@ func (t tx) DeleteAudienceMember(env, audience, userID, tenant string) error {
 }
 
 func (t tx) AudienceMembers(env, audience, after string, limit int) ([]*harkv1.AudienceMember, error) {
-	return list(t, append(key(tableAudienceMember, env, audience), sep), after, limit, func() *harkv1.AudienceMember { return &harkv1.AudienceMember{} })
+	return list(t, under(tableAudienceMember, env, audience), after, limit, func() *harkv1.AudienceMember { return &harkv1.AudienceMember{} })
 }
 
 // Audiences walks the audience → member index and takes one key per
-// audience: after each, it seeks past the audience's members, so a listing
-// reads one key per audience however many members each has.
+// audience: after each, it scans again from past the audience's members,
+// so a listing reads one key per audience however many members each has.
 func (t tx) Audiences(env, after string, limit int) ([]string, error) {
-	prefix := append(key(tableAudienceMember, env), sep)
-	past := func(aud []byte) []byte { return append(append(bytes.Clone(prefix), aud...), sep+1) }
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-	start := prefix
+	prefix := under(tableAudienceMember, env)
+	past := func(aud string) []byte { return append(append(bytes.Clone(prefix), aud...), sep+1) }
+	from := prefix
 	if after != "" {
-		start = past([]byte(after))
+		from = past(after)
 	}
 	var out []string
-	for it.Seek(start); it.Valid() && len(out) < limit; it.Seek(past([]byte(out[len(out)-1]))) {
-		aud, _, ok := bytes.Cut(it.Item().Key()[len(prefix):], []byte{sep})
-		if !ok {
-			return nil, fmt.Errorf("audience member key %q is malformed", it.Item().Key())
+	for len(out) < limit {
+		found := false
+		err := t.txn.Scan(prefix, from, false, true, func(k, _ []byte) (bool, error) {
+			aud, _, ok := bytes.Cut(k[len(prefix):], []byte{sep})
+			if !ok {
+				return false, fmt.Errorf("audience member key %q is malformed", k)
+			}
+			out = append(out, string(aud))
+			found = true
+			return false, nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, string(aud))
+		if !found {
+			break
+		}
+		from = past(out[len(out)-1])
 	}
 	return out, nil
 }
 
 func (t tx) UserAudienceMemberships(env, userID, after string, limit int) ([]*harkv1.AudienceMember, error) {
-	refs, err := keySuffixes(t, append(key(tableUserAudiences, env, userID), sep), after, limit)
+	refs, err := keySuffixes(t, under(tableUserAudiences, env, userID), after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -178,23 +162,6 @@ func (t tx) UserAudienceMemberships(env, userID, after string, limit int) ([]*ha
 			return nil, fmt.Errorf("audience index of %q: %w", userID, err)
 		}
 		out = append(out, m)
-	}
-	return out, nil
-}
-
-// keySuffixes lists, in order, the parts after prefix of up to limit keys
-// under it that sort after `after`, reading keys only.
-func keySuffixes(t tx, prefix []byte, after string, limit int) ([]string, error) {
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-	start := append(bytes.Clone(prefix), after...)
-	var out []string
-	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
-		k := it.Item().Key()
-		if after != "" && bytes.Equal(k, start) {
-			continue
-		}
-		out = append(out, string(k[len(prefix):]))
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package badgerstore
+package kvstore
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/harkhq/hark/engine"
@@ -15,27 +14,19 @@ import (
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
 )
 
-// Destinations and the delivery outbox (see the keyspace in the package
-// doc). A destination's record holds its signing secrets beside it; a
-// delivery's holds the run as of the change it carries, so a retry sends
-// what the first attempt sent.
+// Destinations and the delivery outbox (0x1A–0x1D). A destination's record
+// holds its signing secrets beside it; a delivery's holds the run as of the
+// change it carries, so a retry sends what the first attempt sent.
 
 func (t tx) Destination(env, id string) (*harkv1.Destination, delivery.Secrets, error) {
-	item, err := t.txn.Get(key(tableDestination, env, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	v, err := t.txn.Get(key(tableDestination, env, id))
+	if errors.Is(err, ErrNotFound) {
 		return nil, delivery.Secrets{}, &engine.NotFoundError{Resource: "destination", ID: id}
 	}
 	if err != nil {
 		return nil, delivery.Secrets{}, fmt.Errorf("read destination: %w", err)
 	}
-	var (
-		d       *harkv1.Destination
-		secrets delivery.Secrets
-	)
-	err = item.Value(func(v []byte) (err error) {
-		d, secrets, err = decodeDestination(v)
-		return err
-	})
+	d, secrets, err := decodeDestination(v)
 	if err != nil {
 		return nil, delivery.Secrets{}, fmt.Errorf("decode destination %q: %w", id, err)
 	}
@@ -43,30 +34,13 @@ func (t tx) Destination(env, id string) (*harkv1.Destination, delivery.Secrets, 
 }
 
 func (t tx) Destinations(env, after string, limit int) ([]*harkv1.Destination, error) {
-	prefix := append(key(tableDestination, env), sep)
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(limit, 100)})
-	defer it.Close()
-	start := append(bytes.Clone(prefix), after...)
-	var out []*harkv1.Destination
-	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
-		item := it.Item()
-		if after != "" && bytes.Equal(item.Key(), start) {
-			continue
-		}
-		var d *harkv1.Destination
-		if err := item.Value(func(v []byte) (err error) {
-			d, _, err = decodeDestination(v)
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("decode destination %x: %w", item.Key(), err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return listDecoded(t, under(tableDestination, env), after, limit, func(v []byte) (*harkv1.Destination, error) {
+		d, _, err := decodeDestination(v)
+		return d, err
+	})
 }
 
 func (t tx) PutDestination(d *harkv1.Destination, secrets delivery.Secrets) error {
-	t.changed(engine.ChangeCatalog, d.GetEnvironment(), d.GetId())
 	stored := proto.CloneOf(d)
 	stored.SigningSecret = ""
 	b, err := proto.Marshal(stored)
@@ -128,9 +102,7 @@ func decodeDestination(v []byte) (*harkv1.Destination, delivery.Secrets, error) 
 }
 
 func (t tx) DeleteDestination(env, id string) error {
-	t.changed(engine.ChangeCatalog, env, id)
-	prefix := append(key(tableHeldDelivery, env, id), sep)
-	if err := deletePrefix(t, prefix); err != nil {
+	if err := deletePrefix(t, under(tableHeldDelivery, env, id)); err != nil {
 		return err
 	}
 	return t.txn.Delete(key(tableDestination, env, id))
@@ -141,16 +113,13 @@ func (t tx) Delivery(env, id string) (*harkv1.Delivery, *harkv1.WorkflowRun, err
 	return d, run, err
 }
 
-// delivery reads an outbox record, also returning the run's encoding.
+// delivery reads an outbox record, also returning the run's encoding: a
+// slice of the Txn's value, valid until t's next call.
 func (t tx) delivery(env, id string) (*harkv1.Delivery, *harkv1.WorkflowRun, []byte, error) {
-	item, err := t.txn.Get(key(tableDelivery, env, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	v, err := t.txn.Get(key(tableDelivery, env, id))
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil, nil, &engine.NotFoundError{Resource: "delivery", ID: id}
 	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read delivery: %w", err)
-	}
-	v, err := item.ValueCopy(nil)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read delivery: %w", err)
 	}
@@ -166,7 +135,7 @@ func (t tx) delivery(env, id string) (*harkv1.Delivery, *harkv1.WorkflowRun, []b
 }
 
 // decodeDelivery reads a delivery record: uvarint-prefixed Delivery, then
-// the run's encoding.
+// the run's encoding (a slice of v).
 func decodeDelivery(v []byte) (*harkv1.Delivery, []byte, error) {
 	n, k := binary.Uvarint(v)
 	if k <= 0 || uint64(len(v)-k) < n {
@@ -177,11 +146,6 @@ func decodeDelivery(v []byte) (*harkv1.Delivery, []byte, error) {
 		return nil, nil, err
 	}
 	return d, v[k+int(n):], nil
-}
-
-func dueKey(at time.Time, env, destination, id string) []byte {
-	k := binary.BigEndian.AppendUint64([]byte{tableDueDelivery}, uint64(at.UnixNano()))
-	return append(append(append(append(append(k, env...), sep), destination...), sep), id...)
 }
 
 // due is where a delivery's state puts it: the due index (at), the held
@@ -209,6 +173,8 @@ func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt t
 			return fmt.Errorf("encode run: %w", err)
 		}
 	} else {
+		// runBytes is the Txn's value: copied into v below, before t's
+		// next call.
 		old, _, runBytes, err = t.delivery(env, id)
 		if err != nil {
 			return err
@@ -220,7 +186,7 @@ func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt t
 	}
 	v := binary.AppendUvarint(make([]byte, 0, len(b)+len(runBytes)+4), uint64(len(b)))
 	v = append(append(v, b...), runBytes...)
-	if err := t.txn.SetEntry(expiring(key(tableDelivery, env, id), v, expiresAt)); err != nil {
+	if err := t.txn.SetExpiring(key(tableDelivery, env, id), v, expiresAt); err != nil {
 		return err
 	}
 	oldAt, oldHeld := due(old)
@@ -231,7 +197,7 @@ func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt t
 		}
 	}
 	if !newAt.IsZero() && !newAt.Equal(oldAt) {
-		if err := t.txn.SetEntry(expiring(dueKey(newAt, env, d.GetDestinationId(), id), nil, expiresAt)); err != nil {
+		if err := t.txn.SetExpiring(dueKey(newAt, env, d.GetDestinationId(), id), nil, expiresAt); err != nil {
 			return err
 		}
 	}
@@ -240,13 +206,13 @@ func (t tx) PutDelivery(d *harkv1.Delivery, run *harkv1.WorkflowRun, expiresAt t
 	case oldHeld && !newHeld:
 		return t.txn.Delete(heldKey)
 	case newHeld && !oldHeld:
-		return t.txn.SetEntry(expiring(heldKey, nil, expiresAt))
+		return t.txn.SetExpiring(heldKey, nil, expiresAt)
 	}
 	return nil
 }
 
 func (t tx) Deliveries(env, before string, limit, scanLimit int, filter engine.DeliveryFilter) ([]*harkv1.Delivery, string, error) {
-	return scanNewest(t, append(key(tableDelivery, env), sep), before, limit, scanLimit, func(v []byte) (*harkv1.Delivery, error) {
+	return scanNewest(t, under(tableDelivery, env), before, limit, scanLimit, func(v []byte) (*harkv1.Delivery, error) {
 		d, _, err := decodeDelivery(v)
 		if err != nil || !filter.Match(d) {
 			return nil, err
@@ -256,66 +222,56 @@ func (t tx) Deliveries(env, before string, limit, scanLimit int, filter engine.D
 }
 
 func (t tx) DueDeliveries(until time.Time, after *engine.DueDelivery, limit int) ([]engine.DueDelivery, error) {
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tableDueDelivery}})
-	defer it.Close()
 	var out []engine.DueDelivery
+	if limit <= 0 {
+		return out, nil
+	}
 	var start []byte
 	if after != nil {
 		start = dueKey(after.Due, after.Environment, after.DestinationID, after.ID)
-		it.Seek(start)
-	} else {
-		it.Rewind()
 	}
-	for ; it.Valid() && len(out) < limit; it.Next() {
-		k := it.Item().Key()
+	err := t.txn.Scan([]byte{tableDueDelivery}, start, false, true, func(k, _ []byte) (bool, error) {
 		if start != nil && bytes.Equal(k, start) {
-			continue
+			return true, nil
 		}
 		if len(k) < 1+8 {
-			return nil, fmt.Errorf("due index key %x is malformed", k)
+			return false, fmt.Errorf("due index key %x is malformed", k)
 		}
 		at := time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9])))
 		if at.After(until) {
-			break
+			return false, nil
 		}
 		parts := bytes.SplitN(k[9:], []byte{sep}, 3)
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("due index key %x is malformed", k)
+			return false, fmt.Errorf("due index key %x is malformed", k)
 		}
 		out = append(out, engine.DueDelivery{Environment: string(parts[0]), DestinationID: string(parts[1]), ID: string(parts[2]), Due: at})
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 func (t tx) HeldDeliveries(env, destinationID, after string, limit int) ([]string, error) {
-	prefix := append(key(tableHeldDelivery, env, destinationID), sep)
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-	start := append(bytes.Clone(prefix), after...)
-	var out []string
-	for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
-		k := it.Item().Key()
-		if after != "" && bytes.Equal(k, start) {
-			continue
-		}
-		out = append(out, string(k[len(prefix):]))
-	}
-	return out, nil
+	return keySuffixes(t, under(tableHeldDelivery, env, destinationID), after, limit)
 }
 
 func (t tx) OutboxDepth() (int, time.Time, error) {
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tableDueDelivery}})
-	defer it.Close()
 	n := 0
 	var oldest string
-	for it.Rewind(); it.Valid(); it.Next() {
-		k := it.Item().Key()
+	err := t.txn.Scan([]byte{tableDueDelivery}, nil, false, true, func(k, _ []byte) (bool, error) {
 		if i := bytes.LastIndexByte(k, sep); i >= 9 {
-			if id := string(k[i+1:]); oldest == "" || id < oldest {
-				oldest = id
+			if id := k[i+1:]; oldest == "" || string(id) < oldest {
+				oldest = string(id)
 			}
 		}
 		n++
+		return true, nil
+	})
+	if err != nil {
+		return 0, time.Time{}, err
 	}
 	return n, engine.IDTime(oldest), nil
 }
