@@ -45,8 +45,8 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	return c
 }
 
-// segmentTrack is a Segment track event with a messageId.
-func segmentTrack(name, userID, messageID string) []byte {
+// clusterTrack is a Segment track event with a messageId.
+func clusterTrack(name, userID, messageID string) []byte {
 	return fmt.Appendf(nil, `{"type":"track","event":%q,"userId":%q,"messageId":%q,"properties":{}}`, name, userID, messageID)
 }
 
@@ -93,7 +93,7 @@ func TestCluster(t *testing.T) {
 	ingest, trg := clusterTrigger(t, a)
 
 	t.Run("a trigger created on one node fires on another", func(t *testing.T) {
-		ev := n3.deliverOne(t, ingest, segmentTrack("Signed Up", "u-first", "m-first"))
+		ev := n3.deliverOne(t, ingest, clusterTrack("Signed Up", "u-first", "m-first"))
 		var runs []*harkv1.WorkflowRun
 		eventually(t, "node B lists the run of the event node C received", func() bool {
 			runs = b.runsOf(t, url.Values{"sourceEventId": {ev.GetId()}})
@@ -108,7 +108,7 @@ func TestCluster(t *testing.T) {
 		const rounds = 15
 		for i := range rounds {
 			msg := fmt.Sprintf("m-dup-%d", i)
-			body := segmentTrack("Signed Up", "u-dup", msg)
+			body := clusterTrack("Signed Up", "u-dup", msg)
 			var wg sync.WaitGroup
 			results := make([]*harkv1.ReceivedEvent, len(c.nodes))
 			for j, node := range c.nodes {
@@ -163,7 +163,7 @@ func TestCluster(t *testing.T) {
 		cursor := onB[len(onB)-1].GetCursor()
 		var fresh []string
 		for i := range 3 {
-			ev := a.deliverOne(t, ingest, segmentTrack("Signed Up", "u-watch", fmt.Sprint("m-watch-", i)))
+			ev := a.deliverOne(t, ingest, clusterTrack("Signed Up", "u-watch", fmt.Sprint("m-watch-", i)))
 			fresh = append(fresh, ev.GetId())
 		}
 		onC := watch(n3, cursor, 3)
@@ -223,7 +223,7 @@ func TestClusterFaults(t *testing.T) {
 				node := alive[int(n)%len(alive)]
 				msg := fmt.Sprintf("m-load-%d-%d", w, n)
 				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-				status, res, err := node.postIngest(ctx, node.ingestPath(t, ingest), segmentTrack("Signed Up", "u-load", msg))
+				status, res, err := node.postIngest(ctx, node.ingestPath(t, ingest), clusterTrack("Signed Up", "u-load", msg))
 				cancel()
 				if err != nil || status != http.StatusOK {
 					time.Sleep(20 * time.Millisecond)

@@ -23,12 +23,20 @@ func New(db DB) *Store {
 
 // View implements engine.Store.
 func (s *Store) View(ctx context.Context, fn func(engine.Tx) error) error {
-	return s.db.View(ctx, func(txn Txn) error { return fn(tx{txn: txn}) })
+	return unavailable(s.db.View(ctx, func(txn Txn) error { return fn(tx{txn: txn}) }))
+}
+
+// unavailable makes a DB's ErrUnavailable the engine's (503: retry later).
+func unavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) && !errors.Is(err, engine.ErrUnavailable) {
+		return fmt.Errorf("%w: %v", engine.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Update implements engine.Store. It maps the DB's failures to the
 // engine's: ErrTooLarge to engine.ErrTooLarge (the engine then commits in
-// parts), ErrConflict — the DB's retries ran out — to
+// parts), ErrConflict — the DB's retries ran out — and ErrUnavailable to
 // engine.ErrUnavailable, which callers may retry later.
 func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
 	err := s.db.Update(ctx, func(txn Txn) error { return fn(tx{txn: txn}) })
@@ -40,7 +48,7 @@ func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
 	case errors.Is(err, ErrConflict):
 		return fmt.Errorf("commit: %w: too many write conflicts", engine.ErrUnavailable)
 	}
-	return err
+	return unavailable(err)
 }
 
 // Close implements engine.Store: it closes the DB.

@@ -9,9 +9,10 @@ import (
 )
 
 // TestConformance runs the store conformance suite on the 3-server
-// cluster: each subtest on a stream of its own.
+// cluster, each subtest on a stream of its own. A View reads each record as
+// last committed (JetStream has no snapshot reads): ReadCommitted.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store {
 		return kvstore.New(openDBs(t, 0)[0])
-	})
+	}, storetest.ReadCommitted)
 }

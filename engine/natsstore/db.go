@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/harkhq/hark/engine/kvstore"
 )
@@ -38,6 +39,9 @@ type DB struct {
 	stream  jetstream.Stream
 	root    string // first subject token, e.g. "hark"
 	retries int
+	// node marks this DB's commits (hdrNode), so its watch skips them:
+	// Update reported them already.
+	node string
 
 	watchMu  sync.Mutex
 	watchers map[int]*watcher
@@ -56,8 +60,12 @@ type DBConfig struct {
 	Replicas int
 }
 
-// hdrOp marks a deleted key's tombstone ("del").
-const hdrOp = "Hark-Op"
+// Headers of DB's messages: hdrOp marks a deleted key's tombstone ("del"),
+// hdrNode names the DB that committed the message.
+const (
+	hdrOp   = "Hark-Op"
+	hdrNode = "Hark-Node"
+)
 
 // tombstoneTTL is how long a deleted key's tombstone stays. A tombstone and
 // an absent subject read alike; the tombstone exists because a delete must
@@ -98,7 +106,7 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 			return nil, fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
 		}
 	}
-	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 10}, nil
+	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 10, node: nuid.Next()}, nil
 }
 
 // Close implements kvstore.DB; the connection belongs to the caller.
@@ -167,7 +175,11 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		}
 		return w.value, nil
 	}
-	msg, err := t.db.stream.GetLastMsgForSubject(t.ctx, subj)
+	var msg *jetstream.RawStreamMsg
+	err := retryLeaderless(t.ctx, func() (err error) {
+		msg, err = t.db.stream.GetLastMsgForSubject(t.ctx, subj)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		t.noteRead(subj, 0)
 		return nil, kvstore.ErrNotFound
@@ -276,13 +288,44 @@ type entry struct {
 // list reads the latest message of every subject under the prefix.
 func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, error) {
 	filter := db.filter(prefix)
+	var out []entry
+	err := retryLeaderless(ctx, func() (err error) {
+		out, err = db.listOnce(ctx, prefix, filter, keysOnly)
+		return err
+	})
+	if err != nil {
+		return nil, unavailable("list "+filter, err)
+	}
+	return out, nil
+}
+
+// retryLeaderless runs fn again, for a few seconds, while nobody answers
+// its requests: a stream or consumer that was just created, or whose leader
+// is being elected, has no responders for a moment.
+func retryLeaderless(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := fn()
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// listOnce is one try of list.
+func (db *DB) listOnce(ctx context.Context, prefix []byte, filter string, keysOnly bool) ([]entry, error) {
 	cons, err := db.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 		HeadersOnly:    keysOnly,
 	})
 	if err != nil {
-		return nil, unavailable("list "+filter, err)
+		return nil, err
 	}
 	info := cons.CachedInfo()
 	defer func() {
@@ -295,7 +338,7 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 	for seen := 0; seen < pending; {
 		batch, err := cons.Fetch(min(pending-seen, 1000), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return nil, unavailable("list "+filter, err)
+			return nil, err
 		}
 		n := 0
 		for msg := range batch.Messages() {
@@ -317,10 +360,10 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return nil, unavailable("list "+filter, err)
+			return nil, err
 		}
 		if n == 0 {
-			return nil, unavailable("list "+filter, fmt.Errorf("%d of %d messages arrived", seen, pending))
+			return nil, fmt.Errorf("%d of %d messages arrived", seen, pending)
 		}
 		seen += n
 	}
@@ -338,18 +381,19 @@ func (t *txn) commit() ([][]byte, error) {
 		return nil, fmt.Errorf("%w: %d writes, one atomic batch holds %d", kvstore.ErrTooLarge, len(t.order), MaxBatch)
 	}
 	now := time.Now()
+	node := []string{t.db.node}
 	msgs := make([]Msg, 0, len(t.order))
 	keys := make([][]byte, 0, len(t.order))
 	for _, subj := range t.order {
 		w := t.writes[subj]
-		m := Msg{Subject: subj, Data: w.value}
+		m := Msg{Subject: subj, Data: w.value, Header: nats.Header{hdrNode: node}}
 		if seq, ok := t.read[subj]; ok {
 			m.ExpectSeq = Seq(seq)
 		}
 		switch {
 		case w.del:
 			m.Data, m.TTL = nil, tombstoneTTL
-			m.Header = nats.Header{hdrOp: []string{"del"}}
+			m.Header[hdrOp] = []string{"del"}
 		case !w.expiresAt.IsZero():
 			m.TTL = max(MinTTL, w.expiresAt.Sub(now))
 		}
@@ -465,9 +509,8 @@ func (db *DB) filter(prefix []byte) string {
 }
 
 // Watch implements kvstore.DB. This node's commits are reported by Update
-// itself; an ordered consumer of the watched subjects (headers only, from
-// the newest message on) reports every node's, this one's again among them,
-// which is harmless: watchers read what changed again.
+// itself, before it returns; an ordered consumer of the watched subjects
+// (headers only, from the newest message on) reports the other nodes'.
 func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func()) {
 	w := &watcher{prefixes: prefixes, fn: fn, done: make(chan struct{})}
 	db.watchMu.Lock()
@@ -534,6 +577,9 @@ func (db *DB) follow(ctx context.Context, w *watcher, filters []string, started 
 			continue
 		}
 		cc, err := cons.Consume(func(msg jetstream.Msg) {
+			if msg.Headers().Get(hdrNode) == db.node {
+				return // reported by the Update that committed it
+			}
 			if key, err := db.keyOf(msg.Subject()); err == nil && w.matches(key) {
 				w.fn([][]byte{key}, false)
 			}

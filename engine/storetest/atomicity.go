@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,7 +94,10 @@ func feedRunIDs(tx engine.Tx, env string) (map[string]bool, error) {
 }
 
 // testAtomicity: an Update commits all of its writes at once or none.
-func testAtomicity(t *testing.T, open opener) {
+// readCommitted (Option ReadCommitted) changes what a concurrent reader may
+// see: each record as of when it is read, so the check is that once one
+// record of a commit is seen, every record read after it is seen too.
+func testAtomicity(t *testing.T, open opener, readCommitted bool) {
 	t.Run("FailedUpdateLeavesNothing", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -146,34 +150,11 @@ func testAtomicity(t *testing.T, open opener) {
 					last = true // one more look at the final state
 				default:
 				}
-				err := s.View(t.Context(), func(tx engine.Tx) error {
-					fed, err := feedRunIDs(tx, atomEnv)
-					if err != nil {
-						return err
-					}
-					committed := 0
-					for i := range commits {
-						got, err := atomPresent(tx, i, fed)
-						if err != nil {
-							return err
-						}
-						for k := range got {
-							if got[k] != got[0] {
-								return fmt.Errorf("commit %d is half visible: %s %v, %s %v", i, atomKinds[0], got[0], atomKinds[k], got[k])
-							}
-						}
-						if got[0] {
-							if committed != i {
-								return fmt.Errorf("commit %d is visible before commit %d", i, committed)
-							}
-							committed++
-						}
-					}
-					if last && committed != commits {
-						return fmt.Errorf("after the last commit a View sees %d of %d commits", committed, commits)
-					}
-					return nil
-				})
+				view := snapshotView
+				if readCommitted {
+					view = readCommittedView
+				}
+				err := s.View(t.Context(), func(tx engine.Tx) error { return view(tx, commits, last) })
 				views.Add(1)
 				if err != nil {
 					t.Error(err)
@@ -191,4 +172,69 @@ func testAtomicity(t *testing.T, open opener) {
 		wg.Wait()
 		t.Logf("%d views during %d commits", views.Load(), commits)
 	})
+}
+
+// snapshotView checks what one View of a snapshot store sees while the
+// commits land: each commit wholly or not at all, in commit order; last
+// says the commits are done, so all of them must be seen.
+func snapshotView(tx engine.Tx, commits int, last bool) error {
+	fed, err := feedRunIDs(tx, atomEnv)
+	if err != nil {
+		return err
+	}
+	committed := 0
+	for i := range commits {
+		got, err := atomPresent(tx, i, fed)
+		if err != nil {
+			return err
+		}
+		for k := range got {
+			if got[k] != got[0] {
+				return fmt.Errorf("commit %d is half visible: %s %v, %s %v", i, atomKinds[0], got[0], atomKinds[k], got[k])
+			}
+		}
+		if got[0] {
+			if committed != i {
+				return fmt.Errorf("commit %d is visible before commit %d", i, committed)
+			}
+			committed++
+		}
+	}
+	if last && committed != commits {
+		return fmt.Errorf("after the last commit a View sees %d of %d commits", committed, commits)
+	}
+	return nil
+}
+
+// readCommittedView checks one View of a ReadCommitted store: it reads each
+// commit's records in one order, and the feed last; once a record of a
+// commit is seen, every record read after it must be seen too.
+func readCommittedView(tx engine.Tx, commits int, last bool) error {
+	seen := make([]bool, commits)
+	for i := range commits {
+		got, err := atomPresent(tx, i, map[string]bool{"run" + atomID(i): true})
+		if err != nil {
+			return err
+		}
+		got = slices.Delete(got, 3, 4) // the feed entry: read below
+		for k := 1; k < len(got); k++ {
+			if got[k-1] && !got[k] {
+				return fmt.Errorf("commit %d is half visible: %v", i, got)
+			}
+		}
+		seen[i] = got[len(got)-1]
+		if last && !seen[i] {
+			return fmt.Errorf("after the last commit a View does not see commit %d", i)
+		}
+	}
+	fed, err := feedRunIDs(tx, atomEnv)
+	if err != nil {
+		return err
+	}
+	for i, s := range seen {
+		if s && !fed["run"+atomID(i)] {
+			return fmt.Errorf("commit %d is half visible: its records, read before its feed entry, are there, the entry is not", i)
+		}
+	}
+	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,14 +42,26 @@ import (
 // with t.Cleanup.
 type opener = func(t *testing.T) engine.Store
 
+// Option tells the suite what a backend chooses where engine.Store lets it.
+type Option int
+
+const (
+	// ReadCommitted: a View reads each record as last committed when it
+	// reads it, not as of one moment (a shared backend without
+	// snapshots). Commits stay atomic: a reader that saw one record of a
+	// commit sees the rest of it in every later read.
+	ReadCommitted Option = iota + 1
+)
+
 // Run runs the conformance suite against the stores open returns. Every
 // subtest opens its own store and runs in parallel with the others.
-func Run(t *testing.T, open func(t *testing.T) engine.Store) {
+func Run(t *testing.T, open func(t *testing.T) engine.Store, opts ...Option) {
+	rc := slices.Contains(opts, ReadCommitted)
 	for _, c := range []struct {
 		name string
 		run  func(*testing.T, opener)
 	}{
-		{"Atomicity", testAtomicity},
+		{"Atomicity", func(t *testing.T, open opener) { testAtomicity(t, open, rc) }},
 		{"ReadYourWrites", testReadYourWrites},
 		{"ExactlyOnceLedger", testExactlyOnceLedger},
 		{"Expiry", testExpiry},
