@@ -50,12 +50,13 @@ func clusterTrack(name, userID, messageID string) []byte {
 	return fmt.Appendf(nil, `{"type":"track","event":%q,"userId":%q,"messageId":%q,"properties":{}}`, name, userID, messageID)
 }
 
-// clusterTrigger sets up, through node a, a source with a workflow and a
-// trigger that starts it for every "Signed Up" with the sender as an inline
+// clusterTrigger sets up, through node a, a source (identify and
+// idempotency on) with a workflow and a trigger that starts it for every "Signed Up" with the sender as an inline
 // recipient, and returns the development ingest URL and the trigger.
 func clusterTrigger(t *testing.T, a *harness) (string, *harkv1.Trigger) {
 	t.Helper()
 	src := a.createSource(t, "Segment")
+	a.patchSourceEnv(t, src.GetId(), "development", `{"identifyEnabled":true,"idempotencyEnabled":true}`)
 	wf := harkv1connect.NewWorkflowServiceClient(a.http, a.base, a.opts()...)
 	mustCall(t, wf.CreateWorkflow, &harkv1.CreateWorkflowRequest{Key: "welcome"})
 	trg := harkv1connect.NewTriggerServiceClient(a.http, a.base, a.opts()...)
@@ -63,7 +64,18 @@ func clusterTrigger(t *testing.T, a *harness) (string, *harkv1.Trigger) {
 		Environment: "development", WorkflowKey: "welcome", SourceId: src.GetId(), Event: "Signed Up",
 		Mapping: &harkv1.TriggerMapping{Recipients: `{"id": userId}`}, Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
 	})
-	return devURL(t, src), created
+	return devURL(t, src), created.GetTrigger()
+}
+
+// at is an ingest URL of any node as node h's own: the webhook path is the
+// same on every node, the base is h's.
+func (h *harness) at(t *testing.T, ingestURL string) string {
+	t.Helper()
+	u, err := url.Parse(ingestURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.publicURL + u.Path
 }
 
 func (h *harness) runsOf(t *testing.T, q url.Values) []*harkv1.WorkflowRun {
@@ -93,7 +105,7 @@ func TestCluster(t *testing.T) {
 	ingest, trg := clusterTrigger(t, a)
 
 	t.Run("a trigger created on one node fires on another", func(t *testing.T) {
-		ev := n3.deliverOne(t, ingest, clusterTrack("Signed Up", "u-first", "m-first"))
+		ev := n3.deliverOne(t, n3.at(t, ingest), clusterTrack("Signed Up", "u-first", "m-first"))
 		var runs []*harkv1.WorkflowRun
 		eventually(t, "node B lists the run of the event node C received", func() bool {
 			runs = b.runsOf(t, url.Values{"sourceEventId": {ev.GetId()}})
@@ -112,7 +124,7 @@ func TestCluster(t *testing.T) {
 			var wg sync.WaitGroup
 			results := make([]*harkv1.ReceivedEvent, len(c.nodes))
 			for j, node := range c.nodes {
-				wg.Go(func() { results[j] = node.deliverOne(t, ingest, body) })
+				wg.Go(func() { results[j] = node.deliverOne(t, node.at(t, ingest), body) })
 			}
 			wg.Wait()
 			processed := 0
@@ -163,7 +175,7 @@ func TestCluster(t *testing.T) {
 		cursor := onB[len(onB)-1].GetCursor()
 		var fresh []string
 		for i := range 3 {
-			ev := a.deliverOne(t, ingest, clusterTrack("Signed Up", "u-watch", fmt.Sprint("m-watch-", i)))
+			ev := a.deliverOne(t, a.at(t, ingest), clusterTrack("Signed Up", "u-watch", fmt.Sprint("m-watch-", i)))
 			fresh = append(fresh, ev.GetId())
 		}
 		onC := watch(n3, cursor, 3)
@@ -223,7 +235,7 @@ func TestClusterFaults(t *testing.T) {
 				node := alive[int(n)%len(alive)]
 				msg := fmt.Sprintf("m-load-%d-%d", w, n)
 				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-				status, res, err := node.postIngest(ctx, node.ingestPath(t, ingest), clusterTrack("Signed Up", "u-load", msg))
+				status, res, err := node.postIngest(ctx, node.ingestPath(t, node.at(t, ingest)), clusterTrack("Signed Up", "u-load", msg))
 				cancel()
 				if err != nil || status != http.StatusOK {
 					time.Sleep(20 * time.Millisecond)
