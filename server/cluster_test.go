@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/harkhq/hark/engine/natsstore/natsembed"
 	harkv1 "github.com/harkhq/hark/gen/hark/v1"
@@ -43,6 +46,32 @@ func startCluster(t *testing.T, nodes int) *cluster {
 		}))
 	}
 	return c
+}
+
+// streamLeader is the index of the NATS server that leads hark's stream.
+func (c *cluster) streamLeader(t *testing.T) int {
+	t.Helper()
+	nc, err := nats.Connect(c.nats.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), "HARK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := stream.CachedInfo().Cluster.Leader
+	for i := range c.nats.Servers() {
+		if c.nats.Server(i).Name() == leader {
+			return i
+		}
+	}
+	t.Fatalf("no server of the cluster is the stream's leader %q", leader)
+	return 0
 }
 
 // clusterTrack is a Segment track event with a messageId.
@@ -114,6 +143,34 @@ func TestCluster(t *testing.T) {
 		if runs[0].GetTriggerId() != trg.GetId() {
 			t.Fatalf("run %v, want one of trigger %s", runs[0], trg.GetId())
 		}
+	})
+
+	t.Run("a trigger is in effect on every node at once", func(t *testing.T) {
+		// Measured, not asserted beyond testTimeout: from CreateTrigger's
+		// answer on A to the first event on C that fires it.
+		trgs := harkv1connect.NewTriggerServiceClient(a.http, a.base, a.opts()...)
+		var worst time.Duration
+		for i := range 5 {
+			event := fmt.Sprint("Measured ", i)
+			created := mustCall(t, trgs.CreateTrigger, &harkv1.CreateTriggerRequest{
+				Environment: "development", WorkflowKey: "welcome", SourceId: trg.GetSourceId(), Event: event,
+				Mapping: &harkv1.TriggerMapping{Recipients: `{"id": userId}`}, Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
+			}).GetTrigger()
+			began := time.Now()
+			for n := 0; ; n++ {
+				ev := n3.deliverOne(t, n3.at(t, ingest), clusterTrack(event, "u-measure", fmt.Sprintf("m-measure-%d-%d", i, n)))
+				if slices.ContainsFunc(n3.getEvent(t, "development", ev.GetId()).GetActions(), func(a *harkv1.Action) bool {
+					return a.GetTriggerId() == created.GetId() && a.GetStatus() == harkv1.ActionStatus_ACTION_STATUS_SUCCESS
+				}) {
+					break
+				}
+				if time.Since(began) > testTimeout {
+					t.Fatalf("node C never fired the trigger created on node A")
+				}
+			}
+			worst = max(worst, time.Since(began))
+		}
+		t.Logf("a trigger created on node A fired on node C at most %v after CreateTrigger answered", worst.Round(time.Millisecond))
 	})
 
 	t.Run("duplicates across nodes execute once", func(t *testing.T) {
@@ -227,12 +284,11 @@ func TestClusterFaults(t *testing.T) {
 		seq     atomic.Int64
 		wg      sync.WaitGroup
 	)
-	alive := []*harness{c.nodes[1], c.nodes[2]}
 	for w := range 4 {
 		wg.Go(func() {
 			for !stopped.Load() {
 				n := seq.Add(1)
-				node := alive[int(n)%len(alive)]
+				node := c.nodes[int(n)%len(c.nodes)] // a stopped node refuses: not acknowledged
 				msg := fmt.Sprintf("m-load-%d-%d", w, n)
 				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 				status, res, err := node.postIngest(ctx, node.ingestPath(t, node.at(t, ingest)), clusterTrack("Signed Up", "u-load", msg))
@@ -250,9 +306,10 @@ func TestClusterFaults(t *testing.T) {
 	time.Sleep(time.Second)
 	c.nodes[0].stop(t) // a hark node goes
 	time.Sleep(500 * time.Millisecond)
-	c.nats.Kill(1) // and a NATS server
+	leader := c.streamLeader(t)
+	c.nats.Kill(leader) // and the NATS server leading hark's stream
 	time.Sleep(2 * time.Second)
-	if err := c.nats.Restart(t.Context(), 1); err != nil {
+	if err := c.nats.Restart(t.Context(), leader); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
@@ -281,4 +338,44 @@ func TestClusterFaults(t *testing.T) {
 		return true
 	})
 	t.Logf("%d events acknowledged, %d runs delivered", count, len(runs))
+}
+
+// TestClusterWithoutNATS: a node that cannot reach NATS answers 503 to a
+// webhook (Segment retries it) and serves again by itself once NATS is back.
+func TestClusterWithoutNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops the NATS cluster")
+	}
+	c := startCluster(t, 1)
+	h := c.nodes[0]
+	ingest, _ := clusterTrigger(t, h)
+	h.deliverOne(t, ingest, clusterTrack("Signed Up", "u1", "m-before"))
+	for i := range c.nats.Servers() {
+		c.nats.Kill(i)
+	}
+	began := time.Now()
+	r, _ := h.deliver(t, ingest, clusterTrack("Signed Up", "u1", "m-during"))
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("webhook without NATS: %d %s, want 503", r.status, r.body)
+	}
+	t.Logf("answered 503 after %v without NATS", time.Since(began).Round(time.Millisecond))
+	// All at once: one server alone has no quorum to wait for.
+	var wg sync.WaitGroup
+	for i := range c.nats.Servers() {
+		wg.Go(func() {
+			if err := c.nats.Restart(t.Context(), i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	began = time.Now()
+	eventually(t, "the node takes webhooks again", func() bool {
+		r, res := h.deliver(t, ingest, clusterTrack("Signed Up", "u1", "m-during"))
+		return r.status == http.StatusOK && res.GetEvents()[0].GetStatus() == harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED
+	})
+	t.Logf("serving again %v after NATS came back", time.Since(began).Round(time.Millisecond))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -151,8 +152,8 @@ func (t tx) AppendRunFeed(env, runID string, expiresAt time.Time) (uint64, error
 func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry, error) {
 	prefix := under(tableRunFeed, env)
 	var out []engine.RunFeedEntry
-	if limit <= 0 {
-		return out, nil
+	if limit <= 0 || after == math.MaxUint64 {
+		return out, nil // nothing comes after the greatest cursor (after+1 would wrap to 0)
 	}
 	err := t.txn.Scan(prefix, runFeedKey(env, after+1), false, false, func(k, v []byte) (bool, error) {
 		if len(k) != len(prefix)+8 {
