@@ -79,6 +79,8 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	cfg.Subject = cmp.Or(cfg.Subject, "hark")
 	cfg.Replicas = cmp.Or(cfg.Replicas, c.replicas)
 	js := c.js
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	want := jetstream.StreamConfig{
 		Name:               cfg.Stream,
 		Description:        "hark's state: one subject per key",
@@ -92,7 +94,11 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		if stream, err = js.CreateStream(ctx, want); err != nil {
+		stream, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			stream, err = js.Stream(ctx, cfg.Stream) // another node created it just now
+		}
+		if err != nil {
 			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, err)
 		}
 	case err != nil:
@@ -104,6 +110,18 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 			return nil, fmt.Errorf("stream %s keeps %d replicas, want %d: raise it (nats stream edit %s --replicas %d) or start hark with fewer", cfg.Stream, got.Replicas, cfg.Replicas, cfg.Stream, cfg.Replicas)
 		case !got.AllowAtomicPublish || !got.AllowMsgTTL || got.MaxMsgsPerSubject != 1 || got.AllowDirect:
 			return nil, fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
+		}
+	}
+	// A stream just created (here or by a node starting beside this one)
+	// answers nothing until its replicas elect a leader.
+	for wait := 10 * time.Millisecond; stream.CachedInfo().Cluster != nil && stream.CachedInfo().Cluster.Leader == ""; wait = min(2*wait, 500*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stream %s has no leader: %w", cfg.Stream, ctx.Err())
+		case <-time.After(wait):
+		}
+		if _, err := stream.Info(ctx); err != nil && !errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
 		}
 	}
 	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 10, node: nuid.Next()}, nil
