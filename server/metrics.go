@@ -160,6 +160,16 @@ func b2f(b bool) float64 {
 	return 0
 }
 
+// watchNATS exports the messages a cluster-mode node exchanged with NATS.
+func (m *metrics) watchNATS(stats func() (sent, received uint64)) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hark_nats_sent_messages_total", Help: "Messages this node sent to NATS (requests and publishes).",
+	}, func() float64 { sent, _ := stats(); return float64(sent) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hark_nats_received_messages_total", Help: "Messages this node received from NATS (answers and the watch).",
+	}, func() float64 { _, received := stats(); return float64(received) }))
+}
+
 // watchStore exports Badger's LSM and value-log sizes.
 func (m *metrics) watchStore(size func() (lsm, vlog int64)) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -25,6 +25,7 @@ import (
 	"github.com/harkhq/hark/console"
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
+	"github.com/harkhq/hark/engine/natsstore"
 	"github.com/harkhq/hark/engine/delivery"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
 	"github.com/harkhq/hark/plugins/host"
@@ -212,6 +213,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.badger != nil {
 		s.metrics.watchStore(s.badger.Size)
 		s.metrics.watchDisk(s.badger.Disk)
+	}
+	if st, ok := s.store.(*natsstore.Store); ok {
+		s.metrics.watchNATS(st.Stats)
 	}
 	plugins := pluginSources{h: s.host, metrics: s.metrics, log: s.log.With("component", "plugins")}
 	s.engine, err = engine.New(ctx, engine.Config{

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -9,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -42,33 +42,12 @@ type childServer struct {
 // startChild starts hark (childCommand) or, with the baseline command, the
 // bare baseline server, in a process of its own.
 func startChild(ctx context.Context, command string) (*childServer, error) {
-	dir, err := os.MkdirTemp("", "hark-bench-")
+	c, err := startChildWith(ctx, command, "bench_"+rand.Text(), "listening ")
 	if err != nil {
 		return nil, err
 	}
-	token := "bench_" + rand.Text()
-	cmd := exec.CommandContext(ctx, os.Args[0], command, "--data-dir", dir)
-	cmd.Env = append(os.Environ(), "HARK_ADMIN_TOKEN="+token)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &childServer{cmd: cmd, token: token, dir: dir}
-	lines := bufio.NewScanner(out)
-	deadline := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
-	defer deadline.Stop()
-	for lines.Scan() {
-		if addr, ok := strings.CutPrefix(lines.Text(), "listening "); ok {
-			c.url = "http://" + addr
-			return c, nil
-		}
-	}
-	c.stop()
-	return nil, errors.New("the hark server did not start")
+	c.url = "http://" + c.url
+	return c, nil
 }
 
 func (c *childServer) stop() {
@@ -115,6 +94,7 @@ func hwm(pid int) float64 {
 func runChild(args []string) error {
 	fs := flag.NewFlagSet(childCommand, flag.ContinueOnError)
 	dir := fs.String("data-dir", "", "data dir")
+	store := fs.String("store", "", "server.Config.Store: empty for Badger, nats://… for cluster mode")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -142,10 +122,12 @@ func runChild(args []string) error {
 	}
 	srv, err := server.New(ctx, server.Config{
 		DataDir:    *dir,
+		Store:      *store,
 		PublicURL:  "http://" + ln.Addr().String(),
 		AdminToken: os.Getenv("HARK_ADMIN_TOKEN"),
 		// --destination sends to a receiver in the bench process.
 		AllowPrivateDestinations: true,
+		Logger:                   childLogger(),
 		BuiltinPlugins: map[string]func() *exec.Cmd{
 			"segment": func() *exec.Cmd { return exec.Command(self, "plugin") },
 			"http":    func() *exec.Cmd { return exec.Command(self, "plugin", "http") },
@@ -224,4 +206,13 @@ func runBaseline() error {
 		return err
 	}
 	return nil
+}
+
+// childLogger is the server's logger: its warnings and errors on stderr
+// with HARK_BENCH_LOG=1, else none (they would interleave with the results).
+func childLogger() *slog.Logger {
+	if os.Getenv("HARK_BENCH_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

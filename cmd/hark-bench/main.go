@@ -52,6 +52,7 @@ type options struct {
 	compare     bool
 	rate        float64
 	destination string
+	cluster     int
 }
 
 func main() {
@@ -60,6 +61,12 @@ func main() {
 		case childCommand:
 			if err := runChild(os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "hark-bench server:", err)
+				os.Exit(1)
+			}
+			return
+		case natsCommand:
+			if err := runNATSChild(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "hark-bench nats:", err)
 				os.Exit(1)
 			}
 			return
@@ -90,6 +97,7 @@ func main() {
 	flag.BoolVar(&o.compare, "compare", false, "also measure the baseline (a bare net/http server that reads and decodes each body) with the same load, in its own process, and print both ratios: throughput and CPU per event")
 	flag.StringVar(&o.destination, "destination", "", "webhook: also send every run to a webhook destination, a receiver in this process that verifies each signature")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second across all connections (0: as fast as the server answers); latency at a fixed rate is what senders see")
+	flag.IntVar(&o.cluster, "cluster", 0, "run this many hark nodes in cluster mode, on a 3-server NATS JetStream cluster in a process of its own, instead of one on Badger; the connections are spread over the nodes")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "hark-bench:", err)
@@ -114,6 +122,9 @@ type result struct {
 	// over the measured interval.
 	CPUServerUs float64 `json:"cpu_server_us_per_event,omitempty"`
 	CPUPluginUs float64 `json:"cpu_plugin_us_per_event,omitempty"`
+	// CPUNATSUs is the NATS servers' CPU per event (--cluster), not in
+	// CPUUs.
+	CPUNATSUs float64 `json:"cpu_nats_us_per_event,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
@@ -139,6 +150,12 @@ type report struct {
 	Hark        result        `json:"hark"`
 	Outbox      *outboxResult `json:"outbox,omitempty"`
 	Baseline    *result       `json:"baseline,omitempty"`
+	// Cluster mode: nodes, and the NATS messages each ingest commit cost
+	// (sent by hark, received by hark), over the measurement.
+	Nodes            int     `json:"nodes,omitempty"`
+	NATSSentCommit   float64 `json:"nats_sent_per_commit,omitempty"`
+	NATSRecvCommit   float64 `json:"nats_received_per_commit,omitempty"`
+	EventsPerCommit  float64 `json:"events_per_commit,omitempty"`
 	Ratio       *float64      `json:"ratio_requests,omitempty"`
 	CPURatio    *float64      `json:"ratio_cpu_per_event,omitempty"`
 }
@@ -148,14 +165,31 @@ func run(ctx context.Context, o options) error {
 		return errors.New("--batch, --connections and --triggers must be at least 1")
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.connections * 2, MaxConnsPerHost: o.connections * 2}}
-	var child *childServer
-	if o.url == "" {
+	var (
+		child   *childServer
+		cluster *benchCluster
+		cpu     func() cpuUse
+		peak    func() float64
+	)
+	switch {
+	case o.url != "" && o.cluster > 0:
+		return errors.New("--cluster starts its own nodes: drop --url")
+	case o.cluster > 0:
+		var err error
+		if cluster, err = startCluster(ctx, o.cluster); err != nil {
+			return err
+		}
+		defer cluster.stop()
+		o.url, o.token = cluster.nodes[0].url, cluster.nodes[0].token
+		cpu, peak = cluster.cpu, cluster.peakRSS
+	case o.url == "":
 		var err error
 		if child, err = startChild(ctx, childCommand); err != nil {
 			return err
 		}
 		defer child.stop()
 		o.url, o.token = child.url, child.token
+		cpu, peak = child.cpu, child.peakRSS
 	}
 	var recv *receiver
 	if o.destination != "" {
@@ -172,26 +206,42 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("set up hark: %w", err)
 	}
-	rep := report{Rate: o.rate, Connections: o.connections, Batch: o.batch, Triggers: o.triggers, Duration: o.duration.String(), CPUs: numCPU()}
+	rep := report{Rate: o.rate, Connections: o.connections, Batch: o.batch, Triggers: o.triggers, Duration: o.duration.String(), CPUs: numCPU(), Nodes: o.cluster}
+	targets := []string{ingest}
+	if cluster != nil {
+		// The same webhook path on every node.
+		path := strings.TrimPrefix(ingest, o.url)
+		targets = targets[:0]
+		for _, n := range cluster.nodes {
+			targets = append(targets, n.url+path)
+		}
+	}
 
 	fmt.Fprintf(os.Stderr, "hark-bench: measuring hark (%s)…\n", o.url)
-	var cpu func() cpuUse
-	if child != nil {
-		cpu = child.cpu
-	}
 	var pendingStart float64
 	if recv != nil {
 		pendingStart = outboxPending(ctx, client, o)
 		recv.reset()
 	}
-	rep.Hark = load(ctx, client, ingest, o, "hark", cpu)
+	var sent0, recv0, commits0 float64
+	if cluster != nil {
+		sent0, recv0, commits0 = cluster.natsTraffic(ctx, client, o.token)
+	}
+	rep.Hark = load(ctx, client, targets, o, "hark", cpu)
+	if cluster != nil {
+		sent, recv, commits := cluster.natsTraffic(ctx, client, o.token)
+		if n := commits - commits0; n > 0 {
+			rep.NATSSentCommit, rep.NATSRecvCommit = (sent-sent0)/n, (recv-recv0)/n
+			rep.EventsPerCommit = float64(rep.Hark.Events) / n
+		}
+	}
 	if recv != nil {
 		rep.Outbox = recv.result(rep.Hark.Seconds)
 		rep.Outbox.PendingStart = pendingStart
 		rep.Outbox.PendingEnd = outboxPending(ctx, client, o)
 	}
-	if child != nil {
-		rep.Hark.PeakRSSMiB = child.peakRSS()
+	if peak != nil {
+		rep.Hark.PeakRSSMiB = peak()
 	}
 	if o.compare {
 		fmt.Fprintln(os.Stderr, "hark-bench: measuring the baseline…")
@@ -199,7 +249,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		b := load(ctx, client, base.url+"/integrations/receive/baseline", o, "baseline", base.cpu)
+		b := load(ctx, client, []string{base.url + "/integrations/receive/baseline"}, o, "baseline", base.cpu)
 		base.stop()
 		rep.Baseline = &b
 		if b.RequestsSec > 0 {
@@ -258,6 +308,10 @@ func printTable(rep report) {
 	}
 	if rep.CPURatio != nil {
 		fmt.Printf("ratio hark/baseline (CPU per event): %.1f\n", *rep.CPURatio)
+	}
+	if rep.Nodes > 0 {
+		fmt.Printf("\ncluster mode: %d hark nodes on 3 NATS servers; NATS CPU %.0f µs/event (not in hark's figure); per ingest commit (%.1f events): %.1f messages to NATS, %.1f from it\n",
+			rep.Nodes, rep.Hark.CPUNATSUs, rep.EventsPerCommit, rep.NATSSentCommit, rep.NATSRecvCommit)
 	}
 	if o := rep.Outbox; o != nil {
 		fmt.Printf("\nwebhook destination: %d deliveries verified and answered (%.0f/s), %d bad signatures; outbox pending %.0f at the start, %.0f at the end\n",
@@ -364,7 +418,8 @@ func body(buf *bytes.Buffer, n int, worker int, seq *int64) []byte {
 // load sends requests to url from o.connections workers for o.duration,
 // after o.warmup. cpu, when not nil, reads the server's CPU time, taken
 // when counting starts and when it ends.
-func load(ctx context.Context, hc *http.Client, url string, o options, name string, cpu func() cpuUse) result {
+// load sends o's load to the urls, connection w to urls[w mod len].
+func load(ctx context.Context, hc *http.Client, urls []string, o options, name string, cpu func() cpuUse) result {
 	var (
 		seq      int64
 		mu       sync.Mutex
@@ -390,6 +445,7 @@ func load(ctx context.Context, hc *http.Client, url string, o options, name stri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			url := urls[w%len(urls)]
 			var buf bytes.Buffer
 			local := make([]time.Duration, 0, 1<<14)
 			var pace *time.Ticker
@@ -450,6 +506,7 @@ func load(ctx context.Context, hc *http.Client, url string, o options, name stri
 		used := cpu().minus(cpuStart)
 		r.CPUServerUs = used.server * 1e6 / float64(r.Events)
 		r.CPUPluginUs = used.plugins * 1e6 / float64(r.Events)
+		r.CPUNATSUs = used.nats * 1e6 / float64(r.Events)
 	}
 	if elapsed > 0 {
 		r.RequestsSec = float64(good) / elapsed

@@ -59,7 +59,9 @@ func children(pid int) []int {
 
 // cpuUse is the CPU time of a server process and of its children (hark's
 // plugins), in seconds.
-type cpuUse struct{ server, plugins float64 }
+// cpuUse is CPU seconds: hark's server process(es), their plugin
+// processes, and (--cluster) the NATS servers' process.
+type cpuUse struct{ server, plugins, nats float64 }
 
 func cpuOf(pid int) cpuUse {
 	u := cpuUse{server: cpuSeconds(pid)}
@@ -69,4 +71,6 @@ func cpuOf(pid int) cpuUse {
 	return u
 }
 
-func (u cpuUse) minus(v cpuUse) cpuUse { return cpuUse{u.server - v.server, u.plugins - v.plugins} }
+func (u cpuUse) minus(v cpuUse) cpuUse {
+	return cpuUse{u.server - v.server, u.plugins - v.plugins, u.nats - v.nats}
+}

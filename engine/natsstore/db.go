@@ -124,7 +124,7 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
 		}
 	}
-	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 10, node: nuid.Next()}, nil
+	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 40, node: nuid.Next()}, nil
 }
 
 // Close implements kvstore.DB; the connection belongs to the caller.
@@ -153,10 +153,20 @@ func (db *DB) Update(ctx context.Context, fn func(kvstore.Txn) error) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * time.Duration(rand.Int64N(int64(2*time.Millisecond)))):
+		case <-time.After(conflictBackoff(attempt)):
 		}
 	}
 	return kvstore.ErrConflict
+}
+
+// conflictBackoff is the pause before a conflicting transaction runs again:
+// growing, capped at 25 ms, at random within it so that the nodes that
+// collided do not collide again in step. Every ingest commit that starts a
+// run rewrites the run feed's counter, so nodes committing at once collide
+// often (README "Running more than one node").
+func conflictBackoff(attempt int) time.Duration {
+	ceiling := min(25*time.Millisecond, time.Millisecond<<min(attempt, 5))
+	return time.Duration(rand.Int64N(int64(ceiling))) + 100*time.Microsecond
 }
 
 // txn is a transaction: reads go to the stream (or the transaction's own

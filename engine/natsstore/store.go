@@ -29,6 +29,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return &Store{Store: kvstore.New(db), conn: c}, nil
 }
 
+// Stats are the messages this node has sent to the cluster and received
+// from it (requests, publishes, their answers, the watch): per ingest
+// commit, the round trips it costs.
+func (s *Store) Stats() (sent, received uint64) {
+	st := s.conn.NATS().Stats()
+	return st.OutMsgs, st.InMsgs
+}
+
 // Close closes the store and the connection.
 func (s *Store) Close() error {
 	err := s.Store.Close()
