@@ -25,8 +25,8 @@ import (
 	"github.com/harkhq/hark/console"
 	"github.com/harkhq/hark/engine"
 	"github.com/harkhq/hark/engine/badgerstore"
-	"github.com/harkhq/hark/engine/natsstore"
 	"github.com/harkhq/hark/engine/delivery"
+	"github.com/harkhq/hark/engine/natsstore"
 	"github.com/harkhq/hark/gen/hark/v1/harkv1connect"
 	"github.com/harkhq/hark/plugins/host"
 )

@@ -124,8 +124,8 @@ type result struct {
 	CPUPluginUs float64 `json:"cpu_plugin_us_per_event,omitempty"`
 	// CPUNATSUs is the NATS servers' CPU per event (--cluster), not in
 	// CPUUs.
-	CPUNATSUs float64 `json:"cpu_nats_us_per_event,omitempty"`
-	FirstError  string  `json:"first_error,omitempty"`
+	CPUNATSUs  float64 `json:"cpu_nats_us_per_event,omitempty"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 // CPUUs is the total CPU per event.
@@ -152,12 +152,12 @@ type report struct {
 	Baseline    *result       `json:"baseline,omitempty"`
 	// Cluster mode: nodes, and the NATS messages each ingest commit cost
 	// (sent by hark, received by hark), over the measurement.
-	Nodes            int     `json:"nodes,omitempty"`
-	NATSSentCommit   float64 `json:"nats_sent_per_commit,omitempty"`
-	NATSRecvCommit   float64 `json:"nats_received_per_commit,omitempty"`
-	EventsPerCommit  float64 `json:"events_per_commit,omitempty"`
-	Ratio       *float64      `json:"ratio_requests,omitempty"`
-	CPURatio    *float64      `json:"ratio_cpu_per_event,omitempty"`
+	Nodes           int      `json:"nodes,omitempty"`
+	NATSSentCommit  float64  `json:"nats_sent_per_commit,omitempty"`
+	NATSRecvCommit  float64  `json:"nats_received_per_commit,omitempty"`
+	EventsPerCommit float64  `json:"events_per_commit,omitempty"`
+	Ratio           *float64 `json:"ratio_requests,omitempty"`
+	CPURatio        *float64 `json:"ratio_cpu_per_event,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
