@@ -39,6 +39,26 @@ func (trackTranslator) Translate(_ context.Context, _ string, ds []engine.Delive
 	return out, nil
 }
 
+// twoEngines opens one Badger store and two engines on it, the nodes of a
+// cluster in one process, with a Segment source type and translator.
+func twoEngines(t *testing.T, translator engine.Translator) (a, b *engine.Engine) {
+	t.Helper()
+	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	node := func() *engine.Engine {
+		e, err := engine.New(context.Background(), engine.Config{Store: store, SourceTypes: oneSourceType{&harkv1.SourceType{Type: "segment"}}, Translator: translator})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	return node(), node()
+}
+
 // TestTwoEnginesOnOneStore runs two engines on one store, as two nodes share
 // one in cluster mode: what one writes to the catalog and the triggers takes
 // effect in the other through the store's watch, and run watchers on one wake
@@ -46,20 +66,7 @@ func (trackTranslator) Translate(_ context.Context, _ string, ds []engine.Delive
 func TestTwoEnginesOnOneStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	node := func() *engine.Engine {
-		e, err := engine.New(ctx, engine.Config{Store: store, SourceTypes: oneSourceType{&harkv1.SourceType{Type: "segment"}}, Translator: trackTranslator{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
-	}
-	a, b := node(), node()
+	a, b := twoEngines(t, trackTranslator{})
 
 	src, err := a.CreateSource(ctx, &harkv1.CreateSourceRequest{Name: "s", Type: "segment"})
 	if err != nil {
@@ -143,20 +150,7 @@ func receive(t *testing.T, e *engine.Engine, token, body string) {
 func TestLayoutAcrossEngines(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	node := func() *engine.Engine {
-		e, err := engine.New(ctx, engine.Config{Store: store, SourceTypes: oneSourceType{&harkv1.SourceType{Type: "segment"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
-	}
-	a, b := node(), node()
+	a, b := twoEngines(t, nil)
 	const n = 20
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -244,9 +244,9 @@ func TestCluster(t *testing.T) {
 	})
 }
 
-// TestClusterFaults kills one hark node and one NATS server while events
-// arrive: every acknowledged event is found afterwards, and a webhook
-// destination receives every run at least once.
+// TestClusterFaults kills one hark node and the NATS server leading hark's
+// stream while events arrive: every acknowledged event is found afterwards
+// with its run, and a webhook destination receives every run at least once.
 func TestClusterFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills servers under load")
@@ -327,6 +327,16 @@ func TestClusterFaults(t *testing.T) {
 		t.Fatalf("only %d events were acknowledged under load", count)
 	}
 	runs := b.runsOf(t, nil)
+	ranFor := map[string]bool{}
+	for _, r := range runs {
+		ranFor[r.GetSourceEventId()] = true
+	}
+	acked.Range(func(id, _ any) bool {
+		if !ranFor[id.(string)] {
+			t.Errorf("acknowledged event %s has no run", id)
+		}
+		return true
+	})
 	eventually(t, "the receiver has every run", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
