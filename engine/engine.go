@@ -125,15 +125,16 @@ type Engine struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 
-	// runMu serializes the transactions that write the runs feed (the
-	// ingest committer, API triggers, cancellations). The feed's cursor
-	// counter makes concurrent ones conflict anyway; the mutex makes them
-	// queue instead of exhausting their retries.
+	// runMu serializes this node's transactions that write the runs feed
+	// (the ingest committer, API triggers, cancellations). The feed's
+	// cursor counter makes concurrent ones conflict anyway (across nodes
+	// too); the mutex makes this node's queue instead of exhausting their
+	// retries. Correctness never rests on it.
 	runMu sync.Mutex
 
-	// layoutMu serializes the transactions that add sources or
-	// environments. GuardLayout already makes concurrent ones conflict; the
-	// mutex makes them queue instead of exhausting their retries.
+	// layoutMu serializes this node's transactions that add sources or
+	// environments, so that on one node no source misses a configuration;
+	// across nodes repairLayout closes the gaps (watch.go).
 	layoutMu sync.Mutex
 
 	// closeMu and closed keep Receive from queueing after Close.

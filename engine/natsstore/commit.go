@@ -87,6 +87,13 @@ type commitAck struct {
 // Commit is safe for concurrent use. A batch that is abandoned half-sent (the connection drops
 // before the commit message) is dropped by the server after its batch timeout (10 s).
 func (c *Conn) Commit(ctx context.Context, msgs []Msg) (first, last uint64, err error) {
+	return c.commit(ctx, msgs, true)
+}
+
+// commit is Commit; explain says whether to find out which guard failed
+// when the server does not say (one more read, on the conflict path). DB
+// does not need to know: it runs the transaction again.
+func (c *Conn) commit(ctx context.Context, msgs []Msg, explain bool) (first, last uint64, err error) {
 	if len(msgs) == 0 {
 		return 0, 0, ErrEmptyBatch
 	}
@@ -142,7 +149,7 @@ func (c *Conn) Commit(ctx context.Context, msgs []Msg) (first, last uint64, err 
 	}
 	if ack.Error != nil {
 		err := commitError(ack.Error, msgs, guarded)
-		if ce, ok := err.(*ConflictError); ok && ce.Subject == "" && ack.Stream != "" {
+		if ce, ok := err.(*ConflictError); ok && explain && ce.Subject == "" && ack.Stream != "" {
 			c.explainConflict(ctx, ack.Stream, msgs, ce)
 		}
 		return 0, 0, err

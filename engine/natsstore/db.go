@@ -56,7 +56,8 @@ type DBConfig struct {
 	Stream string
 	// Subject is the first token of every subject; "" means "hark".
 	Subject string
-	// Replicas is how many servers keep the stream; 0 means 3.
+	// Replicas is how many servers keep the stream; 0 means the
+	// connection's (Options.Replicas, by default 3).
 	Replicas int
 }
 
@@ -428,7 +429,7 @@ func (t *txn) commit() ([][]byte, error) {
 		msgs = append(msgs, m)
 		keys = append(keys, w.key)
 	}
-	_, _, err := t.db.conn.Commit(t.ctx, msgs)
+	_, _, err := t.db.conn.commit(t.ctx, msgs, false)
 	var conflict *ConflictError
 	var tooLarge *BatchTooLargeError
 	switch {

@@ -1,7 +1,18 @@
-// Package natsstore is the JetStream layer that hark's cluster mode stands on: a connection
-// that checks the server, streams with the features hark needs, one atomic batch per commit,
-// and the batched reads the engine does before a commit. It knows nothing of the engine; the
-// NATS backend of the engine's ports is built on it.
+// Package natsstore keeps hark's state on a NATS JetStream cluster, so that any number of hark
+// nodes share it (cluster mode, DESIGN §13). Store is the engine.Store a node opens: kvstore's
+// tables on a DB, which is kvstore.DB on one stream (one subject per key; a transaction is one
+// atomic batch, guarded on the sequences it read; a watch consumer follows the other nodes'
+// commits). Below it, Conn is the JetStream layer: a connection that checks the server, one
+// atomic batch per Commit, and the embedded cluster of natsembed for `hark dev cluster` and the
+// tests.
+//
+// Known limits of this first version: a scan reads every key under its prefix (an ordered
+// consumer delivering the last message per subject), so listing a large table costs the table,
+// not the page; every read of a key is one request to the stream's leader; and a View reads
+// each key as last committed, not as of one moment (storetest.ReadCommitted). EnsureStream,
+// LastBySubjects and Read (direct gets, answered by a replica) are not used by DB, which needs
+// leader reads for read-your-writes: a batched read of a commit's guarded keys through them is
+// the next step (a stale read of a key the commit then writes only fails its guard).
 //
 // # Requirements
 //
