@@ -178,7 +178,10 @@ type txn struct {
 	writable bool
 	// read is the sequence each subject had when the transaction read it
 	// (0: absent), the guard of its write.
-	read   map[string]uint64
+	read map[string]uint64
+	// got holds what Get read (nil: absent), so the transaction reads a
+	// key once: a second Get of it costs no round trip and sees the same.
+	got    map[string][]byte
 	writes map[string]*write
 	order  []string // subjects of writes, in first-write order
 }
@@ -191,7 +194,7 @@ type write struct {
 }
 
 func (db *DB) newTxn(ctx context.Context, writable bool) *txn {
-	return &txn{db: db, ctx: ctx, writable: writable, read: map[string]uint64{}, writes: map[string]*write{}}
+	return &txn{db: db, ctx: ctx, writable: writable, read: map[string]uint64{}, got: map[string][]byte{}, writes: map[string]*write{}}
 }
 
 var errReadOnly = errors.New("natsstore: write in a read-only transaction")
@@ -204,6 +207,12 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		}
 		return w.value, nil
 	}
+	if v, ok := t.got[subj]; ok {
+		if v == nil {
+			return nil, kvstore.ErrNotFound
+		}
+		return v, nil
+	}
 	var msg *jetstream.RawStreamMsg
 	err := retryLeaderless(t.ctx, func() (err error) {
 		msg, err = t.db.stream.GetLastMsgForSubject(t.ctx, subj)
@@ -211,6 +220,7 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		t.noteRead(subj, 0)
+		t.got[subj] = nil
 		return nil, kvstore.ErrNotFound
 	}
 	if err != nil {
@@ -218,9 +228,15 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	}
 	t.noteRead(subj, msg.Sequence)
 	if msg.Header.Get(hdrOp) == "del" {
+		t.got[subj] = nil
 		return nil, kvstore.ErrNotFound
 	}
-	return msg.Data, nil
+	data := msg.Data
+	if data == nil {
+		data = []byte{} // present, empty: not the cache's "absent"
+	}
+	t.got[subj] = data
+	return data, nil
 }
 
 // noteRead keeps the first sequence read of a subject: the guard must be
