@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -369,6 +370,8 @@ func TestClusterWithoutNATS(t *testing.T) {
 		t.Fatalf("webhook without NATS: %d %s, want 503", r.status, r.body)
 	}
 	t.Logf("answered 503 after %v without NATS", time.Since(began).Round(time.Millisecond))
+	// A load balancer takes the node out.
+	h.wantHealth(t, map[string]grpchealth.Status{"": notServing, "hark.nats": notServing})
 	// All at once: one server alone has no quorum to wait for.
 	var wg sync.WaitGroup
 	for i := range c.nats.Servers() {
@@ -388,4 +391,5 @@ func TestClusterWithoutNATS(t *testing.T) {
 		return r.status == http.StatusOK && res.GetEvents()[0].GetStatus() == harkv1.SourceEventStatus_SOURCE_EVENT_STATUS_PROCESSED
 	})
 	t.Logf("serving again %v after NATS came back", time.Since(began).Round(time.Millisecond))
+	h.wantHealth(t, map[string]grpchealth.Status{"": serving, "hark.nats": serving})
 }

@@ -20,6 +20,10 @@ const pluginHealthPrefix = "hark.source."
 // space is below --min-free-disk (writes get 503) or the store is read-only.
 const diskHealthService = "hark.disk"
 
+// natsHealthService reports, in cluster mode, the connection to NATS:
+// NOT_SERVING while it is down (webhooks then get 503).
+const natsHealthService = "hark.nats"
+
 // healthWatchPoll is how often a health Watch stream re-checks: conditions
 // change without telling anyone, and the stream sends only changes.
 const healthWatchPoll = 250 * time.Millisecond

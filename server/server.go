@@ -391,6 +391,9 @@ func (s *Server) handler() (http.Handler, error) {
 			return !d.Low && !d.ReadOnly
 		}})
 	}
+	if st, ok := s.store.(*natsstore.Store); ok {
+		conditions = append(conditions, healthCondition{service: natsHealthService, ok: st.Connected})
+	}
 	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, conditions...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, admin))

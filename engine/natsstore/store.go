@@ -37,6 +37,10 @@ func (s *Store) Stats() (sent, received uint64) {
 	return st.OutMsgs, st.InMsgs
 }
 
+// Connected reports whether the node is connected to the cluster now (for
+// health checks: while it is not, every write is answered 503).
+func (s *Store) Connected() bool { return s.conn.NATS().IsConnected() }
+
 // Close closes the store and the connection.
 func (s *Store) Close() error {
 	err := s.Store.Close()
