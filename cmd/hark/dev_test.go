@@ -61,4 +61,3 @@ func freePorts(t *testing.T, n int) int {
 	t.Fatalf("no %d consecutive free ports", n)
 	return 0
 }
-
