@@ -79,9 +79,6 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	cfg.Stream = cmp.Or(cfg.Stream, "HARK")
 	cfg.Subject = cmp.Or(cfg.Subject, "hark")
 	cfg.Replicas = cmp.Or(cfg.Replicas, c.replicas)
-	js := c.js
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	want := jetstream.StreamConfig{
 		Name:               cfg.Stream,
 		Description:        "hark's state: one subject per key",
@@ -92,40 +89,75 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 		AllowAtomicPublish: true,
 		AllowMsgTTL:        true,
 	}
-	stream, err := js.Stream(ctx, cfg.Stream)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		stream, err = js.CreateStream(ctx, want)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			stream, err = js.Stream(ctx, cfg.Stream) // another node created it just now
+	// A cluster that is starting (or busy) may not answer for a while: a
+	// stream just created, here or by a node starting beside this one, has
+	// no leader until its replicas elect one. Ask again, each try bounded,
+	// for up to a minute.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var stream jetstream.Stream
+	err := untilAnswered(ctx, func(ctx context.Context) (err error) {
+		stream, err = c.js.Stream(ctx, cfg.Stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			stream, err = c.js.CreateStream(ctx, want)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				stream, err = c.js.Stream(ctx, cfg.Stream) // another node created it just now
+			}
+			if err != nil {
+				return fmt.Errorf("create stream %s: %w", cfg.Stream, err)
+			}
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, err)
+			return fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
 		}
-	case err != nil:
-		return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
-	default:
 		got := stream.CachedInfo().Config
 		switch {
 		case got.Replicas < cfg.Replicas:
-			return nil, fmt.Errorf("stream %s keeps %d replicas, want %d: raise it (nats stream edit %s --replicas %d) or start hark with fewer", cfg.Stream, got.Replicas, cfg.Replicas, cfg.Stream, cfg.Replicas)
+			return fmt.Errorf("stream %s keeps %d replicas, want %d: raise it (nats stream edit %s --replicas %d) or start hark with fewer", cfg.Stream, got.Replicas, cfg.Replicas, cfg.Stream, cfg.Replicas)
 		case !got.AllowAtomicPublish || !got.AllowMsgTTL || got.MaxMsgsPerSubject != 1 || got.AllowDirect:
-			return nil, fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
+			return fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	// A stream just created (here or by a node starting beside this one)
-	// answers nothing until its replicas elect a leader.
-	for wait := 10 * time.Millisecond; stream.CachedInfo().Cluster != nil && stream.CachedInfo().Cluster.Leader == ""; wait = min(2*wait, 500*time.Millisecond) {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("stream %s has no leader: %w", cfg.Stream, ctx.Err())
-		case <-time.After(wait):
+	err = untilAnswered(ctx, func(ctx context.Context) error {
+		info, err := stream.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader == "" {
+			return errNoLeader
 		}
-		if _, err := stream.Info(ctx); err != nil && !errors.Is(err, nats.ErrNoResponders) {
-			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
 	}
 	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 40, node: nuid.Next()}, nil
+}
+
+// errNoLeader is a stream without a leader, for untilAnswered.
+var errNoLeader = errors.New("no leader elected yet")
+
+// untilAnswered runs fn, each try bounded to a few seconds, until it gets
+// an answer: again after a try that timed out, met no responders or found
+// no leader, until ctx ends.
+func untilAnswered(ctx context.Context, fn func(ctx context.Context) error) error {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		try, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := fn(try)
+		cancel()
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+			errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, errNoLeader)
+		if !unanswered || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Close implements kvstore.DB; the connection belongs to the caller.
@@ -445,7 +477,12 @@ func (t *txn) commit() ([][]byte, error) {
 		msgs = append(msgs, m)
 		keys = append(keys, w.key)
 	}
-	_, _, err := t.db.conn.commit(t.ctx, msgs, false)
+	// No responders: no leader took the commit, so nothing was stored and
+	// it may be sent again (a leader is being elected).
+	err := retryLeaderless(t.ctx, func() error {
+		_, _, err := t.db.conn.commit(t.ctx, msgs, false)
+		return err
+	})
 	var conflict *ConflictError
 	var tooLarge *BatchTooLargeError
 	switch {

@@ -53,7 +53,7 @@ func sharedCluster(t testing.TB) *natsembed.Cluster {
 // connect opens a Conn to the given servers and closes it when the test ends.
 func connect(t testing.TB, urls ...string) *natsstore.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := natsstore.Connect(ctx, natsstore.Options{URLs: urls, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
