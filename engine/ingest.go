@@ -793,6 +793,9 @@ func withStructs(ev *harkv1.SourceEvent, raw EventJSON) error {
 // may call it again after a conflict with an API write, so every run starts
 // from the prepared entries and keeps nothing from a previous run.
 func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
+	if err := tx.Prefetch(prefetchOf(chunk)); err != nil {
+		return err
+	}
 	counts := eventTypeCounts{}
 	for _, p := range chunk {
 		p.startedRuns = false
@@ -824,6 +827,40 @@ func (e *Engine) commit(tx Tx, chunk []*pendingDelivery) error {
 		}
 	}
 	return counts.write(tx)
+}
+
+// prefetchOf names what the commit of chunk will read of the ledger, the
+// users (events' senders, and the recipients of runs mapped before the
+// commit), the event types and the run feeds' counters, for Tx.Prefetch.
+func prefetchOf(chunk []*pendingDelivery) Prefetch {
+	var p Prefetch
+	seen := map[EventTypeKey]bool{}
+	for _, d := range chunk {
+		for i, ev := range d.events {
+			env := ev.GetEnvironment()
+			if et := (EventTypeKey{ev.GetSourceId(), env, ev.GetType(), ev.GetName()}); !seen[et] {
+				seen[et] = true
+				p.EventTypes = append(p.EventTypes, et)
+			}
+			if !slices.Contains(p.RunFeeds, env) {
+				p.RunFeeds = append(p.RunFeeds, env)
+			}
+			if d.req.se.GetIdempotencyEnabled() && ev.GetIdempotencyKey() != "" {
+				p.Idempotency = append(p.Idempotency, IdempotencyKey{env, ev.GetSourceId(), ev.GetType(), ev.GetIdempotencyKey()})
+			}
+			if ev.GetUserId() != "" {
+				p.Users = append(p.Users, UserKey{env, ev.GetUserId()})
+			}
+			if i < len(d.mapped) {
+				for _, o := range d.mapped[i] {
+					for _, id := range o.recipients {
+						p.Users = append(p.Users, UserKey{env, id})
+					}
+				}
+			}
+		}
+	}
+	return p
 }
 
 // execute runs one event's effects inside tx and records them on ev: the

@@ -183,6 +183,13 @@ type Tx interface {
 	// audience, then tenant; after is "<audience>\x00<tenant>".
 	UserAudienceMemberships(env, userID, after string, limit int) ([]*harkv1.AudienceMember, error)
 
+	// Prefetch says which records the transaction is about to read, so a
+	// store whose every read is a round trip can read them in one; a store
+	// whose reads are local ignores it. Reads stay as they are: a record
+	// prefetched and then changed by another commit fails this one's commit
+	// as any read record does.
+	Prefetch(records Prefetch) error
+
 	// IdempotencyRecord returns the event that first used a key (scoped by
 	// environment, source and event type) and when the record expires. The
 	// store may return a record past its expiry until its TTL removes it;
@@ -335,3 +342,22 @@ func (f DeliveryFilter) Match(d *harkv1.Delivery) bool {
 		(f.WorkflowRunID == "" || d.GetWorkflowRunId() == f.WorkflowRunID) &&
 		(f.Status == harkv1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED || d.GetStatus() == f.Status)
 }
+
+// Prefetch names records a transaction is about to read (Tx.Prefetch): the
+// ingest commit's idempotency records, users and event types, and the
+// environments whose run feed it may append to.
+type Prefetch struct {
+	Idempotency []IdempotencyKey
+	Users       []UserKey
+	EventTypes  []EventTypeKey
+	RunFeeds    []string
+}
+
+// EventTypeKey names an event type of a source environment.
+type EventTypeKey struct{ SourceID, Environment, Type, Name string }
+
+// IdempotencyKey names an idempotency record.
+type IdempotencyKey struct{ Environment, SourceID, Type, Key string }
+
+// UserKey names a user.
+type UserKey struct{ Environment, ID string }

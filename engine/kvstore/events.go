@@ -139,6 +139,29 @@ func (t tx) DeleteUser(env, id string) error {
 	return t.txn.Delete(key(tableUser, env, id))
 }
 
+// Prefetch implements engine.Tx: it hands the records' keys to a Txn that
+// is a Prefetcher.
+func (t tx) Prefetch(p engine.Prefetch) error {
+	pf, ok := t.txn.(Prefetcher)
+	if !ok {
+		return nil
+	}
+	keys := make([][]byte, 0, len(p.Idempotency)+len(p.Users))
+	for _, k := range p.Idempotency {
+		keys = append(keys, key(tableIdempotency, k.Environment, k.SourceID, k.Type, k.Key))
+	}
+	for _, u := range p.Users {
+		keys = append(keys, key(tableUser, u.Environment, u.ID))
+	}
+	for _, et := range p.EventTypes {
+		keys = append(keys, eventTypeKey(et.SourceID, et.Environment, et.Type, et.Name))
+	}
+	for _, env := range p.RunFeeds {
+		keys = append(keys, key(tableRunCursor, env))
+	}
+	return pf.Prefetch(keys)
+}
+
 func (t tx) IdempotencyRecord(env, sourceID, typ, k string) (string, time.Time, error) {
 	v, err := t.txn.Get(key(tableIdempotency, env, sourceID, typ, k))
 	if errors.Is(err, ErrNotFound) {

@@ -60,6 +60,12 @@ type DB interface {
 	Close() error
 }
 
+// Prefetcher is a Txn that can read many keys in one request (a remote
+// backend); the values wait for the Gets that follow.
+type Prefetcher interface {
+	Prefetch(keys [][]byte) error
+}
+
 // Txn reads and writes inside one transaction. Reads see the
 // transaction's own writes. Keys and values passed in may be kept; keys
 // and values handed out are valid only until fn returns or the next call,

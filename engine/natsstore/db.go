@@ -31,14 +31,17 @@ import (
 //
 // One stream holds every table, so every transaction — an ingest commit, a
 // configuration apply — is all or nothing (an atomic batch cannot span
-// streams). Reads go to the stream leader (the stream does not allow direct
-// gets, which replicas could answer stale), so a node reads what it has just
-// committed.
+// streams). A Get asks the stream's leader, so a node reads what it has just
+// committed; Prefetch reads many keys in one direct get, which a replica
+// answers and may answer a moment stale — harmless for the keys the commit
+// then writes (the guard fails and the transaction runs again, without
+// prefetching).
 type DB struct {
-	conn    *Conn
-	stream  jetstream.Stream
-	root    string // first subject token, e.g. "hark"
-	retries int
+	conn       *Conn
+	stream     jetstream.Stream
+	root       string // first subject token, e.g. "hark"
+	streamName string
+	retries    int
 	// node marks this DB's commits (hdrNode), so its watch skips them:
 	// Update reported them already.
 	node string
@@ -88,6 +91,7 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 		MaxMsgsPerSubject:  1,
 		AllowAtomicPublish: true,
 		AllowMsgTTL:        true,
+		AllowDirect:        true, // for Prefetch; Get asks the leader
 	}
 	// A cluster that is starting (or busy) may not answer for a while: a
 	// stream just created, here or by a node starting beside this one, has
@@ -115,8 +119,8 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 		switch {
 		case got.Replicas < cfg.Replicas:
 			return fmt.Errorf("stream %s keeps %d replicas, want %d: raise it (nats stream edit %s --replicas %d) or start hark with fewer", cfg.Stream, got.Replicas, cfg.Replicas, cfg.Stream, cfg.Replicas)
-		case !got.AllowAtomicPublish || !got.AllowMsgTTL || got.MaxMsgsPerSubject != 1 || got.AllowDirect:
-			return fmt.Errorf("stream %s was not created by hark (it needs atomic publish and message TTLs on, one message per subject, direct gets off)", cfg.Stream)
+		case !got.AllowAtomicPublish || !got.AllowMsgTTL || got.MaxMsgsPerSubject != 1 || !got.AllowDirect:
+			return fmt.Errorf("stream %s was not created by hark (it needs atomic publish, message TTLs and direct gets on, one message per subject)", cfg.Stream)
 		}
 		return nil
 	})
@@ -133,7 +137,7 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
 	}
-	return &DB{conn: c, stream: stream, root: cfg.Subject, retries: 40, node: nuid.Next()}, nil
+	return &DB{conn: c, stream: stream, streamName: cfg.Stream, root: cfg.Subject, retries: 40, node: nuid.Next()}, nil
 }
 
 // errNoLeader is a stream without a leader, for untilAnswered.
@@ -172,6 +176,7 @@ func (db *DB) View(ctx context.Context, fn func(kvstore.Txn) error) error {
 func (db *DB) Update(ctx context.Context, fn func(kvstore.Txn) error) error {
 	for attempt := range db.retries {
 		t := db.newTxn(ctx, true)
+		t.attempt = attempt
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -208,6 +213,7 @@ type txn struct {
 	db       *DB
 	ctx      context.Context
 	writable bool
+	attempt  int // the run of Update (0: first)
 	// read is the sequence each subject had when the transaction read it
 	// (0: absent), the guard of its write.
 	read map[string]uint64
@@ -245,20 +251,29 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		}
 		return v, nil
 	}
-	var msg *jetstream.RawStreamMsg
+	var (
+		msg   Stored
+		found bool
+	)
 	err := retryLeaderless(t.ctx, func() (err error) {
-		msg, err = t.db.stream.GetLastMsgForSubject(t.ctx, subj)
+		msg, found, err = t.db.conn.leaderLast(t.ctx, t.db.streamName, subj)
 		return err
 	})
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err != nil {
+		return nil, unavailable("read "+subj, err)
+	}
+	return t.took(subj, msg, found)
+}
+
+// took records what a read found of subj (found false: no message) and
+// returns it as Get does.
+func (t *txn) took(subj string, msg Stored, found bool) ([]byte, error) {
+	if !found {
 		t.noteRead(subj, 0)
 		t.got[subj] = nil
 		return nil, kvstore.ErrNotFound
 	}
-	if err != nil {
-		return nil, unavailable("read "+subj, err)
-	}
-	t.noteRead(subj, msg.Sequence)
+	t.noteRead(subj, msg.Seq)
 	if msg.Header.Get(hdrOp) == "del" {
 		t.got[subj] = nil
 		return nil, kvstore.ErrNotFound
@@ -269,6 +284,42 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	}
 	t.got[subj] = data
 	return data, nil
+}
+
+// Prefetch implements kvstore.Prefetcher: one direct get per MaxLastSubjects
+// keys instead of a request each. Only a transaction's first run
+// prefetches: a rerun after a conflict reads from the leader, so a replica
+// that trails cannot make a transaction lose again and again.
+func (t *txn) Prefetch(keys [][]byte) error {
+	if t.attempt > 0 {
+		return nil
+	}
+	var subjects []string
+	for _, k := range keys {
+		subj := t.db.subject(k)
+		if _, ok := t.writes[subj]; ok {
+			continue
+		}
+		if _, ok := t.got[subj]; ok || slices.Contains(subjects, subj) {
+			continue
+		}
+		subjects = append(subjects, subj)
+	}
+	for chunk := range slices.Chunk(subjects, MaxLastSubjects) {
+		var last map[string]Stored
+		err := retryLeaderless(t.ctx, func() (err error) {
+			last, err = t.db.conn.LastBySubjects(t.ctx, t.db.streamName, chunk)
+			return err
+		})
+		if err != nil {
+			return unavailable(fmt.Sprintf("read %d keys", len(chunk)), err)
+		}
+		for _, subj := range chunk {
+			msg, found := last[subj]
+			_, _ = t.took(subj, msg, found) // an absent key is ErrNotFound: nothing to report
+		}
+	}
+	return nil
 }
 
 // noteRead keeps the first sequence read of a subject: the guard must be

@@ -9,6 +9,7 @@ import (
 // JetStream error codes this package tells apart, from nats-server's errors.json, in one place.
 const (
 	errCodeInsufficientResources = 10023 // "insufficient resources" (EnsureStream)
+	errCodeNoMessageFound        = 10037 // "no message found" (a get of an empty subject)
 	errCodeWrongLastSeq          = 10071 // "wrong last sequence: {seq}"
 	errCodeReplicasNotSupported  = 10074 // "replicas > 1 not supported in non-clustered mode" (EnsureStream)
 	errCodeWrongLastSeqConstant  = 10164 // "wrong last sequence"

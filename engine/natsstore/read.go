@@ -2,10 +2,13 @@ package natsstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
@@ -21,6 +24,8 @@ type Stored struct {
 	// Seq is the message's stream sequence: the run feed's cursor, and what a guard expects.
 	Seq  uint64
 	Data []byte
+	// Header is the message's headers.
+	Header nats.Header
 	// Time is when the stream stored the message.
 	Time time.Time
 }
@@ -102,5 +107,76 @@ func (c *Conn) Read(ctx context.Context, stream string, from uint64, max int, su
 }
 
 func stored(m *jetstream.RawStreamMsg) Stored {
-	return Stored{Subject: m.Subject, Seq: m.Sequence, Data: m.Data, Time: m.Time}
+	return Stored{Subject: m.Subject, Seq: m.Sequence, Data: m.Data, Header: m.Header, Time: m.Time}
+}
+
+// leaderLast reads the last message of one subject from the stream's
+// leader (the JetStream API's message get, not a direct get), so it sees
+// every commit acknowledged before it: read-your-writes. found is false
+// when the subject has no message.
+func (c *Conn) leaderLast(ctx context.Context, stream, subject string) (s Stored, found bool, err error) {
+	req, err := json.Marshal(struct {
+		LastBySubject string `json:"last_by_subj"`
+	}{subject})
+	if err != nil {
+		return Stored{}, false, err
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return Stored{}, false, err
+	}
+	var answer struct {
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &answer); err != nil {
+		return Stored{}, false, fmt.Errorf("read %s: answer %q: %w", subject, resp.Data, err)
+	}
+	switch {
+	case answer.Error != nil && answer.Error.ErrorCode == errCodeNoMessageFound:
+		return Stored{}, false, nil
+	case answer.Error != nil:
+		return Stored{}, false, answer.Error
+	case answer.Message == nil:
+		return Stored{}, false, fmt.Errorf("read %s: answer %q has no message", subject, resp.Data)
+	}
+	m := answer.Message
+	s = Stored{Subject: m.Subject, Seq: m.Seq, Data: m.Data, Time: m.Time}
+	if len(m.Header) > 0 {
+		h, err := decodeHeader(m.Header)
+		if err != nil {
+			return Stored{}, false, fmt.Errorf("read %s: headers: %w", subject, err)
+		}
+		s.Header = h
+	}
+	return s, true, nil
+}
+
+// decodeHeader parses a message's headers as JetStream stores them
+// ("NATS/1.0\r\nKey: value\r\n…\r\n\r\n").
+func decodeHeader(b []byte) (nats.Header, error) {
+	lines := strings.Split(string(b), "\r\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "NATS/1.0") {
+		return nil, fmt.Errorf("not a NATS header block: %q", b)
+	}
+	h := nats.Header{}
+	for _, line := range lines[1:] {
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("header line %q", line)
+		}
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return h, nil
 }

@@ -32,6 +32,16 @@ func testExactlyOnceLedger(t *testing.T, open opener) {
 				defer wg.Done()
 				<-start
 				err := s.Update(t.Context(), func(tx engine.Tx) error {
+					// Half of the writers say first what they will read,
+					// as the ingest commit does: it changes nothing.
+					if w%2 == 0 {
+						if err := tx.Prefetch(engine.Prefetch{
+							Idempotency: []engine.IdempotencyKey{{Environment: env, SourceID: "src", Type: "track", Key: key}},
+							Users:       []engine.UserKey{{Environment: env, ID: marker(w)}},
+						}); err != nil {
+							return err
+						}
+					}
 					id, _, err := tx.IdempotencyRecord(env, "src", "track", key)
 					switch {
 					case err == nil:
