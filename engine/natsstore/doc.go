@@ -6,13 +6,16 @@
 // atomic batch per Commit, and the embedded cluster of natsembed for `hark dev cluster` and the
 // tests.
 //
+// An ingest commit is two round trips: DB's Prefetch reads the records it will touch in one
+// multi-subject direct get (LastBySubjects; a replica may answer a moment stale, which only
+// fails a guard of the commit, and the rerun reads from the leader), then Commit. Every other
+// read asks the stream's leader, so a node reads what it has just committed.
+//
 // Known limits of this first version: a scan reads every key under its prefix (an ordered
 // consumer delivering the last message per subject), so listing a large table costs the table,
-// not the page; every read of a key is one request to the stream's leader; and a View reads
-// each key as last committed, not as of one moment (storetest.ReadCommitted). EnsureStream,
-// LastBySubjects and Read (direct gets, answered by a replica) are not used by DB, which needs
-// leader reads for read-your-writes: a batched read of a commit's guarded keys through them is
-// the next step (a stale read of a key the commit then writes only fails its guard).
+// not the page; and a View reads each key as last committed, not as of one moment
+// (storetest.ReadCommitted). EnsureStream and Read are not used by DB (it checks its own
+// stream's settings); they serve the tests of the layer below and the next steps.
 //
 // # Requirements
 //
