@@ -355,10 +355,8 @@ func TestClusterFaults(t *testing.T) {
 	})
 	// Right after a leader change a list may trail what was read by id
 	// (README): it must catch up.
-	listed := 0
 	eventually(t, "the list of runs has every run read by id", func() bool {
-		listed = len(b.runsOf(t, nil))
-		return listed >= len(runIDs)
+		return len(b.runsOf(t, nil)) >= len(runIDs)
 	})
 	t.Logf("%d events acknowledged, each with its run, every run delivered", len(runIDs))
 }
