@@ -46,7 +46,7 @@ func (d kvDB) Update(ctx context.Context, fn func(kvstore.Txn) error) error {
 	}
 	// Outside s.mu: a watcher reads the store again, and a second read lock
 	// behind a waiting reopen would deadlock.
-	d.s.notify(keys)
+	d.s.watchers.Notify(keys)
 	return nil
 }
 
@@ -85,62 +85,15 @@ func (s *Store) update(ctx context.Context, fn func(kvstore.Txn) error) ([][]byt
 	return nil, kvstore.ErrConflict
 }
 
-// watcher is one Watch registration.
-type watcher struct {
-	prefixes [][]byte
-	fn       func(keys [][]byte, reset bool)
-}
-
 // Watch implements kvstore.DB. Badger is opened by one process only, so
 // every write it commits goes through Update, which reports its keys to the
 // watchers after the commit and before it returns; a watch never resets.
 func (d kvDB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func()) {
-	s := d.s
-	s.watchMu.Lock()
-	defer s.watchMu.Unlock()
-	if s.watchers == nil {
-		s.watchers = map[int]watcher{}
-	}
-	s.watchSeq++
-	id := s.watchSeq
-	s.watchers[id] = watcher{prefixes: prefixes, fn: fn}
-	return func() {
-		s.watchMu.Lock()
-		defer s.watchMu.Unlock()
-		delete(s.watchers, id)
-	}
+	return d.s.watchers.Add(prefixes, fn)
 }
 
 // Close implements kvstore.DB: it closes the Store.
 func (d kvDB) Close() error { return d.s.Close() }
-
-// notify reports one commit's written keys to the watchers, each those
-// under its prefixes.
-func (s *Store) notify(keys [][]byte) {
-	if len(keys) == 0 {
-		return
-	}
-	s.watchMu.Lock()
-	ws := make([]watcher, 0, len(s.watchers))
-	for _, w := range s.watchers {
-		ws = append(ws, w)
-	}
-	s.watchMu.Unlock()
-	for _, w := range ws {
-		var matched [][]byte
-		for _, k := range keys {
-			for _, p := range w.prefixes {
-				if bytes.HasPrefix(k, p) {
-					matched = append(matched, k)
-					break
-				}
-			}
-		}
-		if len(matched) > 0 {
-			w.fn(matched, false)
-		}
-	}
-}
 
 // txn is one Badger transaction as a kvstore.Txn.
 type txn struct {

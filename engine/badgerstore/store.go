@@ -61,11 +61,8 @@ type Store struct {
 	mu sync.RWMutex
 	db *badger.DB
 
-	// watchMu guards watchers (kvDB.Watch's registrations), keyed by
-	// registration so stop removes one.
-	watchMu  sync.Mutex
-	watchers map[int]watcher
-	watchSeq int
+	// watchers are kvDB.Watch's registrations.
+	watchers kvstore.Watchers
 }
 
 var _ engine.Store = (*Store)(nil)

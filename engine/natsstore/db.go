@@ -46,9 +46,9 @@ type DB struct {
 	// Update reported them already.
 	node string
 
-	watchMu  sync.Mutex
-	watchers map[int]*watcher
-	watchSeq int
+	// watchers hear this node's commits from Update, and each has a
+	// consumer of its own for the other nodes' (follow).
+	watchers kvstore.Watchers
 }
 
 var _ kvstore.DB = (*DB)(nil)
@@ -182,7 +182,7 @@ func (db *DB) Update(ctx context.Context, fn func(kvstore.Txn) error) error {
 		}
 		keys, err := t.commit()
 		if err == nil {
-			db.notify(keys)
+			db.watchers.Notify(keys)
 			return nil
 		}
 		if !errors.Is(err, kvstore.ErrConflict) {
@@ -646,14 +646,7 @@ func (db *DB) filter(prefix []byte) string {
 // (headers only, from the newest message on) reports the other nodes'.
 func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func()) {
 	w := &watcher{prefixes: prefixes, fn: fn, done: make(chan struct{})}
-	db.watchMu.Lock()
-	if db.watchers == nil {
-		db.watchers = map[int]*watcher{}
-	}
-	db.watchSeq++
-	id := db.watchSeq
-	db.watchers[id] = w
-	db.watchMu.Unlock()
+	remove := db.watchers.Add(prefixes, fn)
 
 	var filters []string
 	for _, p := range prefixes {
@@ -668,20 +661,16 @@ func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop
 	return func() {
 		cancel()
 		<-w.done
-		db.watchMu.Lock()
-		delete(db.watchers, id)
-		db.watchMu.Unlock()
+		remove()
 	}
 }
 
+// watcher is what follow needs of one Watch: what it watches, whom to tell,
+// and done, closed when its consumer has stopped.
 type watcher struct {
 	prefixes [][]byte
 	fn       func([][]byte, bool)
 	done     chan struct{}
-}
-
-func (w *watcher) matches(key []byte) bool {
-	return slices.ContainsFunc(w.prefixes, func(p []byte) bool { return bytes.HasPrefix(key, p) })
 }
 
 // follow consumes the watched subjects until ctx ends, closing started once
@@ -713,7 +702,7 @@ func (db *DB) follow(ctx context.Context, w *watcher, filters []string, started 
 			if msg.Headers().Get(hdrNode) == db.node {
 				return // reported by the Update that committed it
 			}
-			if key, err := db.keyOf(msg.Subject()); err == nil && w.matches(key) {
+			if key, err := db.keyOf(msg.Subject()); err == nil && kvstore.Under(w.prefixes, key) {
 				w.fn([][]byte{key}, false)
 			}
 		})
@@ -730,26 +719,5 @@ func (db *DB) follow(ctx context.Context, w *watcher, filters []string, started 
 		<-ctx.Done()
 		cc.Stop()
 		return
-	}
-}
-
-// notify reports a commit's keys to this node's watchers.
-func (db *DB) notify(keys [][]byte) {
-	db.watchMu.Lock()
-	ws := make([]*watcher, 0, len(db.watchers))
-	for _, w := range db.watchers {
-		ws = append(ws, w)
-	}
-	db.watchMu.Unlock()
-	for _, w := range ws {
-		var mine [][]byte
-		for _, k := range keys {
-			if w.matches(k) {
-				mine = append(mine, k)
-			}
-		}
-		if len(mine) > 0 {
-			w.fn(mine, false)
-		}
 	}
 }
