@@ -80,20 +80,25 @@ func (c *benchCluster) peakRSS() float64 {
 }
 
 // natsTraffic sums, over the nodes, the messages sent to NATS and received
-// from it and the ingest commits, from their /metrics.
+// from it and the ingest commits, from their /metrics (a series a node's
+// /metrics lacks counts nothing).
 func (c *benchCluster) natsTraffic(ctx context.Context, hc *http.Client, token string) (sent, received, commits float64) {
 	for _, n := range c.nodes {
 		m := scrape(ctx, hc, n.url, token, "hark_nats_sent_messages_total", "hark_nats_received_messages_total", "hark_ingest_commit_duration_seconds_count")
-		sent += m[0]
-		received += m[1]
-		commits += m[2]
+		sent += max(0, m[0])
+		received += max(0, m[1])
+		commits += max(0, m[2])
 	}
 	return sent, received, commits
 }
 
-// scrape reads the named unlabelled series from a server's /metrics.
+// scrape reads the named unlabelled series from a server's /metrics; -1 for
+// each it cannot.
 func scrape(ctx context.Context, hc *http.Client, base, token string, names ...string) []float64 {
 	out := make([]float64, len(names))
+	for i := range out {
+		out[i] = -1
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return out

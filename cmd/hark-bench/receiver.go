@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,22 +72,5 @@ func (r *receiver) stop() { r.once.Do(func() { r.srv.Close() }) }
 // outboxPending reads hark_outbox_pending from the server's /metrics; -1
 // when it cannot.
 func outboxPending(ctx context.Context, hc *http.Client, o options) float64 {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.url+"/metrics", nil)
-	if err != nil {
-		return -1
-	}
-	req.Header.Set("Authorization", "Bearer "+o.token)
-	res, err := hc.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "hark_outbox_pending "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return n
-		}
-	}
-	return -1
+	return scrape(ctx, hc, o.url, o.token, "hark_outbox_pending")[0]
 }
