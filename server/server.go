@@ -136,6 +136,7 @@ type Server struct {
 	lock   *dataDirLock
 	store  engine.Store
 	badger *badgerstore.Store // the store, when it is Badger (backups, disk)
+	nats   *natsstore.Store   // the store, in cluster mode (health, traffic)
 	host   *host.Host
 	engine *engine.Engine
 	http   *http.Server
@@ -214,8 +215,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.metrics.watchStore(s.badger.Size)
 		s.metrics.watchDisk(s.badger.Disk)
 	}
-	if st, ok := s.store.(*natsstore.Store); ok {
-		s.metrics.watchNATS(st.Stats)
+	if s.nats != nil {
+		s.metrics.watchNATS(s.nats.Stats)
 	}
 	plugins := pluginSources{h: s.host, metrics: s.metrics, log: s.log.With("component", "plugins")}
 	s.engine, err = engine.New(ctx, engine.Config{
@@ -317,7 +318,7 @@ func (s *Server) Close() error {
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
-		s.store, s.badger = nil, nil
+		s.store, s.badger, s.nats = nil, nil, nil
 	}
 	errs = append(errs, s.lock.release())
 	s.lock = nil
@@ -391,8 +392,8 @@ func (s *Server) handler() (http.Handler, error) {
 			return !d.Low && !d.ReadOnly
 		}})
 	}
-	if st, ok := s.store.(*natsstore.Store); ok {
-		conditions = append(conditions, healthCondition{service: natsHealthService, ok: st.Connected})
+	if s.nats != nil {
+		conditions = append(conditions, healthCondition{service: natsHealthService, ok: s.nats.Connected})
 	}
 	mux.Handle(grpchealth.NewHandler(newHealthChecker(names, conditions...)))
 	reflector := grpcreflect.NewStaticReflector(names...)

@@ -51,6 +51,6 @@ func (s *Server) openStore(ctx context.Context, clustered bool) error {
 	if err != nil {
 		return err
 	}
-	s.store = st
+	s.store, s.nats = st, st
 	return nil
 }
