@@ -59,9 +59,6 @@ type DBConfig struct {
 	Stream string
 	// Subject is the first token of every subject; "" means "hark".
 	Subject string
-	// Replicas is how many servers keep the stream; 0 means the
-	// connection's (Options.Replicas, by default 3).
-	Replicas int
 }
 
 // Headers of DB's messages: hdrOp marks a deleted key's tombstone ("del"),
@@ -76,23 +73,13 @@ const (
 // be a message to be part of an atomic batch.
 const tombstoneTTL = 10 * time.Minute
 
-// OpenDB creates the stream when it is missing and checks an existing one:
-// it must keep Replicas copies and allow atomic batches and message TTLs.
+// OpenDB creates the stream when it is missing and checks an existing one
+// (Conn.EnsureStream, with one message per subject): it must keep the
+// connection's Replicas copies and allow atomic batches, message TTLs and
+// direct gets.
 func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	cfg.Stream = cmp.Or(cfg.Stream, "HARK")
 	cfg.Subject = cmp.Or(cfg.Subject, "hark")
-	cfg.Replicas = cmp.Or(cfg.Replicas, c.replicas)
-	want := jetstream.StreamConfig{
-		Name:               cfg.Stream,
-		Description:        "hark's state: one subject per key",
-		Subjects:           []string{cfg.Subject + ".>"},
-		Storage:            jetstream.FileStorage,
-		Replicas:           cfg.Replicas,
-		MaxMsgsPerSubject:  1,
-		AllowAtomicPublish: true,
-		AllowMsgTTL:        true,
-		AllowDirect:        true, // for Prefetch; Get asks the leader
-	}
 	// A cluster that is starting (or busy) may not answer for a while: a
 	// stream just created, here or by a node starting beside this one, has
 	// no leader until its replicas elect one. Ask again, each try bounded,
@@ -101,28 +88,8 @@ func OpenDB(ctx context.Context, c *Conn, cfg DBConfig) (*DB, error) {
 	defer cancel()
 	var stream jetstream.Stream
 	err := untilAnswered(ctx, func(ctx context.Context) (err error) {
-		stream, err = c.js.Stream(ctx, cfg.Stream)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			stream, err = c.js.CreateStream(ctx, want)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				stream, err = c.js.Stream(ctx, cfg.Stream) // another node created it just now
-			}
-			if err != nil {
-				return fmt.Errorf("create stream %s: %w", cfg.Stream, err)
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
-		}
-		got := stream.CachedInfo().Config
-		switch {
-		case got.Replicas < cfg.Replicas:
-			return fmt.Errorf("stream %s keeps %d replicas, want %d: raise it (nats stream edit %s --replicas %d) or start hark with fewer", cfg.Stream, got.Replicas, cfg.Replicas, cfg.Stream, cfg.Replicas)
-		case !got.AllowAtomicPublish || !got.AllowMsgTTL || got.MaxMsgsPerSubject != 1 || !got.AllowDirect:
-			return fmt.Errorf("stream %s was not created by hark (it needs atomic publish, message TTLs and direct gets on, one message per subject)", cfg.Stream)
-		}
-		return nil
+		stream, err = c.ensureStream(ctx, streamSpec{name: cfg.Stream, subjects: []string{cfg.Subject + ".>"}, lastValue: true})
+		return err
 	})
 	if err != nil {
 		return nil, err

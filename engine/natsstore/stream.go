@@ -23,11 +23,27 @@ import (
 // is on disk before the acknowledgement); a client cannot see that setting, so it is documented
 // as required rather than checked.
 func (c *Conn) EnsureStream(ctx context.Context, name string, subjects []string) error {
+	_, err := c.ensureStream(ctx, streamSpec{name: name, subjects: subjects})
+	return err
+}
+
+// streamSpec is what EnsureStream is asked for; lastValue keeps one message
+// per subject (MaxMsgsPerSubject 1), each subject holding a record's latest
+// value, as DB's stream does.
+type streamSpec struct {
+	name      string
+	subjects  []string
+	lastValue bool
+}
+
+// ensureStream is EnsureStream, returning the stream.
+func (c *Conn) ensureStream(ctx context.Context, spec streamSpec) (jetstream.Stream, error) {
+	name, subjects := spec.name, spec.subjects
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	s, err := c.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = c.js.CreateStream(ctx, jetstream.StreamConfig{
+		cfg := jetstream.StreamConfig{
 			Name:               name,
 			Subjects:           subjects,
 			Storage:            jetstream.FileStorage,
@@ -35,34 +51,41 @@ func (c *Conn) EnsureStream(ctx context.Context, name string, subjects []string)
 			AllowAtomicPublish: true,
 			AllowMsgTTL:        true,
 			AllowDirect:        true,
-		})
+		}
+		if spec.lastValue {
+			cfg.MaxMsgsPerSubject = 1
+		}
+		s, err = c.js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another node created it between our lookup and our create: check theirs.
-			return c.EnsureStream(ctx, name, subjects)
+			return c.ensureStream(ctx, spec)
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeReplicasNotSupported || apiErr.ErrorCode == errCodeInsufficientResources) {
-			return fmt.Errorf("create stream %s: the cluster cannot hold %d replicas (it needs %d JetStream servers with room; a single server needs Replicas 1): %w",
+			return nil, fmt.Errorf("create stream %s: the cluster cannot hold %d replicas (it needs %d JetStream servers with room; a single server needs Replicas 1): %w",
 				name, c.replicas, c.replicas, err)
 		}
 		if err != nil {
-			return fmt.Errorf("create stream %s (R%d): %w", name, c.replicas, err)
+			return nil, fmt.Errorf("create stream %s (R%d): %w", name, c.replicas, err)
 		}
 		// The server placed what it was asked for, or said no above; check anyway, since
 		// everything hark promises about acknowledged writes rests on the replica count.
-		if cfg := s.CachedInfo().Config; cfg.Replicas != c.replicas {
-			return fmt.Errorf("create stream %s: the server created it with %d replicas, asked for %d", name, cfg.Replicas, c.replicas)
+		if got := s.CachedInfo().Config; got.Replicas != c.replicas {
+			return nil, fmt.Errorf("create stream %s: the server created it with %d replicas, asked for %d", name, got.Replicas, c.replicas)
 		}
-		return nil
+		return s, nil
 	}
 	if err != nil {
-		return fmt.Errorf("look up stream %s: %w", name, err)
+		return nil, fmt.Errorf("look up stream %s: %w", name, err)
 	}
-	return c.checkStream(s.CachedInfo().Config, subjects)
+	if err := c.checkStream(s.CachedInfo().Config, spec); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // checkStream lists everything about an existing stream's config that hark cannot work with.
-func (c *Conn) checkStream(cfg jetstream.StreamConfig, subjects []string) error {
+func (c *Conn) checkStream(cfg jetstream.StreamConfig, spec streamSpec) error {
 	var problems []string
 	if cfg.Replicas < c.replicas {
 		problems = append(problems, fmt.Sprintf(
@@ -81,7 +104,10 @@ func (c *Conn) checkStream(cfg jetstream.StreamConfig, subjects []string) error 
 	if !cfg.AllowDirect {
 		problems = append(problems, "direct get is off: set allow_direct: true on the stream")
 	}
-	for _, s := range subjects {
+	if spec.lastValue && cfg.MaxMsgsPerSubject != 1 {
+		problems = append(problems, "it keeps more than one message per subject, hark keeps a record's latest value only: recreate the stream")
+	}
+	for _, s := range spec.subjects {
 		if !slices.Contains(cfg.Subjects, s) {
 			problems = append(problems, fmt.Sprintf("it does not have subject %s: add it to the stream's subjects", s))
 		}
