@@ -80,11 +80,13 @@ func clusterTrack(name, userID, messageID string) []byte {
 	return fmt.Appendf(nil, `{"type":"track","event":%q,"userId":%q,"messageId":%q,"properties":{}}`, name, userID, messageID)
 }
 
-// clusterTrigger sets up, through node a, a source (identify and
-// idempotency on) with a workflow and a trigger that starts it for every "Signed Up" with the sender as an inline
-// recipient, and returns the development ingest URL and the trigger.
-func clusterTrigger(t *testing.T, a *harness) (string, *harkv1.Trigger) {
+// trigger sets up, through the first node, a source (identify and
+// idempotency on) with a workflow and a trigger that starts it for every
+// "Signed Up" with the sender as an inline recipient, waits until every node
+// fires it, and returns the development ingest URL and the trigger.
+func (c *cluster) trigger(t *testing.T) (string, *harkv1.Trigger) {
 	t.Helper()
+	a := c.nodes[0]
 	src := a.createSource(t, "Segment")
 	a.patchSourceEnv(t, src.GetId(), "development", `{"identifyEnabled":true,"idempotencyEnabled":true}`)
 	wf := harkv1connect.NewWorkflowServiceClient(a.http, a.base, a.opts()...)
@@ -94,7 +96,19 @@ func clusterTrigger(t *testing.T, a *harness) (string, *harkv1.Trigger) {
 		Environment: "development", WorkflowKey: "welcome", SourceId: src.GetId(), Event: "Signed Up",
 		Mapping: &harkv1.TriggerMapping{Recipients: `{"id": userId}`}, Status: harkv1.TriggerStatus_TRIGGER_STATUS_ACTIVE,
 	})
-	return devURL(t, src), created.GetTrigger()
+	ingest := devURL(t, src)
+	// Every node follows the stream, so the trigger is in effect on each
+	// a moment after its commit (milliseconds; measured below), not at
+	// once: wait until each fires it, as a user would see it.
+	for _, node := range c.nodes {
+		eventually(t, "the trigger is in effect on "+node.base, func() bool {
+			ev := node.deliverOne(t, node.at(t, ingest), clusterTrack("Signed Up", "u-probe", "m-probe-"+rand.Text()))
+			return slices.ContainsFunc(node.getEvent(t, "development", ev.GetId()).GetActions(), func(a *harkv1.Action) bool {
+				return a.GetTriggerId() == created.GetTrigger().GetId() && a.GetWorkflowRunId() != ""
+			})
+		})
+	}
+	return ingest, created.GetTrigger()
 }
 
 // at is an ingest URL of any node as node h's own: the webhook path is the
@@ -132,15 +146,19 @@ func (h *harness) runsOf(t *testing.T, q url.Values) []*harkv1.WorkflowRun {
 func TestCluster(t *testing.T) {
 	c := startCluster(t, 3)
 	a, b, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
-	ingest, trg := clusterTrigger(t, a)
+	ingest, trg := c.trigger(t)
 
 	t.Run("a trigger created on one node fires on another", func(t *testing.T) {
 		ev := n3.deliverOne(t, n3.at(t, ingest), clusterTrack("Signed Up", "u-first", "m-first"))
 		var runs []*harkv1.WorkflowRun
-		eventually(t, "node B lists the run of the event node C received", func() bool {
-			runs = b.runsOf(t, url.Values{"sourceEventId": {ev.GetId()}})
-			return len(runs) == 1
-		})
+		deadline := time.Now().Add(testTimeout)
+		for runs = b.runsOf(t, url.Values{"sourceEventId": {ev.GetId()}}); len(runs) != 1; runs = b.runsOf(t, url.Values{"sourceEventId": {ev.GetId()}}) {
+			if time.Now().After(deadline) {
+				logged := n3.getEvent(t, "development", ev.GetId())
+				t.Fatalf("node B lists %d runs of the event node C received; the event: %v %q, actions %v", len(runs), logged.GetStatus(), logged.GetReason(), logged.GetActions())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		if runs[0].GetTriggerId() != trg.GetId() {
 			t.Fatalf("run %v, want one of trigger %s", runs[0], trg.GetId())
 		}
@@ -254,7 +272,7 @@ func TestClusterFaults(t *testing.T) {
 	}
 	c := startCluster(t, 3)
 	a := c.nodes[0]
-	ingest, _ := clusterTrigger(t, a)
+	ingest, _ := c.trigger(t)
 
 	var mu sync.Mutex
 	received := map[string]bool{} // run ids the receiver got
@@ -369,7 +387,7 @@ func TestClusterWithoutNATS(t *testing.T) {
 	}
 	c := startCluster(t, 1)
 	h := c.nodes[0]
-	ingest, _ := clusterTrigger(t, h)
+	ingest, _ := c.trigger(t)
 	h.deliverOne(t, ingest, clusterTrack("Signed Up", "u1", "m-before"))
 	for i := range c.nats.Servers() {
 		c.nats.Kill(i)
