@@ -249,8 +249,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("load triggers: %w", err)
 	}
 	ok = true
-	e.wg.Add(3)
+	e.wg.Add(4)
 	go e.repairLayout()
+	go e.reloadAfterFailure()
 	go e.runCommitter()
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	e.stopDispatch = stopDispatch

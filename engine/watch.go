@@ -23,12 +23,16 @@ type follower struct {
 	// layout wakes repairLayout (buffered 1): an environment or a source
 	// was written.
 	layout chan struct{}
+	// reload wakes reloadAfterFailure (buffered 1): applying a trigger
+	// change failed to read the store, so the registry may lag it.
+	reload chan struct{}
 }
 
 // follow registers the engine's watcher. It runs before the registry is
 // first loaded, so no change committed during the load is missed.
 func (e *Engine) follow() {
 	e.follower.layout = make(chan struct{}, 1)
+	e.follower.reload = make(chan struct{}, 1)
 	e.follower.stop = e.store.Watch(e.applyChanges)
 }
 
@@ -54,6 +58,43 @@ func (e *Engine) repairLayout() {
 
 // layoutRepairTimeout bounds one repair; the next layout change tries again.
 const layoutRepairTimeout = 30 * time.Second
+
+// reloadAfterFailure reloads every trigger, once a second until it
+// succeeds, after a trigger change could not be applied: no second
+// notification of that change would come, and the registry would lag the
+// store until the next start.
+func (e *Engine) reloadAfterFailure() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-e.follower.reload:
+		}
+		for {
+			e.follower.mu.Lock()
+			err := e.loadTriggers(context.Background())
+			e.follower.mu.Unlock()
+			if err == nil {
+				break
+			}
+			e.log.Error("reload the triggers", "err", err)
+			select {
+			case <-e.stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// reloadLater has reloadAfterFailure reload every trigger.
+func (e *Engine) reloadLater() {
+	select {
+	case e.follower.reload <- struct{}{}:
+	default:
+	}
+}
 
 // applyChanges applies one commit's changes.
 func (e *Engine) applyChanges(changes []Change) {
@@ -90,6 +131,7 @@ func (e *Engine) applyChanges(changes []Change) {
 		defer e.follower.mu.Unlock()
 		if err := e.loadTriggers(context.Background()); err != nil {
 			e.log.Error("reload the triggers after the store's watch reconnected", "err", err)
+			e.reloadLater()
 		}
 		return
 	}
@@ -120,9 +162,10 @@ func (e *Engine) reloadTriggers(changes []Change) {
 		return nil
 	})
 	if err != nil {
-		// The commit holds; only this node's registry lags. A store that
-		// cannot be read fails the ingest path too, which reports it.
-		e.log.Error("read changed triggers", "count", len(changes), "err", err)
+		// The commit holds; only this node's registry lags, until the
+		// reload catches up.
+		e.log.Error("read changed triggers; reloading them all", "count", len(changes), "err", err)
+		e.reloadLater()
 		return
 	}
 	cache := programCache{}

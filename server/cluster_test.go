@@ -294,6 +294,31 @@ func TestClusterFaults(t *testing.T) {
 	mustCall(t, dest.CreateDestination, &harkv1.CreateDestinationRequest{
 		Environment: "development", Name: "hooks", Type: "webhook", Url: receiver.URL,
 	})
+	// A node enqueues deliveries to the destinations it knows of, and
+	// learns of a new one a moment after it was created: before the load,
+	// wait until a run started through each node reaches the receiver.
+	for i, node := range c.nodes {
+		probe := 0
+		eventually(t, fmt.Sprintf("node %d delivers to the new destination", i), func() bool {
+			probe++
+			ev := node.deliverOne(t, node.at(t, ingest), clusterTrack("Signed Up", "u-probe", fmt.Sprintf("m-probe-%d-%d", i, probe)))
+			actions := node.getEvent(t, "development", ev.GetId()).GetActions()
+			j := slices.IndexFunc(actions, func(a *harkv1.Action) bool { return a.GetWorkflowRunId() != "" })
+			if j < 0 {
+				return false
+			}
+			for range 25 {
+				mu.Lock()
+				got := received[actions[j].GetWorkflowRunId()]
+				mu.Unlock()
+				if got {
+					return true
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			return false
+		})
+	}
 
 	// Load: senders post to the surviving nodes in turn; what was
 	// acknowledged is recorded with its event id.

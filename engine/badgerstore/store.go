@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,10 +150,25 @@ func openBadger(opts Options, readOnly bool) (*badger.DB, error) {
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2)
 	db, err := badger.Open(bopts)
+	// A directory lock held a moment longer than its holder: a process
+	// forked (a plugin starting) while the lock's file was open holds a
+	// copy of it until it executes the plugin, though the store that took
+	// the lock has closed it. Reopening at once, as a restart does, can
+	// meet it; a lock held for real is still held a second later.
+	for deadline := time.Now().Add(time.Second); err != nil && isLocked(err) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		db, err = badger.Open(bopts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
 	return db, nil
+}
+
+// isLocked reports whether err is Badger's refusal to open a directory
+// another process holds (Badger has no error value for it).
+func isLocked(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
 }
 
 // migrate brings a store written by an older hark up to

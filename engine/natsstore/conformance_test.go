@@ -15,4 +15,9 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store {
 		return kvstore.New(openDBs(t, 0)[0])
 	}, storetest.ReadCommitted)
+	// Two nodes, each connected to a server of its own.
+	storetest.RunShared(t, func(t *testing.T) (engine.Store, engine.Store) {
+		dbs := openDBs(t, 1, 2)
+		return kvstore.New(dbs[0]), kvstore.New(dbs[1])
+	})
 }

@@ -49,6 +49,9 @@ type DB struct {
 	// watchers hear this node's commits from Update, and each has a
 	// consumer of its own for the other nodes' (follow).
 	watchers kvstore.Watchers
+	// seen keeps reads from going back behind what the watch and the
+	// commits have shown this node.
+	seen seen
 }
 
 var _ kvstore.DB = (*DB)(nil)
@@ -222,14 +225,46 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		msg   Stored
 		found bool
 	)
-	err := retryLeaderless(t.ctx, func() (err error) {
-		msg, found, err = t.db.conn.leaderLast(t.ctx, t.db.streamName, subj)
-		return err
+	err := untilCurrent(t.ctx, func() (bool, error) {
+		mark := t.db.seen.mark()
+		err := retryLeaderless(t.ctx, func() (err error) {
+			msg, found, err = t.db.conn.leaderLast(t.ctx, t.db.streamName, subj)
+			return err
+		})
+		return err == nil && t.db.seen.behind(subj, msg.Seq, mark), err
 	})
 	if err != nil {
 		return nil, unavailable("read "+subj, err)
 	}
 	return t.took(subj, msg, found)
+}
+
+// errBehind is a read that still trailed what this node has seen
+// (DB.seen) when untilCurrent gave up.
+var errBehind = errors.New("the cluster has not applied a change this node has already seen")
+
+// untilCurrent runs read again, after a growing pause, while it reports
+// that what it read trails what this node has seen, for up to two
+// seconds: a server applies a committed message milliseconds after
+// another one did.
+func untilCurrent(ctx context.Context, read func() (behind bool, err error)) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		behind, err := read()
+		switch {
+		case err != nil:
+			return err
+		case !behind:
+			return nil
+		case time.Now().After(deadline):
+			return errBehind
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // took records what a read found of subj (found false: no message) and
@@ -273,6 +308,7 @@ func (t *txn) Prefetch(keys [][]byte) error {
 		subjects = append(subjects, subj)
 	}
 	for chunk := range slices.Chunk(subjects, MaxLastSubjects) {
+		mark := t.db.seen.mark()
 		var last map[string]Stored
 		err := retryLeaderless(t.ctx, func() (err error) {
 			last, err = t.db.conn.LastBySubjects(t.ctx, t.db.streamName, chunk)
@@ -283,6 +319,9 @@ func (t *txn) Prefetch(keys [][]byte) error {
 		}
 		for _, subj := range chunk {
 			msg, found := last[subj]
+			if t.db.seen.behind(subj, msg.Seq, mark) {
+				continue // trails: Get reads it from the leader
+			}
 			_, _ = t.took(subj, msg, found) // an absent key is ErrNotFound: nothing to report
 		}
 	}
@@ -384,9 +423,17 @@ type entry struct {
 func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, error) {
 	filter := db.filter(prefix)
 	var out []entry
-	err := retryLeaderless(ctx, func() (err error) {
-		out, err = db.listOnce(ctx, prefix, filter, keysOnly)
-		return err
+	err := untilCurrent(ctx, func() (bool, error) {
+		mark := db.seen.mark()
+		err := retryLeaderless(ctx, func() (err error) {
+			out, err = db.listOnce(ctx, prefix, filter, keysOnly)
+			return err
+		})
+		var newest uint64
+		for _, e := range out {
+			newest = max(newest, e.seq)
+		}
+		return err == nil && db.seen.scanBehind(prefix, newest, mark), err
 	})
 	if err != nil {
 		return nil, unavailable("list "+filter, err)
@@ -497,14 +544,20 @@ func (t *txn) commit() ([][]byte, error) {
 	}
 	// No responders: no leader took the commit, so nothing was stored and
 	// it may be sent again (a leader is being elected).
-	err := retryLeaderless(t.ctx, func() error {
-		_, _, err := t.db.conn.commit(t.ctx, msgs, false)
+	var first uint64
+	err := retryLeaderless(t.ctx, func() (err error) {
+		first, _, err = t.db.conn.commit(t.ctx, msgs, false)
 		return err
 	})
 	var conflict *ConflictError
 	var tooLarge *BatchTooLargeError
 	switch {
 	case err == nil:
+		// A batch is stored in one piece, in order: its messages have
+		// consecutive sequences.
+		for i, m := range msgs {
+			t.db.seen.note(m.Subject, keys[i], first+uint64(i), m.TTL)
+		}
 		return keys, nil
 	case errors.As(err, &conflict), errors.Is(err, ErrTooManyInflight):
 		return nil, fmt.Errorf("%w: %v", kvstore.ErrConflict, err)
@@ -632,6 +685,24 @@ func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop
 	}
 }
 
+// watchConsumer is an ordered consumer of the filters' messages (headers
+// only) from the stream's next sequence on. It names that sequence rather
+// than asking for new messages: an ordered consumer that recreates itself
+// before delivering anything applies its start policy again, and "new"
+// would then skip what was committed in between.
+func (db *DB) watchConsumer(ctx context.Context, filters []string) (jetstream.Consumer, error) {
+	info, err := db.stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    info.State.LastSeq + 1,
+		HeadersOnly:    true,
+	})
+}
+
 // watcher is what follow needs of one Watch: what it watches, whom to tell,
 // and done, closed when its consumer has stopped.
 type watcher struct {
@@ -650,11 +721,7 @@ func (db *DB) follow(ctx context.Context, w *watcher, filters []string, started 
 	once := sync.OnceFunc(func() { close(started) })
 	defer once()
 	for missed := false; ctx.Err() == nil; {
-		cons, err := db.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: filters,
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
-			HeadersOnly:    true,
-		})
+		cons, err := db.watchConsumer(ctx, filters)
 		if err != nil {
 			once()
 			missed = true
@@ -669,9 +736,16 @@ func (db *DB) follow(ctx context.Context, w *watcher, filters []string, started 
 			if msg.Headers().Get(hdrNode) == db.node {
 				return // reported by the Update that committed it
 			}
-			if key, err := db.keyOf(msg.Subject()); err == nil && kvstore.Under(w.prefixes, key) {
-				w.fn([][]byte{key}, false)
+			key, err := db.keyOf(msg.Subject())
+			if err != nil || !kvstore.Under(w.prefixes, key) {
+				return
 			}
+			if meta, err := msg.Metadata(); err == nil {
+				// Before the watcher reads the key again.
+				ttl, _ := time.ParseDuration(msg.Headers().Get(jetstream.MsgTTLHeader))
+				db.seen.note(msg.Subject(), key, meta.Sequence.Stream, ttl)
+			}
+			w.fn([][]byte{key}, false)
 		})
 		if err != nil {
 			once()
