@@ -218,6 +218,31 @@ func parseVersion(v string) (major, minor int, ok bool) {
 	return major, minor, true
 }
 
+// ErrNotConnected is a request not sent: the connection to the cluster is
+// lost and did not come back within reconnectWait.
+var ErrNotConnected = errors.New("not connected to the NATS cluster")
+
+// reconnectWait is how long a request waits for a lost connection: a
+// client whose server went away moves to another in milliseconds.
+const reconnectWait = time.Second
+
+// connected returns nil once the connection is up, waiting up to
+// reconnectWait while it is reconnecting, else ErrNotConnected.
+func (c *Conn) connected(ctx context.Context) error {
+	deadline := time.Now().Add(reconnectWait)
+	for !c.nc.IsConnected() {
+		if c.nc.IsClosed() || time.Now().After(deadline) {
+			return ErrNotConnected
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // withTimeout gives ctx the Conn's default timeout unless it already has a deadline.
 func (c *Conn) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

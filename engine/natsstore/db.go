@@ -227,7 +227,7 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	)
 	err := untilCurrent(t.ctx, func() (bool, error) {
 		mark := t.db.seen.mark()
-		err := retryLeaderless(t.ctx, func() (err error) {
+		err := t.db.retryLeaderless(t.ctx, func() (err error) {
 			msg, found, err = t.db.conn.leaderLast(t.ctx, t.db.streamName, subj)
 			return err
 		})
@@ -310,7 +310,7 @@ func (t *txn) Prefetch(keys [][]byte) error {
 	for chunk := range slices.Chunk(subjects, MaxLastSubjects) {
 		mark := t.db.seen.mark()
 		var last map[string]Stored
-		err := retryLeaderless(t.ctx, func() (err error) {
+		err := t.db.retryLeaderless(t.ctx, func() (err error) {
 			last, err = t.db.conn.LastBySubjects(t.ctx, t.db.streamName, chunk)
 			return err
 		})
@@ -425,7 +425,7 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 	var out []entry
 	err := untilCurrent(ctx, func() (bool, error) {
 		mark := db.seen.mark()
-		err := retryLeaderless(ctx, func() (err error) {
+		err := db.retryLeaderless(ctx, func() (err error) {
 			out, err = db.listOnce(ctx, prefix, filter, keysOnly)
 			return err
 		})
@@ -444,7 +444,13 @@ func (db *DB) list(ctx context.Context, prefix []byte, keysOnly bool) ([]entry, 
 // retryLeaderless runs fn again, for a few seconds, while nobody answers
 // its requests: a stream or consumer that was just created, or whose leader
 // is being elected, has no responders for a moment.
-func retryLeaderless(ctx context.Context, fn func() error) error {
+//
+// It first waits for the connection (Conn.connected): a node cut off from
+// the cluster answers at once, instead of after each request's timeout.
+func (db *DB) retryLeaderless(ctx context.Context, fn func() error) error {
+	if err := db.conn.connected(ctx); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		err := fn()
@@ -545,7 +551,7 @@ func (t *txn) commit() ([][]byte, error) {
 	// No responders: no leader took the commit, so nothing was stored and
 	// it may be sent again (a leader is being elected).
 	var first uint64
-	err := retryLeaderless(t.ctx, func() (err error) {
+	err := t.db.retryLeaderless(t.ctx, func() (err error) {
 		first, _, err = t.db.conn.commit(t.ctx, msgs, false)
 		return err
 	})

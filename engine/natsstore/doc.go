@@ -9,7 +9,15 @@
 // An ingest commit is two round trips: DB's Prefetch reads the records it will touch in one
 // multi-subject direct get (LastBySubjects; a replica may answer a moment stale, which only
 // fails a guard of the commit, and the rerun reads from the leader), then Commit. Every other
-// read asks the stream's leader, so a node reads what it has just committed.
+// read asks the stream's leader, one request each.
+//
+// No read is sure to be current — a replica trails, a scan's consumer runs on any server, and
+// even the leader applies a committed entry on its own schedule, after a follower (and a watch
+// consumer on it) may have — so DB keeps the sequences its commits and its watch showed it for
+// a few seconds (seen) and asks again while a read trails one of them: a node's reads never go
+// back behind what it was shown (TestConformance/WatchedReadsAreCurrent). A request waits at
+// most a second for a lost connection (Conn.connected), so a node cut off from the cluster
+// answers 503 at once.
 //
 // Known limits of this first version: a scan reads every key under its prefix (an ordered
 // consumer delivering the last message per subject), so listing a large table costs the table,
@@ -62,7 +70,7 @@
 //
 // Reads. LastBySubjects and Read use direct get (AllowDirect), answered by any replica in one
 // round trip: up to 1024 subjects per multi-subject request. A replica may trail the leader by a
-// moment, which guards make harmless for the engine's read-then-commit.
+// moment: guards make it harmless for the engine's read-then-commit, and seen for the rest.
 //
 // Durability under failure (TestCommitSurvivesServerLoss): killing the stream leader while
 // batches are committed makes some commits wait for the new leader; in-process kills rarely
