@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -80,6 +81,13 @@ type Config struct {
 	// DeliveryConcurrency bounds the attempts under way per destination; 0
 	// means DefaultDeliveryConcurrency.
 	DeliveryConcurrency int
+	// SharedStore says that other nodes use Store too (cluster mode): the
+	// dispatcher then leases each delivery before it sends it, so one
+	// node sends it rather than every node's dispatcher (see outbox.go).
+	SharedStore bool
+	// DeliveryLease is how long a lease keeps a delivery from the other
+	// nodes; 0 means DefaultDeliveryLease.
+	DeliveryLease time.Duration
 }
 
 // Limits on users: every identify rewrites the whole record, so an
@@ -191,7 +199,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		concurrency: cfg.DeliveryConcurrency,
 		wake:        make(chan struct{}, 1),
 		outcomes:    make(chan outcomeOf, recordBatch),
-		known:       map[string]bool{},
+		known:       map[string]time.Time{},
 		queues:      map[string]*destQueue{},
 	}
 	if e.outbox.schedule == nil {
@@ -199,6 +207,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if e.outbox.concurrency <= 0 {
 		e.outbox.concurrency = DefaultDeliveryConcurrency
+	}
+	if cfg.SharedStore {
+		e.outbox.lease = cmp.Or(cfg.DeliveryLease, DefaultDeliveryLease)
 	}
 	e.allowPrivateDestinations = cfg.AllowPrivateDestinations
 	e.maxUserProperties, e.maxUserBytes = cfg.MaxUserProperties, cfg.MaxUserBytes
@@ -267,12 +278,16 @@ func (e *Engine) EndStreams() {
 
 // Close stops the ingest stages after answering what is queued; deliveries
 // arriving after it get Unavailable. Call it after the server stopped taking
-// requests, before closing the store.
+// requests, before closing the store. Closing again does nothing.
 func (e *Engine) Close() error {
 	e.EndStreams()
 	e.closeMu.Lock()
+	again := e.closed
 	e.closed = true
 	e.closeMu.Unlock()
+	if again {
+		return nil
+	}
 	close(e.stop)
 	// The lanes answer or prepare what is queued, then the committer
 	// commits what they prepared.

@@ -45,6 +45,16 @@ import (
 //
 // A delivery is read into a queue again only once its outcome is recorded
 // (known), so it is never sent twice at once.
+//
+// On a store that other nodes share (Config.SharedStore), every node's
+// dispatcher reads the same queue, so each leases what it read before
+// queueing it: one commit per read moves the deliveries' next attempt to
+// the end of the lease, guarded as every write is, so of two nodes that
+// read a delivery at once one leases it and the other finds it no longer
+// due. The lease is the delivery's next_attempt_at itself: a node that
+// stops, or dies, while holding one leaves the delivery due again when it
+// ends, for any node to send (at least once, as on one node). A sender
+// sends only a delivery still under its own lease.
 
 // Defaults of the outbox.
 const (
@@ -67,6 +77,10 @@ const (
 	// maxAttemptsKept bounds the attempts a delivery keeps (the schedule
 	// may be long, and RetryDelivery restarts it): the newest are kept.
 	maxAttemptsKept = 100
+	// DefaultDeliveryLease is how long a node's lease keeps a delivery
+	// from the other nodes: twice an attempt's timeout, for its wait in
+	// the destination's queue and the recording of its outcome.
+	DefaultDeliveryLease = 2 * delivery.DefaultTimeout
 )
 
 // outbox is the engine's delivery state: the client that sends, the
@@ -75,12 +89,17 @@ type outbox struct {
 	client      *delivery.Client
 	schedule    delivery.Schedule
 	concurrency int
+	// lease, when not zero, is how long the dispatcher leases what it
+	// reads (a shared store).
+	lease time.Duration
 
 	wake     chan struct{} // buffered 1: deliveries were written, or a queue ran low
 	outcomes chan outcomeOf
 
-	mu      sync.Mutex
-	known   map[string]bool       // queued, being sent or being recorded
+	mu sync.Mutex
+	// known holds the deliveries queued, being sent or being recorded,
+	// each with the end of this node's lease on it (zero: not leased).
+	known   map[string]time.Time
 	queues  map[string]*destQueue // by destination id
 	after   *DueDelivery          // where the next read of the store's queue starts
 	soon    time.Time             // the earliest retry the recorder scheduled since the last read
@@ -234,34 +253,123 @@ func (e *Engine) dispatchDue(ctx context.Context) bool {
 		return false
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if len(due) < dispatchBatch {
 		o.after = nil // the end of what is due: the next read starts over
 	} else {
 		o.after = &due[len(due)-1]
 	}
-	queued := 0
+	var picked []DueDelivery
+	room := map[string]int{} // per destination, what its queue takes
 	for _, dd := range due {
-		if o.known[dd.ID] {
+		if _, ok := o.known[dd.ID]; ok {
 			continue
 		}
+		n, ok := room[dd.DestinationID]
+		if !ok {
+			n = queuedPerDestination
+			if q := o.queues[dd.DestinationID]; q != nil {
+				n -= len(q.items)
+			}
+		}
+		if n <= 0 {
+			continue // full: read again when it has drained
+		}
+		room[dd.DestinationID] = n - 1
+		o.known[dd.ID] = time.Time{}
+		picked = append(picked, dd)
+	}
+	o.mu.Unlock()
+	if o.lease > 0 {
+		picked = e.leaseDeliveries(ctx, picked)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, dd := range picked {
 		q := o.queues[dd.DestinationID]
 		if q == nil {
 			q = &destQueue{}
 			o.queues[dd.DestinationID] = q
 		}
-		if len(q.items) >= queuedPerDestination {
-			continue // full: read again when it has drained
-		}
-		o.known[dd.ID] = true
 		q.items = append(q.items, dd)
-		queued++
 		for q.senders < o.concurrency && q.senders < len(q.items) {
 			q.senders++
 			o.senders.Go(func() { e.sendQueue(ctx, dd.DestinationID) })
 		}
 	}
-	return len(due) == dispatchBatch && queued > 0
+	return len(due) == dispatchBatch && len(picked) > 0
+}
+
+// leaseChunk bounds the deliveries one lease commit writes (each write
+// moves a delivery in the queue: a few keys).
+const leaseChunk = 128
+
+// leaseDeliveries leases deliveries read from a shared store's queue, a
+// chunk per commit, and returns those it leased; the others — leased by
+// another node, or changed since the read — it forgets.
+func (e *Engine) leaseDeliveries(ctx context.Context, dds []DueDelivery) []DueDelivery {
+	o := e.outbox
+	var out []DueDelivery
+	for chunk := range slices.Chunk(dds, leaseChunk) {
+		var leased []DueDelivery
+		var until time.Time
+		err := e.store.Update(ctx, func(tx Tx) error {
+			leased = leased[:0]
+			now := e.now()
+			until = now.Add(o.lease)
+			for _, dd := range chunk {
+				dl, run, err := tx.Delivery(dd.Environment, dd.ID)
+				if isNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil || dl.GetNextAttemptAt().AsTime().After(now) {
+					continue
+				}
+				dl.NextAttemptAt = timestamppb.New(until)
+				if err := tx.PutDelivery(dl, nil, e.deliveryExpiry(run)); err != nil {
+					return err
+				}
+				leased = append(leased, dd)
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("lease deliveries; they stay due", "deliveries", len(chunk), "err", err)
+			}
+			leased = nil
+		}
+		o.mu.Lock()
+		for _, dd := range chunk {
+			delete(o.known, dd.ID)
+		}
+		for _, dd := range leased {
+			o.known[dd.ID] = timestamppb.New(until).AsTime()
+		}
+		o.mu.Unlock()
+		out = append(out, leased...)
+	}
+	return out
+}
+
+// sendable reports whether dl, read again before its attempt, is this
+// node's to send now: due, or on a shared store still under this node's
+// lease.
+func (e *Engine) sendable(dd DueDelivery, dl *harkv1.Delivery) bool {
+	if dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil {
+		return false
+	}
+	next := dl.GetNextAttemptAt().AsTime()
+	o := e.outbox
+	if o.lease == 0 {
+		return !next.After(e.now())
+	}
+	o.mu.Lock()
+	lease := o.known[dd.ID]
+	o.mu.Unlock()
+	return next.Equal(lease)
 }
 
 // sendQueue is one sender of a destination: it sends its queue's
@@ -330,7 +438,7 @@ func (e *Engine) attempt(ctx context.Context, dd DueDelivery) {
 		}
 		o.outcomes <- outcomeOf{dd: dd} // expired, or read again later
 		return
-	case dl.GetStatus() != harkv1.DeliveryStatus_DELIVERY_STATUS_PENDING || dl.GetNextAttemptAt() == nil || dl.GetNextAttemptAt().AsTime().After(e.now()):
+	case !e.sendable(dd, dl):
 		o.outcomes <- outcomeOf{dd: dd} // changed since the queue was read
 		return
 	case gone:

@@ -112,6 +112,10 @@ type Config struct {
 	AllowPrivateDestinations bool
 	// DeliveryTimeout bounds one delivery attempt; 0 means 15 s.
 	DeliveryTimeout time.Duration
+	// DeliveryLease is how long a node's lease keeps a delivery from the
+	// other nodes in cluster mode; 0 means twice the default attempt
+	// timeout (engine.DefaultDeliveryLease). Tests shorten it.
+	DeliveryLease time.Duration
 	// MinFreeDisk is the free space on the data dir's disk below which
 	// writes are refused with 503 (badgerstore.DefaultMinFreeBytes when 0,
 	// off when negative).
@@ -236,6 +240,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DeliverySchedule:         cfg.DeliverySchedule,
 		AllowPrivateDestinations: cfg.AllowPrivateDestinations,
 		DeliveryTimeout:          cfg.DeliveryTimeout,
+		SharedStore:              s.nats != nil,
+		DeliveryLease:            cfg.DeliveryLease,
 	})
 	if err != nil {
 		return nil, err
