@@ -66,6 +66,19 @@ type Prefetcher interface {
 	Prefetch(keys [][]byte) error
 }
 
+// LogReader is a Txn that can read a log — a prefix whose keys are only
+// ever written in increasing order, each once, such as the run feed — from
+// just after one of its keys without reading what comes before it (a
+// backend without range scans).
+type LogReader interface {
+	// ReadLogAfter calls fn for the keys under prefix after the key
+	// after, in order, until fn returns false or an error. found is false,
+	// and fn not called, when after is not stored (expired, never
+	// written) or the transaction wrote under the prefix: the caller then
+	// scans.
+	ReadLogAfter(prefix, after []byte, fn func(key, value []byte) (more bool, err error)) (found bool, err error)
+}
+
 // Txn reads and writes inside one transaction. Reads see the
 // transaction's own writes. Keys and values passed in may be kept; keys
 // and values handed out are valid only until fn returns or the next call,

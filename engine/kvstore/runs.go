@@ -155,14 +155,23 @@ func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry,
 	if limit <= 0 || after == math.MaxUint64 {
 		return out, nil // nothing comes after the greatest cursor (after+1 would wrap to 0)
 	}
-	err := t.txn.Scan(prefix, runFeedKey(env, after+1), false, false, func(k, v []byte) (bool, error) {
+	each := func(k, v []byte) (bool, error) {
 		if len(k) != len(prefix)+8 {
 			return false, fmt.Errorf("run feed key %x is malformed", k)
 		}
 		out = append(out, engine.RunFeedEntry{Cursor: binary.BigEndian.Uint64(k[len(prefix):]), RunID: string(v)})
 		return len(out) < limit, nil
-	})
-	if err != nil {
+	}
+	// The feed is a log: its cursors are handed out in commit order (see
+	// AppendRunFeed), so a backend without range scans reads it from the
+	// entry the reader stopped at rather than from its start.
+	if lr, ok := t.txn.(LogReader); ok && after > 0 {
+		found, err := lr.ReadLogAfter(prefix, runFeedKey(env, after), each)
+		if err != nil || found {
+			return out, err
+		}
+	}
+	if err := t.txn.Scan(prefix, runFeedKey(env, after+1), false, false, each); err != nil {
 		return nil, err
 	}
 	return out, nil

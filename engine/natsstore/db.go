@@ -412,6 +412,65 @@ func (t *txn) Scan(prefix, from []byte, reverse, keysOnly bool, fn func(key, val
 	return nil
 }
 
+var _ kvstore.LogReader = (*txn)(nil)
+
+// ReadLogAfter implements kvstore.LogReader: the entry after is read by key
+// (from the leader), which gives its stream sequence, and the log from
+// there on in one direct get of the prefix's subjects from the next
+// sequence, in stream order — the log's key order, since its keys are
+// written in increasing order. Listing the prefix instead would read every
+// entry the log holds on each call.
+func (t *txn) ReadLogAfter(prefix, after []byte, fn func(key, value []byte) (bool, error)) (bool, error) {
+	for _, subj := range t.order {
+		if bytes.HasPrefix(t.writes[subj].key, prefix) {
+			return false, nil
+		}
+	}
+	if _, err := t.Get(after); errors.Is(err, kvstore.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	from := t.read[t.db.subject(after)]
+	filter := t.db.filter(prefix)
+	var msgs []Stored
+	err := untilCurrent(t.ctx, func() (bool, error) {
+		mark := t.db.seen.mark()
+		err := t.db.retryLeaderless(t.ctx, func() (err error) {
+			msgs, err = t.db.conn.Read(t.ctx, t.db.streamName, from+1, logPage, filter)
+			return err
+		})
+		newest := from
+		for _, m := range msgs {
+			newest = max(newest, m.Seq)
+		}
+		return err == nil && t.db.seen.scanBehind(prefix, newest, mark), err
+	})
+	if err != nil {
+		return false, unavailable("read "+filter+" after "+strconv.FormatUint(from, 10), err)
+	}
+	for _, m := range msgs {
+		if m.Header.Get(hdrOp) == "del" {
+			continue
+		}
+		key, err := t.db.keyOf(m.Subject)
+		if err != nil {
+			return true, err
+		}
+		if !bytes.HasPrefix(key, prefix) || bytes.Compare(key, after) <= 0 {
+			continue
+		}
+		if more, err := fn(key, m.Data); err != nil || !more {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// logPage is the most entries one ReadLogAfter reads: a reader that wants
+// more asks again from the last one it got.
+const logPage = 1000
+
 type entry struct {
 	key   []byte
 	value []byte

@@ -17,7 +17,7 @@ import (
 // openDB opens a DB on a fresh stream of the shared cluster through the
 // given server, and another handle on the same stream through each of
 // others: the nodes of one hark cluster.
-func openDBs(t *testing.T, servers ...int) []*natsstore.DB {
+func openDBs(t testing.TB, servers ...int) []*natsstore.DB {
 	t.Helper()
 	c := sharedCluster(t)
 	n := streams.Add(1)

@@ -21,7 +21,8 @@
 //
 // Known limits of this first version: a scan reads every key under its prefix (an ordered
 // consumer delivering the last message per subject), so listing a large table costs the table,
-// not the page; and a View reads each key as last committed, not as of one moment
+// not the page — a log such as the run feed excepted, which is read from an entry on
+// (ReadLogAfter, kvstore.LogReader); and a View reads each key as last committed, not as of one moment
 // (storetest.ReadCommitted). EnsureStream and Read are not used by DB (it checks its own
 // stream's settings); they serve the tests of the layer below and the next steps.
 //
