@@ -46,7 +46,7 @@ func (s *Store) Update(ctx context.Context, fn func(engine.Tx) error) error {
 	case errors.Is(err, ErrTooLarge):
 		return fmt.Errorf("%w: %v", engine.ErrTooLarge, err)
 	case errors.Is(err, ErrConflict):
-		return fmt.Errorf("commit: %w: too many write conflicts", engine.ErrUnavailable)
+		return fmt.Errorf("commit: %w: too many write conflicts: %v", engine.ErrUnavailable, err)
 	}
 	return unavailable(err)
 }
