@@ -115,7 +115,13 @@ func (b *browser) wait(what, expr string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+	// A navigation that replaces the document while the poll runs
+	// destroys the context it evaluates in: poll the new document.
+	for err != nil && strings.Contains(err.Error(), "Cannot find context with specified id") && ctx.Err() == nil {
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+	}
+	if err != nil {
 		b.shot("failed-wait")
 		var body string
 		if s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`)); err == nil {
