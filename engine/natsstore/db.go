@@ -444,42 +444,50 @@ func (t *txn) ReadLogAfter(prefix, after []byte, fn func(key, value []byte) (boo
 	}
 	from := t.read[t.db.subject(after)]
 	filter := t.db.filter(prefix)
-	var msgs []Stored
-	err := untilCurrent(t.ctx, func() (bool, error) {
-		mark := t.db.seen.mark()
-		err := t.db.retryLeaderless(t.ctx, func() (err error) {
-			msgs, err = t.db.conn.Read(t.ctx, t.db.streamName, from+1, logPage, filter)
-			return err
+	for {
+		var msgs []Stored
+		err := untilCurrent(t.ctx, func() (bool, error) {
+			mark := t.db.seen.mark()
+			err := t.db.retryLeaderless(t.ctx, func() (err error) {
+				msgs, err = t.db.conn.Read(t.ctx, t.db.streamName, from+1, logPage, filter)
+				return err
+			})
+			if err != nil || len(msgs) == logPage {
+				return false, err // a full page: the next one is checked
+			}
+			newest := from
+			for _, m := range msgs {
+				newest = max(newest, m.Seq)
+			}
+			return t.db.seen.scanBehind(prefix, newest, mark), nil
 		})
-		newest := from
-		for _, m := range msgs {
-			newest = max(newest, m.Seq)
-		}
-		return err == nil && t.db.seen.scanBehind(prefix, newest, mark), err
-	})
-	if err != nil {
-		return false, unavailable("read "+filter+" after "+strconv.FormatUint(from, 10), err)
-	}
-	for _, m := range msgs {
-		if m.Header.Get(hdrOp) == "del" {
-			continue
-		}
-		key, err := t.db.keyOf(m.Subject)
 		if err != nil {
-			return true, err
+			return false, unavailable("read "+filter+" after "+strconv.FormatUint(from, 10), err)
 		}
-		if !bytes.HasPrefix(key, prefix) || bytes.Compare(key, after) <= 0 {
-			continue
+		for _, m := range msgs {
+			if m.Header.Get(hdrOp) == "del" {
+				continue
+			}
+			key, err := t.db.keyOf(m.Subject)
+			if err != nil {
+				return true, err
+			}
+			if !bytes.HasPrefix(key, prefix) || bytes.Compare(key, after) <= 0 {
+				continue
+			}
+			if more, err := fn(key, m.Data); err != nil || !more {
+				return true, err
+			}
 		}
-		if more, err := fn(key, m.Data); err != nil || !more {
-			return true, err
+		if len(msgs) < logPage {
+			return true, nil
 		}
+		from = msgs[len(msgs)-1].Seq
 	}
-	return true, nil
 }
 
-// logPage is the most entries one ReadLogAfter reads: a reader that wants
-// more asks again from the last one it got.
+// logPage is the most entries one request of ReadLogAfter reads; it reads
+// on from the last while fn wants more.
 const logPage = 1000
 
 type entry struct {

@@ -1,0 +1,48 @@
+package natsstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/harkhq/hark/engine"
+	"github.com/harkhq/hark/engine/kvstore"
+)
+
+// TestRunFeedReadAsALogPages: a feed read from a cursor (ReadLogAfter)
+// returns as many entries as asked for, in order, across the log's pages.
+func TestRunFeedReadAsALogPages(t *testing.T) {
+	s := kvstore.New(openDBs(t, 0)[0])
+	ctx := context.Background()
+	const size = 2500
+	for i := 0; i < size; i += 500 {
+		err := s.Update(ctx, func(tx engine.Tx) error {
+			for j := i; j < i+500; j++ {
+				if _, err := tx.AppendRunFeed("dev", fmt.Sprint("run-", j), time.Now().Add(time.Hour)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var entries []engine.RunFeedEntry
+	err := s.View(ctx, func(tx engine.Tx) (err error) {
+		entries, err = tx.RunFeed("dev", 10, 2000)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2000 {
+		t.Fatalf("%d entries after cursor 10, want 2000", len(entries))
+	}
+	for i, e := range entries {
+		if e.Cursor != uint64(11+i) || e.RunID != fmt.Sprint("run-", 10+i) {
+			t.Fatalf("entry %d is %d/%s, want %d/run-%d", i, e.Cursor, e.RunID, 11+i, 10+i)
+		}
+	}
+}
