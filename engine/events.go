@@ -107,6 +107,8 @@ func (e *Engine) WatchSourceEvents(ctx context.Context, req *harkv1.WatchSourceE
 	}
 	sub := e.eventHub.subscribe(req.GetEnvironment(), req.GetSourceId(), req.GetIncludeRefusals())
 	defer e.eventHub.unsubscribe(sub)
+	// Before ready: from then on the other nodes' events reach it too.
+	defer e.followOthersEvents()()
 	if err := ready(); err != nil {
 		return err
 	}
@@ -140,6 +142,70 @@ func (e *Engine) getEnvironment(ctx context.Context, slug string) (*harkv1.Envir
 type eventHub struct {
 	mu   sync.Mutex
 	subs map[*eventSub]struct{}
+
+	// others follows the events other nodes log (EventFollower) while
+	// anyone watches: followers counts the watchers, stop ends it.
+	othersMu  sync.Mutex
+	followers int
+	stop      func()
+}
+
+// followOthersEvents has the events other nodes log reach the live
+// watchers, on a store that reports them, and returns the function that
+// ends that for this watcher. The store is followed while at least one
+// watcher is: every event of the cluster is a message to this node then.
+func (e *Engine) followOthersEvents() (release func()) {
+	f, ok := e.store.(EventFollower)
+	if !ok {
+		return func() {}
+	}
+	h := &e.eventHub
+	h.othersMu.Lock()
+	defer h.othersMu.Unlock()
+	if h.followers == 0 {
+		h.stop = f.FollowEvents(e.publishOthersEvent)
+	}
+	h.followers++
+	return func() {
+		h.othersMu.Lock()
+		defer h.othersMu.Unlock()
+		if h.followers--; h.followers == 0 {
+			h.stop()
+			h.stop = nil
+		}
+	}
+}
+
+// publishOthersEvent reads an event another node logged and hands it to
+// the watchers of its environment, if any still watch it.
+func (e *Engine) publishOthersEvent(env, id string) {
+	if !e.eventHub.watched(env) {
+		return
+	}
+	var ev *harkv1.SourceEvent
+	err := e.store.View(context.Background(), func(tx Tx) (err error) {
+		ev, err = tx.SourceEvent(env, id)
+		return err
+	})
+	if err != nil {
+		if !isNotFound(err) {
+			e.log.Warn("read an event another node logged, for live tails", "event", id, "err", err)
+		}
+		return
+	}
+	e.eventHub.publishDecoded(ev)
+}
+
+// watched reports whether a watcher of env is subscribed.
+func (h *eventHub) watched(env string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if !s.closed && s.env == env {
+			return true
+		}
+	}
+	return false
 }
 
 type eventSub struct {
@@ -170,6 +236,21 @@ func (h *eventHub) unsubscribe(s *eventSub) {
 // closed and dropped. The event as watchers see it (with event, data and
 // traits decoded from raw) is built once, and only when one is watching.
 func (h *eventHub) publish(ev *harkv1.SourceEvent, raw EventJSON) {
+	h.fanOut(ev, func() (*harkv1.SourceEvent, error) {
+		full := proto.CloneOf(ev)
+		return full, withStructs(full, raw)
+	})
+}
+
+// publishDecoded is publish for an event read back from the store, with
+// its JSON parts decoded already.
+func (h *eventHub) publishDecoded(ev *harkv1.SourceEvent) {
+	h.fanOut(ev, func() (*harkv1.SourceEvent, error) { return ev, nil })
+}
+
+// fanOut sends ev, as full builds it (once, and only when one is
+// watching), to the watchers of its environment and source.
+func (h *eventHub) fanOut(ev *harkv1.SourceEvent, full func() (*harkv1.SourceEvent, error)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var msg *harkv1.WatchSourceEventsResponse
@@ -178,11 +259,11 @@ func (h *eventHub) publish(ev *harkv1.SourceEvent, raw EventJSON) {
 			continue
 		}
 		if msg == nil {
-			full := proto.CloneOf(ev)
-			if err := withStructs(full, raw); err != nil {
+			built, err := full()
+			if err != nil {
 				return
 			}
-			msg = &harkv1.WatchSourceEventsResponse{Message: &harkv1.WatchSourceEventsResponse_SourceEvent{SourceEvent: full}}
+			msg = &harkv1.WatchSourceEventsResponse{Message: &harkv1.WatchSourceEventsResponse_SourceEvent{SourceEvent: built}}
 		}
 		h.sendLocked(s, msg)
 	}

@@ -43,6 +43,18 @@ type Store interface {
 	Close() error
 }
 
+// EventFollower is a Store that other nodes share and that reports the
+// events they log, so that a live tail (WatchSourceEvents) on any node
+// shows every node's events. Refused deliveries are not in the store: a
+// tail shows those of its own node.
+type EventFollower interface {
+	// FollowEvents calls fn with the environment and id of each event
+	// another node logs from now on, until stop is called; a store no
+	// other node writes never calls it. fn is called from one goroutine,
+	// in the order the store keeps the events.
+	FollowEvents(fn func(env, id string)) (stop func())
+}
+
 // Change names a committed change to a watched record; a watcher reads the
 // record again (or everything, for ChangeReset) rather than trusting a
 // value carried along, so changes applied out of order converge on what is

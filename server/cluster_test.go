@@ -230,6 +230,47 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("a live tail on one node shows the events another received", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+		defer cancel()
+		stream, err := b.events().WatchSourceEvents(ctx, connect.NewRequest(&harkv1.WatchSourceEventsRequest{
+			Environment: "development", SourceId: trg.GetSourceId(),
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stream.Close()
+		// The stream may not be subscribed yet when the call returns:
+		// node C receives events until B's tail shows one of them (only C
+		// receives Tailed).
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		path := n3.ingestPath(t, n3.at(t, ingest))
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				_, _, _ = n3.postIngest(ctx, path, clusterTrack("Tailed", "u-tail", fmt.Sprint("m-tail-", i)))
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		})
+		defer wg.Wait()
+		defer close(stop)
+		for stream.Receive() {
+			got := stream.Msg().GetSourceEvent()
+			if got.GetName() != "Tailed" {
+				continue // an event of an earlier subtest, logged a moment ago
+			}
+			if got.GetUserId() != "u-tail" || got.GetSourceId() != trg.GetSourceId() || got.GetEvent() == nil {
+				t.Fatalf("node B's tail shows %v, want a track Tailed of u-tail that node C received", got)
+			}
+			return
+		}
+		t.Fatalf("node B's tail ended without an event node C received: %v", stream.Err())
+	})
+
 	t.Run("a run watcher resumes on another node from its cursor", func(t *testing.T) {
 		watch := func(h *harness, after string, want int) []*harkv1.WorkflowRun {
 			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)

@@ -66,6 +66,13 @@ type Prefetcher interface {
 	Prefetch(keys [][]byte) error
 }
 
+// OthersWatcher is a DB shared by several processes that can report the
+// writes of the others alone: what Watch reports of other processes,
+// without this process's own commits.
+type OthersWatcher interface {
+	WatchOthers(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func())
+}
+
 // LogReader is a Txn that can read a log — a prefix whose keys are only
 // ever written in increasing order, each once, such as the run feed — from
 // just after one of its keys without reading what comes before it (a

@@ -29,6 +29,24 @@ func (s *Store) Watch(fn func([]engine.Change)) (stop func()) {
 	})
 }
 
+// FollowEvents implements engine.EventFollower with the DB's
+// OthersWatcher; on a DB without one (a store of one process) it reports
+// nothing.
+func (s *Store) FollowEvents(fn func(env, id string)) (stop func()) {
+	ow, ok := s.db.(OthersWatcher)
+	if !ok {
+		return func() {}
+	}
+	return ow.WatchOthers([][]byte{{tableEvent}}, func(keys [][]byte, _ bool) {
+		for _, k := range keys {
+			// An event's key: table, env 00 id.
+			if env, id, ok := bytes.Cut(k[1:], []byte{sep}); ok {
+				fn(string(env), string(id))
+			}
+		}
+	})
+}
+
 // changesOf turns one commit's written keys into its changes, each once.
 func changesOf(keys [][]byte) []engine.Change {
 	var out []engine.Change

@@ -749,9 +749,21 @@ func (db *DB) filter(prefix []byte) string {
 // itself, before it returns; an ordered consumer of the watched subjects
 // (headers only, from the newest message on) reports the other nodes'.
 func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func()) {
-	w := &watcher{prefixes: prefixes, fn: fn, done: make(chan struct{})}
 	remove := db.watchers.Add(prefixes, fn)
+	stopOthers := db.WatchOthers(prefixes, fn)
+	return func() {
+		stopOthers()
+		remove()
+	}
+}
 
+var _ kvstore.OthersWatcher = (*DB)(nil)
+
+// WatchOthers implements kvstore.OthersWatcher: Watch without this node's
+// commits, for a follower of a busy table (the event log) that has this
+// node's writes from elsewhere.
+func (db *DB) WatchOthers(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func()) {
+	w := &watcher{prefixes: prefixes, fn: fn, done: make(chan struct{})}
 	var filters []string
 	for _, p := range prefixes {
 		if f := db.filter(p); !slices.Contains(filters, f) {
@@ -765,7 +777,6 @@ func (db *DB) Watch(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop
 	return func() {
 		cancel()
 		<-w.done
-		remove()
 	}
 }
 
