@@ -115,11 +115,12 @@ func (b *browser) wait(what, expr string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+	poll := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))
+	_, err := chromedp.Run(ctx, poll)
 	// A navigation that replaces the document while the poll runs
 	// destroys the context it evaluates in: poll the new document.
 	for err != nil && strings.Contains(err.Error(), "Cannot find context with specified id") && ctx.Err() == nil {
-		_, err = chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+		_, err = chromedp.Run(ctx, poll)
 	}
 	if err != nil {
 		b.shot("failed-wait")

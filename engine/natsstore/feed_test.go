@@ -46,3 +46,44 @@ func TestRunFeedReadAsALogPages(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRunFeedTail reads the newest entries of a long run feed, as a
+// run watcher does each time it wakes: from the cursor it stopped at. With
+// the feed read as a log (kvstore.LogReader) the cost is that of the tail;
+// listed, it was that of the whole feed.
+func BenchmarkRunFeedTail(b *testing.B) {
+	for _, size := range []int{100, 3000} {
+		b.Run(fmt.Sprint("feed=", size), func(b *testing.B) {
+			s := kvstore.New(openDBs(b, 0)[0])
+			ctx := context.Background()
+			expires := time.Now().Add(time.Hour)
+			for i := 0; i < size; i += 100 {
+				err := s.Update(ctx, func(tx engine.Tx) error {
+					for j := i; j < min(size, i+100); j++ {
+						if _, err := tx.AppendRunFeed("dev", fmt.Sprint("run-", j), expires); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			after := uint64(size - 10)
+			b.ResetTimer()
+			for b.Loop() {
+				err := s.View(ctx, func(tx engine.Tx) error {
+					entries, err := tx.RunFeed("dev", after, 100)
+					if err == nil && len(entries) != 10 {
+						err = fmt.Errorf("%d entries after %d, want 10", len(entries), after)
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
