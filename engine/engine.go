@@ -134,10 +134,11 @@ type Engine struct {
 	wg       sync.WaitGroup
 
 	// runMu serializes this node's transactions that write the runs feed
-	// (the ingest committer, API triggers, cancellations). The feed's
-	// cursor counter makes concurrent ones conflict anyway (across nodes
-	// too); the mutex makes this node's queue instead of exhausting their
-	// retries. Correctness never rests on it.
+	// (the ingest committer, API triggers, cancellations). On one node the
+	// feed's cursor counter makes concurrent ones conflict anyway; the
+	// mutex makes them queue instead of exhausting their retries (nodes
+	// of a shared store issue cursors from blocks of their own, and do not
+	// conflict on it). Correctness never rests on it.
 	runMu sync.Mutex
 
 	// layoutMu serializes this node's transactions that add sources or

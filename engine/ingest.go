@@ -965,19 +965,12 @@ func (c eventTypeCounts) add(ev *harkv1.SourceEvent) {
 	n.last = ev.GetReceivedAt()
 }
 
-// write updates the catalog of unique events with the counts.
+// write adds the counts to the catalog of unique events.
 func (c eventTypeCounts) write(tx Tx) error {
 	for k, n := range c {
-		et, err := tx.EventType(k.source, k.env, k.typ, k.name)
-		switch {
-		case isNotFound(err):
-			et = &harkv1.EventType{SourceId: k.source, Environment: k.env, Type: k.typ, Name: k.name, FirstReceivedAt: n.first}
-		case err != nil:
-			return err
-		}
-		et.Count += n.n
-		et.LastReceivedAt = n.last
-		if err := tx.PutEventType(et); err != nil {
+		err := tx.CountEventType(&harkv1.EventType{SourceId: k.source, Environment: k.env, Type: k.typ, Name: k.name,
+			Count: n.n, FirstReceivedAt: n.first, LastReceivedAt: n.last})
+		if err != nil {
 			return err
 		}
 	}

@@ -140,7 +140,9 @@ type Tx interface {
 	// EventTypes lists a source environment's event types ordered by type,
 	// then name; after is "<type>\x00<name>".
 	EventTypes(sourceID, env, after string, limit int) ([]*harkv1.EventType, error)
-	PutEventType(et *harkv1.EventType) error
+	// CountEventType adds add's count to its event type's (creating it),
+	// and widens its first and last times to add's.
+	CountEventType(add *harkv1.EventType) error
 
 	User(env, id string) (*harkv1.User, error)
 	Users(env, after string, limit int) ([]*harkv1.User, error)
@@ -228,15 +230,20 @@ type Tx interface {
 	CancellableRuns(env, workflow, cancellationKey, after string, limit int) ([]string, error)
 	// WorkflowRuns lists runs newest first, as SourceEvents does events.
 	WorkflowRuns(env, before string, limit, scanLimit int, filter RunFilter) (runs []*harkv1.WorkflowRun, lastScanned string, err error)
-	// AppendRunFeed records that the run changed, until expiresAt, at the
-	// environment's next feed position, which it returns. The store orders
-	// the feed: commits that append to one environment's feed become
-	// visible in cursor order, so a reader never sees a cursor appear below
-	// one it has already read. (Badger keeps a counter per environment
-	// whose write conflicts order concurrent appenders; a stream backend
-	// uses the stream's sequence.)
+	// AppendRunFeed records that the run changed, until expiresAt, at a
+	// new feed position, whose cursor it returns. The feed is a log in
+	// commit order: a reader that read up to a cursor and reads on after it
+	// finds every entry committed since, never one committed before. A
+	// cursor is unique in its environment's feed; on one node cursors
+	// increase, but a store shared by several nodes issues each node's from
+	// a block of its own (kvstore.CursorIssuer), so they need not increase
+	// along the feed.
 	AppendRunFeed(env, runID string, expiresAt time.Time) (cursor uint64, err error)
-	// RunFeed returns up to limit feed entries after the cursor, in order.
+	// RunFeed returns up to limit feed entries after the cursor's (0: from
+	// the start), in the feed's order. After a cursor whose entry is gone
+	// (expired), a store either reads on from the cursor's place or from
+	// the oldest entry it keeps; either way nothing committed after it is
+	// missed.
 	RunFeed(env string, after uint64, limit int) ([]RunFeedEntry, error)
 
 	// Destination returns a destination with its signing secrets.

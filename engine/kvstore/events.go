@@ -111,18 +111,6 @@ func (t tx) SourceEvents(env, before string, limit, scanLimit int, filter engine
 	})
 }
 
-func (t tx) EventType(sourceID, env, typ, name string) (*harkv1.EventType, error) {
-	return get(t, eventTypeKey(sourceID, env, typ, name), &harkv1.EventType{}, "event type", typ+" "+name)
-}
-
-func (t tx) EventTypes(sourceID, env, after string, limit int) ([]*harkv1.EventType, error) {
-	return list(t, under(tableEventType, env, sourceID), after, limit, func() *harkv1.EventType { return &harkv1.EventType{} })
-}
-
-func (t tx) PutEventType(et *harkv1.EventType) error {
-	return put(t, eventTypeKey(et.GetSourceId(), et.GetEnvironment(), et.GetType(), et.GetName()), et)
-}
-
 func (t tx) User(env, id string) (*harkv1.User, error) {
 	return get(t, key(tableUser, env, id), &harkv1.User{}, "user", id)
 }
@@ -154,10 +142,12 @@ func (t tx) Prefetch(p engine.Prefetch) error {
 		keys = append(keys, key(tableUser, u.Environment, u.ID))
 	}
 	for _, et := range p.EventTypes {
-		keys = append(keys, eventTypeKey(et.SourceID, et.Environment, et.Type, et.Name))
+		keys = append(keys, t.eventTypeCountKey(et.SourceID, et.Environment, et.Type, et.Name))
 	}
-	for _, env := range p.RunFeeds {
-		keys = append(keys, key(tableRunCursor, env))
+	if _, issued := t.txn.(CursorIssuer); !issued {
+		for _, env := range p.RunFeeds {
+			keys = append(keys, key(tableRunCursor, env))
+		}
 	}
 	return pf.Prefetch(keys)
 }

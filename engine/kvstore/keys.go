@@ -49,6 +49,9 @@ import (
 //	                                                          so a user's deletion finds their subscriptions
 //	0x24 audience member  24 | env 00 audience 00 user_id 00 tenant → hark.v1.AudienceMember
 //	0x25 user audiences   25 | env 00 user_id 00 audience 00 tenant → empty: user → audiences
+//	0x26 node's event type 26 | env 00 source_id 00 type 00 name 00 node → hark.v1.EventType: what one
+//	                         node of a shared store added to the event type since 0x11 last took it in
+//	                         (PerNode); summed with 0x11 on read
 //
 // Both index records of a subscription or membership are written and
 // deleted in one transaction. Tenant, object and audience ids and
@@ -95,6 +98,7 @@ const (
 	tableRecipientSubs  byte = 0x23
 	tableAudienceMember byte = 0x24
 	tableUserAudiences  byte = 0x25
+	tableNodeEventType  byte = 0x26
 )
 
 // sep joins a key's segments; see the keyspace.

@@ -73,17 +73,43 @@ type OthersWatcher interface {
 	WatchOthers(prefixes [][]byte, fn func(keys [][]byte, reset bool)) (stop func())
 }
 
-// LogReader is a Txn that can read a log — a prefix whose keys are only
-// ever written in increasing order, each once, such as the run feed — from
-// just after one of its keys without reading what comes before it (a
-// backend without range scans).
+// LogReader is a Txn that can read a log — a prefix whose keys are each
+// written once, such as the run feed — in the order its entries were
+// committed, from just after one of them, without reading what comes
+// before it (a backend without range scans).
 type LogReader interface {
-	// ReadLogAfter calls fn for the keys under prefix after the key
-	// after, in order, until fn returns false or an error. found is false,
-	// and fn not called, when after is not stored (expired, never
-	// written) or the transaction wrote under the prefix: the caller then
-	// scans.
+	// ReadLogAfter calls fn for the keys under prefix committed after the
+	// key after (nil: from the log's first entry), in commit order, until
+	// fn returns false or an error. found is false, and fn not called,
+	// when after is not stored (expired, never written) or the transaction
+	// wrote under the prefix.
 	ReadLogAfter(prefix, after []byte, fn func(key, value []byte) (more bool, err error)) (found bool, err error)
+}
+
+// CursorIssuer is a Txn of a DB shared by several processes that hands out
+// a log's cursors itself, so that appending to the log writes no key that
+// every other process's appends write too: two nodes whose every commit
+// rewrites one counter conflict on it at every commit, and the one that
+// loses can lose for seconds. The counter's value is the greatest cursor
+// handed out, 8-byte big-endian; an issuer takes cursors from it in
+// blocks, with a commit of its own, so cursors are unique and increase
+// within one process, but interleave across processes: a log keyed by
+// them is read in commit order (the Txn is a LogReader too), never in key
+// order.
+type CursorIssuer interface {
+	IssueCursor(counter []byte) (uint64, error)
+}
+
+// PerNode is a Txn of a DB shared by several processes that keeps a
+// count every commit adds to — an event type's — per process, summed on
+// read: one key for all of them would be written by every process's
+// commits, which would conflict at every commit. Node names the process,
+// unique among all that ever open the DB (a new name each time one
+// starts); Store.FoldEventTypeCounts takes the counts of processes gone
+// quiet into the shared record, so they do not pile up as nodes come
+// and go.
+type PerNode interface {
+	Node() string
 }
 
 // Txn reads and writes inside one transaction. Reads see the

@@ -128,9 +128,16 @@ func (t tx) WorkflowRuns(env, before string, limit, scanLimit int, filter engine
 }
 
 func (t tx) AppendRunFeed(env, runID string, expiresAt time.Time) (uint64, error) {
+	k := key(tableRunCursor, env)
+	if ci, ok := t.txn.(CursorIssuer); ok {
+		n, err := ci.IssueCursor(k)
+		if err != nil {
+			return 0, err
+		}
+		return n, t.txn.SetExpiring(runFeedKey(env, n), []byte(runID), expiresAt)
+	}
 	// The counter is read and rewritten, so concurrent appenders conflict
 	// and commit in cursor order (the engine queues its own on runMu).
-	k := key(tableRunCursor, env)
 	var n uint64
 	v, err := t.txn.Get(k)
 	switch {
@@ -149,6 +156,13 @@ func (t tx) AppendRunFeed(env, runID string, expiresAt time.Time) (uint64, error
 	return n, t.txn.SetExpiring(runFeedKey(env, n), []byte(runID), expiresAt)
 }
 
+// RunFeed reads the feed in commit order. Where the backend issues cursors
+// itself (CursorIssuer: several nodes append at once, each from its own
+// block of cursors), that is not key order, and the feed is read as a log
+// from the reader's entry; a cursor whose entry is no longer stored
+// (expired, or not issued here) then reads from the oldest entry kept,
+// which is at least everything after it. Otherwise cursors are handed out
+// in commit order (AppendRunFeed) and key order is commit order.
 func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry, error) {
 	prefix := under(tableRunFeed, env)
 	var out []engine.RunFeedEntry
@@ -162,13 +176,22 @@ func (t tx) RunFeed(env string, after uint64, limit int) ([]engine.RunFeedEntry,
 		out = append(out, engine.RunFeedEntry{Cursor: binary.BigEndian.Uint64(k[len(prefix):]), RunID: string(v)})
 		return len(out) < limit, nil
 	}
-	// The feed is a log: its cursors are handed out in commit order (see
-	// AppendRunFeed), so a backend without range scans reads it from the
-	// entry the reader stopped at rather than from its start.
-	if lr, ok := t.txn.(LogReader); ok && after > 0 {
-		found, err := lr.ReadLogAfter(prefix, runFeedKey(env, after), each)
-		if err != nil || found {
-			return out, err
+	if lr, ok := t.txn.(LogReader); ok {
+		_, issued := t.txn.(CursorIssuer)
+		var from []byte
+		if after > 0 {
+			from = runFeedKey(env, after)
+		}
+		if from != nil || issued {
+			found, err := lr.ReadLogAfter(prefix, from, each)
+			if err != nil || found {
+				return out, err
+			}
+		}
+		if issued && from != nil {
+			if found, err := lr.ReadLogAfter(prefix, nil, each); err != nil || found {
+				return out, err
+			}
 		}
 	}
 	if err := t.txn.Scan(prefix, runFeedKey(env, after+1), false, false, each); err != nil {

@@ -51,6 +51,8 @@ type DB struct {
 	// seen keeps reads from going back behind what the watch and the
 	// commits have shown this node.
 	seen seen
+	// cursors issues the run feed's cursors (kvstore.CursorIssuer).
+	cursors cursors
 }
 
 var _ kvstore.DB = (*DB)(nil)
@@ -428,21 +430,23 @@ var _ kvstore.LogReader = (*txn)(nil)
 // ReadLogAfter implements kvstore.LogReader: the entry after is read by key
 // (from the leader), which gives its stream sequence, and the log from
 // there on in one direct get of the prefix's subjects from the next
-// sequence, in stream order — the log's key order, since its keys are
-// written in increasing order. Listing the prefix instead would read every
-// entry the log holds on each call.
+// sequence, in stream order, which is commit order. Listing the prefix
+// instead would read every entry the log holds on each call.
 func (t *txn) ReadLogAfter(prefix, after []byte, fn func(key, value []byte) (bool, error)) (bool, error) {
 	for _, subj := range t.order {
 		if bytes.HasPrefix(t.writes[subj].key, prefix) {
 			return false, nil
 		}
 	}
-	if _, err := t.Get(after); errors.Is(err, kvstore.ErrNotFound) {
-		return false, nil
-	} else if err != nil {
-		return false, err
+	var from uint64 // the sequence read after; 0: the log's start
+	if after != nil {
+		if _, err := t.Get(after); errors.Is(err, kvstore.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		from = t.read[t.db.subject(after)]
 	}
-	from := t.read[t.db.subject(after)]
 	filter := t.db.filter(prefix)
 	for {
 		var msgs []Stored
@@ -472,7 +476,7 @@ func (t *txn) ReadLogAfter(prefix, after []byte, fn func(key, value []byte) (boo
 			if err != nil {
 				return true, err
 			}
-			if !bytes.HasPrefix(key, prefix) || bytes.Compare(key, after) <= 0 {
+			if !bytes.HasPrefix(key, prefix) {
 				continue
 			}
 			if more, err := fn(key, m.Data); err != nil || !more {

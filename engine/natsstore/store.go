@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/harkhq/hark/engine/kvstore"
 )
@@ -12,6 +13,9 @@ import (
 type Store struct {
 	*kvstore.Store
 	conn *Conn
+	// stop ends the fold loop; folded is closed when it has.
+	stop   context.CancelFunc
+	folded chan struct{}
 }
 
 // Open connects to the cluster (checking the servers: Connect), opens or
@@ -26,7 +30,35 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		c.Close()
 		return nil, err
 	}
-	return &Store{Store: kvstore.New(db), conn: c}, nil
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Store{Store: kvstore.New(db), conn: c, stop: stop, folded: make(chan struct{})}
+	go s.foldLoop(ctx)
+	return s, nil
+}
+
+// Every foldEvery, a node takes into the event types' records the counts
+// that nodes added to their own (kvstore.PerNode) and have not added to
+// for foldQuiet: those of nodes that stopped, mostly. A node still
+// counting rarely meets the fold (its commit or the fold runs again).
+const (
+	foldEvery = time.Minute
+	foldQuiet = 10 * time.Minute
+)
+
+func (s *Store) foldLoop(ctx context.Context) {
+	defer close(s.folded)
+	t := time.NewTicker(foldEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.FoldEventTypeCounts(ctx, time.Now().Add(-foldQuiet)); err != nil && ctx.Err() == nil {
+			s.conn.log.Warn("fold event type counts", "err", err)
+		}
+	}
 }
 
 // Stats are the messages this node has sent to the cluster and received
@@ -43,6 +75,8 @@ func (s *Store) Connected() bool { return s.conn.NATS().IsConnected() }
 
 // Close closes the store and the connection.
 func (s *Store) Close() error {
+	s.stop()
+	<-s.folded
 	err := s.Store.Close()
 	s.conn.Close()
 	return err

@@ -110,7 +110,7 @@ func writeListingFixtures(tx engine.Tx) error {
 			if err := tx.PutAudienceMember(&harkv1.AudienceMember{Environment: env, AudienceKey: "beta", UserId: id + "-x"}); err != nil {
 				return err
 			}
-			if err := tx.PutEventType(&harkv1.EventType{SourceId: "s", Environment: env, Type: "track", Name: id + "-x"}); err != nil {
+			if err := tx.CountEventType(&harkv1.EventType{SourceId: "s", Environment: env, Type: "track", Name: id + "-x"}); err != nil {
 				return err
 			}
 		}
@@ -171,7 +171,7 @@ func writeListingFixtures(tx engine.Tx) error {
 	// beside it.
 	for _, e := range eventTypeRefs {
 		for _, src := range []string{"s", "s2"} {
-			if err := tx.PutEventType(&harkv1.EventType{SourceId: src, Environment: listEnv, Type: e[0], Name: e[1]}); err != nil {
+			if err := tx.CountEventType(&harkv1.EventType{SourceId: src, Environment: listEnv, Type: e[0], Name: e[1]}); err != nil {
 				return err
 			}
 		}

@@ -143,7 +143,7 @@ func recordKinds(expiresAt time.Time) []recordKind {
 				return nil
 			}},
 		{name: "event type",
-			put: func(tx engine.Tx) error { return tx.PutEventType(et) },
+			put: func(tx engine.Tx) error { return tx.CountEventType(et) },
 			get: func(tx engine.Tx) error {
 				got, err := tx.EventType("src", env, "track", "Signed Up")
 				if err != nil {

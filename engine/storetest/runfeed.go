@@ -98,11 +98,13 @@ func testRunFeedBounds(t *testing.T, s engine.Store) {
 	})
 }
 
-// testConcurrentAppends: concurrent appenders get strictly increasing,
-// unique cursors; RunFeed pages through every entry in order from any
-// cursor; and a reader polling the feed never sees a cursor appear below
-// one it has already read, so resuming after the last cursor read misses
-// nothing.
+// testConcurrentAppends: concurrent appenders get unique cursors, each
+// appender's entries are in the feed in the order it appended them; the
+// feed is a log — a reader polling it finds each poll beginning with what
+// the one before read, so resuming after the last cursor read misses
+// nothing — and RunFeed pages through every entry after any cursor, in
+// the feed's order. (Cursors need not increase along the feed: a store
+// shared by several nodes issues each node's from a block of its own.)
 func testConcurrentAppends(t *testing.T, s engine.Store) {
 	const (
 		env       = "dev"
@@ -111,15 +113,14 @@ func testConcurrentAppends(t *testing.T, s engine.Store) {
 		total     = appenders * appends
 	)
 
-	// The reader: every poll reads the whole feed; a cursor it has not
-	// seen before must lie above every cursor it has.
+	// The reader: every poll reads the whole feed, which must begin with
+	// the feed the previous poll read.
 	done := make(chan struct{})
 	var readerWG sync.WaitGroup
 	readerWG.Add(1)
 	go func() {
 		defer readerWG.Done()
-		seen := map[uint64]bool{}
-		var highest uint64
+		var before []engine.RunFeedEntry
 		for last := false; !last; {
 			select {
 			case <-done:
@@ -134,18 +135,11 @@ func testConcurrentAppends(t *testing.T, s engine.Store) {
 				t.Errorf("reader: %v", err)
 				return
 			}
-			pollHighest := highest
-			for _, e := range entries {
-				if !seen[e.Cursor] {
-					if e.Cursor <= highest {
-						t.Errorf("cursor %d (run %s) appeared after the reader had read cursor %d", e.Cursor, e.RunID, highest)
-						return
-					}
-					seen[e.Cursor] = true
-				}
-				pollHighest = max(pollHighest, e.Cursor)
+			if len(entries) < len(before) || !slices.Equal(entries[:len(before)], before) {
+				t.Errorf("the feed read %v after it read %v: a poll must begin with the one before", entries, before)
+				return
 			}
-			highest = pollHighest
+			before = entries
 		}
 	}()
 
@@ -204,28 +198,17 @@ func testConcurrentAppends(t *testing.T, s engine.Store) {
 		return
 	}
 
-	// Each appender's cursors increase; together they are unique.
-	byCursor := map[uint64]string{}
-	for a, cs := range cursors {
-		for i, c := range cs {
-			if i > 0 && c <= cs[i-1] {
-				t.Errorf("appender %d got cursor %d after %d", a, c, cs[i-1])
-			}
-			run := fmt.Sprintf("run-%d-%03d", a, i)
-			if other, dup := byCursor[c]; dup {
-				t.Errorf("cursor %d was returned for %s and %s", c, other, run)
-			}
-			byCursor[c] = run
-		}
-	}
-	all := make([]uint64, 0, len(byCursor))
-	for c := range byCursor {
-		all = append(all, c)
-	}
-	slices.Sort(all)
+	// The whole feed holds each append once, at its cursor, each
+	// appender's in its order.
+	var all []engine.RunFeedEntry
+	view(t, s, func(tx engine.Tx) (err error) {
+		all, err = tx.RunFeed(env, 0, total+1)
+		return err
+	})
+	checkFeedHolds(t, all, cursors)
 
-	// Paging with a small limit returns exactly the appended entries, in
-	// cursor order, from the start and from any cursor.
+	// Paging with a small limit returns exactly the feed's entries after
+	// the cursor, in its order, from the start and from any cursor.
 	page := func(after uint64, limit int) []engine.RunFeedEntry {
 		t.Helper()
 		var out []engine.RunFeedEntry
@@ -249,20 +232,45 @@ func testConcurrentAppends(t *testing.T, s engine.Store) {
 	}
 	check := func(from int, got []engine.RunFeedEntry) {
 		t.Helper()
-		want := all[from:]
-		if len(got) != len(want) {
-			t.Errorf("paging after position %d returned %d entries, want %d", from, len(got), len(want))
-			return
-		}
-		for i, e := range got {
-			if e.Cursor != want[i] || e.RunID != byCursor[want[i]] {
-				t.Errorf("paging after position %d: entry %d is %d/%s, want %d/%s", from, i, e.Cursor, e.RunID, want[i], byCursor[want[i]])
-				return
-			}
+		if want := all[from:]; !slices.Equal(got, want) {
+			t.Errorf("paging after position %d returned %d entries, want the feed's %d after it (got %v)", from, len(got), len(want), got)
 		}
 	}
 	check(0, page(0, 7))
 	for _, from := range []int{1, 57, total / 2, total - 1, total} {
-		check(from, page(all[from-1], 13))
+		check(from, page(all[from-1].Cursor, 13))
+	}
+}
+
+// checkFeedHolds checks that feed holds the appends of each appender once —
+// the run named run-<appender>-<i> at the cursor it got, cursors[appender][i]
+// — in the order each appender made them, and nothing else.
+func checkFeedHolds(t *testing.T, feed []engine.RunFeedEntry, cursors [][]uint64) {
+	t.Helper()
+	next := make([]int, len(cursors)) // each appender's next append
+	byCursor := map[uint64]string{}
+	want := 0
+	for _, cs := range cursors {
+		want += len(cs)
+	}
+	if len(feed) != want {
+		t.Errorf("the feed holds %d entries, want the %d appended", len(feed), want)
+	}
+	for _, e := range feed {
+		if other, dup := byCursor[e.Cursor]; dup {
+			t.Errorf("cursor %d is in the feed for %s and %s", e.Cursor, other, e.RunID)
+			return
+		}
+		byCursor[e.Cursor] = e.RunID
+		var a, i int
+		if _, err := fmt.Sscanf(e.RunID, "run-%d-%d", &a, &i); err != nil || a < 0 || a >= len(cursors) {
+			t.Errorf("the feed holds %s, which no appender appended", e.RunID)
+			return
+		}
+		if i != next[a] || i >= len(cursors[a]) || cursors[a][i] != e.Cursor {
+			t.Errorf("the feed holds %s at cursor %d where appender %d's append %d was due", e.RunID, e.Cursor, a, next[a])
+			return
+		}
+		next[a]++
 	}
 }
